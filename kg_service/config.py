@@ -1,0 +1,78 @@
+"""Settings from environment variables (prefix `KG_`, plus the standard `NEO4J_*`) and `.env`.
+
+`NEO4J_URI` selects an external Neo4j (Docker, a cluster, Aura). When it is unset, kg-service
+runs its own Neo4j Community server under `state_dir` and reads the generated password there.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def find_project_root() -> Path:
+    """Return the source checkout that holds `ontology/`, else the current directory."""
+    candidate = PACKAGE_DIR.parent
+    if (candidate / "ontology").is_dir() and (candidate / "pyproject.toml").is_file():
+        return candidate
+    return Path.cwd()
+
+
+class Settings(BaseSettings):
+    """All settings of kg-service; each field can be set as `KG_<FIELD>` or in `.env`."""
+
+    model_config = SettingsConfigDict(env_prefix="KG_", env_file=".env", env_file_encoding="utf-8",
+                                      extra="ignore", populate_by_name=True)
+
+    neo4j_uri: str | None = Field(default=None, validation_alias=AliasChoices("NEO4J_URI", "KG_NEO4J_URI"),
+                                  description="Bolt or neo4j:// URI of an external server; unset runs the local one")
+    neo4j_user: str = Field(default="neo4j", validation_alias=AliasChoices("NEO4J_USER", "NEO4J_USERNAME", "KG_NEO4J_USER"))
+    neo4j_password: str | None = Field(default=None, validation_alias=AliasChoices("NEO4J_PASSWORD", "KG_NEO4J_PASSWORD"))
+    neo4j_database: str = Field(default="neo4j", validation_alias=AliasChoices("NEO4J_DATABASE", "KG_NEO4J_DATABASE"))
+
+    state_dir: Path = Field(default_factory=lambda: find_project_root() / ".kg",
+                            description="Folder for the local Neo4j (jars, data, logs, password) and telemetry Parquet")
+    bolt_host: str = "127.0.0.1"
+    bolt_port: int = Field(default=7687, ge=1, le=65535)
+    neo4j_heap: str = Field(default="1g", description="JVM -Xmx for the local Neo4j")
+    neo4j_page_cache: str = Field(default="256m", description="Neo4j page cache size for the local server")
+    neo4j_start_timeout_s: float = Field(default=180.0, gt=0)
+
+    batch_size: int = Field(default=1000, ge=1, le=1_000_000, description="Rows per UNWIND write transaction")
+    ontology_files: list[Path] = Field(default_factory=lambda: [find_project_root() / "ontology" / "kg-core.ttl"])
+
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    debug: bool = Field(default=False, description="Show internal error details in GraphQL responses")
+    log_level: str = "INFO"
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError(f"log_level must be DEBUG, INFO, WARNING or ERROR, got {value!r}")
+        return upper
+
+    @property
+    def uses_local_server(self) -> bool:
+        return not self.neo4j_uri
+
+    @property
+    def neo4j_home(self) -> Path:
+        return self.state_dir / "neo4j"
+
+    @property
+    def telemetry_dir(self) -> Path:
+        return self.state_dir / "telemetry"
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings, read once."""
+    return Settings()

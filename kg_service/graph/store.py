@@ -1,0 +1,132 @@
+"""Connection to Neo4j: read queries in READ transactions, writes in managed write transactions.
+
+All values reach Cypher as parameters. The only text spliced into queries is labels,
+relationship types and property names, which come quoted from `identifiers.quote` after an
+ontology allowlist check.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from neo4j import Driver, GraphDatabase, ManagedTransaction, READ_ACCESS, Query
+from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable
+
+from kg_service.config import Settings
+from kg_service.errors import ConfigurationError, GraphStoreError
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Params = Mapping[str, Any]
+
+
+class GraphStore:
+    """A Neo4j driver bound to one database, with read and write helpers.
+
+    Usage::
+
+        with GraphStore.from_settings(get_settings()) as store:
+            rows = store.read("MATCH (n:Equipment) RETURN n.id AS id LIMIT $n", {"n": 5})
+    """
+
+    def __init__(self, uri: str, user: str, password: str, database: str = "neo4j") -> None:
+        self.uri = uri
+        self.database = database
+        self._driver: Driver = GraphDatabase.driver(uri, auth=(user, password), max_connection_pool_size=50)
+        self.query_count = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "GraphStore":
+        """Connect to `NEO4J_URI` when set, else to the local server under the state folder."""
+        if settings.neo4j_uri:
+            if settings.neo4j_password is None:
+                raise ConfigurationError("NEO4J_URI is set but NEO4J_PASSWORD is not; set both to use an external Neo4j")
+            return cls(settings.neo4j_uri, settings.neo4j_user, settings.neo4j_password, settings.neo4j_database)
+
+        from kg_service.neo4j_server import LocalNeo4j
+
+        server = LocalNeo4j(settings)
+        if not server.password_file.is_file():
+            raise ConfigurationError(
+                f"no local Neo4j has been set up under {server.home}; run 'kg-service neo4j start' first, "
+                "or set NEO4J_URI, NEO4J_USER and NEO4J_PASSWORD to use another server")
+        return cls(server.uri, settings.neo4j_user, server.password(), settings.neo4j_database)
+
+    def close(self) -> None:
+        self._driver.close()
+
+    def __enter__(self) -> "GraphStore":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def verify(self) -> None:
+        """Raise GraphStoreError with a clear message when the server cannot be used."""
+        try:
+            self._driver.verify_connectivity()
+        except AuthError as error:
+            raise GraphStoreError(f"Neo4j at {self.uri} rejected the credentials: {error.message}; "
+                                  "check NEO4J_USER and NEO4J_PASSWORD") from error
+        except (ServiceUnavailable, OSError) as error:
+            raise GraphStoreError(f"Neo4j at {self.uri} is not reachable ({error}); start it with "
+                                  "'kg-service neo4j start' or check NEO4J_URI") from error
+
+    @contextmanager
+    def _session(self, read_only: bool) -> Iterator[Any]:
+        kwargs: dict[str, Any] = {"database": self.database}
+        if read_only:
+            kwargs["default_access_mode"] = READ_ACCESS
+        with self._driver.session(**kwargs) as session:
+            yield session
+
+    def read(self, cypher: str, params: Params | None = None) -> list[dict[str, Any]]:
+        """Run `cypher` in a READ transaction and return its rows as dicts."""
+        def work(tx: ManagedTransaction) -> list[dict[str, Any]]:
+            return [record.data() for record in tx.run(cypher, dict(params or {}))]
+        return self.execute_read(work)
+
+    def write(self, cypher: str, params: Params | None = None) -> list[dict[str, Any]]:
+        """Run `cypher` in one write transaction and return its rows as dicts."""
+        def work(tx: ManagedTransaction) -> list[dict[str, Any]]:
+            return [record.data() for record in tx.run(cypher, dict(params or {}))]
+        return self.execute_write(work)
+
+    def execute_read(self, work: Callable[[ManagedTransaction], T]) -> T:
+        self.query_count += 1
+        try:
+            with self._session(read_only=True) as session:
+                return session.execute_read(work)
+        except Neo4jError as error:
+            raise GraphStoreError(f"read query failed: {error.code}: {error.message}") from error
+        except ServiceUnavailable as error:
+            raise GraphStoreError(f"Neo4j at {self.uri} is not reachable: {error}") from error
+
+    def execute_write(self, work: Callable[[ManagedTransaction], T]) -> T:
+        self.query_count += 1
+        try:
+            with self._session(read_only=False) as session:
+                return session.execute_write(work)
+        except Neo4jError as error:
+            raise GraphStoreError(f"write transaction failed and was rolled back: {error.code}: {error.message}") from error
+        except ServiceUnavailable as error:
+            raise GraphStoreError(f"Neo4j at {self.uri} is not reachable: {error}") from error
+
+    def run_schema(self, statements: list[str]) -> None:
+        """Run schema statements (constraints, indexes), each in its own auto-commit transaction."""
+        with self._session(read_only=False) as session:
+            for statement in statements:
+                try:
+                    session.run(Query(statement)).consume()
+                except Neo4jError as error:
+                    raise GraphStoreError(f"schema statement failed: {statement}: {error.message}") from error
+
+    def counts(self) -> tuple[int, int]:
+        """Return the number of nodes and relationships in the database."""
+        row = self.read("CALL () { MATCH (n) RETURN count(n) AS nodes } "
+                        "CALL () { MATCH ()-[r]->() RETURN count(r) AS rels } RETURN nodes, rels")[0]
+        return row["nodes"], row["rels"]

@@ -1,0 +1,20 @@
+"""Logging set-up for the CLI and the server: one format, level from the settings."""
+
+from __future__ import annotations
+
+import logging
+
+from rich.logging import RichHandler
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Send log records to stderr through rich, once per process."""
+    root = logging.getLogger()
+    if any(isinstance(handler, RichHandler) for handler in root.handlers):
+        root.setLevel(level)
+        return
+    handler = RichHandler(show_path=False, rich_tracebacks=False, markup=False)
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(level)
+    logging.getLogger("neo4j").setLevel(logging.WARNING)

@@ -1,0 +1,118 @@
+"""Open CSV files whatever their encoding and report bad rows with file and line.
+
+Encodings: an explicit encoding wins; otherwise a UTF-8 byte-order mark selects `utf-8-sig`,
+valid UTF-8 selects `utf-8`, and anything else is detected with charset-normalizer. Chinese
+guesses (GB2312, GBK) are widened to GB18030, their superset, so no character is lost.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from charset_normalizer import from_bytes
+
+from kg_service.errors import InputDataError
+
+logger = logging.getLogger(__name__)
+
+SNIFF_BYTES = 64 * 1024
+CHINESE_ENCODINGS = {"gb2312", "gbk", "gb18030", "hz", "big5"}
+
+
+@dataclass(frozen=True)
+class CsvRow:
+    """One data row with the physical line number where it starts (the header is line 1)."""
+
+    line: int
+    values: dict[str, str]
+
+
+def detect_encoding(path: Path) -> str:
+    """Return the encoding to read `path` with; raise InputDataError for empty or binary files."""
+    with open(path, "rb") as handle:
+        head = handle.read(SNIFF_BYTES)
+    if not head.strip():
+        raise InputDataError("the file is empty", path=str(path), hint="export the data again with a header row")
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if b"\x00" in head:
+        raise InputDataError("the file is binary (it contains NUL bytes), not a CSV text file", path=str(path),
+                             hint="export the table as CSV (UTF-8 or GB18030) and load that file")
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    best = from_bytes(data).best()
+    if best is None:
+        raise InputDataError("the text encoding could not be detected", path=str(path),
+                             hint="pass it with --encoding (for example gb18030 or latin-1)")
+    encoding = best.encoding.lower().replace("_", "")
+    if encoding in CHINESE_ENCODINGS or best.language == "Chinese":
+        encoding = "gb18030"
+    logger.info("%s: detected encoding %s", path, encoding)
+    return encoding
+
+
+def read_csv(path: Path | str, required_columns: list[str], encoding: str | None = None,
+             delimiter: str = ",") -> tuple[list[str], Iterator[CsvRow], str]:
+    """Open a CSV file and check its header; return (header, rows, encoding used).
+
+    Raises InputDataError when the file is missing, empty, binary, undecodable or lacks one of
+    `required_columns`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputDataError("file not found", path=str(path))
+    encoding = encoding or detect_encoding(path)
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise InputDataError(f"unknown encoding {encoding!r}", path=str(path),
+                             hint="use a Python codec name such as utf-8, gb18030 or latin-1") from None
+    try:
+        text = path.read_text(encoding=encoding)
+    except UnicodeDecodeError as error:
+        line = path.read_bytes()[:error.start].count(b"\n") + 1
+        raise InputDataError(f"bytes at offset {error.start} are not valid {encoding}", path=str(path), line=line,
+                             hint="pass the right encoding with --encoding") from None
+    if not text.strip():
+        raise InputDataError("the file is empty", path=str(path), hint="export the data again with a header row")
+
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = [name.strip() for name in next(reader)]
+    except csv.Error as error:
+        raise InputDataError(f"the header row is not valid CSV: {error}", path=str(path), line=1) from None
+    missing = [column for column in required_columns if column not in header]
+    if missing:
+        raise InputDataError(f"mapped column(s) {', '.join(repr(c) for c in missing)} not in the header "
+                             f"(header: {', '.join(header)})", path=str(path), line=1,
+                             hint="fix the column names in the mapping file or in the CSV")
+    return header, _rows(path, reader, header), encoding
+
+
+def _rows(path: Path, reader, header: list[str]) -> Iterator[CsvRow]:
+    start_line = reader.line_num + 1
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            raise InputDataError(f"invalid CSV: {error}", path=str(path), line=start_line) from None
+        if values and any(value.strip() for value in values):
+            if len(values) > len(header):
+                raise InputDataError(f"row has {len(values)} fields but the header has {len(header)}",
+                                     path=str(path), line=start_line,
+                                     hint="quote fields that contain the delimiter")
+            padded = values + [""] * (len(header) - len(values))
+            yield CsvRow(start_line, dict(zip(header, (value.strip() for value in padded))))
+        start_line = reader.line_num + 1

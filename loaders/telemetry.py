@@ -1,0 +1,203 @@
+"""Telemetry from wide CSV files: samples to Parquet, summaries and failure events to the graph.
+
+Raw samples never enter Neo4j. The graph gets each asset, one Signal node per asset and
+signal with summary statistics (count, mean, standard deviation, minimum, maximum, first and
+last time), and a FailureEvent per failed row linked to the asset and its failure modes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from kg_service.errors import InputDataError
+from kg_service.graph.records import GraphBatch, slug
+from loaders.csv_source import CsvRow, read_csv
+from loaders.mapping import TelemetryMapping
+from loaders.values import parse_flag, parse_number, parse_timestamp
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RunningStats:
+    """Welford's online mean and variance, with min, max and the time span."""
+
+    count: int = 0
+    mean: float = 0.0
+    m2: float = 0.0
+    minimum: float = math.inf
+    maximum: float = -math.inf
+    first: datetime | None = None
+    last: datetime | None = None
+
+    def add(self, value: float, when: datetime | None) -> None:
+        self.count += 1
+        delta = value - self.mean
+        self.mean += delta / self.count
+        self.m2 += delta * (value - self.mean)
+        self.minimum = min(self.minimum, value)
+        self.maximum = max(self.maximum, value)
+        if when is not None:
+            self.first = when if self.first is None else min(self.first, when)
+            self.last = when if self.last is None else max(self.last, when)
+
+    @property
+    def std_dev(self) -> float:
+        return math.sqrt(self.m2 / (self.count - 1)) if self.count > 1 else 0.0
+
+
+@dataclass
+class TelemetryLoad:
+    """The records of one telemetry file, where its samples went and what was read."""
+
+    batch: GraphBatch
+    rows: int
+    encoding: str
+    parquet_path: Path | None
+    failed_assets: int = 0
+    failure_modes: Counter = field(default_factory=Counter)
+
+
+class TelemetryReader:
+    """Reads a wide telemetry CSV into graph records and writes its samples to Parquet.
+
+    Usage::
+
+        load = TelemetryReader(load_mapping("loaders/mappings/ai4i2020.yaml"), samples_dir).read("ai4i2020.csv")
+    """
+
+    def __init__(self, mapping: TelemetryMapping, samples_dir: Path, encoding: str | None = None) -> None:
+        self.mapping = mapping
+        self.samples_dir = Path(samples_dir)
+        self.encoding = encoding or mapping.encoding
+
+    def _required_columns(self) -> list[str]:
+        columns = [value for value in self.mapping.columns.model_dump().values() if value]
+        columns += [signal.column for signal in self.mapping.signals]
+        failure = self.mapping.failure
+        if failure:
+            columns += [name for name in (failure.flag, failure.mode_column) if name] + list(failure.modes)
+        return columns
+
+    def read(self, path: Path | str) -> TelemetryLoad:
+        path = Path(path)
+        mapping = self.mapping
+        _, rows, encoding = read_csv(path, self._required_columns(), self.encoding, mapping.delimiter)
+
+        batch = GraphBatch()
+        stats: dict[tuple[str, str], RunningStats] = {}
+        samples: dict[str, list] = {"asset": [], "time": [], "sequence": []} | {s.name: [] for s in mapping.signals}
+        last_time: dict[str, tuple[datetime | int, int]] = {}
+        load = TelemetryLoad(batch=batch, rows=0, encoding=encoding, parquet_path=None)
+        failed_assets: set[str] = set()
+
+        for row in rows:
+            asset, when, sequence = self._row_position(path, row, last_time)
+            equipment = self._add_asset(batch, row, asset)
+            samples["asset"].append(asset)
+            samples["time"].append(when)
+            samples["sequence"].append(sequence)
+            for signal in mapping.signals:
+                value = parse_number(row.values[signal.column], path, row.line, signal.column)
+                samples[signal.name].append(value)
+                if value is not None:
+                    stats.setdefault((asset, signal.name), RunningStats()).add(value, when)
+            if mapping.failure and self._add_failure(path, row, batch, equipment, asset, when, sequence, load):
+                failed_assets.add(asset)
+            load.rows += 1
+
+        if load.rows == 0:
+            raise InputDataError("the file has a header but no data rows", path=str(path))
+        self._add_signals(batch, stats)
+        load.failed_assets = len(failed_assets)
+        load.parquet_path = self._write_samples(path, samples)
+        logger.info("%s: read %d rows for %d assets; %d failure events; samples in %s", path, load.rows,
+                    len({key[0] for key in stats}), sum(1 for n in batch.nodes.values() if n.label == "FailureEvent"),
+                    load.parquet_path)
+        return load
+
+    def _row_position(self, path: Path, row: CsvRow, last_time: dict) -> tuple[str, datetime | None, int | None]:
+        columns = self.mapping.columns
+        asset = row.values[columns.asset]
+        if not asset:
+            raise InputDataError("empty asset", path=str(path), line=row.line, column=columns.asset)
+        when = sequence = None
+        if columns.timestamp:
+            when = parse_timestamp(row.values[columns.timestamp], self.mapping.timestamp_format, path, row.line,
+                                   columns.timestamp)
+        if columns.sequence:
+            number = parse_number(row.values[columns.sequence], path, row.line, columns.sequence)
+            if number is None or number != int(number):
+                raise InputDataError(f"sequence {row.values[columns.sequence]!r} is not an integer", path=str(path),
+                                     line=row.line, column=columns.sequence)
+            sequence = int(number)
+        position = when if when is not None else sequence
+        previous = last_time.get(asset)
+        if previous is not None and position <= previous[0]:
+            raise InputDataError(f"time of asset {asset!r} does not increase ({position} after {previous[0]} on line "
+                                 f"{previous[1]})", path=str(path), line=row.line,
+                                 hint="sort the file by asset and time and remove duplicate samples")
+        last_time[asset] = (position, row.line)
+        return asset, when, sequence
+
+    def _add_asset(self, batch: GraphBatch, row: CsvRow, asset: str) -> str:
+        columns = self.mapping.columns
+        product_type = row.values.get(columns.product_type) if columns.product_type else None
+        return batch.add_node(self.mapping.asset_class, f"{self.mapping.asset_class.lower()}:{self.mapping.assets}:{slug(asset)}",
+                              name=asset, productType=product_type or None)
+
+    def _add_failure(self, path: Path, row: CsvRow, batch: GraphBatch, equipment: str, asset: str,
+                     when: datetime | None, sequence: int | None, load: TelemetryLoad) -> bool:
+        """Add a FailureEvent when the row marks a failure; return True when the machine failure flag is set."""
+        failure = self.mapping.failure
+        machine_failed = parse_flag(row.values[failure.flag], path, row.line, failure.flag) if failure.flag else False
+        modes = [mode for column, mode in failure.modes.items() if parse_flag(row.values[column], path, row.line, column)]
+        if failure.mode_column and row.values[failure.mode_column]:
+            modes.append(row.values[failure.mode_column])
+        if not machine_failed and not modes:
+            return False
+        if failure.flag is None:
+            machine_failed = True
+        position = when.isoformat() if when is not None else str(sequence)
+        event = batch.add_node(
+            "FailureEvent", f"failure-event:{self.mapping.source}:{slug(asset)}:{position}",
+            name=f"{', '.join(modes) or 'failure'} on {asset} at {position}", startTime=when, sequence=sequence,
+            severity="machine failure" if machine_failed else "failure mode flagged without machine stop",
+            source=self.mapping.source)
+        batch.add_relationship("FOR_ASSET", event, equipment)
+        for mode in modes:
+            node = batch.add_node("FailureMode", f"failure-mode:{slug(mode)}", name=mode, nameEn=mode)
+            batch.add_relationship("HAS_FAILURE_MODE", event, node)
+            load.failure_modes[mode] += 1
+        return machine_failed
+
+    def _add_signals(self, batch: GraphBatch, stats: dict[tuple[str, str], RunningStats]) -> None:
+        by_name = {signal.name: signal for signal in self.mapping.signals}
+        for (asset, name), summary in sorted(stats.items()):
+            signal = by_name[name]
+            equipment = f"{self.mapping.asset_class.lower()}:{self.mapping.assets}:{slug(asset)}"
+            key = batch.add_node(
+                "Signal", f"signal:{self.mapping.assets}:{slug(asset)}/{slug(name)}", name=name, nameEn=name,
+                nameZh=signal.name_zh, unit=signal.unit, sampleCount=summary.count, mean=round(summary.mean, 6),
+                stdDev=round(summary.std_dev, 6), minimum=summary.minimum, maximum=summary.maximum,
+                firstTime=summary.first, lastTime=summary.last)
+            batch.add_relationship("HAS_SIGNAL", equipment, key)
+
+    def _write_samples(self, path: Path, samples: dict[str, list]) -> Path:
+        target_dir = self.samples_dir / self.mapping.source
+        target_dir.mkdir(parents=True, exist_ok=True)
+        target = target_dir / f"{path.stem}.parquet"
+        columns = {name: values for name, values in samples.items() if any(value is not None for value in values)}
+        table = pa.table(columns)
+        temporary = target.with_suffix(".parquet.tmp")
+        pq.write_table(table, temporary)
+        temporary.replace(target)
+        return target
