@@ -37,6 +37,8 @@ class Settings(BaseSettings):
 
     state_dir: Path = Field(default_factory=lambda: find_project_root() / ".kg",
                             description="Folder for the local Neo4j (jars, data, logs, password) and telemetry Parquet")
+    cache_dir: Path = Field(default_factory=lambda: find_project_root() / ".kg" / "cache",
+                            description="Folder for downloaded Neo4j jars and the compiled launcher, shared by state folders")
     bolt_host: str = "127.0.0.1"
     bolt_port: int = Field(default=7687, ge=1, le=65535)
     neo4j_heap: str = Field(default="1g", description="JVM -Xmx for the local Neo4j")

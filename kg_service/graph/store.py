@@ -36,7 +36,8 @@ class GraphStore:
     def __init__(self, uri: str, user: str, password: str, database: str = "neo4j") -> None:
         self.uri = uri
         self.database = database
-        self._driver: Driver = GraphDatabase.driver(uri, auth=(user, password), max_connection_pool_size=50)
+        self._driver: Driver = GraphDatabase.driver(uri, auth=(user, password), max_connection_pool_size=50,
+                                                   notifications_min_severity="OFF")
         self.query_count = 0
 
     @classmethod

@@ -1,8 +1,9 @@
 """Install, start, stop and inspect the local Neo4j Community server.
 
-Layout under `<state_dir>/neo4j/`:
+The jars that Maven resolves from `pom.xml` go to `<cache_dir>/neo4j-<version>/lib` once and are
+shared by every state folder (the tests run their own server beside the user's). Layout under
+`<state_dir>/neo4j/`:
 
-- `lib/`: the jars that Maven resolved from `pom.xml` (downloaded once, reused after);
 - `data/`, `logs/`: the database and Neo4j's own logs (`logs/debug.log`);
 - `launcher.log`: stdout and stderr of the launcher JVM;
 - `password`: the generated password of the user `neo4j` (file mode 0600);
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -32,6 +34,7 @@ POM_FILE = PACKAGE_DIR / "neo4j_server" / "pom.xml"
 LAUNCHER_SOURCE = PACKAGE_DIR / "neo4j_server" / "Neo4jLauncher.java"
 LAUNCHER_CLASS = "Neo4jLauncher"
 STOP_TIMEOUT_S = 60.0
+NEO4J_VERSION = re.search(r"<neo4j.version>([^<]+)</neo4j.version>", POM_FILE.read_text(encoding="utf-8")).group(1)
 
 
 @dataclass(frozen=True)
@@ -63,8 +66,9 @@ class LocalNeo4j:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.home = settings.neo4j_home
-        self.lib_dir = self.home / "lib"
-        self.classes_dir = self.home / "classes"
+        runtime_dir = settings.cache_dir / f"neo4j-{NEO4J_VERSION}"
+        self.lib_dir = runtime_dir / "lib"
+        self.classes_dir = runtime_dir / "classes"
         self.password_file = self.home / "password"
         self.pid_file = self.home / "neo4j.pid"
         self.launcher_log = self.home / "launcher.log"

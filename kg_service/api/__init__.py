@@ -1,0 +1,1 @@
+"""The GraphQL API: a strawberry schema served by uvicorn, with GraphiQL at /graphql."""

@@ -1,0 +1,58 @@
+"""The ASGI application: GraphQL with GraphiQL at /graphql and a health check at /health."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse
+from starlette.routing import Mount, Route
+from strawberry.asgi import GraphQL
+
+from kg_service.api.schema import build_schema
+from kg_service.config import Settings
+from kg_service.graph.store import GraphStore
+
+logger = logging.getLogger(__name__)
+
+
+class KGGraphQL(GraphQL):
+    """strawberry's ASGI view with the graph store in each request's context."""
+
+    def __init__(self, store: GraphStore, debug: bool) -> None:
+        super().__init__(build_schema(debug=debug), graphql_ide="graphiql")
+        self.store = store
+
+    async def get_context(self, request: Any, response: Any) -> dict[str, Any]:
+        return {"request": request, "response": response, "store": self.store}
+
+
+def create_app(settings: Settings, store: GraphStore | None = None) -> Starlette:
+    """Create the app; it opens its own GraphStore from `settings` unless one is given."""
+    own_store = store is None
+    store = store or GraphStore.from_settings(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette):
+        logger.info("GraphQL API starting on Neo4j %s", store.uri)
+        yield
+        if own_store:
+            store.close()
+        logger.info("GraphQL API stopped")
+
+    async def health(request: Request) -> JSONResponse:
+        try:
+            store.verify()
+        except Exception as error:  # noqa: BLE001 - the health check reports any failure
+            return JSONResponse({"status": "error", "neo4j": str(error)}, status_code=503)
+        return JSONResponse({"status": "ok", "neo4j": store.uri})
+
+    async def root(request: Request) -> RedirectResponse:
+        return RedirectResponse("/graphql")
+
+    graphql = KGGraphQL(store, settings.debug)
+    return Starlette(routes=[Route("/", root), Route("/health", health), Route("/graphql", graphql),
+                             Mount("/graphql", graphql)], lifespan=lifespan)

@@ -1,0 +1,151 @@
+"""The GraphQL schema: lookups, failure history, ontology and root-cause queries.
+
+Resolvers call the reasoning functions in a worker thread, because the Neo4j driver used
+here is synchronous. Every argument reaches Cypher as a parameter; a class name given by a
+client is checked against the ontology allowlist first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.types import Info
+
+from kg_service.api.types import (Entity, EntityConnection, EntityEdge, EvidencePath, OntologyClass, OntologyProperty,
+                                  PageInfo, RootCauseCandidate, RootCauseResult, ScoreComponent, WorkOrder,
+                                  WorkOrderConnection, WorkOrderEdge)
+from kg_service.errors import KGServiceError
+from kg_service.graph.store import GraphStore
+from kg_service.reasoning import lookup
+from kg_service.reasoning.rootcause import ASSET_CLASSES, rank_root_causes
+from kg_service.ontology.schema import GraphSchema
+
+ENTITY_SEARCH_QUERY = """
+MATCH (n:Entity)
+WHERE ($class IS NULL OR $class IN labels(n))
+  AND (CASE $lang WHEN 'zh' THEN n.nameZh CONTAINS $text OR n.name CONTAINS $text
+       ELSE toLower(coalesce(n.nameEn, '')) CONTAINS toLower($text) OR toLower(n.name) CONTAINS toLower($text) END)
+WITH n ORDER BY n.id
+WITH collect(n) AS found
+WITH found, size(found) AS total, [n IN found WHERE $after IS NULL OR n.id > $after] AS rest
+UNWIND rest[0..$first] AS n
+RETURN n.id AS id, labels(n) AS labels, properties(n) AS props, total, size(rest) AS remaining
+"""
+
+
+def _store(info: Info) -> GraphStore:
+    return info.context["store"]
+
+
+def _entities(items: list[dict[str, Any]], label: str) -> list[Entity]:
+    return [Entity.from_row(item["id"], [label], item) for item in items if item]
+
+
+def _work_order(row: dict[str, Any]) -> WorkOrder:
+    props = row["props"]
+    date = props.get("date")
+    return WorkOrder(id=strawberry.ID(row["id"]), date=date.iso_format() if date else None, text=props.get("text"),
+                     order_type=props.get("orderType"), cost=props.get("cost"), running_hours=props.get("runningHours"),
+                     failure_modes=_entities(row["failureModes"], "FailureMode"),
+                     parts=_entities(row["parts"], "Component"), systems=_entities(row["systems"], "System"),
+                     actions=_entities(row["actions"], "MaintenanceAction"),
+                     symptoms=_entities(row["symptoms"], "Symptom"))
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="The entity with this key, or null")
+    async def entity(self, info: Info, id: strawberry.ID) -> Entity | None:
+        rows = await asyncio.to_thread(_store(info).read, "MATCH (n:Entity {id: $id}) RETURN n.id AS id, "
+                                       "labels(n) AS labels, properties(n) AS props", {"id": str(id)})
+        return Entity.from_row(rows[0]["id"], rows[0]["labels"], rows[0]["props"]) if rows else None
+
+    @strawberry.field(description="Entities whose name contains `text` in the given language, optionally of one class")
+    async def entities(self, info: Info, text: str, lang: str = "en", of_class: str | None = None, first: int = 20,
+                       after: str | None = None) -> EntityConnection:
+        lookup.check_language(lang)
+        lookup.check_page_size(first)
+        if not text.strip():
+            raise KGServiceError("text must not be empty")
+        store = _store(info)
+        if of_class is not None:
+            schema = info.context.get("schema") or await asyncio.to_thread(GraphSchema.from_store, store)
+            schema.label(of_class)
+        position = lookup.decode_cursor(after)
+        rows = await asyncio.to_thread(store.read, ENTITY_SEARCH_QUERY, {
+            "class": of_class, "lang": lang, "text": text, "first": first,
+            "after": position[0] if position else None})
+        edges = [EntityEdge(cursor=lookup.encode_cursor([row["id"]]),
+                            node=Entity.from_row(row["id"], row["labels"], row["props"])) for row in rows]
+        total = rows[0]["total"] if rows else 0
+        has_next = bool(rows) and rows[0]["remaining"] > len(rows)
+        return EntityConnection(total_count=total, edges=edges,
+                                page_info=PageInfo(has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None))
+
+    @strawberry.field(description="Work orders of an asset and of everything part of it, newest first")
+    async def failure_history(self, info: Info, asset: str, first: int = 20, after: str | None = None,
+                              failures_only: bool = False) -> WorkOrderConnection:
+        store = _store(info)
+        asset_row = await asyncio.to_thread(lookup.resolve_entity, store, asset, ASSET_CLASSES)
+        page = await asyncio.to_thread(lookup.failure_history, store, asset_row["id"], first, after, failures_only)
+        edges = [WorkOrderEdge(cursor=lookup.encode_cursor([str(row["props"]["date"]), row["id"]]), node=_work_order(row))
+                 for row in page.rows]
+        return WorkOrderConnection(total_count=page.total, edges=edges,
+                                   page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor))
+
+    @strawberry.field(description="Classes of every loaded ontology")
+    async def ontology_classes(self, info: Info) -> list[OntologyClass]:
+        rows = await asyncio.to_thread(_store(info).read, """
+            MATCH (c:OntologyClass) OPTIONAL MATCH (c)-[:SUBCLASS_OF]->(p:OntologyClass)
+            RETURN c.iri AS iri, c.nodeLabel AS label, c.deprecated AS deprecated, properties(c) AS props,
+                   collect(DISTINCT p.nodeLabel) AS parents ORDER BY label""")
+        return [OntologyClass(iri=row["iri"], node_label=row["label"], parents=sorted(row["parents"]),
+                              deprecated=bool(row["deprecated"]), texts=row["props"]) for row in rows]
+
+    @strawberry.field(description="Object and datatype properties of every loaded ontology")
+    async def ontology_properties(self, info: Info) -> list[OntologyProperty]:
+        rows = await asyncio.to_thread(_store(info).read, """
+            MATCH (p:OntologyProperty)
+            OPTIONAL MATCH (p)-[:DOMAIN]->(d:OntologyClass) OPTIONAL MATCH (p)-[:RANGE]->(r:OntologyClass)
+            RETURN p.iri AS iri, p.kind AS kind, coalesce(p.relationshipType, p.propertyName) AS name,
+                   head(collect(d.nodeLabel)) AS domain, coalesce(head(collect(r.nodeLabel)), p.datatype) AS range,
+                   properties(p) AS props ORDER BY kind, name""")
+        return [OntologyProperty(iri=row["iri"], kind=row["kind"], name=row["name"], domain=row["domain"],
+                                 range=row["range"], texts=row["props"]) for row in rows]
+
+    @strawberry.field(description="Parts, systems and mechanisms ranked as likely causes of a failure mode or "
+                                  "symptom on an asset, each with its score breakdown and evidence")
+    async def root_causes(self, info: Info, asset: str, failure_mode: str | None = None, symptom: str | None = None,
+                          window_days: int = 30, limit: int = 10, since: str | None = None,
+                          until: str | None = None) -> RootCauseResult:
+        result = await asyncio.to_thread(rank_root_causes, _store(info), asset, failure_mode, symptom, window_days,
+                                         limit, since, until)
+        candidates = [RootCauseCandidate(
+            entity=Entity.from_row(item.id, item.classes, item.properties), score=item.score,
+            breakdown=[ScoreComponent(source=part.source, value=part.value) for part in item.breakdown],
+            evidence_work_orders=item.work_orders,
+            paths=[EvidencePath(nodes=path.nodes, relationships=path.relationships) for path in item.paths])
+            for item in result.candidates]
+        return RootCauseResult(asset=Entity.from_row(result.asset["id"], result.asset["labels"], result.asset["props"]),
+                               condition=Entity.from_row(result.condition["id"], result.condition["labels"],
+                                                         result.condition["props"]),
+                               target_work_orders=len(result.target_work_orders), candidates=candidates)
+
+
+def _should_mask(error: GraphQLError) -> bool:
+    """Mask unexpected errors; errors of kg-service and GraphQL validation carry safe, useful messages."""
+    original = error.original_error
+    return original is not None and not isinstance(original, KGServiceError)
+
+
+def build_schema(debug: bool = False) -> strawberry.Schema:
+    """Build the schema with depth, token and alias limits; errors are masked unless `debug`."""
+    extensions: list[Any] = [QueryDepthLimiter(max_depth=10), MaxTokensLimiter(max_token_count=2000),
+                             MaxAliasesLimiter(max_alias_count=20)]
+    if not debug:
+        extensions.append(MaskErrors(should_mask_error=_should_mask))
+    return strawberry.Schema(query=Query, extensions=extensions)

@@ -1,0 +1,154 @@
+"""GraphQL object types. Names follow the ontology (asset, work order, failure mode)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from kg_service.reasoning.lookup import check_language, display_name
+
+
+def _plain(value: Any) -> Any:
+    """Turn Neo4j temporal values into ISO strings so they serialise as JSON."""
+    if hasattr(value, "iso_format"):
+        return value.iso_format()
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+def plain_properties(properties: dict[str, Any]) -> dict[str, Any]:
+    return {name: _plain(value) for name, value in sorted(properties.items())}
+
+
+@strawberry.type(description="A node of the knowledge graph: an asset, work order, failure mode, part...")
+class Entity:
+    id: strawberry.ID
+    classes: list[str] = strawberry.field(description="Ontology classes (node labels), most specific first")
+    props: strawberry.Private[dict[str, Any]]
+
+    @strawberry.field(description="Name in the requested language ('en' or 'zh'), else in the source's language")
+    def label(self, lang: str = "en") -> str | None:
+        return display_name(self.props, check_language(lang))
+
+    @strawberry.field(description="All stored properties, dates as ISO 8601 strings")
+    def properties(self) -> JSON:
+        return plain_properties(self.props)
+
+    @classmethod
+    def from_row(cls, key: str, labels: list[str], props: dict[str, Any]) -> "Entity":
+        ordered = [label for label in labels if label != "Entity"] + (["Entity"] if "Entity" in labels else [])
+        return cls(id=strawberry.ID(key), classes=ordered, props=props)
+
+
+@strawberry.type(description="A maintenance work order with what it recorded")
+class WorkOrder:
+    id: strawberry.ID
+    date: str | None
+    text: str | None
+    order_type: str | None
+    cost: float | None
+    running_hours: float | None
+    failure_modes: list[Entity]
+    parts: list[Entity]
+    systems: list[Entity]
+    actions: list[Entity]
+    symptoms: list[Entity]
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class WorkOrderEdge:
+    cursor: str
+    node: WorkOrder
+
+
+@strawberry.type(description="Relay-style page of work orders, newest first")
+class WorkOrderConnection:
+    total_count: int
+    edges: list[WorkOrderEdge]
+    page_info: PageInfo
+
+
+@strawberry.type
+class EntityEdge:
+    cursor: str
+    node: Entity
+
+
+@strawberry.type(description="Relay-style page of entities")
+class EntityConnection:
+    total_count: int
+    edges: list[EntityEdge]
+    page_info: PageInfo
+
+
+@strawberry.type(description="A class of the loaded ontology and the node label it maps to")
+class OntologyClass:
+    iri: str
+    node_label: str
+    parents: list[str] = strawberry.field(description="Node labels of the direct superclasses")
+    deprecated: bool
+    texts: strawberry.Private[dict[str, Any]]
+
+    @strawberry.field
+    def label(self, lang: str = "en") -> str | None:
+        return self.texts.get(f"label_{check_language(lang)}") or self.texts.get("label_en")
+
+    @strawberry.field
+    def definition(self, lang: str = "en") -> str | None:
+        return self.texts.get(f"definition_{check_language(lang)}") or self.texts.get("definition_en")
+
+
+@strawberry.type(description="An object property (relationship type) or datatype property (property name)")
+class OntologyProperty:
+    iri: str
+    kind: str
+    name: str = strawberry.field(description="Relationship type for object properties, property name otherwise")
+    domain: str | None
+    range: str | None
+    texts: strawberry.Private[dict[str, Any]]
+
+    @strawberry.field
+    def label(self, lang: str = "en") -> str | None:
+        return self.texts.get(f"label_{check_language(lang)}") or self.texts.get("label_en")
+
+    @strawberry.field
+    def definition(self, lang: str = "en") -> str | None:
+        return self.texts.get(f"definition_{check_language(lang)}") or self.texts.get("definition_en")
+
+
+@strawberry.type(description="One source's contribution to a candidate's score")
+class ScoreComponent:
+    source: str
+    value: float
+
+
+@strawberry.type(description="A path of evidence: node keys and the relationship types between them")
+class EvidencePath:
+    nodes: list[str]
+    relationships: list[str]
+
+
+@strawberry.type(description="A candidate cause, ranked by score, with its evidence")
+class RootCauseCandidate:
+    entity: Entity
+    score: float
+    breakdown: list[ScoreComponent]
+    evidence_work_orders: list[str] = strawberry.field(description="Keys of the supporting work orders")
+    paths: list[EvidencePath]
+
+
+@strawberry.type
+class RootCauseResult:
+    asset: Entity
+    condition: Entity
+    target_work_orders: int = strawberry.field(description="Work orders on the asset that record the condition")
+    candidates: list[RootCauseCandidate]

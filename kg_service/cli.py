@@ -1,0 +1,241 @@
+"""The `kg-service` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from kg_service.config import Settings, get_settings
+from kg_service.errors import KGServiceError
+from kg_service.logging_setup import configure_logging
+
+app = typer.Typer(help="Knowledge-graph reasoning service for manufacturing.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+neo4j_app = typer.Typer(help="Run the project's own Neo4j Community server.", no_args_is_help=True)
+ontology_app = typer.Typer(help="Load, inspect and export ontologies.", no_args_is_help=True)
+ingest_app = typer.Typer(help="Load source files into the graph.", no_args_is_help=True)
+app.add_typer(neo4j_app, name="neo4j")
+app.add_typer(ontology_app, name="ontology")
+app.add_typer(ingest_app, name="ingest")
+
+console = Console(stderr=True)
+logger = logging.getLogger("kg_service.cli")
+
+@app.callback()
+def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at DEBUG level")) -> None:
+    settings = get_settings()
+    configure_logging("DEBUG" if verbose else settings.log_level)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Print kg-service errors as one clear message and exit with status 1."""
+    try:
+        yield
+    except KGServiceError as error:
+        console.print(f"[bold red]error:[/] {error}", markup=True, highlight=False)
+        raise typer.Exit(1) from None
+
+
+def _store(settings: Settings, start_local: bool = False):
+    from kg_service.graph.store import GraphStore
+    from kg_service.neo4j_server import LocalNeo4j
+
+    if start_local and settings.uses_local_server:
+        LocalNeo4j(settings).start()
+    store = GraphStore.from_settings(settings)
+    store.verify()
+    return store
+
+
+@contextmanager
+def _progress(description: str, total: int | None = None) -> Iterator:
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=False) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda count: progress.advance(task, count), lambda new_total: progress.update(task, total=new_total)
+
+
+# neo4j
+
+@neo4j_app.command("start")
+def neo4j_start() -> None:
+    """Download Neo4j on first use, start it on 127.0.0.1 and wait until Bolt answers."""
+    settings = get_settings()
+    if not settings.uses_local_server:
+        console.print(f"NEO4J_URI is set ({settings.neo4j_uri}); nothing to start.")
+        return
+    from kg_service.neo4j_server import LocalNeo4j
+
+    with _errors():
+        status = LocalNeo4j(settings).start()
+    console.print(status.describe())
+
+
+@neo4j_app.command("stop")
+def neo4j_stop() -> None:
+    """Stop the local Neo4j server cleanly."""
+    from kg_service.neo4j_server import LocalNeo4j
+
+    with _errors():
+        stopped = LocalNeo4j(get_settings()).stop()
+    console.print("Neo4j stopped." if stopped else "Neo4j was not running.")
+
+
+@neo4j_app.command("status")
+def neo4j_status() -> None:
+    """Say whether the local Neo4j runs and where; exit status 3 when it does not."""
+    settings = get_settings()
+    if not settings.uses_local_server:
+        console.print(f"using the external Neo4j at {settings.neo4j_uri} (NEO4J_URI)")
+        return
+    from kg_service.neo4j_server import LocalNeo4j
+
+    status = LocalNeo4j(settings).status()
+    typer.echo(status.describe())
+    if not status.running:
+        raise typer.Exit(3)
+
+
+# ontology
+
+@ontology_app.command("load")
+def ontology_load(files: list[Path] = typer.Argument(..., help="Turtle, RDF/XML, N-Triples or JSON-LD files")) -> None:
+    """Map ontologies to node labels and relationship types, create keys and indexes, store them in Neo4j."""
+    from kg_service.ingest import load_ontologies
+
+    settings = get_settings()
+    with _errors():
+        store = _store(settings)
+        try:
+            summaries = load_ontologies(store, files)
+        finally:
+            store.close()
+    for summary in summaries:
+        typer.echo(summary.as_text())
+
+
+@ontology_app.command("export")
+def ontology_export(file: Path = typer.Argument(..., help="Output file; the suffix picks the format (.ttl, .rdf, .nt)"),
+                    iri: Optional[str] = typer.Option(None, help="Ontology IRI; default the kg-service core ontology")) -> None:
+    """Write a stored ontology back to RDF."""
+    from kg_service.ontology.model import KG_ONTOLOGY_IRI
+    from kg_service.ontology.storage import export_ontology, write_export
+
+    with _errors():
+        store = _store(get_settings())
+        try:
+            graph = export_ontology(store, iri or KG_ONTOLOGY_IRI)
+        finally:
+            store.close()
+        write_export(graph, file)
+    console.print(f"wrote {len(graph)} triples to {file}")
+
+
+# ingest
+
+def _report(result) -> None:
+    report = result.report
+    typer.echo(json.dumps({"file": str(result.source), "rows": result.rows, "encoding": result.encoding,
+                           "nodes": report.nodes, "relationships": report.relationships,
+                           "nodes_created": report.nodes_created, "relationships_created": report.relationships_created,
+                           **result.details}, ensure_ascii=False))
+
+
+@ingest_app.command("workorders")
+def ingest_workorders(file: Path = typer.Argument(..., help="Work-order CSV file"),
+                      mapping: Path = typer.Option(..., "--mapping", "-m", help="Column mapping (YAML)"),
+                      encoding: Optional[str] = typer.Option(None, help="Text encoding; detected when omitted")) -> None:
+    """Load work orders from a CSV export with a declared column mapping."""
+    from kg_service.ingest import ingest_workorders as run
+
+    settings = get_settings()
+    with _errors():
+        store = _store(settings)
+        try:
+            with _progress(f"writing {file.name}") as (advance, _):
+                result = run(store, settings, file, mapping, encoding, advance)
+        finally:
+            store.close()
+    _report(result)
+
+
+@ingest_app.command("telemetry")
+def ingest_telemetry(file: Path = typer.Argument(..., help="Wide telemetry CSV file"),
+                     mapping: Path = typer.Option(..., "--mapping", "-m", help="Signal mapping (YAML)"),
+                     encoding: Optional[str] = typer.Option(None, help="Text encoding; detected when omitted")) -> None:
+    """Load telemetry: samples to Parquet, signal summaries and failure events to the graph."""
+    from kg_service.ingest import ingest_telemetry as run
+
+    settings = get_settings()
+    with _errors():
+        store = _store(settings)
+        try:
+            with _progress(f"writing {file.name}") as (advance, _):
+                result = run(store, settings, file, mapping, encoding, advance)
+        finally:
+            store.close()
+    _report(result)
+
+
+# query
+
+def _parse_param(text: str) -> tuple[str, object]:
+    name, separator, raw = text.partition("=")
+    if not separator or not name:
+        raise typer.BadParameter(f"{text!r} is not name=value", param_hint="--param")
+    try:
+        return name, json.loads(raw)
+    except json.JSONDecodeError:
+        return name, raw
+
+
+@app.command("query")
+def query(cypher: str = typer.Argument(..., help="A read-only Cypher query"),
+          param: list[str] = typer.Option([], "--param", "-p", help="Query parameter name=value (JSON or text)")) -> None:
+    """Run a read-only Cypher query in a READ transaction; print one JSON object per row."""
+    from neo4j.exceptions import Neo4jError
+
+    from kg_service.jsonable import to_jsonable
+
+    params = dict(_parse_param(item) for item in param)
+    with _errors():
+        store = _store(get_settings())
+        try:
+            with store._session(read_only=True) as session:
+                try:
+                    rows = session.execute_read(lambda tx: [record for record in tx.run(cypher, params)])
+                except Neo4jError as error:
+                    raise KGServiceError(f"query failed: {error.code}: {error.message}") from None
+        finally:
+            store.close()
+    for record in rows:
+        typer.echo(json.dumps({key: to_jsonable(record[key]) for key in record.keys()}, ensure_ascii=False))
+
+
+# serve
+
+@app.command("serve")
+def serve(host: Optional[str] = typer.Option(None, help="Listen address; default KG_API_HOST (127.0.0.1)"),
+          port: Optional[int] = typer.Option(None, help="Listen port; default KG_API_PORT (8000)")) -> None:
+    """Serve the GraphQL API (GraphiQL at /graphql)."""
+    import uvicorn
+
+    from kg_service.api.app import create_app
+
+    settings = get_settings()
+    with _errors():
+        application = create_app(settings)
+    uvicorn.run(application, host=host or settings.api_host, port=port or settings.api_port, log_level="info")
+
+
+from kg_service.quickstart import quickstart_command  # noqa: E402  (registers the command on `app`)
+
+app.command("quickstart")(quickstart_command)

@@ -1,0 +1,139 @@
+"""The quick start: Neo4j, ontology, data, GraphQL server and one root-cause answer in one command."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from pathlib import Path
+
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from kg_service.config import find_project_root, get_settings
+from kg_service.errors import KGServiceError, MappingError
+
+logger = logging.getLogger(__name__)
+console = Console()
+
+SAMPLE_DIR = find_project_root() / "samples" / "sample_plant"
+SAMPLE_SOURCES = [f"{SAMPLE_DIR / name}.csv={SAMPLE_DIR / name}.yaml"
+                  for name in ("workorders_en", "workorders_zh", "telemetry")]
+
+ROOT_CAUSE_QUERY = """
+query RootCause($asset: String!, $failureMode: String!, $lang: String!) {
+  rootCauses(asset: $asset, failureMode: $failureMode, limit: 5) {
+    targetWorkOrders
+    asset { id label(lang: $lang) }
+    condition { id label(lang: $lang) }
+    candidates {
+      entity { id classes label(lang: $lang) }
+      score
+      breakdown { source value }
+      evidenceWorkOrders
+    }
+  }
+}
+"""
+
+
+def _split_source(text: str) -> tuple[Path, Path]:
+    data, separator, mapping = text.partition("=")
+    if not separator:
+        raise typer.BadParameter(f"{text!r} must be DATA_FILE=MAPPING_FILE", param_hint="--source")
+    return Path(data), Path(mapping)
+
+
+def _serve_in_background(application, host: str, port: int):
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(application, host=host, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="graphql-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise KGServiceError(f"the GraphQL server did not start on {host}:{port}; is the port in use? "
+                                 "Set KG_API_PORT to another port")
+        time.sleep(0.1)
+    return server, thread
+
+
+def _print_answer(answer: dict, lang: str) -> None:
+    result = answer["rootCauses"]
+    title = (f"Likely causes of {result['condition']['label']} on {result['asset']['label']} "
+             f"({result['targetWorkOrders']} work orders record it)")
+    table = Table(title=title)
+    for column in ("rank", "candidate", "class", "score", "score by source", "evidence work orders"):
+        table.add_column(column)
+    for rank, candidate in enumerate(result["candidates"], start=1):
+        entity = candidate["entity"]
+        breakdown = ", ".join(f"{part['source']} {part['value']:.2f}" for part in candidate["breakdown"])
+        table.add_row(str(rank), entity["label"] or entity["id"], entity["classes"][0], f"{candidate['score']:.3f}",
+                      breakdown, str(len(candidate["evidenceWorkOrders"])))
+    console.print(table)
+
+
+def quickstart_command(
+    source: list[str] = typer.Option([], "--source", "-s", help="DATA_FILE=MAPPING_FILE to load instead of the "
+                                     "sample plant; repeat for several files"),
+    asset: str = typer.Option("AC-3", help="Asset (key or name) of the example root-cause query"),
+    failure_mode: str = typer.Option("Overheating", help="Failure mode (key or name) of the example query"),
+    lang: str = typer.Option("en", help="Language of the printed names: en or zh"),
+    exit_after: bool = typer.Option(False, "--exit", help="Stop after printing the answer instead of serving on"),
+) -> None:
+    """Start Neo4j, load the ontology and data, serve GraphQL and print one root-cause answer."""
+    from kg_service.api.app import create_app
+    from kg_service.cli import _errors, _progress, _store
+    from kg_service.ingest import ingest_telemetry, ingest_workorders, load_ontologies
+    from loaders.mapping import load_mapping
+
+    settings = get_settings()
+    sources = [_split_source(item) for item in (source or SAMPLE_SOURCES)]
+    with _errors():
+        store = _store(settings, start_local=True)
+        for summary in load_ontologies(store, settings.ontology_files):
+            console.print(summary.as_text(), highlight=False)
+        for data_file, mapping_file in sources:
+            kind = load_mapping(mapping_file).kind
+            run = {"workorders": ingest_workorders, "telemetry": ingest_telemetry}.get(kind)
+            if run is None:
+                raise MappingError(f"unknown mapping kind {kind!r}", path=str(mapping_file))
+            with _progress(f"loading {data_file.name}") as (advance, _):
+                result = run(store, settings, data_file, mapping_file, None, advance)
+            console.print(f"{data_file}: {result.rows} rows, {result.report.nodes_created} new nodes, "
+                          f"{result.report.relationships_created} new relationships", highlight=False)
+
+        application = create_app(settings, store)
+        server, thread = _serve_in_background(application, settings.api_host, settings.api_port)
+        url = f"http://{settings.api_host}:{settings.api_port}/graphql"
+        response = httpx.post(url, json={"query": ROOT_CAUSE_QUERY,
+                                         "variables": {"asset": asset, "failureMode": failure_mode, "lang": lang}},
+                              timeout=120)
+        payload = response.json()
+        if payload.get("errors"):
+            server.should_exit = True
+            raise KGServiceError(f"the example query failed: {payload['errors'][0]['message']}")
+        _print_answer(payload["data"], lang)
+        console.print(json.dumps(payload["data"], ensure_ascii=False)[:2000], highlight=False, soft_wrap=True)
+
+        if exit_after:
+            server.should_exit = True
+            thread.join(timeout=10)
+            store.close()
+            return
+        console.print(f"GraphQL API with GraphiQL at {url}; press Ctrl-C to stop.")
+        try:
+            while thread.is_alive():
+                thread.join(timeout=1)
+        except KeyboardInterrupt:
+            server.should_exit = True
+            thread.join(timeout=10)
+        store.close()
+
+
+

@@ -1,0 +1,123 @@
+"""Find entities by key or by name in English or Chinese, and read an asset's failure history."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any, NamedTuple
+
+from kg_service.errors import NotFoundError, QueryError
+from kg_service.graph.store import GraphStore
+
+MAX_PAGE_SIZE = 200
+LANGUAGES = ("en", "zh")
+
+
+def check_language(lang: str) -> str:
+    if lang not in LANGUAGES:
+        raise QueryError(f"lang must be one of {', '.join(LANGUAGES)}, got {lang!r}")
+    return lang
+
+
+def check_page_size(first: int) -> int:
+    if not 1 <= first <= MAX_PAGE_SIZE:
+        raise QueryError(f"first must be between 1 and {MAX_PAGE_SIZE}, got {first}")
+    return first
+
+
+def display_name(properties: dict[str, Any], lang: str) -> str | None:
+    """Return the name in `lang`, falling back to the other language and then to the source name."""
+    preferred = properties.get("nameZh" if lang == "zh" else "nameEn")
+    return preferred or properties.get("name") or properties.get("nameEn") or properties.get("nameZh")
+
+
+def resolve_entity(store: GraphStore, reference: str, classes: list[str]) -> dict[str, Any]:
+    """Return the entity whose key is `reference`, else the one whose name in any language matches.
+
+    `classes` are labels from the code (never from request text). Raises NotFoundError when
+    nothing matches and QueryError when several entities share the name.
+    """
+    rows = store.read("MATCH (n:Entity {id: $ref}) RETURN n.id AS id, labels(n) AS labels, properties(n) AS props",
+                      {"ref": reference})
+    if not rows:
+        rows = store.read(
+            "MATCH (n:Entity) WHERE any(label IN labels(n) WHERE label IN $classes) "
+            "AND (toLower(n.name) = toLower($ref) OR toLower(n.nameEn) = toLower($ref) OR n.nameZh = $ref) "
+            "RETURN n.id AS id, labels(n) AS labels, properties(n) AS props ORDER BY id LIMIT 10",
+            {"ref": reference, "classes": classes})
+    rows = [row for row in rows if set(row["labels"]) & set(classes)]
+    if not rows:
+        raise NotFoundError(f"no {' or '.join(classes)} with key or name {reference!r}; "
+                            "look names up with the 'entities' query")
+    if len(rows) > 1:
+        keys = ", ".join(row["id"] for row in rows)
+        raise QueryError(f"{reference!r} names several entities ({keys}); pass one of these keys instead")
+    return rows[0]
+
+
+def encode_cursor(values: list[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values, default=str).encode("utf-8")).decode("ascii")
+
+
+def decode_cursor(cursor: str | None) -> list[Any] | None:
+    if cursor is None:
+        return None
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
+    except (ValueError, UnicodeError):
+        raise QueryError(f"invalid cursor {cursor!r}; pass an endCursor from a previous page") from None
+    if not isinstance(values, list):
+        raise QueryError(f"invalid cursor {cursor!r}; pass an endCursor from a previous page")
+    return values
+
+
+class HistoryPage(NamedTuple):
+    """One page of work orders, newest first, with the total count and the next cursor."""
+
+    rows: list[dict[str, Any]]
+    total: int
+    has_next: bool
+    end_cursor: str | None
+
+
+HISTORY_QUERY = """
+MATCH (asset:Entity {id: $asset})
+MATCH (wo:WorkOrder)-[:FOR_ASSET]->(target)
+WHERE target = asset OR (target)-[:PART_OF*1..4]->(asset)
+WITH DISTINCT wo
+WHERE $failuresOnly = false OR (wo)-[:HAS_FAILURE_MODE]->()
+WITH wo ORDER BY wo.date DESC, wo.id DESC
+WITH collect(wo) AS orders
+WITH orders, size(orders) AS total,
+     CASE WHEN $afterDate IS NULL THEN orders
+          ELSE [o IN orders WHERE o.date < date($afterDate) OR (o.date = date($afterDate) AND o.id < $afterId)] END AS rest
+UNWIND rest[0..$limit] AS wo
+OPTIONAL MATCH (wo)-[:HAS_FAILURE_MODE]->(fm)
+OPTIONAL MATCH (wo)-[:INVOLVES]->(part:Component)
+OPTIONAL MATCH (wo)-[:INVOLVES]->(system:System)
+OPTIONAL MATCH (wo)-[:HAS_ACTION]->(action)
+OPTIONAL MATCH (wo)-[:HAS_SYMPTOM]->(symptom)
+RETURN wo.id AS id, properties(wo) AS props, total, size(rest) AS remaining,
+       collect(DISTINCT properties(fm)) AS failureModes, collect(DISTINCT properties(part)) AS parts,
+       collect(DISTINCT properties(system)) AS systems, collect(DISTINCT properties(action)) AS actions,
+       collect(DISTINCT properties(symptom)) AS symptoms
+ORDER BY props.date DESC, id DESC
+"""
+
+
+def failure_history(store: GraphStore, asset_id: str, first: int = 20, after: str | None = None,
+                    failures_only: bool = False) -> HistoryPage:
+    """Return the asset's work orders (of the asset and everything part of it), newest first."""
+    check_page_size(first)
+    position = decode_cursor(after)
+    after_date, after_id = (position + [None, None])[:2] if position else (None, None)
+    rows = store.read(HISTORY_QUERY, {"asset": asset_id, "limit": first, "afterDate": after_date,
+                                      "afterId": after_id, "failuresOnly": failures_only})
+    if not rows:
+        total = store.read("MATCH (asset:Entity {id: $asset}) RETURN count(asset) AS n", {"asset": asset_id})[0]["n"]
+        if total == 0:
+            raise NotFoundError(f"no asset with key {asset_id!r}")
+        return HistoryPage([], 0, False, None)
+    last = rows[-1]
+    end_cursor = encode_cursor([str(last["props"]["date"]), last["id"]])
+    return HistoryPage(rows, rows[0]["total"], rows[0]["remaining"] > len(rows), end_cursor)

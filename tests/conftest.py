@@ -1,0 +1,75 @@
+"""Shared fixtures: a real Neo4j for the test session and helpers to reset and fill the graph.
+
+Unless NEO4J_URI is set, the tests run their own Neo4j (state in .kg/test, Bolt port 7697) so
+they never touch the database of `kg-service quickstart`. With NEO4J_URI set, the tests wipe
+that server's database: point it at an empty, disposable one.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = ROOT.parent / "shared" / "data"
+SAMPLE_DIR = ROOT / "samples" / "sample_plant"
+MAPPINGS_DIR = ROOT / "loaders" / "mappings"
+CORE_ONTOLOGY = ROOT / "ontology" / "kg-core.ttl"
+
+os.environ.setdefault("KG_STATE_DIR", str(ROOT / ".kg" / "test"))
+os.environ.setdefault("KG_BOLT_PORT", "7697")
+
+from kg_service.config import Settings, get_settings  # noqa: E402
+from kg_service.graph.store import GraphStore  # noqa: E402
+from kg_service.ingest import load_ontologies  # noqa: E402
+from kg_service.neo4j_server import LocalNeo4j  # noqa: E402
+
+
+def data_file(*parts: str) -> Path:
+    """Return a file of the shared real data; fail clearly when the folder is missing."""
+    path = DATA_DIR.joinpath(*parts)
+    if not path.exists():
+        pytest.fail(f"real data file {path} is missing; the tests expect ../shared/data beside the project")
+    return path
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    get_settings.cache_clear()
+    return get_settings()
+
+
+@pytest.fixture(scope="session")
+def store(settings: Settings):
+    server = LocalNeo4j(settings) if settings.uses_local_server else None
+    started_here = server is not None and not server.status().running
+    if server is not None:
+        server.start()
+    graph_store = GraphStore.from_settings(settings)
+    graph_store.verify()
+    yield graph_store
+    graph_store.close()
+    if started_here:
+        server.stop()
+
+
+def wipe(store: GraphStore) -> None:
+    """Delete every node and relationship, in batches so large graphs fit in memory."""
+    with store._session(read_only=False) as session:
+        session.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()
+
+
+@pytest.fixture
+def empty_graph(store: GraphStore) -> GraphStore:
+    wipe(store)
+    return store
+
+
+@pytest.fixture
+def core_graph(store: GraphStore) -> GraphStore:
+    """An empty graph with the core ontology loaded."""
+    wipe(store)
+    load_ontologies(store, [CORE_ONTOLOGY])
+    return store
