@@ -40,7 +40,7 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except KGServiceError as error:
-        console.print(f"[bold red]error:[/] {error}", markup=True, highlight=False)
+        typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
 
 

@@ -144,8 +144,9 @@ def _should_mask(error: GraphQLError) -> bool:
 
 def build_schema(debug: bool = False) -> strawberry.Schema:
     """Build the schema with depth, token and alias limits; errors are masked unless `debug`."""
-    extensions: list[Any] = [QueryDepthLimiter(max_depth=10), MaxTokensLimiter(max_token_count=2000),
-                             MaxAliasesLimiter(max_alias_count=20)]
+    # Factories, so each request gets fresh extension instances.
+    extensions: list[Any] = [lambda: QueryDepthLimiter(max_depth=10), lambda: MaxTokensLimiter(max_token_count=2000),
+                             lambda: MaxAliasesLimiter(max_alias_count=20)]
     if not debug:
-        extensions.append(MaskErrors(should_mask_error=_should_mask))
+        extensions.append(lambda: MaskErrors(should_mask_error=_should_mask))
     return strawberry.Schema(query=Query, extensions=extensions)

@@ -1,0 +1,178 @@
+"""The GraphQL API on the sample plant and the real MaintKG work orders."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+from starlette.testclient import TestClient
+
+from kg_service.api.app import create_app
+from kg_service.graph.checksum import graph_checksum
+from kg_service.ingest import ingest_telemetry, ingest_workorders, load_ontologies
+from tests.conftest import CORE_ONTOLOGY, MAPPINGS_DIR, SAMPLE_DIR, data_file, wipe
+
+pytestmark = pytest.mark.neo4j
+
+ROOT_CAUSES = """
+query($asset: String!, $mode: String!, $lang: String!) {
+  rootCauses(asset: $asset, failureMode: $mode, limit: 5) {
+    targetWorkOrders
+    asset { id label(lang: $lang) }
+    condition { id label(lang: $lang) }
+    candidates { entity { id classes label(lang: $lang) } score breakdown { source value }
+                 evidenceWorkOrders paths { nodes relationships } }
+  }
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def client(store, settings):
+    wipe(store)
+    load_ontologies(store, [CORE_ONTOLOGY])
+    for name in ("workorders_en", "workorders_zh"):
+        ingest_workorders(store, settings, SAMPLE_DIR / f"{name}.csv", SAMPLE_DIR / f"{name}.yaml")
+    ingest_telemetry(store, settings, SAMPLE_DIR / "telemetry.csv", SAMPLE_DIR / "telemetry.yaml")
+    ingest_workorders(store, settings, data_file("maintkg_pdl", "case_study_pdl.csv"), MAPPINGS_DIR / "maintkg_pdl.yaml")
+    with TestClient(create_app(settings, store)) as test_client:
+        yield test_client
+
+
+def graphql(client: TestClient, query: str, **variables) -> dict:
+    response = client.post("/graphql", json={"query": query, "variables": variables})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_entity_by_key(client):
+    body = graphql(client, '{ entity(id: "equipment:sample-plant:ac-3") { id classes label(lang: "zh") '
+                           'en: label(lang: "en") properties } }')
+    entity = body["data"]["entity"]
+    assert entity["classes"][:2] == ["Equipment", "Asset"]
+    assert entity["label"] == "3号空压机"
+    assert entity["en"] == "Air Compressor 3"
+    assert entity["properties"]["name"] == "AC-3"
+
+
+def test_missing_entity_is_null(client):
+    assert graphql(client, '{ entity(id: "no-such-key") { id } }')["data"]["entity"] is None
+
+
+def test_entities_by_chinese_label(client):
+    body = graphql(client, '{ entities(text: "空压机", lang: "zh", ofClass: "Equipment") '
+                           '{ totalCount edges { node { id label(lang: "zh") } } } }')
+    found = {edge["node"]["id"]: edge["node"]["label"] for edge in body["data"]["entities"]["edges"]}
+    assert found["equipment:sample-plant:ac-3"] == "3号空压机"
+    assert body["data"]["entities"]["totalCount"] == len(found)
+
+
+def test_chinese_and_english_records_merge(client):
+    body = graphql(client, '{ entity(id: "failure-mode:overheating") { label(lang: "zh") en: label(lang: "en") } }')
+    assert body["data"]["entity"] == {"label": "过热", "en": "Overheating"}
+
+
+def test_failure_history_paginates(client):
+    with open(data_file("maintkg_pdl", "case_study_pdl.csv"), encoding="utf-8", newline="") as handle:
+        expected = {f"workorder:maintkg-pdl:{row['id']}" for row in csv.DictReader(handle) if row["Asset"] == "A"}
+    query = """query($after: String) { failureHistory(asset: "equipment:maintkg-pdl:a", first: 40, after: $after) {
+                 totalCount pageInfo { hasNextPage endCursor } edges { node { id date } } } }"""
+    seen, dates, after = [], [], None
+    while True:
+        page = graphql(client, query, after=after)["data"]["failureHistory"]
+        assert page["totalCount"] == len(expected)
+        seen += [edge["node"]["id"] for edge in page["edges"]]
+        dates += [edge["node"]["date"] for edge in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert len(seen) == len(set(seen))
+    assert set(seen) == expected
+    assert dates == sorted(dates, reverse=True)
+
+
+def test_failure_history_lists_details(client):
+    body = graphql(client, '{ failureHistory(asset: "AC-3", first: 200, failuresOnly: true) { totalCount '
+                           'edges { node { id failureModes { label } parts { label } actions { label } cost } } } }')
+    history = body["data"]["failureHistory"]
+    assert history["totalCount"] == len(history["edges"])
+    assert all(edge["node"]["failureModes"] for edge in history["edges"])
+    assert any(part["label"] == "Cooling Fan" for edge in history["edges"] for part in edge["node"]["parts"])
+
+
+def test_root_causes_rank_cooling_fan(client, store):
+    result = graphql(client, ROOT_CAUSES, asset="AC-3", mode="Overheating", lang="en")["data"]["rootCauses"]
+    targets = store.read("MATCH (wo:WorkOrder)-[:FOR_ASSET]->(:Equipment {name: 'AC-3'}), "
+                         "(wo)-[:HAS_FAILURE_MODE]->(:FailureMode {name: 'Overheating'}) RETURN wo.id AS id")
+    assert result["targetWorkOrders"] == len(targets) > 0
+    top = result["candidates"][0]
+    assert top["entity"]["label"] in {"Cooling Fan", "Cooling System"}
+    assert top["score"] == pytest.approx(sum(part["value"] for part in top["breakdown"]), abs=1e-5)
+    scores = [candidate["score"] for candidate in result["candidates"]]
+    assert scores == sorted(scores, reverse=True)
+    target_ids = {row["id"] for row in targets}
+    for path in top["paths"]:
+        assert path["nodes"][0] in target_ids
+        assert path["relationships"] == ["INVOLVES"]
+
+
+def test_root_causes_same_in_chinese(client):
+    english = graphql(client, ROOT_CAUSES, asset="AC-3", mode="Overheating", lang="en")["data"]["rootCauses"]
+    chinese = graphql(client, ROOT_CAUSES, asset="3号空压机", mode="过热", lang="zh")["data"]["rootCauses"]
+    assert [c["entity"]["id"] for c in chinese["candidates"]] == [c["entity"]["id"] for c in english["candidates"]]
+    assert chinese["condition"]["label"] == "过热"
+
+
+def test_root_causes_unknown_asset_message(client):
+    body = graphql(client, ROOT_CAUSES, asset="AC-99", mode="Overheating", lang="en")
+    assert body["data"] is None
+    message = body["errors"][0]["message"]
+    assert "'AC-99'" in message
+    assert "Traceback" not in str(body)
+
+
+def test_invalid_language_is_rejected(client):
+    body = graphql(client, '{ entity(id: "equipment:sample-plant:ac-3") { label(lang: "fr") } }')
+    assert "lang must be one of en, zh" in body["errors"][0]["message"]
+
+
+def test_unexpected_errors_are_masked(client, store, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(store, "read", broken)
+    body = graphql(client, '{ entity(id: "x") { id } }')
+    assert body["errors"][0]["message"] == "Unexpected error."
+    assert "secret internal detail" not in str(body)
+
+
+@pytest.mark.parametrize("payload", ["`) MATCH (n) DETACH DELETE n //", "AC-3' OR 1=1 //", "Еquipment",
+                                     "x" * 5000, "\u0000"])
+def test_injection_leaves_graph_unchanged(client, store, payload):
+    before = graph_checksum(store)
+    graphql(client, ROOT_CAUSES, asset=payload, mode=payload, lang="en")
+    body = graphql(client, "query($t: String!, $c: String!) { entities(text: $t, ofClass: $c) { totalCount } }",
+                   t=payload, c=payload)
+    assert body["data"] is None
+    assert graph_checksum(store) == before
+
+
+def test_alias_limit_rejects_query(client):
+    aliases = " ".join(f'a{index}: entity(id: "x") {{ id }}' for index in range(30))
+    body = graphql(client, "{ " + aliases + " }")
+    assert "aliases" in body["errors"][0]["message"].lower()
+
+
+def test_ontology_classes_in_both_languages(client):
+    body = graphql(client, '{ ontologyClasses { nodeLabel parents label(lang: "zh") en: label definition(lang: "zh") } }')
+    classes = {item["nodeLabel"]: item for item in body["data"]["ontologyClasses"]}
+    assert classes["Equipment"]["parents"] == ["Asset"]
+    assert classes["Equipment"]["label"] == "设备"
+    assert classes["Equipment"]["en"] == "Equipment"
+    assert all(item["label"] and item["definition"] for item in classes.values())
+
+
+def test_graphiql_page_is_served(client):
+    response = client.get("/graphql", headers={"Accept": "text/html"})
+    assert response.status_code == 200
+    assert "graphiql" in response.text.lower()

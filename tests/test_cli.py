@@ -1,0 +1,80 @@
+"""The kg-service command line, run as a user runs it: a subprocess with the same settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CORE_ONTOLOGY, ROOT
+
+pytestmark = pytest.mark.neo4j
+
+KG_SERVICE = str(Path(sys.executable).parent / "kg-service")
+
+
+def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run([KG_SERVICE, *args], capture_output=True, text=True, cwd=ROOT, env=os.environ.copy(),
+                            timeout=300)
+    if check and result.returncode != 0:
+        raise AssertionError(f"kg-service {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def test_query_prints_json_rows(core_graph):
+    core_graph.write("UNWIND range(1, 3) AS i MERGE (:Entity:Equipment:Asset {id: 'eq-' + i, name: 'Pump ' + i})")
+    result = run_cli("query", "MATCH (n:Equipment) WHERE n.name <> $skip RETURN n.id AS id, n.name AS name ORDER BY id",
+                     "--param", "skip=Pump 2")
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert rows == [{"id": "eq-1", "name": "Pump 1"}, {"id": "eq-3", "name": "Pump 3"}]
+
+
+def test_query_json_param_and_node(core_graph):
+    core_graph.write("MERGE (:Entity:Equipment:Asset {id: 'eq-zh', name: '3号空压机'})")
+    result = run_cli("query", "MATCH (n:Entity) WHERE n.id IN $ids RETURN n", "--param", 'ids=["eq-zh"]')
+    row = json.loads(result.stdout)
+    assert row["n"]["properties"]["name"] == "3号空压机"
+    assert row["n"]["labels"] == ["Asset", "Entity", "Equipment"]
+
+
+def test_query_rejects_writes(core_graph):
+    before = core_graph.counts()
+    result = run_cli("query", "CREATE (n:Entity {id: 'intruder'}) RETURN n", check=False)
+    assert result.returncode == 1
+    assert "AccessMode" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert core_graph.counts() == before
+
+
+def test_ontology_load_prints_summary(empty_graph):
+    result = run_cli("ontology", "load", str(CORE_ONTOLOGY))
+    assert "35 classes -> node labels" in result.stdout
+    assert "30 object properties -> relationship types" in result.stdout
+
+
+def test_ontology_load_reports_bad_turtle(core_graph, tmp_path):
+    broken = tmp_path / "broken.ttl"
+    broken.write_text("@prefix ex: <http://example.org/> .\nex:a ex:b ex:c .\nex:d ex:e \"open\n", encoding="utf-8")
+    result = run_cli("ontology", "load", str(broken), check=False)
+    assert result.returncode == 1
+    assert str(broken) in result.stderr
+    assert "line 3" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_ingest_reports_missing_file(core_graph, tmp_path):
+    result = run_cli("ingest", "workorders", str(tmp_path / "nope.csv"), "--mapping",
+                     str(ROOT / "loaders" / "mappings" / "maintkg_pdl.yaml"), check=False)
+    assert result.returncode == 1
+    assert "nope.csv: file not found" in result.stderr
+
+
+def test_neo4j_status_reports_running(store, settings):
+    if not settings.uses_local_server:
+        pytest.skip("NEO4J_URI points at an external server")
+    result = run_cli("neo4j", "status")
+    assert f"bolt://127.0.0.1:{settings.bolt_port}" in result.stdout
