@@ -176,3 +176,10 @@ def test_graphiql_page_is_served(client):
     response = client.get("/graphql", headers={"Accept": "text/html"})
     assert response.status_code == 200
     assert "graphiql" in response.text.lower()
+
+
+def test_sample_plant_hierarchy_merges(client, store):
+    sites = store.read("MATCH (s:Site) WHERE s.id STARTS WITH 'site:sample-plant' RETURN s.name AS name, s.nameZh AS zh")
+    assert sites == [{"name": "Suzhou Plant", "zh": "苏州工厂"}]
+    lines = store.read("MATCH (l:ProductionLine)-[:PART_OF]->(:Site {name: 'Suzhou Plant'}) RETURN l.nameZh AS zh ORDER BY zh")
+    assert [row["zh"] for row in lines] == ["一号机加工线", "二号装配线"]
