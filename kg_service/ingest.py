@@ -6,15 +6,16 @@ the batched writer, so bad input leaves the graph as it was.
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 from typing import NamedTuple
 
-from kg_service.config import Settings
+from kg_service.config import Settings, find_project_root
 from kg_service.errors import MappingError, OntologyError
 from kg_service.graph.store import GraphStore
 from kg_service.graph.writer import BatchedWriter, ProgressCallback, WriteReport
-from kg_service.ontology.model import OntologyModel, OntologySummary
+from kg_service.ontology.model import KG_ONTOLOGY_IRI, OntologyModel, OntologySummary
 from kg_service.ontology.parsing import parse_ontology_file
 from kg_service.ontology.schema import GraphSchema
 from kg_service.ontology.storage import store_ontology
@@ -32,11 +33,45 @@ class IngestResult(NamedTuple):
     details: dict
 
 
+CORE_ONTOLOGY_FILE = find_project_root() / "ontology" / "kg-core.ttl"
+
+
+@functools.lru_cache(maxsize=1)
+def _core_names() -> tuple[dict[str, tuple[str, str]], dict[str, tuple[str, str]]]:
+    """Labels and relationship types of the kg-service core ontology, reserved for it."""
+    if not CORE_ONTOLOGY_FILE.is_file():
+        return {}, {}
+    model = OntologyModel.from_graph(parse_ontology_file(CORE_ONTOLOGY_FILE))
+    return ({mapping.label: (iri, model.iri) for iri, mapping in model.classes.items()},
+            {rel.type: (iri, model.iri) for iri, rel in model.relationships.items()})
+
+
+def _stored_names(store: GraphStore, ontology_iri: str) -> tuple[dict, dict]:
+    labels = {row["name"]: (row["iri"], row["ontology"]) for row in store.read(
+        "MATCH (c:OntologyClass) WHERE c.ontology <> $iri RETURN c.nodeLabel AS name, c.iri AS iri, "
+        "c.ontology AS ontology", {"iri": ontology_iri})}
+    types = {row["name"]: (row["iri"], row["ontology"]) for row in store.read(
+        "MATCH (p:OntologyProperty {kind: 'object'}) WHERE p.ontology <> $iri RETURN p.relationshipType AS name, "
+        "p.iri AS iri, p.ontology AS ontology", {"iri": ontology_iri})}
+    return labels, types
+
+
 def load_ontologies(store: GraphStore, paths: list[Path]) -> list[OntologySummary]:
-    """Parse every file first, then store each; a parse error leaves the stored ontologies unchanged."""
+    """Parse every file first, then store each; a parse error leaves the stored ontologies unchanged.
+
+    A class or object property whose label or relationship type is already mapped by another
+    ontology is kept as metadata only. The core ontology's names are reserved for it whatever
+    the load order, so importing IOF or AAS never changes the labels that the loaders write.
+    """
     models = [(path, OntologyModel.from_graph(parse_ontology_file(path))) for path in paths]
+    core_labels, core_types = _core_names()
     summaries = []
     for path, model in models:
+        labels, types = _stored_names(store, model.iri)
+        if model.iri != KG_ONTOLOGY_IRI:
+            labels |= core_labels
+            types |= core_types
+        model.drop_collisions(labels, types)
         store_ontology(store, model, source=str(path))
         summaries.append(model.summary())
     return summaries

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -15,8 +17,33 @@ from strawberry.asgi import GraphQL
 from kg_service.api.schema import build_schema
 from kg_service.config import Settings
 from kg_service.graph.store import GraphStore
+from kg_service.ontology.schema import GraphSchema
 
 logger = logging.getLogger(__name__)
+
+
+class SchemaCache:
+    """The ontology allowlist read from Neo4j, re-read at most every `max_age_s` seconds.
+
+    Usage::
+
+        cache = SchemaCache(store)
+        cache.get().label("Equipment")
+    """
+
+    def __init__(self, store: GraphStore, max_age_s: float = 30.0) -> None:
+        self.store = store
+        self.max_age_s = max_age_s
+        self._schema: GraphSchema | None = None
+        self._loaded_at = 0.0
+        self._lock = threading.Lock()
+
+    def get(self) -> GraphSchema:
+        with self._lock:
+            if self._schema is None or time.monotonic() - self._loaded_at > self.max_age_s:
+                self._schema = GraphSchema.from_store(self.store)
+                self._loaded_at = time.monotonic()
+            return self._schema
 
 
 class KGGraphQL(GraphQL):
@@ -25,9 +52,10 @@ class KGGraphQL(GraphQL):
     def __init__(self, store: GraphStore, debug: bool) -> None:
         super().__init__(build_schema(debug=debug), graphql_ide="graphiql")
         self.store = store
+        self.schema_cache = SchemaCache(store)
 
     async def get_context(self, request: Any, response: Any) -> dict[str, Any]:
-        return {"request": request, "response": response, "store": self.store}
+        return {"request": request, "response": response, "store": self.store, "schema_cache": self.schema_cache}
 
 
 def create_app(settings: Settings, store: GraphStore | None = None) -> Starlette:

@@ -41,6 +41,10 @@ def _store(info: Info) -> GraphStore:
     return info.context["store"]
 
 
+def _schema(info: Info) -> GraphSchema:
+    return info.context["schema_cache"].get()
+
+
 def _entities(items: list[dict[str, Any]], label: str) -> list[Entity]:
     return [Entity.from_row(item["id"], [label], item) for item in items if item]
 
@@ -62,7 +66,10 @@ class Query:
     async def entity(self, info: Info, id: strawberry.ID) -> Entity | None:
         rows = await asyncio.to_thread(_store(info).read, "MATCH (n:Entity {id: $id}) RETURN n.id AS id, "
                                        "labels(n) AS labels, properties(n) AS props", {"id": str(id)})
-        return Entity.from_row(rows[0]["id"], rows[0]["labels"], rows[0]["props"]) if rows else None
+        if not rows:
+            return None
+        schema = await asyncio.to_thread(_schema, info)
+        return Entity.from_row(rows[0]["id"], rows[0]["labels"], rows[0]["props"], schema)
 
     @strawberry.field(description="Entities whose name contains `text` in the given language, optionally of one class")
     async def entities(self, info: Info, text: str, lang: str = "en", of_class: str | None = None, first: int = 20,
@@ -72,15 +79,15 @@ class Query:
         if not text.strip():
             raise KGServiceError("text must not be empty")
         store = _store(info)
+        schema = await asyncio.to_thread(_schema, info)
         if of_class is not None:
-            schema = info.context.get("schema") or await asyncio.to_thread(GraphSchema.from_store, store)
             schema.label(of_class)
         position = lookup.decode_cursor(after)
         rows = await asyncio.to_thread(store.read, ENTITY_SEARCH_QUERY, {
             "class": of_class, "lang": lang, "text": text, "first": first,
             "after": position[0] if position else None})
         edges = [EntityEdge(cursor=lookup.encode_cursor([row["id"]]),
-                            node=Entity.from_row(row["id"], row["labels"], row["props"])) for row in rows]
+                            node=Entity.from_row(row["id"], row["labels"], row["props"], schema)) for row in rows]
         total = rows[0]["total"] if rows else 0
         has_next = bool(rows) and rows[0]["remaining"] > len(rows)
         return EntityConnection(total_count=total, edges=edges,
@@ -124,15 +131,17 @@ class Query:
                           until: str | None = None) -> RootCauseResult:
         result = await asyncio.to_thread(rank_root_causes, _store(info), asset, failure_mode, symptom, window_days,
                                          limit, since, until)
+        schema = await asyncio.to_thread(_schema, info)
         candidates = [RootCauseCandidate(
-            entity=Entity.from_row(item.id, item.classes, item.properties), score=item.score,
+            entity=Entity.from_row(item.id, item.classes, item.properties, schema), score=item.score,
             breakdown=[ScoreComponent(source=part.source, value=part.value) for part in item.breakdown],
             evidence_work_orders=item.work_orders,
             paths=[EvidencePath(nodes=path.nodes, relationships=path.relationships) for path in item.paths])
             for item in result.candidates]
-        return RootCauseResult(asset=Entity.from_row(result.asset["id"], result.asset["labels"], result.asset["props"]),
+        return RootCauseResult(asset=Entity.from_row(result.asset["id"], result.asset["labels"], result.asset["props"],
+                                                     schema),
                                condition=Entity.from_row(result.condition["id"], result.condition["labels"],
-                                                         result.condition["props"]),
+                                                         result.condition["props"], schema),
                                target_work_orders=len(result.target_work_orders), candidates=candidates)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
+from kg_service.ontology.schema import GraphSchema
 from kg_service.reasoning.lookup import check_language, display_name
 
 
@@ -38,8 +39,13 @@ class Entity:
         return plain_properties(self.props)
 
     @classmethod
-    def from_row(cls, key: str, labels: list[str], props: dict[str, Any]) -> "Entity":
-        ordered = [label for label in labels if label != "Entity"] + (["Entity"] if "Entity" in labels else [])
+    def from_row(cls, key: str, labels: list[str], props: dict[str, Any], schema: GraphSchema | None = None) -> "Entity":
+        """Build an entity; with `schema`, classes are ordered most specific first."""
+        def depth(label: str) -> int:
+            return len(schema.ancestors(label)) if schema is not None and label in schema.parents else 0
+        ordered = sorted(labels, key=lambda label: (-depth(label), label != "Entity", label))
+        if schema is None:
+            ordered = [label for label in sorted(labels) if label != "Entity"] + (["Entity"] if "Entity" in labels else [])
         return cls(id=strawberry.ID(key), classes=ordered, props=props)
 
 

@@ -7,6 +7,9 @@ only text that kg-service splices into a query. Two rules keep that safe:
    never from request text or model output;
 2. every name is quoted with backticks, with backticks inside it doubled, as the Cypher
    grammar defines for escaped symbolic names.
+
+Backslashes are rejected: Neo4j 5.26 reads the six characters `\u0060` inside a quoted name as a
+backtick, so a name with a backslash could close the quoting and inject Cypher.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ def check_identifier(name: str, kind: str = "identifier") -> str:
     if len(name) > MAX_IDENTIFIER_LENGTH:
         raise UnknownTermError(f"{kind} {name[:40]!r}... is {len(name)} characters long; "
                                f"the limit is {MAX_IDENTIFIER_LENGTH}")
+    if "\\" in name:
+        raise UnknownTermError(f"{kind} {name!r} contains a backslash, which Cypher reads as an escape; "
+                               "rename the term without it")
     for char in name:
         if unicodedata.category(char) in {"Cc", "Cs", "Co", "Cn"}:
             raise UnknownTermError(f"{kind} {name!r} contains the control or unassigned character {char!r}")

@@ -16,7 +16,8 @@ from typing import NamedTuple
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import OWL, RDF, RDFS, SKOS
 
-from kg_service.graph.identifiers import MAX_IDENTIFIER_LENGTH
+from kg_service.errors import UnknownTermError
+from kg_service.graph.identifiers import MAX_IDENTIFIER_LENGTH, check_identifier
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +94,26 @@ class OntologyModel:
                     model.iri, len(model.classes), len(model.relationships), len(model.properties), len(model.skipped))
         return model
 
+    def drop_collisions(self, taken_labels: dict[str, tuple[str, str]], taken_types: dict[str, tuple[str, str]]) -> None:
+        """Keep as metadata only the classes and object properties whose label or relationship type
+        another ontology already maps; `taken_*` map a name to (term IRI, ontology IRI)."""
+        for iri, mapping in list(self.classes.items()):
+            owner = taken_labels.get(mapping.label)
+            if owner is not None and owner[0] != iri:
+                del self.classes[iri]
+                self.skipped.append(SkippedTerm(iri, "class", f"local name collides with a class of {owner[1]}"))
+        for iri, rel in list(self.relationships.items()):
+            owner = taken_types.get(rel.type)
+            if owner is not None and owner[0] != iri:
+                del self.relationships[iri]
+                self.skipped.append(SkippedTerm(iri, "object property",
+                                                f"relationship type collides with a property of {owner[1]}"))
+        for rel in self.relationships.values():
+            if rel.domain is not None and rel.domain not in self.classes:
+                rel.domain = None
+            if rel.range is not None and rel.range not in self.classes:
+                rel.range = None
+
     def summary(self) -> "OntologySummary":
         reasons = Counter(skip.reason for skip in self.skipped)
         examples: dict[str, list[str]] = defaultdict(list)
@@ -130,13 +151,14 @@ class OntologySummary(NamedTuple):
 
 
 def local_name(iri: str) -> str:
-    """Return the part of an IRI after its last '#', '/' or ':'."""
-    for separator in ("#", "/", ":"):
+    """Return the part of an IRI after its last '#' or '/', or after the last ':' of a URN.
+
+    The result is empty for an IRI ending in '#' or '/', which has no local name.
+    """
+    for separator in ("#", "/"):
         if separator in iri:
-            candidate = iri.rsplit(separator, 1)[1]
-            if candidate:
-                return candidate
-    return iri
+            return iri.rsplit(separator, 1)[1]
+    return iri.rsplit(":", 1)[1] if ":" in iri else iri
 
 
 def relationship_type_for(name: str) -> str:
@@ -178,12 +200,15 @@ def _definitions(graph: Graph, subject: URIRef) -> dict[str, str]:
 
 
 def _name_problem(name: str) -> str | None:
+    """Return why `name` cannot be a label, type or property name, or None when it can."""
     if not name:
         return "IRI has no local name to use as a name"
     if len(name) > MAX_IDENTIFIER_LENGTH:
         return f"local name longer than {MAX_IDENTIFIER_LENGTH} characters"
-    if any(ord(char) < 32 for char in name):
-        return "local name contains control characters"
+    try:
+        check_identifier(name, "local name")
+    except UnknownTermError:
+        return "local name contains a backslash, control or unassigned character"
     return None
 
 

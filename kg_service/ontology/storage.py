@@ -14,7 +14,9 @@ import logging
 from collections import defaultdict
 from pathlib import Path
 
-from rdflib import Graph, URIRef
+from rdflib import Graph, Literal, URIRef
+from rdflib.plugins.serializers.nt import _quoteLiteral
+from rdflib.term import Node
 
 from kg_service.errors import NotFoundError, OntologyError
 from kg_service.graph.store import GraphStore
@@ -39,10 +41,23 @@ def ensure_schema(store: GraphStore) -> None:
     store.run_schema(SCHEMA_STATEMENTS)
 
 
+def _nt(term: Node) -> str:
+    """Return `term` in N-Triples syntax.
+
+    `Node.n3()` is not enough: it writes multi-line literals in triple quotes, which N-Triples
+    lacks, and raises on IRIs with characters such as a backtick that RDF/XML allows.
+    """
+    if isinstance(term, Literal):
+        return _quoteLiteral(term)
+    if isinstance(term, URIRef):
+        return f"<{term}>"
+    return term.n3()
+
+
 def _term_rows(model: OntologyModel) -> list[dict]:
     statements: dict[str, list[str]] = defaultdict(list)
     for subject, predicate, obj in model.graph:
-        statements[subject.n3()].append(f"{predicate.n3()} {obj.n3()}")
+        statements[_nt(subject)].append(f"{_nt(predicate)} {_nt(obj)}")
     rows = []
     for subject_n3, lines in statements.items():
         iri = subject_n3[1:-1] if subject_n3.startswith("<") else None
