@@ -55,12 +55,25 @@ def _store(settings: Settings, start_local: bool = False):
     return store
 
 
+class _RichWriteProgress:
+    """A rich progress bar fed by BatchedWriter (records written so far out of the total)."""
+
+    def __init__(self, progress: Progress, task) -> None:
+        self._progress = progress
+        self._task = task
+
+    def start(self, total: int) -> None:
+        self._progress.update(self._task, total=total)
+
+    def advance(self, count: int) -> None:
+        self._progress.advance(self._task, count)
+
+
 @contextmanager
-def _progress(description: str, total: int | None = None) -> Iterator:
+def _progress(description: str) -> Iterator[_RichWriteProgress]:
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=False) as progress:
-        task = progress.add_task(description, total=total)
-        yield lambda count: progress.advance(task, count), lambda new_total: progress.update(task, total=new_total)
+        yield _RichWriteProgress(progress, progress.add_task(description, total=None))
 
 
 # neo4j
@@ -160,8 +173,8 @@ def ingest_workorders(file: Path = typer.Argument(..., help="Work-order CSV file
     with _errors():
         store = _store(settings)
         try:
-            with _progress(f"writing {file.name}") as (advance, _):
-                result = run(store, settings, file, mapping, encoding, advance)
+            with _progress(f"writing {file.name}") as progress:
+                result = run(store, settings, file, mapping, encoding, progress)
         finally:
             store.close()
     _report(result)
@@ -178,8 +191,8 @@ def ingest_telemetry(file: Path = typer.Argument(..., help="Wide telemetry CSV f
     with _errors():
         store = _store(settings)
         try:
-            with _progress(f"writing {file.name}") as (advance, _):
-                result = run(store, settings, file, mapping, encoding, advance)
+            with _progress(f"writing {file.name}") as progress:
+                result = run(store, settings, file, mapping, encoding, progress)
         finally:
             store.close()
     _report(result)

@@ -14,7 +14,7 @@ from typing import NamedTuple
 from kg_service.config import Settings, find_project_root
 from kg_service.errors import MappingError, OntologyError
 from kg_service.graph.store import GraphStore
-from kg_service.graph.writer import BatchedWriter, ProgressCallback, WriteReport
+from kg_service.graph.writer import BatchedWriter, WriteProgress, WriteReport
 from kg_service.ontology.model import KG_ONTOLOGY_IRI, OntologyModel, OntologySummary
 from kg_service.ontology.parsing import parse_ontology_file
 from kg_service.ontology.schema import GraphSchema
@@ -85,7 +85,7 @@ def current_schema(store: GraphStore) -> GraphSchema:
 
 
 def ingest_workorders(store: GraphStore, settings: Settings, csv_path: Path, mapping_path: Path,
-                      encoding: str | None = None, progress: ProgressCallback | None = None) -> IngestResult:
+                      encoding: str | None = None, progress: WriteProgress | None = None) -> IngestResult:
     from loaders.mapping import WorkOrderMapping, load_mapping
     from loaders.workorders import WorkOrderReader
 
@@ -99,7 +99,7 @@ def ingest_workorders(store: GraphStore, settings: Settings, csv_path: Path, map
 
 
 def ingest_telemetry(store: GraphStore, settings: Settings, csv_path: Path, mapping_path: Path,
-                     encoding: str | None = None, progress: ProgressCallback | None = None) -> IngestResult:
+                     encoding: str | None = None, progress: WriteProgress | None = None) -> IngestResult:
     from loaders.mapping import TelemetryMapping, load_mapping
     from loaders.telemetry import TelemetryReader
 

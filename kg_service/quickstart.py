@@ -63,12 +63,20 @@ def _serve_in_background(application, host: str, port: int):
     return server, thread
 
 
+TABLE_TEXT = {
+    "en": {"title": "Likely causes of {condition} on {asset} ({count} work orders record it)",
+           "columns": ("rank", "candidate", "class", "score", "score by source", "evidence work orders")},
+    "zh": {"title": "{asset}{condition}的可能原因（{count} 张工单记录了该故障）",
+           "columns": ("排名", "候选原因", "类别", "得分", "各来源得分", "证据工单数")},
+}
+
+
 def _print_answer(answer: dict, lang: str) -> None:
     result = answer["rootCauses"]
-    title = (f"Likely causes of {result['condition']['label']} on {result['asset']['label']} "
-             f"({result['targetWorkOrders']} work orders record it)")
-    table = Table(title=title)
-    for column in ("rank", "candidate", "class", "score", "score by source", "evidence work orders"):
+    text = TABLE_TEXT[lang]
+    table = Table(title=text["title"].format(condition=result["condition"]["label"], asset=result["asset"]["label"],
+                                             count=result["targetWorkOrders"]))
+    for column in text["columns"]:
         table.add_column(column)
     for rank, candidate in enumerate(result["candidates"], start=1):
         entity = candidate["entity"]
@@ -92,6 +100,8 @@ def quickstart_command(
     from kg_service.ingest import ingest_telemetry, ingest_workorders, load_ontologies
     from loaders.mapping import load_mapping
 
+    if lang not in TABLE_TEXT:
+        raise typer.BadParameter(f"{lang!r} is not a supported language; use en or zh", param_hint="--lang")
     settings = get_settings()
     sources = [_split_source(item) for item in (source or SAMPLE_SOURCES)]
     with _errors():
@@ -103,8 +113,8 @@ def quickstart_command(
             run = {"workorders": ingest_workorders, "telemetry": ingest_telemetry}.get(kind)
             if run is None:
                 raise MappingError(f"unknown mapping kind {kind!r}", path=str(mapping_file))
-            with _progress(f"loading {data_file.name}") as (advance, _):
-                result = run(store, settings, data_file, mapping_file, None, advance)
+            with _progress(f"loading {data_file.name}") as progress:
+                result = run(store, settings, data_file, mapping_file, None, progress)
             console.print(f"{data_file}: {result.rows} rows, {result.report.nodes_created} new nodes, "
                           f"{result.report.relationships_created} new relationships", highlight=False)
 

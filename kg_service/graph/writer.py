@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable
-from typing import NamedTuple
+from collections.abc import Iterable
+from typing import NamedTuple, Protocol
 
 from kg_service.errors import GraphStoreError
 from kg_service.graph.identifiers import quote, quote_labels
@@ -21,7 +21,12 @@ from kg_service.ontology.schema import ENTITY_LABEL, GraphSchema
 
 logger = logging.getLogger(__name__)
 
-ProgressCallback = Callable[[int], None]
+class WriteProgress(Protocol):
+    """Receives the number of records to write, then each batch's size as it commits."""
+
+    def start(self, total: int) -> None: ...
+
+    def advance(self, count: int) -> None: ...
 
 
 class WriteReport(NamedTuple):
@@ -44,7 +49,7 @@ class BatchedWriter:
     """
 
     def __init__(self, store: GraphStore, schema: GraphSchema, batch_size: int = 1000,
-                 progress: ProgressCallback | None = None) -> None:
+                 progress: WriteProgress | None = None) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.store = store
@@ -67,6 +72,8 @@ class BatchedWriter:
         nodes = list(nodes)
         relationships = list(relationships)
         self.validate(nodes, relationships)
+        if self.progress is not None:
+            self.progress.start(len(nodes) + len(relationships))
 
         nodes_created = relationships_created = batches = 0
         for label, group in _group(nodes, lambda node: node.label).items():
@@ -123,7 +130,7 @@ class BatchedWriter:
 
     def _advance(self, count: int) -> None:
         if self.progress is not None:
-            self.progress(count)
+            self.progress.advance(count)
 
 
 def _group(items, key) -> dict:
