@@ -154,7 +154,16 @@ def ontology_export(file: Path = typer.Argument(..., help="Output file; the suff
 
 # ingest
 
-def _report(result) -> None:
+def _run_ingest(run, file: Path, mapping: Path, encoding: str | None) -> None:
+    """Run one ingestion use case with a progress bar and print its report as one JSON object."""
+    settings = get_settings()
+    with _errors():
+        store = _store(settings)
+        try:
+            with _progress(f"writing {file.name}") as progress:
+                result = run(store, settings, file, mapping, encoding, progress)
+        finally:
+            store.close()
     report = result.report
     typer.echo(json.dumps({"file": str(result.source), "rows": result.rows, "encoding": result.encoding,
                            "nodes": report.nodes, "relationships": report.relationships,
@@ -169,15 +178,7 @@ def ingest_workorders(file: Path = typer.Argument(..., help="Work-order CSV file
     """Load work orders from a CSV export with a declared column mapping."""
     from kg_service.ingest import ingest_workorders as run
 
-    settings = get_settings()
-    with _errors():
-        store = _store(settings)
-        try:
-            with _progress(f"writing {file.name}") as progress:
-                result = run(store, settings, file, mapping, encoding, progress)
-        finally:
-            store.close()
-    _report(result)
+    _run_ingest(run, file, mapping, encoding)
 
 
 @ingest_app.command("telemetry")
@@ -187,15 +188,7 @@ def ingest_telemetry(file: Path = typer.Argument(..., help="Wide telemetry CSV f
     """Load telemetry: samples to Parquet, signal summaries and failure events to the graph."""
     from kg_service.ingest import ingest_telemetry as run
 
-    settings = get_settings()
-    with _errors():
-        store = _store(settings)
-        try:
-            with _progress(f"writing {file.name}") as progress:
-                result = run(store, settings, file, mapping, encoding, progress)
-        finally:
-            store.close()
-    _report(result)
+    _run_ingest(run, file, mapping, encoding)
 
 
 # query

@@ -96,12 +96,10 @@ class EntityConnection:
     page_info: PageInfo
 
 
-@strawberry.type(description="A class of the loaded ontology and the node label it maps to")
-class OntologyClass:
-    iri: str
-    node_label: str
-    parents: list[str] = strawberry.field(description="Node labels of the direct superclasses")
-    deprecated: bool
+@strawberry.type
+class OntologyTexts:
+    """Labels and definitions of an ontology term, in the language a client asks for."""
+
     texts: strawberry.Private[dict[str, Any]]
 
     @strawberry.field
@@ -113,22 +111,21 @@ class OntologyClass:
         return self.texts.get(f"definition_{check_language(lang)}") or self.texts.get("definition_en")
 
 
+@strawberry.type(description="A class of the loaded ontology and the node label it maps to")
+class OntologyClass(OntologyTexts):
+    iri: str
+    node_label: str
+    parents: list[str] = strawberry.field(description="Node labels of the direct superclasses")
+    deprecated: bool
+
+
 @strawberry.type(description="An object property (relationship type) or datatype property (property name)")
-class OntologyProperty:
+class OntologyProperty(OntologyTexts):
     iri: str
     kind: str
     name: str = strawberry.field(description="Relationship type for object properties, property name otherwise")
     domain: str | None
     range: str | None
-    texts: strawberry.Private[dict[str, Any]]
-
-    @strawberry.field
-    def label(self, lang: str = "en") -> str | None:
-        return self.texts.get(f"label_{check_language(lang)}") or self.texts.get("label_en")
-
-    @strawberry.field
-    def definition(self, lang: str = "en") -> str | None:
-        return self.texts.get(f"definition_{check_language(lang)}") or self.texts.get("definition_en")
 
 
 @strawberry.type(description="One source's contribution to a candidate's score")

@@ -98,22 +98,21 @@ class GraphStore:
         return self.execute_write(work)
 
     def execute_read(self, work: Callable[[ManagedTransaction], T]) -> T:
-        self.query_count += 1
-        try:
-            with self._session(read_only=True) as session:
-                return session.execute_read(work)
-        except Neo4jError as error:
-            raise GraphStoreError(f"read query failed: {error.code}: {error.message}") from error
-        except ServiceUnavailable as error:
-            raise GraphStoreError(f"Neo4j at {self.uri} is not reachable: {error}") from error
+        """Run `work` in a managed READ transaction (retried by the driver on transient errors)."""
+        return self._execute(work, read_only=True)
 
     def execute_write(self, work: Callable[[ManagedTransaction], T]) -> T:
+        """Run `work` in a managed write transaction; an error rolls the whole transaction back."""
+        return self._execute(work, read_only=False)
+
+    def _execute(self, work: Callable[[ManagedTransaction], T], read_only: bool) -> T:
         self.query_count += 1
         try:
-            with self._session(read_only=False) as session:
-                return session.execute_write(work)
+            with self._session(read_only=read_only) as session:
+                return session.execute_read(work) if read_only else session.execute_write(work)
         except Neo4jError as error:
-            raise GraphStoreError(f"write transaction failed and was rolled back: {error.code}: {error.message}") from error
+            kind = "read query failed" if read_only else "write transaction failed and was rolled back"
+            raise GraphStoreError(f"{kind}: {error.code}: {error.message}") from error
         except ServiceUnavailable as error:
             raise GraphStoreError(f"Neo4j at {self.uri} is not reachable: {error}") from error
 
