@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from neo4j import GraphDatabase
 from neo4j.exceptions import AuthError
 
+from kg_service.errors import Neo4jServerError
 from kg_service.neo4j_server import LocalNeo4j
 
 pytestmark = pytest.mark.neo4j
@@ -64,3 +70,32 @@ def test_fulltext_index_matches_chinese(empty_graph):
     assert [row["key"] for row in english] == ["en"]
     assert [row["key"] for row in chinese] == ["zh"]
     store.run_schema(["DROP INDEX test_texts"])
+
+
+def test_failed_start_shows_log_tail(store, settings, tmp_path):
+    if not settings.uses_local_server:
+        pytest.skip("starts a second local server")
+    broken = settings.model_copy(update={"state_dir": tmp_path, "bolt_port": 7698, "neo4j_page_cache": "lots",
+                                         "neo4j_start_timeout_s": 60.0})
+    server = LocalNeo4j(broken)
+    with pytest.raises(Neo4jServerError) as caught:
+        server.start()
+    message = str(caught.value)
+    assert "exited during start-up" in message
+    assert "launcher.log" in message
+    assert not server.status().running
+
+
+def test_external_uri_starts_nothing(store, settings, tmp_path):
+    if not settings.uses_local_server:
+        pytest.skip("needs the local server's password")
+    env = {**os.environ, "NEO4J_URI": store.uri, "NEO4J_USER": "neo4j",
+           "NEO4J_PASSWORD": LocalNeo4j(settings).password(), "KG_STATE_DIR": str(tmp_path / "unused")}
+    kg_service = str(Path(sys.executable).parent / "kg-service")
+    start = subprocess.run([kg_service, "neo4j", "start"], capture_output=True, text=True, env=env, timeout=120)
+    query = subprocess.run([kg_service, "query", "RETURN 41 + 1 AS answer"], capture_output=True, text=True,
+                           env=env, timeout=120)
+    assert start.returncode == 0
+    assert "nothing to start" in start.stderr
+    assert query.stdout.strip() == '{"answer": 42}'
+    assert not (tmp_path / "unused" / "neo4j").exists()
