@@ -215,7 +215,7 @@ def query(cypher: str = typer.Argument(..., help="A read-only Cypher query"),
     with _errors():
         store = _store(get_settings())
         try:
-            with store._session(read_only=True) as session:
+            with store.session(read_only=True) as session:
                 try:
                     rows = session.execute_read(lambda tx: [record for record in tx.run(cypher, params)])
                 except Neo4jError as error:

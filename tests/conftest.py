@@ -56,9 +56,7 @@ def store(settings: Settings):
 
 
 def wipe(store: GraphStore) -> None:
-    """Delete every node and relationship, in batches so large graphs fit in memory."""
-    with store._session(read_only=False) as session:
-        session.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()
+    store.wipe()
 
 
 @pytest.fixture

@@ -77,8 +77,14 @@ class GraphStore:
             raise GraphStoreError(f"Neo4j at {self.uri} is not reachable ({error}); start it with "
                                   "'kg-service neo4j start' or check NEO4J_URI") from error
 
+    @property
+    def driver(self) -> Driver:
+        """The underlying driver, for libraries that take one (rdflib-neo4j, neo4j-graphrag)."""
+        return self._driver
+
     @contextmanager
-    def _session(self, read_only: bool) -> Iterator[Any]:
+    def session(self, read_only: bool) -> Iterator[Any]:
+        """Open a session on this store's database; READ access when `read_only`."""
         kwargs: dict[str, Any] = {"database": self.database}
         if read_only:
             kwargs["default_access_mode"] = READ_ACCESS
@@ -108,7 +114,7 @@ class GraphStore:
     def _execute(self, work: Callable[[ManagedTransaction], T], read_only: bool) -> T:
         self.query_count += 1
         try:
-            with self._session(read_only=read_only) as session:
+            with self.session(read_only=read_only) as session:
                 return session.execute_read(work) if read_only else session.execute_write(work)
         except Neo4jError as error:
             kind = "read query failed" if read_only else "write transaction failed and was rolled back"
@@ -118,12 +124,18 @@ class GraphStore:
 
     def run_schema(self, statements: list[str]) -> None:
         """Run schema statements (constraints, indexes), each in its own auto-commit transaction."""
-        with self._session(read_only=False) as session:
+        with self.session(read_only=False) as session:
             for statement in statements:
                 try:
                     session.run(Query(statement)).consume()
                 except Neo4jError as error:
                     raise GraphStoreError(f"schema statement failed: {statement}: {error.message}") from error
+
+    def wipe(self) -> None:
+        """Delete every node and relationship, in transactions of 10,000 nodes so large graphs fit in memory."""
+        logger.warning("deleting every node and relationship in %s (database %s)", self.uri, self.database)
+        with self.session(read_only=False) as session:
+            session.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()
 
     def counts(self) -> tuple[int, int]:
         """Return the number of nodes and relationships in the database."""
