@@ -236,10 +236,18 @@ def serve(host: Optional[str] = typer.Option(None, help="Listen address; default
 
     from kg_service.api.app import create_app
 
+    import socket
+
     settings = get_settings()
+    host, port = host or settings.api_host, port or settings.api_port
     with _errors():
-        application = create_app(settings)
-    uvicorn.run(application, host=host or settings.api_host, port=port or settings.api_port, log_level="info")
+        store = _store(settings)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            if probe.connect_ex((host, port)) == 0:
+                raise KGServiceError(f"port {port} on {host} is already in use; stop the other server or pass "
+                                     "--port (or set KG_API_PORT)")
+        application = create_app(settings, store)
+    uvicorn.run(application, host=host, port=port, log_level="info")
 
 
 from kg_service.quickstart import quickstart_command  # noqa: E402  (registers the command on `app`)

@@ -63,7 +63,9 @@ def load_ontologies(store: GraphStore, paths: list[Path]) -> list[OntologySummar
     ontology is kept as metadata only. The core ontology's names are reserved for it whatever
     the load order, so importing IOF or AAS never changes the labels that the loaders write.
     """
-    models = [(path, OntologyModel.from_graph(parse_ontology_file(path))) for path in paths]
+    # A file without an owl:Ontology header is named by its absolute path, so two such files never replace each other.
+    models = [(path, OntologyModel.from_graph(parse_ontology_file(path), Path(path).resolve().as_uri()))
+              for path in paths]
     core_labels, core_types = _core_names()
     summaries = []
     for path, model in models:
@@ -91,8 +93,9 @@ def ingest_workorders(store: GraphStore, settings: Settings, csv_path: Path, map
 
     mapping = load_mapping(mapping_path)
     if not isinstance(mapping, WorkOrderMapping):
-        raise MappingError(f"expected a 'workorders' mapping, got kind {mapping.kind!r}", path=str(mapping_path))
-    load = WorkOrderReader(mapping, encoding).read(csv_path)
+        raise MappingError(f"expected a 'workorders' mapping, got kind {mapping.kind!r}", path=str(mapping_path),
+                           hint="load this file with 'kg-service ingest telemetry' or pass a work-order mapping")
+    load = WorkOrderReader(mapping, encoding, mapping_path).read(csv_path)
     writer = BatchedWriter(store, current_schema(store), settings.batch_size, progress)
     report = writer.write(load.batch.nodes.values(), load.batch.relationships.values())
     return IngestResult(csv_path, load.rows, load.encoding, report, {"failure_modes": dict(load.failure_modes)})
@@ -105,9 +108,10 @@ def ingest_telemetry(store: GraphStore, settings: Settings, csv_path: Path, mapp
 
     mapping = load_mapping(mapping_path)
     if not isinstance(mapping, TelemetryMapping):
-        raise MappingError(f"expected a 'telemetry' mapping, got kind {mapping.kind!r}", path=str(mapping_path))
+        raise MappingError(f"expected a 'telemetry' mapping, got kind {mapping.kind!r}", path=str(mapping_path),
+                           hint="load this file with 'kg-service ingest workorders' or pass a telemetry mapping")
     schema = current_schema(store)
-    load = TelemetryReader(mapping, settings.telemetry_dir, encoding).read(csv_path)
+    load = TelemetryReader(mapping, settings.telemetry_dir, encoding, mapping_path).read(csv_path)
     writer = BatchedWriter(store, schema, settings.batch_size, progress)
     report = writer.write(load.batch.nodes.values(), load.batch.relationships.values())
     return IngestResult(csv_path, load.rows, load.encoding, report,

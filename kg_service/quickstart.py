@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -129,14 +128,14 @@ def quickstart_command(
             server.should_exit = True
             raise KGServiceError(f"the example query failed: {payload['errors'][0]['message']}")
         _print_answer(payload["data"], lang)
-        console.print(json.dumps(payload["data"], ensure_ascii=False)[:2000], highlight=False, soft_wrap=True)
 
         if exit_after:
             server.should_exit = True
             thread.join(timeout=10)
             store.close()
             return
-        console.print(f"GraphQL API with GraphiQL at {url}; press Ctrl-C to stop.")
+        console.print(f"GraphQL API with GraphiQL at {url}; press Ctrl-C to stop. Neo4j keeps running after that: "
+                      "stop it with 'kg-service neo4j stop'.")
         try:
             while thread.is_alive():
                 thread.join(timeout=1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import difflib
 import io
 import logging
 from collections.abc import Iterator
@@ -41,9 +42,12 @@ def detect_encoding(path: Path) -> str:
         raise InputDataError("the file is empty", path=str(path), hint="export the data again with a header row")
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
     if b"\x00" in head:
         raise InputDataError("the file is binary (it contains NUL bytes), not a CSV text file", path=str(path),
-                             hint="export the table as CSV (UTF-8 or GB18030) and load that file")
+                             hint="export the table as CSV, or pass its encoding with --encoding "
+                                  "if it is UTF-16 or UTF-32 text without a byte-order mark")
     data = path.read_bytes()
     try:
         data.decode("utf-8")
@@ -62,13 +66,15 @@ def detect_encoding(path: Path) -> str:
 
 
 def read_csv(path: Path | str, required_columns: list[str], encoding: str | None = None,
-             delimiter: str = ",") -> tuple[list[str], Iterator[CsvRow], str]:
+             delimiter: str = ",", mapping_path: Path | str | None = None) -> tuple[list[str], Iterator[CsvRow], str]:
     """Open a CSV file and check its header; return (header, rows, encoding used).
 
     Raises InputDataError when the file is missing, empty, binary, undecodable or lacks one of
     `required_columns`.
     """
     path = Path(path)
+    if path.is_dir():
+        raise InputDataError("is a folder, not a CSV file", path=str(path), hint="pass the CSV file inside it")
     if not path.is_file():
         raise InputDataError("file not found", path=str(path))
     encoding = encoding or detect_encoding(path)
@@ -95,8 +101,25 @@ def read_csv(path: Path | str, required_columns: list[str], encoding: str | None
     if missing:
         raise InputDataError(f"mapped column(s) {', '.join(repr(c) for c in missing)} not in the header "
                              f"(header: {', '.join(header)})", path=str(path), line=1,
-                             hint="fix the column names in the mapping file or in the CSV")
+                             hint=_missing_column_hint(missing, header, delimiter, mapping_path))
     return header, _rows(path, reader, header), encoding
+
+
+def _missing_column_hint(missing: list[str], header: list[str], delimiter: str, mapping_path: Path | str | None) -> str:
+    """Suggest the likely fix: a close column name, another delimiter, or the mapping file to edit."""
+    mapping = f"the mapping file {mapping_path}" if mapping_path else "the mapping file"
+    if len(header) == 1:
+        for other in (";", "\t", "|"):
+            if other != delimiter and other in header[0]:
+                return f"the header looks separated by {other!r}: set 'delimiter: \"{other}\"' in {mapping}"
+    suggestions = []
+    for column in missing:
+        close = difflib.get_close_matches(column, header, n=1)
+        if close:
+            suggestions.append(f"{column!r} -> {close[0]!r}")
+    if suggestions:
+        return f"did you mean {', '.join(suggestions)}? Fix the column names in {mapping} or in the CSV"
+    return f"fix the column names in {mapping} or in the CSV"
 
 
 def _rows(path: Path, reader, header: list[str]) -> Iterator[CsvRow]:

@@ -74,10 +74,12 @@ class TelemetryReader:
         load = TelemetryReader(load_mapping("loaders/mappings/ai4i2020.yaml"), samples_dir).read("ai4i2020.csv")
     """
 
-    def __init__(self, mapping: TelemetryMapping, samples_dir: Path, encoding: str | None = None) -> None:
+    def __init__(self, mapping: TelemetryMapping, samples_dir: Path, encoding: str | None = None,
+                 mapping_path: Path | str | None = None) -> None:
         self.mapping = mapping
         self.samples_dir = Path(samples_dir)
         self.encoding = encoding or mapping.encoding
+        self.mapping_path = mapping_path
 
     def _required_columns(self) -> list[str]:
         columns = [value for value in self.mapping.columns.model_dump().values() if value]
@@ -90,7 +92,7 @@ class TelemetryReader:
     def read(self, path: Path | str) -> TelemetryLoad:
         path = Path(path)
         mapping = self.mapping
-        _, rows, encoding = read_csv(path, self._required_columns(), self.encoding, mapping.delimiter)
+        _, rows, encoding = read_csv(path, self._required_columns(), self.encoding, mapping.delimiter, self.mapping_path)
 
         batch = GraphBatch()
         stats: dict[tuple[str, str], RunningStats] = {}
@@ -115,7 +117,8 @@ class TelemetryReader:
             load.rows += 1
 
         if load.rows == 0:
-            raise InputDataError("the file has a header but no data rows", path=str(path))
+            raise InputDataError("the file has a header but no data rows", path=str(path),
+                                 hint="export the readings again, or check that this is the right file")
         self._add_signals(batch, stats)
         load.failed_assets = len(failed_assets)
         load.parquet_path = self._write_samples(path, samples)

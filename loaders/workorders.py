@@ -63,15 +63,17 @@ class WorkOrderReader:
         writer.write(load.batch.nodes.values(), load.batch.relationships.values())
     """
 
-    def __init__(self, mapping: WorkOrderMapping, encoding: str | None = None) -> None:
+    def __init__(self, mapping: WorkOrderMapping, encoding: str | None = None,
+                 mapping_path: Path | str | None = None) -> None:
         self.mapping = mapping
         self.encoding = encoding or mapping.encoding
+        self.mapping_path = mapping_path
 
     def read(self, path: Path | str) -> WorkOrderLoad:
         path = Path(path)
         columns = self.mapping.columns
         required = [name for name in columns.model_dump().values() if name]
-        _, rows, encoding = read_csv(path, required, self.encoding, self.mapping.delimiter)
+        _, rows, encoding = read_csv(path, required, self.encoding, self.mapping.delimiter, self.mapping_path)
         batch = GraphBatch()
         seen: dict[str, int] = {}
         load = WorkOrderLoad(batch=batch, rows=0, encoding=encoding)
@@ -79,7 +81,8 @@ class WorkOrderReader:
             self._add_row(path, row, batch, seen, load)
             load.rows += 1
         if load.rows == 0:
-            raise InputDataError("the file has a header but no data rows", path=str(path))
+            raise InputDataError("the file has a header but no data rows", path=str(path),
+                                 hint="export the work orders again, or check that this is the right file")
         logger.info("%s: read %d work orders (%s), %d nodes and %d relationships", path, load.rows, encoding,
                     len(batch.nodes), len(batch.relationships))
         return load

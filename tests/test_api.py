@@ -111,6 +111,9 @@ def test_root_causes_rank_cooling_fan(client, store):
     scores = [candidate["score"] for candidate in result["candidates"]]
     assert scores == sorted(scores, reverse=True)
     target_ids = {row["id"] for row in targets}
+    assert set(top["evidenceWorkOrders"]) <= target_ids
+    assert len(top["evidenceWorkOrders"]) == round(dict((p["source"], p["value"]) for p in top["breakdown"])
+                                                    ["co-occurrence"] * len(targets))
     for path in top["paths"]:
         assert path["nodes"][0] in target_ids
         assert path["relationships"] == ["INVOLVES"]

@@ -78,3 +78,27 @@ def test_neo4j_status_reports_running(store, settings):
         pytest.skip("NEO4J_URI points at an external server")
     result = run_cli("neo4j", "status")
     assert f"bolt://127.0.0.1:{settings.bolt_port}" in result.stdout
+
+
+def test_export_to_missing_folder(core_graph, tmp_path):
+    target = tmp_path / "missing" / "core.ttl"
+    result = run_cli("ontology", "export", str(target), check=False)
+    assert result.returncode == 1
+    assert "does not exist" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_empty_ontology_file_is_rejected(core_graph, tmp_path):
+    empty = tmp_path / "empty.ttl"
+    empty.write_text("", encoding="utf-8")
+    result = run_cli("ontology", "load", str(empty), check=False)
+    assert result.returncode == 1
+    assert "contains no triples" in result.stderr
+
+
+def test_query_cannot_read_local_files(store, settings):
+    if not settings.uses_local_server:
+        pytest.skip("the file-URL setting belongs to the local server")
+    result = run_cli("query", "LOAD CSV FROM 'file:///etc/hostname' AS line RETURN line", check=False)
+    assert result.returncode == 1
+    assert "allow_csv_import_from_file_urls" in result.stderr

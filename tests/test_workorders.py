@@ -234,3 +234,33 @@ def test_writer_rejects_label_outside_ontology(core_graph):
     with pytest.raises(UnknownTermError):
         writer.write([NodeRecord("Equipment", "x", {"nam`e": "x"})], [])
     assert core_graph.read("MATCH (n:Entity) RETURN count(n) AS n")[0]["n"] == 0
+
+
+def test_utf16_with_bom_loads(core_graph, settings, tmp_path):
+    data, mapping = write_zh_csv(tmp_path, "utf-16")
+    result = ingest_workorders(core_graph, settings, data, mapping)
+    assert result.encoding == "utf-16"
+    assert result.rows == 2
+
+
+def test_column_typo_suggests_close_name(core_graph, settings, tmp_path):
+    data, mapping = write_zh_csv(tmp_path, "utf-8")
+    mapping.write_text(ZH_MAPPING.replace("text: 描述", "text: 描述文本"), encoding="utf-8")
+    with pytest.raises(InputDataError) as caught:
+        ingest_workorders(core_graph, settings, data, mapping)
+    message = str(caught.value)
+    assert "'描述文本' -> '描述'" in message
+    assert str(mapping) in message
+
+
+def test_wrong_delimiter_is_named(core_graph, settings, tmp_path):
+    data, mapping = write_zh_csv(tmp_path, "utf-8")
+    data.write_text("\n".join(";".join(row) for row in ZH_ROWS) + "\n", encoding="utf-8")
+    with pytest.raises(InputDataError, match="separated by ';'"):
+        ingest_workorders(core_graph, settings, data, mapping)
+
+
+def test_folder_instead_of_file(core_graph, settings, tmp_path):
+    _, mapping = write_zh_csv(tmp_path, "utf-8")
+    with pytest.raises(InputDataError, match="is a folder, not a CSV file"):
+        ingest_workorders(core_graph, settings, tmp_path, mapping)

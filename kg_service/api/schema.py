@@ -8,6 +8,7 @@ client is checked against the ontology allowlist first.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import strawberry
@@ -23,6 +24,8 @@ from kg_service.graph.store import GraphStore
 from kg_service.reasoning import lookup
 from kg_service.reasoning.rootcause import ASSET_CLASSES, rank_root_causes
 from kg_service.ontology.schema import GraphSchema
+
+logger = logging.getLogger(__name__)
 
 ENTITY_SEARCH_QUERY = """
 MATCH (n:Entity)
@@ -135,7 +138,7 @@ class Query:
         candidates = [RootCauseCandidate(
             entity=Entity.from_row(item.id, item.classes, item.properties, schema), score=item.score,
             breakdown=[ScoreComponent(source=part.source, value=part.value) for part in item.breakdown],
-            evidence_work_orders=item.work_orders,
+            evidence_work_orders=item.work_orders, preceding_work_orders=item.preceding_work_orders,
             paths=[EvidencePath(nodes=path.nodes, relationships=path.relationships) for path in item.paths])
             for item in result.candidates]
         return RootCauseResult(asset=Entity.from_row(result.asset["id"], result.asset["labels"], result.asset["props"],
@@ -151,6 +154,25 @@ def _should_mask(error: GraphQLError) -> bool:
     return original is not None and not isinstance(original, KGServiceError)
 
 
+class KGSchema(strawberry.Schema):
+    """strawberry's schema with quieter error logging.
+
+    A request error that kg-service raised on purpose (unknown asset, bad argument) is the
+    client's mistake: it is logged as one warning line. Anything else is logged with its
+    traceback, as strawberry does.
+    """
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        unexpected = []
+        for error in errors:
+            if error.original_error is None or isinstance(error.original_error, KGServiceError):
+                logger.warning("GraphQL request error at %s: %s", ".".join(map(str, error.path or [])) or "-",
+                               error.message)
+            else:
+                unexpected.append(error)
+        super().process_errors(unexpected, execution_context)
+
+
 def build_schema(debug: bool = False) -> strawberry.Schema:
     """Build the schema with depth, token and alias limits; errors are masked unless `debug`."""
     # Factories, so each request gets fresh extension instances.
@@ -158,4 +180,4 @@ def build_schema(debug: bool = False) -> strawberry.Schema:
                              lambda: MaxAliasesLimiter(max_alias_count=20)]
     if not debug:
         extensions.append(lambda: MaskErrors(should_mask_error=_should_mask))
-    return strawberry.Schema(query=Query, extensions=extensions)
+    return KGSchema(query=Query, extensions=extensions)

@@ -145,7 +145,10 @@ class RootCauseCandidate:
     entity: Entity
     score: float
     breakdown: list[ScoreComponent]
-    evidence_work_orders: list[str] = strawberry.field(description="Keys of the supporting work orders")
+    evidence_work_orders: list[str] = strawberry.field(
+        description="Keys of the target work orders (those recording the condition) that involve the candidate")
+    preceding_work_orders: list[str] = strawberry.field(
+        description="Keys of earlier work orders involving the candidate within the window before a target")
     paths: list[EvidencePath]
 
 

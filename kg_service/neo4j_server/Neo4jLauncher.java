@@ -47,6 +47,8 @@ public final class Neo4jLauncher {
                 .setConfig(BoltConnector.advertised_address, new SocketAddress(host, boltPort))
                 .setConfig(HttpConnector.enabled, false)
                 .setConfig(GraphDatabaseSettings.auth_enabled, true)
+                // LOAD CSV must not read the machine's files: kg-service loads data through Bolt.
+                .setConfig(GraphDatabaseSettings.allow_file_urls, false)
                 .setConfig(GraphDatabaseSettings.logs_directory, home.resolve("logs"))
                 .setConfig(GraphDatabaseSettings.pagecache_memory, ByteUnit.parse(pageCache))
                 .setConfig(GraphDatabaseSettings.shutdown_transaction_end_timeout, Duration.ofSeconds(10))

@@ -49,7 +49,7 @@ class ServerStatus:
     def describe(self) -> str:
         if self.running:
             return f"Neo4j is running (pid {self.pid}) at {self.uri}, data in {self.home / 'data'}"
-        return f"Neo4j is not running; its home would be {self.home}"
+        return f"Neo4j is not running (home {self.home}); start it with 'kg-service neo4j start'"
 
 
 class LocalNeo4j:

@@ -84,8 +84,9 @@ class OntologyModel:
     skipped: list[SkippedTerm] = field(default_factory=list)
 
     @classmethod
-    def from_graph(cls, graph: Graph) -> "OntologyModel":
-        model = cls(iri=_ontology_iri(graph), graph=graph)
+    def from_graph(cls, graph: Graph, fallback_iri: str = "urn:kg-service:anonymous-ontology") -> "OntologyModel":
+        """Map `graph`; `fallback_iri` names the ontology when the graph declares no owl:Ontology."""
+        model = cls(iri=_ontology_iri(graph) or fallback_iri, graph=graph)
         _map_classes(model)
         _map_object_properties(model)
         _map_datatype_properties(model)
@@ -168,11 +169,11 @@ def relationship_type_for(name: str) -> str:
     return snake.upper()
 
 
-def _ontology_iri(graph: Graph) -> str:
+def _ontology_iri(graph: Graph) -> str | None:
     for subject in graph.subjects(RDF.type, OWL.Ontology):
         if isinstance(subject, URIRef):
             return str(subject)
-    return "urn:kg-service:anonymous-ontology"
+    return None
 
 
 def _lang_texts(graph: Graph, subject: URIRef, predicate: URIRef) -> dict[str, str]:

@@ -38,6 +38,8 @@ def guess_format(path: Path) -> str:
 def parse_ontology_file(path: Path | str, rdf_format: str | None = None) -> Graph:
     """Parse one ontology file; raise OntologyError with line and column when it is invalid."""
     path = Path(path)
+    if path.is_dir():
+        raise OntologyError(f"{path}: is a folder; pass the ontology files in it")
     if not path.is_file():
         raise OntologyError(f"{path}: ontology file not found")
     rdf_format = rdf_format or guess_format(path)
@@ -52,8 +54,13 @@ def parse_ontology_file(path: Path | str, rdf_format: str | None = None) -> Grap
         raise OntologyError(f"{path}: invalid RDF/XML at line {error.getLineNumber()}, column "
                             f"{error.getColumnNumber()}: {error.getMessage()}; fix the file and load it again "
                             "(nothing was written)") from error
-    except (ValueError, UnicodeDecodeError) as error:
+    except UnicodeDecodeError as error:
+        raise OntologyError(f"{path}: not a UTF-8 text file ({error.reason} at byte {error.start}); ontology files "
+                            "must be UTF-8 RDF, not compressed or binary") from error
+    except ValueError as error:
         raise OntologyError(f"{path}: cannot parse as {rdf_format}: {error}") from error
+    if len(graph) == 0:
+        raise OntologyError(f"{path}: the file contains no triples; check that it is the right file")
     logger.info("parsed %s: %d triples", path, len(graph))
     return graph
 

@@ -167,12 +167,17 @@ def export_ontology(store: GraphStore, iri: str = KG_ONTOLOGY_IRI) -> Graph:
 
 
 def write_export(graph: Graph, path: Path) -> None:
-    """Serialize an exported graph; the format follows the file suffix (Turtle by default)."""
-    from kg_service.ontology.parsing import FORMATS_BY_SUFFIX
+    """Serialize an exported graph in the format that the file suffix names (.ttl, .rdf, .nt, .jsonld...)."""
+    from kg_service.ontology.parsing import guess_format
 
-    rdf_format = FORMATS_BY_SUFFIX.get(path.suffix.lower(), "turtle")
+    rdf_format = guess_format(path)
     if rdf_format == "xml":
         rdf_format = "pretty-xml"
-    graph.serialize(destination=str(path), format=rdf_format, encoding="utf-8")
+    if not path.parent.is_dir():
+        raise OntologyError(f"{path}: the folder {path.parent} does not exist; create it or choose another path")
+    try:
+        graph.serialize(destination=str(path), format=rdf_format, encoding="utf-8")
+    except OSError as error:
+        raise OntologyError(f"{path}: cannot write the export: {error.strerror}") from error
 
 

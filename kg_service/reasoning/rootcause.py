@@ -63,7 +63,8 @@ class RootCauseCandidate:
     properties: dict[str, Any]
     score: float
     breakdown: list[ScoreComponent]
-    work_orders: list[str]
+    work_orders: list[str] = field(default_factory=list)
+    preceding_work_orders: list[str] = field(default_factory=list)
     paths: list[EvidencePath] = field(default_factory=list)
 
     def name(self, lang: str = "en") -> str | None:
@@ -147,7 +148,7 @@ def rank_root_causes(store: GraphStore, asset: str, failure_mode: str | None = N
 
     def candidate(row: dict[str, Any]) -> RootCauseCandidate:
         if row["id"] not in candidates:
-            candidates[row["id"]] = RootCauseCandidate(row["id"], sorted(row["labels"]), row["props"], 0.0, [], [])
+            candidates[row["id"]] = RootCauseCandidate(row["id"], sorted(row["labels"]), row["props"], 0.0, [])
         return candidates[row["id"]]
 
     for row in store.read(ACCOMPANY_QUERY, {"targets": target_ids}):
@@ -166,7 +167,7 @@ def rank_root_causes(store: GraphStore, asset: str, failure_mode: str | None = N
             continue
         entry = candidate(row)
         scores[row["id"]]["precedence"] = PRECEDENCE_WEIGHT * excess
-        entry.work_orders.extend(order for order in row["earlier"] if order not in entry.work_orders)
+        entry.preceding_work_orders.extend(row["earlier"])
 
     if failure_mode is not None:
         for row in store.read(MECHANISM_QUERY, {"condition": condition_row["id"]}):
@@ -178,6 +179,7 @@ def rank_root_causes(store: GraphStore, asset: str, failure_mode: str | None = N
         entry.breakdown = [ScoreComponent(source, round(value, 6)) for source, value in sorted(scores[key].items())]
         entry.score = round(sum(scores[key].values()), 6)
         entry.work_orders = sorted(set(entry.work_orders))
+        entry.preceding_work_orders = sorted(set(entry.preceding_work_orders) - set(entry.work_orders))
 
     ranked = sorted(candidates.values(), key=lambda item: (-item.score, item.id))[:limit]
     return RootCauseResult(asset_row, condition_row, target_ids, ranked)
