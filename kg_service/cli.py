@@ -250,6 +250,22 @@ def serve(host: Optional[str] = typer.Option(None, help="Listen address; default
     uvicorn.run(application, host=host, port=port, log_level="info")
 
 
-from kg_service.quickstart import quickstart_command  # noqa: E402  (registers the command on `app`)
+from kg_service.quickstart import quickstart_command  # noqa: E402
 
 app.command("quickstart")(quickstart_command)
+
+# Feature command groups: each module in FEATURE_COMMANDS adds its commands to a group it imports
+# (for example `evaluate_app`) or defines its own `command_group` with a `command_name`.
+import importlib  # noqa: E402
+
+from kg_service.commands.evaluate import evaluate_app  # noqa: E402
+
+FEATURE_COMMANDS: list[str] = [
+]
+
+for _module_name in FEATURE_COMMANDS:
+    _module = importlib.import_module(_module_name)
+    if hasattr(_module, "command_group"):
+        app.add_typer(_module.command_group, name=_module.command_name)
+
+app.add_typer(evaluate_app, name="evaluate")

@@ -14,16 +14,17 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.tools import merge_types
 from strawberry.types import Info
 
 from kg_service.api.types import (Entity, EntityConnection, EntityEdge, EvidencePath, OntologyClass, OntologyProperty,
                                   PageInfo, RootCauseCandidate, RootCauseResult, ScoreComponent, WorkOrder,
                                   WorkOrderConnection, WorkOrderEdge)
+from kg_service.api import features
+from kg_service.api.context import request_schema, request_store
 from kg_service.errors import KGServiceError
-from kg_service.graph.store import GraphStore
 from kg_service.reasoning import lookup
 from kg_service.reasoning.rootcause import ASSET_CLASSES, rank_root_causes
-from kg_service.ontology.schema import GraphSchema
 
 logger = logging.getLogger(__name__)
 
@@ -40,12 +41,8 @@ RETURN n.id AS id, labels(n) AS labels, properties(n) AS props, total, size(rest
 """
 
 
-def _store(info: Info) -> GraphStore:
-    return info.context["store"]
-
-
-def _schema(info: Info) -> GraphSchema:
-    return info.context["schema_cache"].get()
+_store = request_store
+_schema = request_schema
 
 
 def _entities(items: list[dict[str, Any]], label: str) -> list[Entity]:
@@ -64,7 +61,7 @@ def _work_order(row: dict[str, Any]) -> WorkOrder:
 
 
 @strawberry.type
-class Query:
+class CoreQuery:
     @strawberry.field(description="The entity with this key, or null")
     async def entity(self, info: Info, id: strawberry.ID) -> Entity | None:
         rows = await asyncio.to_thread(_store(info).read, "MATCH (n:Entity {id: $id}) RETURN n.id AS id, "
@@ -180,4 +177,7 @@ def build_schema(debug: bool = False) -> strawberry.Schema:
                              lambda: MaxAliasesLimiter(max_alias_count=20)]
     if not debug:
         extensions.append(lambda: MaskErrors(should_mask_error=_should_mask))
-    return KGSchema(query=Query, extensions=extensions)
+    query = merge_types("Query", (CoreQuery, *features.query_types()))
+    mutations = features.mutation_types()
+    mutation = merge_types("Mutation", tuple(mutations)) if mutations else None
+    return KGSchema(query=query, mutation=mutation, extensions=extensions)

@@ -1,0 +1,18 @@
+"""Access to the per-request context of the GraphQL API: the graph store and the ontology allowlist."""
+
+from __future__ import annotations
+
+from strawberry.types import Info
+
+from kg_service.graph.store import GraphStore
+from kg_service.ontology.schema import GraphSchema
+
+
+def request_store(info: Info) -> GraphStore:
+    """Return the GraphStore that serves this request."""
+    return info.context["store"]
+
+
+def request_schema(info: Info) -> GraphSchema:
+    """Return the ontology allowlist, re-read from Neo4j at most every 30 seconds."""
+    return info.context["schema_cache"].get()
