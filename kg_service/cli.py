@@ -226,6 +226,22 @@ def query(cypher: str = typer.Argument(..., help="A read-only Cypher query"),
         typer.echo(json.dumps({key: to_jsonable(record[key]) for key in record.keys()}, ensure_ascii=False))
 
 
+# graphiql
+
+graphiql_app = typer.Typer(help="Manage the GraphiQL page's assets.", no_args_is_help=True)
+app.add_typer(graphiql_app, name="graphiql")
+
+
+@graphiql_app.command("install")
+def graphiql_install() -> None:
+    """Fetch GraphiQL's scripts from the npm registry so /graphql works without internet access."""
+    from kg_service.api.graphiql import install_assets
+
+    with _errors():
+        target = install_assets(get_settings().cache_dir)
+    console.print(f"GraphiQL assets installed in {target}")
+
+
 # serve
 
 @app.command("serve")

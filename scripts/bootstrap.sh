@@ -22,3 +22,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/pip install --quiet --disable-pip-version-check -e ".[test,bench]"
     touch "$stamp"
 fi
+
+# GraphiQL's page assets from the npm registry, so /graphql works without internet access.
+# Optional: without npm the page loads them from unpkg.com instead.
+if command -v npm >/dev/null && [ ! -f .kg/cache/graphiql/graphiql@3.8.3/graphiql.min.js ]; then
+    .venv/bin/kg-service graphiql install || echo "bootstrap: GraphiQL assets not installed; the page will use unpkg.com" >&2
+fi

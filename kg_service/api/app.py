@@ -12,8 +12,10 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 from strawberry.asgi import GraphQL
 
+from kg_service.api.graphiql import ASSET_ROUTE, assets_dir, assets_installed, offline_page
 from kg_service.api.schema import build_schema
 from kg_service.config import Settings
 from kg_service.graph.store import GraphStore
@@ -49,10 +51,16 @@ class SchemaCache:
 class KGGraphQL(GraphQL):
     """strawberry's ASGI view with the graph store in each request's context."""
 
-    def __init__(self, store: GraphStore, debug: bool) -> None:
+    def __init__(self, store: GraphStore, debug: bool, offline_ide: bool = False) -> None:
         super().__init__(build_schema(debug=debug), graphql_ide="graphiql")
         self.store = store
         self.schema_cache = SchemaCache(store)
+        self.offline_ide = offline_ide
+
+    @property
+    def graphql_ide_html(self) -> str:
+        html = super().graphql_ide_html
+        return offline_page(html) if self.offline_ide else html
 
     async def get_context(self, request: Any, response: Any) -> dict[str, Any]:
         return {"request": request, "response": response, "store": self.store, "schema_cache": self.schema_cache}
@@ -81,6 +89,12 @@ def create_app(settings: Settings, store: GraphStore | None = None) -> Starlette
     async def root(request: Request) -> RedirectResponse:
         return RedirectResponse("/graphql")
 
-    graphql = KGGraphQL(store, settings.debug)
-    return Starlette(routes=[Route("/", root), Route("/health", health), Route("/graphql", graphql),
-                             Mount("/graphql", graphql)], lifespan=lifespan)
+    offline_ide = assets_installed(settings.cache_dir)
+    if not offline_ide:
+        logger.warning("GraphiQL assets are not installed in %s, so the GraphiQL page loads them from unpkg.com; "
+                       "run 'kg-service graphiql install' for offline use", settings.cache_dir)
+    graphql = KGGraphQL(store, settings.debug, offline_ide)
+    routes = [Route("/", root), Route("/health", health), Route("/graphql", graphql), Mount("/graphql", graphql)]
+    if offline_ide:
+        routes.append(Mount(ASSET_ROUTE, StaticFiles(directory=assets_dir(settings.cache_dir))))
+    return Starlette(routes=routes, lifespan=lifespan)
