@@ -277,6 +277,7 @@ import importlib  # noqa: E402
 from kg_service.commands.evaluate import evaluate_app  # noqa: E402
 
 FEATURE_COMMANDS: list[str] = [
+    "kg_service.commands.apikeys",
 ]
 
 for _module_name in FEATURE_COMMANDS:

@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
     debug: bool = Field(default=False, description="Show internal error details in GraphQL responses")
+    anonymous_role: str = Field(default="reader", description="Role of GraphQL requests without a credential")
+    jwt_secret: str | None = Field(default=None, description="HS256 secret for JWT bearer tokens; unset rejects JWTs")
     log_level: str = "INFO"
 
     @field_validator("log_level")
@@ -60,6 +62,18 @@ class Settings(BaseSettings):
         if upper not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError(f"log_level must be DEBUG, INFO, WARNING or ERROR, got {value!r}")
         return upper
+
+    @field_validator("anonymous_role")
+    @classmethod
+    def _check_anonymous_role(cls, value: str) -> str:
+        roles = ("reader", "analyst", "ontology-editor", "admin")
+        if value not in roles:
+            raise ValueError(f"anonymous_role must be one of {', '.join(roles)}, got {value!r}")
+        return value
+
+    @property
+    def api_keys_file(self) -> Path:
+        return self.state_dir / "api_keys.json"
 
     @property
     def uses_local_server(self) -> bool:

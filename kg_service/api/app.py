@@ -15,6 +15,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from strawberry.asgi import GraphQL
 
+from cross_web import HTTPException
+
+from kg_service.api.auth import ApiKeyStore, AuthenticationError, Authenticator
 from kg_service.api.graphiql import ASSET_ROUTE, assets_dir, assets_installed, offline_page
 from kg_service.api.schema import build_schema
 from kg_service.config import Settings
@@ -51,10 +54,11 @@ class SchemaCache:
 class KGGraphQL(GraphQL):
     """strawberry's ASGI view with the graph store in each request's context."""
 
-    def __init__(self, store: GraphStore, debug: bool, offline_ide: bool = False) -> None:
+    def __init__(self, store: GraphStore, debug: bool, authenticator: Authenticator, offline_ide: bool = False) -> None:
         super().__init__(build_schema(debug=debug), graphql_ide="graphiql")
         self.store = store
         self.schema_cache = SchemaCache(store)
+        self.authenticator = authenticator
         self.offline_ide = offline_ide
 
     @property
@@ -63,7 +67,13 @@ class KGGraphQL(GraphQL):
         return offline_page(html) if self.offline_ide else html
 
     async def get_context(self, request: Any, response: Any) -> dict[str, Any]:
-        return {"request": request, "response": response, "store": self.store, "schema_cache": self.schema_cache}
+        try:
+            principal = self.authenticator.principal(request.headers)
+        except AuthenticationError as error:
+            # A credential that was sent but is invalid fails the whole request, reads included.
+            raise HTTPException(401, str(error)) from None
+        return {"request": request, "response": response, "store": self.store, "schema_cache": self.schema_cache,
+                "authenticator": self.authenticator, "principal": principal}
 
 
 def create_app(settings: Settings, store: GraphStore | None = None) -> Starlette:
@@ -93,7 +103,8 @@ def create_app(settings: Settings, store: GraphStore | None = None) -> Starlette
     if not offline_ide:
         logger.warning("GraphiQL assets are not installed in %s, so the GraphiQL page loads them from unpkg.com; "
                        "run 'kg-service graphiql install' for offline use", settings.cache_dir)
-    graphql = KGGraphQL(store, settings.debug, offline_ide)
+    authenticator = Authenticator(ApiKeyStore(settings.api_keys_file), settings.jwt_secret, settings.anonymous_role)
+    graphql = KGGraphQL(store, settings.debug, authenticator, offline_ide)
     routes = [Route("/", root), Route("/health", health), Route("/graphql", graphql), Mount("/graphql", graphql)]
     if offline_ide:
         routes.append(Mount(ASSET_ROUTE, StaticFiles(directory=assets_dir(settings.cache_dir))))

@@ -1,0 +1,199 @@
+"""Authentication and roles for the GraphQL API: API keys and JWT bearer tokens.
+
+Roles are ordered, each including the rights of those before it: reader < analyst <
+ontology-editor < admin. A request carries a credential in `Authorization: Bearer <token>`
+(an API key or a JWT signed with KG_JWT_SECRET, HS256, with `sub` and `role` claims) or in
+`X-API-Key`. Without a credential it gets KG_ANONYMOUS_ROLE (default `reader`), so a local
+quick start can read without keys while every change needs an authenticated role.
+
+API keys are stored as SHA-256 hashes in `<state_dir>/api_keys.json`; the key itself is shown
+once, when `kg-service apikey create` makes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import jwt
+from strawberry.permission import BasePermission
+from strawberry.types import Info
+
+from kg_service.errors import ConfigurationError, KGServiceError
+
+logger = logging.getLogger(__name__)
+
+ROLES = ("reader", "analyst", "ontology-editor", "admin")
+KEY_PREFIX = "kgs_"
+
+
+class AuthenticationError(KGServiceError):
+    """A credential was given but is invalid, expired or revoked."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who sends a request and with which role."""
+
+    name: str
+    role: str
+    authenticated: bool
+
+    def has_role(self, role: str) -> bool:
+        return ROLES.index(self.role) >= ROLES.index(check_role(role))
+
+
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    return role
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+class ApiKeyStore:
+    """API keys with their names and roles, kept as hashes in a JSON file.
+
+    Usage::
+
+        keys = ApiKeyStore(settings.state_dir / "api_keys.json")
+        key = keys.create("alice", "analyst")    # show `key` to the user once
+        keys.authenticate(key).role              # 'analyst'
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _load(self) -> dict[str, dict[str, Any]]:
+        if not self.path.is_file():
+            return {}
+        try:
+            return json.loads(self.path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise ConfigurationError(f"{self.path}: invalid API key file ({error}); restore it or delete it and "
+                                     "create the keys again") from error
+
+    def _save(self, entries: dict[str, dict[str, Any]]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_suffix(".tmp")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            json.dump(entries, handle, indent=2, sort_keys=True)
+        temporary.replace(self.path)
+
+    def create(self, name: str, role: str) -> str:
+        """Create a key for `name` with `role` and return it; only its hash is stored."""
+        check_role(role)
+        if not name.strip():
+            raise ValueError("name must not be empty")
+        entries = self._load()
+        if any(entry["name"] == name for entry in entries.values()):
+            raise ConfigurationError(f"an API key named {name!r} exists; revoke it first or choose another name")
+        key = KEY_PREFIX + secrets.token_urlsafe(32)
+        entries[_hash(key)] = {"name": name, "role": role, "created": datetime.now(timezone.utc).isoformat()}
+        self._save(entries)
+        logger.info("created API key %r with role %s", name, role)
+        return key
+
+    def revoke(self, name: str) -> bool:
+        entries = self._load()
+        remaining = {digest: entry for digest, entry in entries.items() if entry["name"] != name}
+        if len(remaining) == len(entries):
+            return False
+        self._save(remaining)
+        logger.info("revoked API key %r", name)
+        return True
+
+    def list(self) -> list[dict[str, Any]]:
+        return sorted(self._load().values(), key=lambda entry: entry["name"])
+
+    def authenticate(self, key: str) -> Principal | None:
+        digest = _hash(key)
+        for stored, entry in self._load().items():
+            if hmac.compare_digest(stored, digest):
+                return Principal(entry["name"], entry["role"], True)
+        return None
+
+
+class Authenticator:
+    """Turns a request's headers into a Principal."""
+
+    def __init__(self, keys: ApiKeyStore, jwt_secret: str | None, anonymous_role: str) -> None:
+        self.keys = keys
+        self.jwt_secret = jwt_secret
+        self.anonymous_role = check_role(anonymous_role)
+
+    def principal(self, headers: Any) -> Principal:
+        token = headers.get("x-api-key")
+        authorization = headers.get("authorization", "")
+        if not token and authorization.lower().startswith("bearer "):
+            token = authorization[7:].strip()
+        if not token:
+            return Principal("anonymous", self.anonymous_role, False)
+        if token.startswith(KEY_PREFIX):
+            principal = self.keys.authenticate(token)
+            if principal is None:
+                logger.warning("rejected an unknown or revoked API key")
+                raise AuthenticationError("invalid API key: it is unknown or was revoked")
+            return principal
+        return self._from_jwt(token)
+
+    def _from_jwt(self, token: str) -> Principal:
+        if not self.jwt_secret:
+            raise AuthenticationError("JWT bearer tokens are not accepted: KG_JWT_SECRET is not set on this server")
+        try:
+            claims = jwt.decode(token, self.jwt_secret, algorithms=["HS256"], options={"require": ["sub", "exp"]})
+        except jwt.ExpiredSignatureError:
+            raise AuthenticationError("the JWT has expired; request a new token") from None
+        except jwt.InvalidTokenError as error:
+            logger.warning("rejected an invalid JWT: %s", error)
+            raise AuthenticationError(f"invalid JWT: {error}") from None
+        role = claims.get("role", "reader")
+        if role not in ROLES:
+            raise AuthenticationError(f"the JWT's role {role!r} is not one of {', '.join(ROLES)}")
+        return Principal(str(claims["sub"]), role, True)
+
+
+def request_principal(info: Info) -> Principal:
+    """Return who sends this GraphQL request; raises AuthenticationError for a bad credential."""
+    context = info.context
+    if "principal" not in context:
+        context["principal"] = context["authenticator"].principal(context["request"].headers)
+    return context["principal"]
+
+
+class RequireRole(BasePermission):
+    """Field permission: the request's role must be at least `role`.
+
+    Usage::
+
+        @strawberry.mutation(permission_classes=[RequireRole.of("ontology-editor")])
+        def rename_term(...): ...
+    """
+
+    role = "admin"
+    message = "this operation needs a higher role"
+
+    @classmethod
+    def of(cls, role: str) -> type["RequireRole"]:
+        check_role(role)
+        return type(f"Require_{role.replace('-', '_')}", (cls,), {
+            "role": role, "message": f"this operation needs the role {role} or higher; send an API key or JWT "
+                                     "with that role in the Authorization header"})
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        principal = request_principal(info)
+        allowed = principal.has_role(self.role)
+        if not allowed:
+            logger.warning("denied %s (role %s) a field needing %s", principal.name, principal.role, self.role)
+        return allowed

@@ -1,0 +1,87 @@
+"""API keys, JWTs and roles of the GraphQL API."""
+
+from __future__ import annotations
+
+import time
+
+import jwt
+import pytest
+from starlette.testclient import TestClient
+
+from kg_service.api.app import create_app
+from kg_service.api.auth import ApiKeyStore, AuthenticationError, Authenticator, Principal
+
+SECRET = "test-secret-for-hs256-tokens-0123456789"
+
+
+@pytest.fixture
+def keys(tmp_path) -> ApiKeyStore:
+    return ApiKeyStore(tmp_path / "api_keys.json")
+
+
+def test_key_is_stored_as_hash(keys):
+    key = keys.create("alice", "analyst")
+    stored = keys.path.read_text(encoding="utf-8")
+    assert key.startswith("kgs_")
+    assert key not in stored
+    assert keys.authenticate(key) == Principal("alice", "analyst", True)
+    assert keys.path.stat().st_mode & 0o077 == 0
+
+
+def test_revoked_key_is_rejected(keys):
+    key = keys.create("bob", "reader")
+    assert keys.revoke("bob")
+    authenticator = Authenticator(keys, None, "reader")
+    with pytest.raises(AuthenticationError, match="invalid API key"):
+        authenticator.principal({"authorization": f"Bearer {key}"})
+
+
+def test_duplicate_name_and_bad_role(keys):
+    keys.create("carol", "admin")
+    with pytest.raises(Exception, match="exists"):
+        keys.create("carol", "reader")
+    with pytest.raises(ValueError, match="role must be one of"):
+        keys.create("dave", "superuser")
+
+
+def test_roles_are_ordered():
+    editor = Principal("e", "ontology-editor", True)
+    assert editor.has_role("reader")
+    assert editor.has_role("analyst")
+    assert editor.has_role("ontology-editor")
+    assert not editor.has_role("admin")
+
+
+def test_anonymous_gets_configured_role(keys):
+    principal = Authenticator(keys, None, "reader").principal({})
+    assert principal == Principal("anonymous", "reader", False)
+
+
+def test_jwt_roles_and_expiry(keys):
+    authenticator = Authenticator(keys, SECRET, "reader")
+    valid = jwt.encode({"sub": "erin", "role": "analyst", "exp": int(time.time()) + 60}, SECRET, algorithm="HS256")
+    expired = jwt.encode({"sub": "erin", "role": "admin", "exp": int(time.time()) - 60}, SECRET, algorithm="HS256")
+    forged = jwt.encode({"sub": "erin", "role": "admin", "exp": int(time.time()) + 60}, "another-secret-0123456789abcdef",
+                        algorithm="HS256")
+    assert authenticator.principal({"authorization": f"Bearer {valid}"}) == Principal("erin", "analyst", True)
+    with pytest.raises(AuthenticationError, match="expired"):
+        authenticator.principal({"authorization": f"Bearer {expired}"})
+    with pytest.raises(AuthenticationError, match="invalid JWT"):
+        authenticator.principal({"authorization": f"Bearer {forged}"})
+
+
+def test_jwt_rejected_without_secret(keys):
+    token = jwt.encode({"sub": "x", "exp": int(time.time()) + 60}, SECRET, algorithm="HS256")
+    with pytest.raises(AuthenticationError, match="KG_JWT_SECRET is not set"):
+        Authenticator(keys, None, "reader").principal({"x-api-key": token})
+
+
+@pytest.mark.neo4j
+def test_bad_credential_fails_request(core_graph, settings):
+    with TestClient(create_app(settings, core_graph)) as client:
+        anonymous = client.post("/graphql", json={"query": "{ ontologyClasses { nodeLabel } }"})
+        rejected = client.post("/graphql", json={"query": "{ ontologyClasses { nodeLabel } }"},
+                               headers={"Authorization": "Bearer kgs_not-a-real-key"})
+    assert anonymous.status_code == 200
+    assert rejected.status_code == 401
+    assert "invalid API key" in rejected.text
