@@ -186,3 +186,29 @@ def test_sample_plant_hierarchy_merges(client, store):
     assert sites == [{"name": "Suzhou Plant", "zh": "苏州工厂"}]
     lines = store.read("MATCH (l:ProductionLine)-[:PART_OF]->(:Site {name: 'Suzhou Plant'}) RETURN l.nameZh AS zh ORDER BY zh")
     assert [row["zh"] for row in lines] == ["一号机加工线", "二号装配线"]
+
+
+def test_query_cost_budget_rejects(client):
+    pages = " ".join(f'h{index}: failureHistory(asset: "AC-3", first: 200) {{ edges {{ node {{ id date cost }} }} }}'
+                     for index in range(15))
+    body = graphql(client, "{ " + pages + " }")
+    assert body["data"] is None
+    assert "exceeds the budget" in body["errors"][0]["message"]
+
+
+def test_query_cost_counts_variables(client):
+    query = "query($n: Int!) { failureHistory(asset: \"AC-3\", first: $n) { edges { node { id } } } }"
+    assert "errors" not in graphql(client, query, n=200)
+    body = graphql(client, "query($n: Int!) { " + " ".join(
+        f'h{index}: failureHistory(asset: "AC-3", first: $n) {{ edges {{ node {{ id date }} }} }}'
+        for index in range(15)) + " }", n=200)
+    assert "exceeds the budget" in body["errors"][0]["message"]
+
+
+def test_recursive_fragments_are_rejected(client):
+    query = """{ entity(id: "equipment:sample-plant:ac-3") { ...A } }
+               fragment A on Entity { id ...B }
+               fragment B on Entity { classes ...A }"""
+    body = graphql(client, query)
+    assert body["data"] is None
+    assert "Cannot spread fragment" in body["errors"][0]["message"]

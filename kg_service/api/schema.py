@@ -22,6 +22,7 @@ from kg_service.api.types import (Entity, EntityConnection, EntityEdge, Evidence
                                   WorkOrderConnection, WorkOrderEdge)
 from kg_service.api import features
 from kg_service.api.context import request_schema, request_store
+from kg_service.api.limits import QueryCostLimiter
 from kg_service.errors import KGServiceError
 from kg_service.reasoning import lookup
 from kg_service.reasoning.rootcause import ASSET_CLASSES, rank_root_causes
@@ -174,7 +175,7 @@ def build_schema(debug: bool = False) -> strawberry.Schema:
     """Build the schema with depth, token and alias limits; errors are masked unless `debug`."""
     # Factories, so each request gets fresh extension instances.
     extensions: list[Any] = [lambda: QueryDepthLimiter(max_depth=10), lambda: MaxTokensLimiter(max_token_count=2000),
-                             lambda: MaxAliasesLimiter(max_alias_count=20)]
+                             lambda: MaxAliasesLimiter(max_alias_count=20), lambda: QueryCostLimiter(max_cost=10_000)]
     if not debug:
         extensions.append(lambda: MaskErrors(should_mask_error=_should_mask))
     query = merge_types("Query", (CoreQuery, *features.query_types()))
