@@ -212,3 +212,13 @@ def test_recursive_fragments_are_rejected(client):
     body = graphql(client, query)
     assert body["data"] is None
     assert "Cannot spread fragment" in body["errors"][0]["message"]
+
+
+def test_entity_lookups_are_batched(client, store):
+    keys = [row["id"] for row in store.read("MATCH (n:Equipment) RETURN n.id AS id ORDER BY id LIMIT 12")]
+    aliases = " ".join(f'e{index}: entity(id: "{key}") {{ id label }}' for index, key in enumerate(keys))
+    graphql(client, "{ ontologyClasses { nodeLabel } }")
+    before = store.query_count
+    body = graphql(client, "{ " + aliases + " }")
+    assert [body["data"][f"e{index}"]["id"] for index in range(len(keys))] == keys
+    assert store.query_count - before <= 2

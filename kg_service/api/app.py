@@ -18,6 +18,7 @@ from strawberry.asgi import GraphQL
 from cross_web import HTTPException
 
 from kg_service.api.auth import ApiKeyStore, AuthenticationError, Authenticator
+from kg_service.api.loaders import entity_loader
 from kg_service.api.graphiql import ASSET_ROUTE, assets_dir, assets_installed, offline_page
 from kg_service.api.schema import build_schema
 from kg_service.config import Settings
@@ -73,7 +74,8 @@ class KGGraphQL(GraphQL):
             # A credential that was sent but is invalid fails the whole request, reads included.
             raise HTTPException(401, str(error)) from None
         return {"request": request, "response": response, "store": self.store, "schema_cache": self.schema_cache,
-                "authenticator": self.authenticator, "principal": principal}
+                "authenticator": self.authenticator, "principal": principal,
+                "entity_loader": entity_loader(self.store)}
 
 
 def create_app(settings: Settings, store: GraphStore | None = None) -> Starlette:

@@ -65,12 +65,11 @@ def _work_order(row: dict[str, Any]) -> WorkOrder:
 class CoreQuery:
     @strawberry.field(description="The entity with this key, or null")
     async def entity(self, info: Info, id: strawberry.ID) -> Entity | None:
-        rows = await asyncio.to_thread(_store(info).read, "MATCH (n:Entity {id: $id}) RETURN n.id AS id, "
-                                       "labels(n) AS labels, properties(n) AS props", {"id": str(id)})
-        if not rows:
+        row = await info.context["entity_loader"].load(str(id))
+        if row is None:
             return None
         schema = await asyncio.to_thread(_schema, info)
-        return Entity.from_row(rows[0]["id"], rows[0]["labels"], rows[0]["props"], schema)
+        return Entity.from_row(row["id"], row["labels"], row["props"], schema)
 
     @strawberry.field(description="Entities whose name contains `text` in the given language, optionally of one class")
     async def entities(self, info: Info, text: str, lang: str = "en", of_class: str | None = None, first: int = 20,
