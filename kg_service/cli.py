@@ -228,7 +228,7 @@ def query(cypher: str = typer.Argument(..., help="A read-only Cypher query"),
 
 # graphiql
 
-graphiql_app = typer.Typer(help="Manage the GraphiQL page's assets.", no_args_is_help=True)
+graphiql_app = typer.Typer(help="GraphiQL assets and the GraphQL schema (SDL).", no_args_is_help=True)
 app.add_typer(graphiql_app, name="graphiql")
 
 
@@ -240,6 +240,19 @@ def graphiql_install() -> None:
     with _errors():
         target = install_assets(get_settings().cache_dir)
     console.print(f"GraphiQL assets installed in {target}")
+
+
+@graphiql_app.command("sdl")
+def graphql_sdl(file: Optional[Path] = typer.Argument(None, help="Output file; standard output when omitted")) -> None:
+    """Print or write the GraphQL schema in SDL (docs/schema.graphql is made with this)."""
+    from kg_service.api.schema import build_schema
+
+    sdl = build_schema().as_str() + "\n"
+    if file is None:
+        typer.echo(sdl, nl=False)
+        return
+    file.write_text(sdl, encoding="utf-8")
+    console.print(f"wrote the GraphQL schema to {file}")
 
 
 # serve
