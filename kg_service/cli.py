@@ -291,6 +291,9 @@ from kg_service.commands.evaluate import evaluate_app  # noqa: E402
 
 FEATURE_COMMANDS: list[str] = [
     "kg_service.commands.apikeys",
+    "kg_service.commands.shipments",
+    "kg_service.commands.ontology_edit",
+    "kg_service.commands.design",
 ]
 
 for _module_name in FEATURE_COMMANDS:

@@ -70,3 +70,7 @@ class QueryError(KGServiceError):
 
 class NotFoundError(QueryError):
     """An entity named in a query does not exist in the graph."""
+
+
+class DecisionInputError(QueryError, ValueError):
+    """A decision method got an invalid decision matrix, weights, directions or pairwise comparison matrix."""

@@ -160,9 +160,11 @@ def load_mapping(path: Path | str) -> Mapping:
                            line=mark.line + 1 if mark else None) from None
     if not isinstance(data, dict):
         raise MappingError("a mapping file must be a YAML mapping with a 'kind' key", path=str(path))
-    model = {"workorders": WorkOrderMapping, "telemetry": TelemetryMapping}.get(data.get("kind"))
+    kinds = {"workorders": WorkOrderMapping, "telemetry": TelemetryMapping, "shipments": ShipmentMapping}
+    model = kinds.get(data.get("kind"))
     if model is None:
-        raise MappingError(f"'kind' must be 'workorders' or 'telemetry', got {data.get('kind')!r}", path=str(path))
+        raise MappingError(f"'kind' must be one of {', '.join(map(repr, kinds))}, got {data.get('kind')!r}",
+                           path=str(path))
     try:
         return model.model_validate(data)
     except ValidationError as error:
@@ -170,3 +172,50 @@ def load_mapping(path: Path | str) -> Mapping:
                              for item in error.errors())
         raise MappingError(f"invalid mapping: {problems}", path=str(path),
                            hint="see loaders/mappings/*.yaml for complete examples") from None
+
+
+class ShipmentColumns(_Strict):
+    """Source column names for each shipment field; the money and mode columns are optional."""
+
+    id: str
+    supplier: str
+    part: str
+    scheduled_date: str
+    delivered_date: str
+    quantity: str
+    order_number: str | None = None
+    shipment_number: str | None = None
+    supplier_country: str | None = None
+    part_group: str | None = None
+    destination_country: str | None = None
+    shipment_mode: str | None = None
+    line_value: str | None = None
+    unit_price: str | None = None
+    freight_cost: str | None = None
+    insurance_cost: str | None = None
+
+
+class ShipmentMapping(_Strict):
+    """Mapping of a delivery-history CSV (one row per shipped order line) onto the ontology."""
+
+    kind: Literal["shipments"]
+    source: str = Field(pattern=KEY_NAMESPACE_PATTERN, description="Key namespace of this source's orders and deliveries")
+    encoding: str | None = None
+    delimiter: str = ","
+    date_formats: list[str] = Field(default_factory=lambda: ["%Y-%m-%d"], min_length=1)
+    columns: ShipmentColumns
+    unknown_values: list[str] = Field(
+        default_factory=list,
+        description="Regular expressions for text in number columns that means 'not known' (counted, loaded as absent)")
+
+    @field_validator("unknown_values")
+    @classmethod
+    def _check_patterns(cls, patterns: list[str]) -> list[str]:
+        import re
+
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise ValueError(f"unknown_values pattern {pattern!r} is not a valid regular expression: {error}") from None
+        return patterns

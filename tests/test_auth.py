@@ -85,3 +85,28 @@ def test_bad_credential_fails_request(core_graph, settings):
     assert anonymous.status_code == 200
     assert rejected.status_code == 401
     assert "invalid API key" in rejected.text
+
+
+RELABEL = """mutation($why: String!) { relabelTerm(term: "Equipment", labelEn: "Machine", why: $why,
+             author: "someone else") { applied } }"""
+
+
+@pytest.mark.neo4j
+def test_mutation_needs_editor_role(core_graph, settings, tmp_path):
+    secured = settings.model_copy(update={"state_dir": tmp_path})
+    keys = ApiKeyStore(secured.api_keys_file)
+    analyst, editor = keys.create("ana", "analyst"), keys.create("eddie", "ontology-editor")
+    with TestClient(create_app(secured, core_graph)) as client:
+        anonymous = client.post("/graphql", json={"query": RELABEL, "variables": {"why": "test"}}).json()
+        as_analyst = client.post("/graphql", json={"query": RELABEL, "variables": {"why": "test"}},
+                                 headers={"Authorization": f"Bearer {analyst}"}).json()
+        as_editor = client.post("/graphql", json={"query": RELABEL, "variables": {"why": "rename for the plant"}},
+                                headers={"Authorization": f"Bearer {editor}"}).json()
+        history = client.post("/graphql", json={"query": "{ ontologyChanges { edges { node { author why } } } }"},
+                              headers={"X-API-Key": analyst}).json()
+        reader_history = client.post("/graphql", json={"query": "{ ontologyChanges { totalCount } }"}).json()
+    assert "needs the role ontology-editor" in anonymous["errors"][0]["message"]
+    assert "needs the role ontology-editor" in as_analyst["errors"][0]["message"]
+    assert as_editor["data"]["relabelTerm"]["applied"] is True
+    assert history["data"]["ontologyChanges"]["edges"][0]["node"] == {"author": "eddie", "why": "rename for the plant"}
+    assert "needs the role analyst" in reader_history["errors"][0]["message"]

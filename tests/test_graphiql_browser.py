@@ -72,7 +72,7 @@ def test_graphiql_runs_query_offline(server_url, browser):
     query = '{ entity(id: "eq-browser") { id label(lang: "zh") } }'
     # GraphiQL's share links carry the query as ?q= (a ?query= would run it without the page).
     browser.get(f"{server_url}/graphql?q={url_quote(query)}")
-    wait = WebDriverWait(browser, 60)
+    wait = WebDriverWait(browser, 120)
     button = wait.until(expected_conditions.element_to_be_clickable((By.CSS_SELECTOR, ".graphiql-execute-button")))
     scripts = [element.get_attribute("src") for element in browser.find_elements(By.TAG_NAME, "script")
                if element.get_attribute("src")]

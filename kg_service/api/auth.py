@@ -39,6 +39,10 @@ class AuthenticationError(KGServiceError):
     """A credential was given but is invalid, expired or revoked."""
 
 
+class AuthorizationError(KGServiceError):
+    """The request's role is too low for a field."""
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who sends a request and with which role."""
@@ -190,6 +194,10 @@ class RequireRole(BasePermission):
         return type(f"Require_{role.replace('-', '_')}", (cls,), {
             "role": role, "message": f"this operation needs the role {role} or higher; send an API key or JWT "
                                      "with that role in the Authorization header"})
+
+    def on_unauthorized(self) -> None:
+        # A KGServiceError reaches the client unmasked, so the message says which role is needed.
+        raise AuthorizationError(self.message)
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         principal = request_principal(info)

@@ -10,6 +10,9 @@ from __future__ import annotations
 import importlib
 
 FEATURE_MODULES: list[str] = [
+    "kg_service.api.suppliers",
+    "kg_service.api.ontology_edit",
+    "kg_service.api.design",
 ]
 
 

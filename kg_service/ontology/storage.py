@@ -181,3 +181,40 @@ def write_export(graph: Graph, path: Path) -> None:
         raise OntologyError(f"{path}: cannot write the export: {error.strerror}") from error
 
 
+
+
+def replace_ontology_terms(tx, model: OntologyModel, source: str) -> int:
+    """Replace the term nodes of `model`'s ontology inside the caller's transaction and return their count.
+
+    Unlike `store_ontology`, this keeps the `Ontology` node (creating it when missing), so an editor
+    can rewrite the terms, migrate instances and log the change in one transaction.
+    """
+    prefixes = [f"{prefix} {namespace}" for prefix, namespace in model.graph.namespaces()]
+    terms = _term_rows(model)
+    tx.run("MATCH (:Ontology {iri: $iri})-[:DECLARES]->(t:OntologyTerm) DETACH DELETE t", iri=model.iri).consume()
+    tx.run("MERGE (o:Ontology {iri: $iri}) ON CREATE SET o.source = $source "
+           "SET o.prefixes = $prefixes, o.triples = $triples",
+           iri=model.iri, source=source, prefixes=prefixes, triples=len(model.graph)).consume()
+    tx.run("MATCH (o:Ontology {iri: $iri}) UNWIND $rows AS row "
+           "CREATE (o)-[:DECLARES]->(:OntologyTerm {key: row.key, iri: row.iri, subject: row.subject, "
+           "statements: row.statements, ontology: $iri})", iri=model.iri, rows=terms).consume()
+    tx.run("UNWIND $rows AS row MATCH (t:OntologyTerm {key: row.key}) SET t:OntologyClass, "
+           "t.nodeLabel = row.nodeLabel, t.deprecated = row.deprecated, t.parents = row.parents, "
+           "t.label_en = row.label_en, t.label_zh = row.label_zh, "
+           "t.definition_en = row.definition_en, t.definition_zh = row.definition_zh, "
+           "t.altLabels_en = row.altLabels_en, t.altLabels_zh = row.altLabels_zh", rows=_class_rows(model)).consume()
+    tx.run("UNWIND $rows AS row MATCH (t:OntologyTerm {key: row.key}) SET t:OntologyProperty, "
+           "t.kind = row.kind, t.relationshipType = row.relationshipType, t.propertyName = row.propertyName, "
+           "t.datatype = row.datatype, t.domainIri = row.domain, t.rangeIri = row.range, t.label_en = row.label_en, "
+           "t.label_zh = row.label_zh, t.definition_en = row.definition_en, t.definition_zh = row.definition_zh",
+           rows=_property_rows(model)).consume()
+    individuals = [{"key": f"{model.iri}|<{iri}>", "types": types} for iri, types in model.individuals.items()]
+    tx.run("UNWIND $rows AS row MATCH (t:OntologyTerm {key: row.key}) SET t:OntologyIndividual, "
+           "t.types = row.types", rows=individuals).consume()
+    tx.run("MATCH (c:OntologyClass) WHERE c.parents IS NOT NULL UNWIND c.parents AS parent "
+           "MATCH (p:OntologyClass {iri: parent}) MERGE (c)-[:SUBCLASS_OF]->(p)").consume()
+    tx.run("MATCH (p:OntologyProperty) WHERE p.domainIri IS NOT NULL MATCH (d:OntologyClass {iri: p.domainIri}) "
+           "MERGE (p)-[:DOMAIN]->(d)").consume()
+    tx.run("MATCH (p:OntologyProperty) WHERE p.rangeIri IS NOT NULL MATCH (r:OntologyClass {iri: p.rangeIri}) "
+           "MERGE (p)-[:RANGE]->(r)").consume()
+    return len(terms)

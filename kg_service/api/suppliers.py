@@ -1,0 +1,203 @@
+"""GraphQL fields for supplier selection: the supplier KPI table and `rankSuppliers`.
+
+`rankSuppliers` returns every table of the decision method (decision, normalised and weighted
+matrices, ideal and anti-ideal, distances, scores) so a client can explain the ranking, and
+the suppliers that hard constraints excluded with the reasons. Criterion names are checked
+against the KPI list; none of them reaches Cypher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from kg_service.api.context import request_store
+from kg_service.api.types import Entity, PageInfo
+from kg_service.reasoning import lookup
+from kg_service.reasoning.mcdm import AhpResult, DecisionResult
+from kg_service.reasoning.suppliers import (Constraint, Criterion, SupplierKpiRow, SupplierRanking, rank_suppliers,
+                                            supplier_kpis)
+
+logger = logging.getLogger(__name__)
+
+
+def _supplier(supplier_id: str, properties: dict[str, Any]) -> Entity:
+    return Entity.from_row(supplier_id, ["Supplier", "Entity"], properties)
+
+
+@strawberry.type(name="SupplierNamedValue", description="A named value, such as one KPI of a supplier or one distance of a ranked supplier")
+class NamedValue:
+    name: str
+    value: float | None
+
+
+@strawberry.type(name="SupplierNamedVector", description="A named vector with one value per ranked supplier, in table row order")
+class NamedVector:
+    name: str
+    values: list[float]
+
+
+@strawberry.type(name="SupplierKpiRow", description="One supplier's KPIs; a value is null where the data gives no basis for it")
+class SupplierKpiRowType:
+    supplier: Entity
+    values: list[float | None] = strawberry.field(description="KPI values in the order of the table's columns")
+    kpis: list[NamedValue]
+
+
+@strawberry.type
+class SupplierKpiEdge:
+    cursor: str
+    node: SupplierKpiRowType
+
+
+@strawberry.type(description="Relay-style page of the supplier KPI table, ordered by supplier key")
+class SupplierKpiConnection:
+    columns: list[str]
+    total_count: int
+    edges: list[SupplierKpiEdge]
+    page_info: PageInfo
+
+
+@strawberry.input(description="A KPI to rank by; direction defaults to the KPI's own ('benefit' or 'cost')")
+class CriterionInput:
+    name: str
+    weight: float | None = strawberry.field(default=None, description="Non-negative weight; omit when ahp is given")
+    direction: str | None = None
+
+
+@strawberry.input(description="A hard limit on a KPI; suppliers outside [min, max] are excluded")
+class ConstraintInput:
+    criterion: str
+    min: float | None = None
+    max: float | None = None
+
+
+@strawberry.type(description="A supplier's place in the ranking with its score and distances")
+class RankedSupplier:
+    rank: int
+    supplier: Entity
+    score: float = strawberry.field(description="TOPSIS closeness, WSM weighted sum or VIKOR Q")
+    distances: list[NamedValue]
+    values: list[float] = strawberry.field(description="The supplier's row of the decision matrix")
+
+
+@strawberry.type(description="A supplier left out of the ranking and why")
+class ExcludedSupplier:
+    supplier: Entity
+    reasons: list[str]
+
+
+@strawberry.type(name="SupplierDecisionTables", description="Every table of the decision method; rows follow `alternatives`, columns `criteria`")
+class DecisionTables:
+    alternatives: list[str] = strawberry.field(description="Supplier keys, one per row")
+    criteria: list[str]
+    directions: list[str]
+    weights: list[float] = strawberry.field(description="Criterion weights scaled to sum to 1")
+    decision: list[list[float]]
+    normalized: list[list[float]]
+    weighted: list[list[float]]
+    ideal: list[float]
+    anti_ideal: list[float]
+    distances: list[NamedVector]
+    scores: list[float]
+
+
+@strawberry.type(name="SupplierAhpConsistency", description="AHP weights with Saaty's consistency measures")
+class AhpConsistency:
+    weights: list[float]
+    lambda_max: float
+    consistency_index: float
+    random_index: float
+    consistency_ratio: float
+
+
+@strawberry.type(description="Suppliers ranked by a decision method, with its tables and the exclusions")
+class SupplierRankingResult:
+    method: str
+    higher_is_better: bool = strawberry.field(description="Whether a higher score ranks better (false for VIKOR)")
+    part_ids: list[str] | None = strawberry.field(description="Keys of the parts that filtered the suppliers")
+    ranking: list[RankedSupplier]
+    tables: DecisionTables
+    excluded: list[ExcludedSupplier]
+    ahp: AhpConsistency | None
+
+
+def _kpi_row(row: SupplierKpiRow, columns: list[str]) -> SupplierKpiRowType:
+    return SupplierKpiRowType(supplier=_supplier(row.supplier_id, row.properties),
+                              values=[row.values[name] for name in columns],
+                              kpis=[NamedValue(name=name, value=row.values[name]) for name in columns])
+
+
+def _matrix(values) -> list[list[float]]:
+    return [[float(value) for value in row] for row in values]
+
+
+def _tables(result: DecisionResult) -> DecisionTables:
+    return DecisionTables(
+        alternatives=result.alternatives, criteria=result.criteria, directions=result.directions,
+        weights=[float(value) for value in result.weights], decision=_matrix(result.decision_matrix),
+        normalized=_matrix(result.normalized_matrix), weighted=_matrix(result.weighted_matrix),
+        ideal=[float(value) for value in result.ideal], anti_ideal=[float(value) for value in result.anti_ideal],
+        distances=[NamedVector(name=name, values=[float(value) for value in vector])
+                   for name, vector in result.distances.items()],
+        scores=[float(value) for value in result.scores])
+
+
+def _ahp(result: AhpResult | None) -> AhpConsistency | None:
+    if result is None:
+        return None
+    return AhpConsistency(weights=[float(value) for value in result.weights], lambda_max=result.lambda_max,
+                          consistency_index=result.consistency_index, random_index=result.random_index,
+                          consistency_ratio=result.consistency_ratio)
+
+
+def _ranking_result(ranking: SupplierRanking) -> SupplierRankingResult:
+    result = ranking.result
+    ranked = []
+    for position, index in enumerate(result.ranking, start=1):
+        row = ranking.suppliers[index]
+        ranked.append(RankedSupplier(
+            rank=position, supplier=_supplier(row.supplier_id, row.properties), score=float(result.scores[index]),
+            distances=[NamedValue(name=name, value=float(vector[index])) for name, vector in result.distances.items()],
+            values=[float(value) for value in result.decision_matrix[index]]))
+    excluded = [ExcludedSupplier(supplier=_supplier(item.supplier_id, item.properties), reasons=item.reasons)
+                for item in ranking.excluded]
+    return SupplierRankingResult(method=result.method, higher_is_better=result.higher_is_better,
+                                 part_ids=ranking.part_ids, ranking=ranked, tables=_tables(result), excluded=excluded,
+                                 ahp=_ahp(ranking.ahp))
+
+
+@strawberry.type
+class SupplierQuery:
+    @strawberry.field(description="Supplier KPIs from the delivery history and the graph, one row per supplier")
+    async def supplier_kpis(self, info: Info, first: int = 20, after: str | None = None) -> SupplierKpiConnection:
+        lookup.check_page_size(first)
+        position = lookup.decode_cursor(after)
+        after_id = str(position[0]) if position else None
+        table = await asyncio.to_thread(supplier_kpis, request_store(info))
+        rest = [row for row in table.rows if after_id is None or row.supplier_id > after_id]
+        page = rest[:first]
+        edges = [SupplierKpiEdge(cursor=lookup.encode_cursor([row.supplier_id]), node=_kpi_row(row, table.columns))
+                 for row in page]
+        return SupplierKpiConnection(columns=table.columns, total_count=len(table.rows), edges=edges,
+                                     page_info=PageInfo(has_next_page=len(rest) > len(page),
+                                                        end_cursor=edges[-1].cursor if edges else None))
+
+    @strawberry.field(description="Suppliers ranked on KPI criteria by TOPSIS (default), VIKOR or WSM, optionally for "
+                                  "one part or product group, after hard constraints")
+    async def rank_suppliers(self, info: Info, criteria: list[CriterionInput], part: str | None = None,
+                             category: str | None = None, method: str = "TOPSIS",
+                             constraints: list[ConstraintInput] | None = None,
+                             ahp: list[list[float]] | None = None) -> SupplierRankingResult:
+        criteria_values = [Criterion(item.name, item.weight, item.direction) for item in criteria]
+        constraint_values = [Constraint(item.criterion, item.min, item.max) for item in constraints or []]
+        ranking = await asyncio.to_thread(rank_suppliers, request_store(info), criteria_values, method,
+                                          constraint_values, part, category, ahp)
+        return _ranking_result(ranking)
+
+
+query_type = SupplierQuery

@@ -1,0 +1,779 @@
+"""Edit a stored ontology safely: validate, report the impact, apply in one transaction, log the change.
+
+Every operation works the same way:
+
+1. export the stored ontology to an rdflib graph and apply the edit to that graph;
+2. map the edited graph with `OntologyModel` and validate it (names, IRIs, labels, dangling
+   domain or range, subclass cycles, collisions with other labels and relationship types);
+3. count the instance nodes and relationships that the edit affects;
+4. unless `preview`, rewrite the ontology's term nodes from the edited graph, migrate instance
+   labels, relationship types or property names in batches, bump `owl:versionInfo` and create an
+   `OntologyChange` node, all in one write transaction.
+
+Because the term nodes are rebuilt from the edited graph, their `statements` and typed properties
+always agree and `kg-service ontology export` round-trips.
+
+Deprecation is advisory: `owl:deprecated true` is stored and shown by the API, but the batched
+writer still accepts new instances of a deprecated class, so running loaders keep working while
+their mappings move to the replacement term.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from typing import Any
+
+from rdflib import BNode, Graph, Literal, URIRef
+from rdflib.namespace import OWL, RDF, RDFS, SKOS
+
+from kg_service.errors import NotFoundError, OntologyError, UnknownTermError
+from kg_service.graph.identifiers import check_identifier, quote
+from kg_service.graph.store import GraphStore
+from kg_service.ontology.model import (KG, KG_ONTOLOGY_IRI, LANGUAGES, RESERVED_LABELS, SYSTEM_PROPERTIES,
+                                       OntologyModel, local_name, relationship_type_for)
+from kg_service.ontology.schema import ENTITY_LABEL
+from kg_service.ontology.storage import ensure_schema, export_ontology, replace_ontology_terms
+
+logger = logging.getLogger(__name__)
+
+SHAPES_ONTOLOGY_IRI = "https://w3id.org/kg-service/shapes"
+SH = "http://www.w3.org/ns/shacl#"
+MIGRATION_BATCH_SIZE = 10_000
+MAX_TEXT_LENGTH = 2000
+# Characters that the N-Triples IRIREF grammar excludes, plus the separators of a local name.
+_IRI_FORBIDDEN = re.compile(r'[\x00-\x20<>"{}|^`\\#/]')
+CHANGE_LOG_SCHEMA = ["CREATE CONSTRAINT ontology_change_version IF NOT EXISTS FOR (c:OntologyChange) "
+                     "REQUIRE (c.ontology, c.version) IS UNIQUE"]
+
+
+@dataclass
+class Impact:
+    """Instance data that an edit touches, counted before it is applied."""
+
+    nodes: int = 0
+    relationships: int = 0
+    violations: int = 0
+    description: str = ""
+
+
+@dataclass
+class Migration:
+    """A rename of instance data: a node label, a relationship type or a property name."""
+
+    kind: str
+    old: str
+    new: str
+
+
+@dataclass
+class EditResult:
+    """Outcome of one edit: its impact, and with `applied` the change-log version and inverse."""
+
+    operation: str
+    ontology: str
+    term: str | None
+    applied: bool
+    impact: Impact
+    version: int | None = None
+    ontology_version: str | None = None
+    inverse: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class EditPlan:
+    """The edited graph and what applying it involves."""
+
+    graph: Graph
+    term: str | None
+    impact: Impact
+    migrations: list[Migration] = field(default_factory=list)
+    inverse: dict[str, Any] | None = None
+
+
+@dataclass
+class ChangeRecord:
+    """One `OntologyChange` node of the change log."""
+
+    ontology: str
+    version: int
+    author: str
+    at: str
+    operation: str
+    arguments: dict[str, Any]
+    why: str
+    nodes: int
+    relationships: int
+    violations: int
+    ontology_version: str | None
+    inverse: dict[str, Any] | None
+
+
+class OntologyEditor:
+    """Validate, preview and apply edits to one stored ontology.
+
+    Usage::
+
+        editor = OntologyEditor(store)
+        result = editor.relabel_term("Equipment", {"zh": "装备"}, why="plant wording", author="li.wei")
+    """
+
+    def __init__(self, store: GraphStore, ontology_iri: str = KG_ONTOLOGY_IRI,
+                 batch_size: int = MIGRATION_BATCH_SIZE) -> None:
+        self.store = store
+        self.ontology_iri = ontology_iri
+        self.batch_size = batch_size
+
+    # operations
+
+    def add_class(self, name: str, parent: str, labels: dict[str, str], definitions: dict[str, str], *,
+                  why: str, author: str, preview: bool = False) -> EditResult:
+        """Add a class named `name` in the ontology's namespace under `parent`."""
+        arguments = {"name": name, "parent": parent, "labels": labels, "definitions": definitions}
+
+        def plan(graph: Graph, model: OntologyModel) -> EditPlan:
+            check_local_name(name, "class name")
+            check_texts(labels, "label", required=True)
+            check_texts(definitions, "definition", required=True)
+            parent_iri = self._resolve(model, parent, kinds=("class",))
+            iri = namespace_of(model) + name
+            if (URIRef(iri), None, None) in graph:
+                raise OntologyError(f"class name {name!r}: the IRI {iri} is already used in {model.iri}; "
+                                    "choose another name")
+            self._check_free_label(name)
+            self._check_unique_texts(model, labels, exclude=None)
+            subject = URIRef(iri)
+            graph.add((subject, RDF.type, OWL.Class))
+            graph.add((subject, RDFS.subClassOf, URIRef(parent_iri)))
+            for language, text in labels.items():
+                graph.add((subject, RDFS.label, Literal(text.strip(), lang=language)))
+            for language, text in definitions.items():
+                graph.add((subject, SKOS.definition, Literal(text.strip(), lang=language)))
+            # NOTE: there is no delete operation yet, so an added class has no inverse.
+            return EditPlan(graph, iri, Impact(description=f"adds class {name} under {local_name(parent_iri)}"))
+
+        return self._run("addClass", arguments, plan, why, author, preview)
+
+    def rename_term(self, term: str, new_name: str, *, migrate: bool = False, relationship_type: str | None = None,
+                    why: str, author: str, preview: bool = False) -> EditResult:
+        """Rename a class or property: new IRI local name, so a new node label, relationship type or property name.
+
+        An object property's new relationship type is `relationship_type`, by default derived from
+        `new_name` (showsSymptom -> SHOWS_SYMPTOM). Instance data is migrated in the same
+        transaction when `migrate` is true. Without it a rename of a term that has instances is rejected.
+        """
+        arguments = {"term": term, "new_name": new_name, "migrate": migrate, "relationship_type": relationship_type}
+
+        def plan(graph: Graph, model: OntologyModel) -> EditPlan:
+            check_local_name(new_name, "new name")
+            iri = self._resolve(model, term, kinds=("class", "object", "datatype"))
+            if relationship_type is not None:
+                check_local_name(relationship_type, "relationship type")
+                if iri not in model.relationships:
+                    raise OntologyError(f"relationship_type applies to object properties only, and {term!r} is not one")
+            new_iri = iri[:len(iri) - len(local_name(iri))] + new_name
+            if (URIRef(new_iri), None, None) in graph:
+                raise OntologyError(f"new name {new_name!r}: the IRI {new_iri} is already used in {model.iri}; "
+                                    "choose another name")
+            migration, impact = self._rename_migration(graph, model, iri, new_name, relationship_type)
+            if (impact.nodes or impact.relationships) and not migrate and not preview:
+                raise OntologyError(f"{term!r} has {impact.nodes} instance nodes and {impact.relationships} "
+                                    f"relationships; pass migrate=true to rename them in the same change")
+            _replace_iri(graph, URIRef(iri), URIRef(new_iri))
+            inverse_arguments: dict[str, Any] = {"term": new_iri, "new_name": local_name(iri), "migrate": True}
+            if iri in model.relationships:
+                # An explicit annotation keeps the type exact even when it does not follow from the local name.
+                graph.set((URIRef(new_iri), KG.relationshipType, Literal(migration.new)))
+                inverse_arguments["relationship_type"] = migration.old
+            inverse = {"operation": "renameTerm", "arguments": inverse_arguments}
+            return EditPlan(graph, new_iri, impact, [migration], inverse)
+
+        return self._run("renameTerm", arguments, plan, why, author, preview)
+
+    def relabel_term(self, term: str, labels: dict[str, str], *, why: str, author: str,
+                     preview: bool = False) -> EditResult:
+        """Replace the rdfs:label of a term in the given languages (en, zh)."""
+        arguments = {"term": term, "labels": labels}
+
+        def plan(graph: Graph, model: OntologyModel) -> EditPlan:
+            check_texts(labels, "label", required=False)
+            if not labels:
+                raise OntologyError("labels missing: give a label in en, zh or both")
+            iri = self._resolve(model, term, kinds=("class", "object", "datatype"))
+            if iri in model.classes:
+                self._check_unique_texts(model, labels, exclude=iri)
+            old = _texts(graph, URIRef(iri), RDFS.label)
+            for language, text in labels.items():
+                _set_text(graph, URIRef(iri), RDFS.label, language, text.strip())
+            inverse = {"operation": "relabelTerm",
+                       "arguments": {"term": iri, "labels": {lang: old[lang] for lang in labels if lang in old}}}
+            return EditPlan(graph, iri, Impact(description=f"relabels {local_name(iri)}"), [], inverse)
+
+        return self._run("relabelTerm", arguments, plan, why, author, preview)
+
+    def deprecate_term(self, term: str, *, deprecated: bool = True, why: str, author: str,
+                       preview: bool = False) -> EditResult:
+        """Set or clear owl:deprecated on a term; instances are kept and counted."""
+        arguments = {"term": term, "deprecated": deprecated}
+
+        def plan(graph: Graph, model: OntologyModel) -> EditPlan:
+            iri = self._resolve(model, term, kinds=("class", "object", "datatype"))
+            subject = URIRef(iri)
+            graph.remove((subject, OWL.deprecated, None))
+            if deprecated:
+                graph.add((subject, OWL.deprecated, Literal(True)))
+            _, impact = self._rename_migration(graph, model, iri, local_name(iri))
+            impact.description = f"{'deprecates' if deprecated else 'restores'} {local_name(iri)}; instances are kept"
+            inverse = {"operation": "deprecateTerm", "arguments": {"term": iri, "deprecated": not deprecated}}
+            return EditPlan(graph, iri, impact, [], inverse)
+
+        return self._run("deprecateTerm", arguments, plan, why, author, preview)
+
+    def set_domain_range(self, term: str, *, domain: str | None = None, range_: str | None = None, why: str,
+                         author: str, preview: bool = False) -> EditResult:
+        """Change the rdfs:domain and/or rdfs:range of an object property (range: a class of this ontology)."""
+        arguments = {"term": term, "domain": domain, "range": range_}
+
+        def plan(graph: Graph, model: OntologyModel) -> EditPlan:
+            if domain is None and range_ is None:
+                raise OntologyError("give a new domain, a new range or both")
+            iri = self._resolve(model, term, kinds=("object", "datatype"))
+            subject = URIRef(iri)
+            old = {"domain": _single_iri(graph, subject, RDFS.domain), "range": _single_iri(graph, subject, RDFS.range)}
+            if domain is not None:
+                graph.set((subject, RDFS.domain, URIRef(self._resolve(model, domain, kinds=("class",),
+                                                                       role="domain"))))
+            if range_ is not None:
+                if iri in model.properties:
+                    raise OntologyError(f"{term!r} is a datatype property; its range is an XSD datatype, "
+                                        "which this operation does not change")
+                graph.set((subject, RDFS.range, URIRef(self._resolve(model, range_, kinds=("class",),
+                                                                      role="range"))))
+            impact = self._domain_range_impact(graph, model, iri)
+            inverse = {"operation": "setDomainRange",
+                       "arguments": {"term": iri, "domain": old["domain"] if domain is not None else None,
+                                     "range": old["range"] if range_ is not None else None}}
+            return EditPlan(graph, iri, impact, [], inverse)
+
+        return self._run("setDomainRange", arguments, plan, why, author, preview)
+
+    def move_class(self, term: str, parent: str, *, why: str, author: str, preview: bool = False) -> EditResult:
+        """Replace the superclass of a class; rejected when it would create a cycle or when instances exist."""
+        arguments = {"term": term, "parent": parent}
+
+        def plan(graph: Graph, model: OntologyModel) -> EditPlan:
+            iri = self._resolve(model, term, kinds=("class",))
+            parent_iri = self._resolve(model, parent, kinds=("class",), role="parent")
+            old_parents = sorted(str(value) for value in graph.objects(URIRef(iri), RDFS.subClassOf)
+                                 if isinstance(value, URIRef))
+            graph.remove((URIRef(iri), RDFS.subClassOf, None))
+            graph.add((URIRef(iri), RDFS.subClassOf, URIRef(parent_iri)))
+            impact = self._count_nodes(model.classes[iri].label)
+            # NOTE: instances carry their ancestors' labels, and re-labelling them after a move is not
+            # built yet, so a class with instances cannot be moved.
+            if impact.nodes and not preview:
+                raise OntologyError(f"{term!r} has {impact.nodes} instance nodes, which carry its current "
+                                    "superclasses as labels; moving a class with instances is not supported")
+            impact.description = f"moves {local_name(iri)} under {local_name(parent_iri)}"
+            inverse = ({"operation": "moveClass", "arguments": {"term": iri, "parent": old_parents[0]}}
+                       if len(old_parents) == 1 else None)
+            return EditPlan(graph, iri, impact, [], inverse)
+
+        return self._run("moveClass", arguments, plan, why, author, preview)
+
+    def upsert_shape(self, turtle: str, *, why: str, author: str, preview: bool = False) -> EditResult:
+        """Add or replace SHACL shapes, given as Turtle, in the stored shapes graph.
+
+        Each named sh:NodeShape or sh:PropertyShape in `turtle` replaces the stored statements of
+        the shape with the same IRI, blank-node lists and nested shapes included.
+        """
+        arguments = {"turtle": turtle}
+        shapes = parse_shape_turtle(turtle)
+        check_shapes_graph(shapes)
+
+        def plan(graph: Graph, model: OntologyModel) -> EditPlan:
+            known = self._known_class_iris()
+            for predicate in (URIRef(SH + "targetClass"), URIRef(SH + "class")):
+                for value in shapes.objects(None, predicate):
+                    if str(value) not in known:
+                        raise OntologyError(f"shape refers to class {value} ({predicate.n3()}), which no stored "
+                                            "ontology declares; load or add the class first")
+            names = shape_subjects(shapes)
+            previous = Graph()
+            for name in names:
+                for triple in _closure(graph, name):
+                    previous.add(triple)
+                    graph.remove(triple)
+            for triple in shapes:
+                graph.add(triple)
+            for prefix, namespace in shapes.namespaces():
+                graph.bind(prefix, namespace, override=False)
+            inverse = ({"operation": "upsertShape", "arguments": {"turtle": previous.serialize(format="turtle")}}
+                       if len(previous) else None)
+            impact = Impact(description=f"upserts shapes {', '.join(str(name) for name in names)}")
+            return EditPlan(graph, str(names[0]), impact, [], inverse)
+
+        return self._run("upsertShape", arguments, plan, why, author, preview, ontology_iri=SHAPES_ONTOLOGY_IRI)
+
+    # change log
+
+    def history(self, term: str | None = None, first: int | None = None, after_version: int = 0) -> list[ChangeRecord]:
+        """Return the ontology's change log in version order after `after_version`, at most `first` entries.
+
+        With `term`, only the changes whose edited term or arguments contain that IRI or name are returned.
+        """
+        limit = " LIMIT $first" if first is not None else ""
+        rows = self.store.read(
+            "MATCH (c:OntologyChange {ontology: $iri}) WHERE c.version > $after "
+            "AND ($term IS NULL OR c.term = $term OR c.arguments CONTAINS $term) "
+            "RETURN c ORDER BY c.version" + limit,
+            {"iri": self.ontology_iri, "after": after_version, "term": term, "first": first})
+        return [_change_record(row["c"]) for row in rows]
+
+    def version(self) -> tuple[str | None, int]:
+        """Return the ontology's owl:versionInfo and its latest change-log version (0 before any change)."""
+        rows = self.store.read(
+            "MATCH (o:Ontology {iri: $iri}) OPTIONAL MATCH (c:OntologyChange {ontology: $iri}) "
+            "RETURN o.versionInfo AS info, max(c.version) AS version", {"iri": self.ontology_iri})
+        if not rows:
+            raise NotFoundError(f"ontology {self.ontology_iri!r} is not stored in Neo4j; load it first")
+        info = rows[0]["info"]
+        if info is None:
+            info = _version_info(export_ontology(self.store, self.ontology_iri), self.ontology_iri)
+        return info, rows[0]["version"] or 0
+
+    # shared steps
+
+    def _run(self, operation: str, arguments: dict[str, Any], plan_edit: Callable[[Graph, OntologyModel], EditPlan],
+             why: str, author: str, preview: bool, ontology_iri: str | None = None) -> EditResult:
+        ontology_iri = ontology_iri or self.ontology_iri
+        check_free_text(why, "why")
+        check_free_text(author, "author")
+        graph, expected_version = self._load(ontology_iri)
+        model = OntologyModel.from_graph(_copy(graph), ontology_iri)
+        plan = plan_edit(graph, model)
+        edited = OntologyModel.from_graph(plan.graph, ontology_iri)
+        self._validate(edited, plan.term)
+        if preview:
+            return EditResult(operation, ontology_iri, plan.term, False, plan.impact)
+
+        old_info = _version_info(plan.graph, ontology_iri)
+        new_info = bump_version(old_info)
+        plan.graph.set((URIRef(ontology_iri), OWL.versionInfo, Literal(new_info)))
+        edited = OntologyModel.from_graph(plan.graph, ontology_iri)
+        self._drop_foreign_collisions(edited)
+        ensure_schema(self.store)
+        self.store.run_schema(CHANGE_LOG_SCHEMA)
+        change = {"ontology": ontology_iri, "author": author.strip(), "operation": operation,
+                  "arguments": json.dumps(arguments, ensure_ascii=False, sort_keys=True), "why": why.strip(),
+                  "term": plan.term, "nodes": plan.impact.nodes, "relationships": plan.impact.relationships,
+                  "violations": plan.impact.violations, "ontologyVersion": new_info, "previousOntologyVersion": old_info,
+                  "inverse": json.dumps(plan.inverse, ensure_ascii=False, sort_keys=True) if plan.inverse else None}
+
+        def work(tx) -> int:
+            tx.run("MERGE (o:Ontology {iri: $iri}) ON CREATE SET o.source = 'ontology editor' "
+                   "SET o.editLock = true REMOVE o.editLock", iri=ontology_iri).consume()
+            latest = tx.run("MATCH (c:OntologyChange {ontology: $iri}) RETURN max(c.version) AS version",
+                            iri=ontology_iri).single()["version"] or 0
+            if latest != expected_version:
+                raise OntologyError(f"ontology {ontology_iri} changed while this edit was prepared (version "
+                                    f"{expected_version} -> {latest}); run the edit again")
+            replace_ontology_terms(tx, edited, source="ontology editor")
+            tx.run("MATCH (o:Ontology {iri: $iri}) SET o.versionInfo = $info", iri=ontology_iri, info=new_info).consume()
+            for migration in plan.migrations:
+                self._migrate(tx, migration)
+            tx.run("CREATE (c:OntologyChange) SET c = $change, c.version = $version, c.at = datetime()",
+                   change=change, version=latest + 1).consume()
+            return latest + 1
+
+        version = self.store.execute_write(work)
+        logger.info("applied ontology change %d (%s) to %s by %s: %d nodes, %d relationships affected",
+                    version, operation, ontology_iri, author, plan.impact.nodes, plan.impact.relationships)
+        return EditResult(operation, ontology_iri, plan.term, True, plan.impact, version, new_info, plan.inverse)
+
+    def _load(self, ontology_iri: str) -> tuple[Graph, int]:
+        rows = self.store.read("OPTIONAL MATCH (o:Ontology {iri: $iri}) OPTIONAL MATCH (c:OntologyChange {ontology: $iri}) "
+                               "RETURN o IS NOT NULL AS stored, max(c.version) AS version", {"iri": ontology_iri})
+        version = rows[0]["version"] or 0
+        if rows[0]["stored"]:
+            return export_ontology(self.store, ontology_iri), version
+        if ontology_iri != SHAPES_ONTOLOGY_IRI:
+            raise NotFoundError(f"ontology {ontology_iri!r} is not stored in Neo4j; load it first "
+                                "('kg-service ontology load FILE')")
+        graph = Graph()
+        graph.bind("sh", SH)
+        graph.add((URIRef(ontology_iri), RDF.type, OWL.Ontology))
+        return graph, version
+
+    def _resolve(self, model: OntologyModel, reference: str, kinds: tuple[str, ...], role: str = "term") -> str:
+        """Return the IRI of the term that `reference` names: an IRI, a node label, a relationship type or property name."""
+        if not isinstance(reference, str) or not reference.strip():
+            raise OntologyError(f"{role} must be a non-empty IRI or name, got {reference!r}")
+        candidates: dict[str, list[tuple[str, str]]] = {
+            "class": [(iri, mapping.label) for iri, mapping in model.classes.items()],
+            "object": [(iri, rel.type) for iri, rel in model.relationships.items()],
+            "datatype": [(iri, prop.name) for iri, prop in model.properties.items()]}
+        for kind in kinds:
+            for iri, name in candidates[kind]:
+                if reference in (iri, name) or (kind == "object" and reference == local_name(iri)):
+                    return iri
+        wanted = {"class": "class", "object": "object property", "datatype": "datatype property"}
+        raise UnknownTermError(f"{role} {reference!r} is not a {' or '.join(wanted[k] for k in kinds)} of "
+                               f"{model.iri}; give its IRI or its node label, relationship type or property name")
+
+    def _known_class_iris(self) -> set[str]:
+        return {row["iri"] for row in self.store.read("MATCH (c:OntologyClass) RETURN c.iri AS iri")}
+
+    def _check_free_label(self, name: str) -> None:
+        if name in RESERVED_LABELS or name == ENTITY_LABEL:
+            raise OntologyError(f"name {name!r} is reserved for kg-service's own nodes; choose another name")
+        rows = self.store.read("MATCH (c:OntologyClass {nodeLabel: $name}) RETURN c.iri AS iri LIMIT 1", {"name": name})
+        if rows:
+            raise OntologyError(f"name {name!r} is already the node label of class {rows[0]['iri']}; "
+                                "choose another name")
+
+    def _check_free_type(self, rel_type: str) -> None:
+        rows = self.store.read("MATCH (p:OntologyProperty {relationshipType: $type}) RETURN p.iri AS iri LIMIT 1",
+                               {"type": rel_type})
+        if rows:
+            raise OntologyError(f"relationship type {rel_type!r} is already used by {rows[0]['iri']}; "
+                                "choose another name")
+
+    def _check_free_property(self, name: str) -> None:
+        if name in SYSTEM_PROPERTIES:
+            raise OntologyError(f"property name {name!r} is set by kg-service itself; choose another name")
+        rows = self.store.read("MATCH (p:OntologyProperty {propertyName: $name}) RETURN p.iri AS iri LIMIT 1",
+                               {"name": name})
+        if rows:
+            raise OntologyError(f"property name {name!r} is already used by {rows[0]['iri']}; choose another name")
+
+    @staticmethod
+    def _check_unique_texts(model: OntologyModel, labels: dict[str, str], exclude: str | None) -> None:
+        for iri, mapping in model.classes.items():
+            if iri == exclude:
+                continue
+            for language, text in labels.items():
+                existing = mapping.labels.get(language)
+                if existing is not None and existing.casefold() == text.strip().casefold():
+                    raise OntologyError(f"label {text!r}@{language} is already the label of class {iri}; "
+                                        "choose a label that tells the two classes apart")
+
+    def _rename_migration(self, graph: Graph, model: OntologyModel, iri: str, new_name: str,
+                          relationship_type: str | None = None) -> tuple[Migration, Impact]:
+        """Return the instance migration of renaming `iri` to `new_name` and the data it touches."""
+        if iri in model.classes:
+            old_label = model.classes[iri].label
+            if new_name != old_label:
+                self._check_free_label(new_name)
+            impact = self._count_nodes(old_label)
+            impact.description = f"class {old_label}: {impact.nodes} instance nodes carry the label"
+            return Migration("label", old_label, new_name), impact
+        if iri in model.relationships:
+            old_type = model.relationships[iri].type
+            new_type = relationship_type or (relationship_type_for(new_name) if new_name != local_name(iri) else old_type)
+            check_identifier(new_type, "relationship type")
+            if new_type != old_type:
+                self._check_free_type(new_type)
+            count = self.store.read(f"MATCH ()-[r:{quote(old_type, 'relationship type')}]->() RETURN count(r) AS n")
+            impact = Impact(relationships=count[0]["n"],
+                            description=f"relationship type {old_type}: {count[0]['n']} relationships")
+            return Migration("type", old_type, new_type), impact
+        old_name = model.properties[iri].name
+        if new_name != old_name:
+            self._check_free_property(new_name)
+        counts = self.store.read(
+            f"CALL () {{ MATCH (n:{quote(ENTITY_LABEL)}) WHERE n.{quote(old_name, 'property name')} IS NOT NULL "
+            f"RETURN count(n) AS nodes }} CALL () {{ MATCH ()-[r]->() WHERE r.{quote(old_name, 'property name')} "
+            "IS NOT NULL RETURN count(r) AS rels } RETURN nodes, rels")[0]
+        impact = Impact(nodes=counts["nodes"], relationships=counts["rels"],
+                        description=f"property {old_name}: set on {counts['nodes']} nodes and {counts['rels']} "
+                                    "relationships")
+        return Migration("property", old_name, new_name), impact
+
+    def _count_nodes(self, label: str) -> Impact:
+        count = self.store.read(f"MATCH (n:{quote(ENTITY_LABEL)}:{quote(label, 'label')}) RETURN count(n) AS n")
+        return Impact(nodes=count[0]["n"])
+
+    def _domain_range_impact(self, graph: Graph, model: OntologyModel, iri: str) -> Impact:
+        """Count the relationships (or nodes) of a property and those that break its new domain or range."""
+        label_of = {class_iri: mapping.label for class_iri, mapping in model.classes.items()}
+        domain = label_of.get(_single_iri(graph, URIRef(iri), RDFS.domain) or "")
+        range_label = label_of.get(_single_iri(graph, URIRef(iri), RDFS.range) or "")
+        if iri in model.properties:
+            name = quote(model.properties[iri].name, "property name")
+            row = self.store.read(
+                f"MATCH (n:{quote(ENTITY_LABEL)}) WHERE n.{name} IS NOT NULL "
+                "RETURN count(n) AS total, count(CASE WHEN $domain IS NOT NULL AND NOT $domain IN labels(n) "
+                "THEN 1 END) AS bad", {"domain": domain})[0]
+            return Impact(nodes=row["total"], violations=row["bad"],
+                          description=f"{row['total']} nodes set the property, {row['bad']} outside the new domain")
+        rel_type = quote(model.relationships[iri].type, "relationship type")
+        row = self.store.read(
+            f"MATCH (a)-[r:{rel_type}]->(b) RETURN count(r) AS total, "
+            "count(CASE WHEN ($domain IS NOT NULL AND NOT $domain IN labels(a)) "
+            "OR ($range IS NOT NULL AND NOT $range IN labels(b)) THEN 1 END) AS bad",
+            {"domain": domain, "range": range_label})[0]
+        # NOTE: existing relationships that break the new domain or range are counted, not rejected
+        # or removed; the batched writer enforces the new rule for later writes only.
+        return Impact(relationships=row["total"], violations=row["bad"],
+                      description=f"{row['total']} relationships, {row['bad']} break the new domain or range")
+
+    def _validate(self, model: OntologyModel, term: str | None) -> None:
+        """Raise OntologyError when the edited ontology has a subclass cycle or a dangling domain or range."""
+        cycle = find_subclass_cycle(model)
+        if cycle:
+            raise OntologyError(f"the edit would create a subclass cycle: {' -> '.join(local_name(iri) for iri in cycle)}; "
+                                "choose a parent that is not a subclass of the class")
+        if term is None or URIRef(term) not in {s for s in model.graph.subjects()}:
+            return
+        for predicate, role in ((RDFS.domain, "domain"), (RDFS.range, "range")):
+            if term not in model.relationships and not (term in model.properties and role == "domain"):
+                continue
+            for value in model.graph.objects(URIRef(term), predicate):
+                if str(value) not in model.classes:
+                    raise OntologyError(f"{role} {value} of {term} is not a class of {model.iri}; "
+                                        "add the class first or pick a known one")
+        if term in model.classes or term in model.relationships or term in model.properties:
+            return
+        if model.iri != SHAPES_ONTOLOGY_IRI:
+            raise OntologyError(f"{term} is not mapped after the edit; check that its name is a valid node label, "
+                                "relationship type or property name")
+
+    def _drop_foreign_collisions(self, model: OntologyModel) -> None:
+        labels = {row["name"]: (row["iri"], row["ontology"]) for row in self.store.read(
+            "MATCH (c:OntologyClass) WHERE c.ontology <> $iri RETURN c.nodeLabel AS name, c.iri AS iri, "
+            "c.ontology AS ontology", {"iri": model.iri})}
+        types = {row["name"]: (row["iri"], row["ontology"]) for row in self.store.read(
+            "MATCH (p:OntologyProperty {kind: 'object'}) WHERE p.ontology <> $iri RETURN p.relationshipType AS name, "
+            "p.iri AS iri, p.ontology AS ontology", {"iri": model.iri})}
+        model.drop_collisions(labels, types)
+
+    def _migrate(self, tx, migration: Migration) -> None:
+        """Rename instance labels, relationship types or property names in batches inside `tx`."""
+        if migration.old == migration.new:
+            return
+        old, new = migration.old, migration.new
+        if migration.kind == "label":
+            query = (f"MATCH (n:{quote(ENTITY_LABEL)}:{quote(old, 'label')}) WITH n LIMIT $size "
+                     f"SET n:{quote(new, 'label')} REMOVE n:{quote(old, 'label')} RETURN count(n) AS moved")
+        elif migration.kind == "type":
+            query = (f"MATCH (a)-[r:{quote(old, 'relationship type')}]->(b) WITH a, r, b LIMIT $size "
+                     f"MERGE (a)-[s:{quote(new, 'relationship type')}]->(b) SET s += properties(r) DELETE r "
+                     "RETURN count(*) AS moved")
+        else:
+            old_q, new_q = quote(old, "property name"), quote(new, "property name")
+            query = (f"MATCH (n) WHERE n.{old_q} IS NOT NULL WITH n LIMIT $size "
+                     f"SET n.{new_q} = n.{old_q} REMOVE n.{old_q} RETURN count(n) AS moved")
+            self._repeat(tx, query)
+            query = (f"MATCH ()-[r]->() WHERE r.{old_q} IS NOT NULL WITH r LIMIT $size "
+                     f"SET r.{new_q} = r.{old_q} REMOVE r.{old_q} RETURN count(r) AS moved")
+        self._repeat(tx, query)
+
+    def _repeat(self, tx, query: str) -> None:
+        # NOTE: the batches bound each statement's memory, but they share the edit's one transaction,
+        # so a migration of millions of instances needs a matching transaction memory limit.
+        while tx.run(query, size=self.batch_size).single()["moved"]:
+            pass
+
+
+# validation helpers
+
+def check_local_name(name: str, role: str) -> str:
+    """Return `name` when it can be an IRI local name and a Cypher name, else raise OntologyError."""
+    if not isinstance(name, str) or not name:
+        raise OntologyError(f"{role} must be a non-empty name, got {name!r}")
+    try:
+        check_identifier(name, role)
+    except UnknownTermError as error:
+        raise OntologyError(f"{error}") from None
+    bad = _IRI_FORBIDDEN.search(name)
+    if bad:
+        raise OntologyError(f"{role} {name!r} contains {bad.group()!r}, which an IRI local name may not contain "
+                            "(no spaces, quotes, backticks, backslashes, '#', '/', '<', '>', braces, '|' or '^')")
+    if name[0].isdigit() or name[0] in "-.":
+        raise OntologyError(f"{role} {name!r} must start with a letter or '_'")
+    return name
+
+
+def check_texts(texts: dict[str, str], role: str, required: bool) -> None:
+    """Raise OntologyError unless `texts` maps 'en'/'zh' to non-empty text (both when `required`)."""
+    if not isinstance(texts, dict):
+        raise OntologyError(f"{role}s must map a language (en, zh) to text, got {texts!r}")
+    for language, text in texts.items():
+        if language not in LANGUAGES:
+            raise OntologyError(f"{role} language {language!r} is not supported; use one of {', '.join(LANGUAGES)}")
+        check_free_text(text, f"{role}@{language}")
+    missing = [language for language in LANGUAGES if language not in texts]
+    if required and missing:
+        raise OntologyError(f"{role} missing in {', '.join(missing)}; every term needs one in en and zh")
+
+
+def check_free_text(text: str, role: str) -> str:
+    """Raise OntologyError unless `text` is non-empty after trimming and at most MAX_TEXT_LENGTH characters."""
+    if not isinstance(text, str) or not text.strip():
+        raise OntologyError(f"{role} must not be empty")
+    if len(text) > MAX_TEXT_LENGTH:
+        raise OntologyError(f"{role} is {len(text)} characters long; the limit is {MAX_TEXT_LENGTH}")
+    return text
+
+
+def find_subclass_cycle(model: OntologyModel) -> list[str]:
+    """Return one rdfs:subClassOf cycle among the model's classes as a list of IRIs, or [] when there is none."""
+    parents = {iri: [parent for parent in mapping.parents if parent in model.classes]
+               for iri, mapping in model.classes.items()}
+    state: dict[str, int] = {}
+    for start in sorted(parents):
+        if state.get(start):
+            continue
+        stack: list[tuple[str, int]] = [(start, 0)]
+        path: list[str] = []
+        while stack:
+            node, index = stack.pop()
+            if index == 0:
+                state[node] = 1
+                path.append(node)
+            children = parents[node]
+            if index < len(children):
+                stack.append((node, index + 1))
+                child = children[index]
+                if state.get(child) == 1:
+                    return path[path.index(child):] + [child]
+                if not state.get(child):
+                    stack.append((child, 0))
+            else:
+                state[node] = 2
+                path.pop()
+    return []
+
+
+def parse_shape_turtle(turtle: str) -> Graph:
+    """Parse SHACL shapes written in Turtle; the prefixes sh, rdf, rdfs, xsd, kg and kgsh are predeclared."""
+    check_free_text(turtle, "shape")
+    header = ("@prefix sh: <http://www.w3.org/ns/shacl#> .\n@prefix rdf: <http://www.w3.org/1999/02/22-rdf-syntax-ns#> .\n"
+              "@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .\n@prefix xsd: <http://www.w3.org/2001/XMLSchema#> .\n"
+              "@prefix kg: <https://w3id.org/kg-service/ontology#> .\n@prefix kgsh: <https://w3id.org/kg-service/shapes#> .\n")
+    graph = Graph()
+    try:
+        graph.parse(data=header + turtle, format="turtle")
+    except Exception as error:  # noqa: BLE001 - rdflib raises several exception types for bad Turtle
+        raise OntologyError(f"shape is not valid Turtle: {error}; fix the text and try again") from None
+    if not shape_subjects(graph):
+        raise OntologyError("shape declares no named sh:NodeShape or sh:PropertyShape; give the shape an IRI "
+                            "(for example kgsh:PumpShape a sh:NodeShape)")
+    return graph
+
+
+def shape_subjects(graph: Graph) -> list[URIRef]:
+    """Return the IRIs typed sh:NodeShape or sh:PropertyShape, sorted."""
+    names = set(graph.subjects(RDF.type, URIRef(SH + "NodeShape"))) | set(graph.subjects(RDF.type, URIRef(SH + "PropertyShape")))
+    return sorted(name for name in names if isinstance(name, URIRef))
+
+
+def check_shapes_graph(shapes: Graph) -> None:
+    """Validate shapes against the W3C shacl-shacl meta-shapes that pySHACL ships; raise OntologyError when they fail."""
+    import pyshacl
+
+    meta = Graph()
+    with resources.files("pyshacl").joinpath("assets", "shacl-shacl.ttl").open("rb") as handle:
+        meta.parse(handle, format="turtle")
+    conforms, _, text = pyshacl.validate(shapes, shacl_graph=meta, inference="none")
+    if not conforms:
+        raise OntologyError(f"shape is not well-formed SHACL (checked with the shacl-shacl meta-shapes): {text.strip()}")
+
+
+def namespace_of(model: OntologyModel) -> str:
+    """Return the namespace that most of the model's classes use, else the ontology IRI with '#'."""
+    counts: dict[str, int] = {}
+    for iri in model.classes:
+        namespace = iri[:len(iri) - len(local_name(iri))]
+        counts[namespace] = counts.get(namespace, 0) + 1
+    if not counts:
+        return model.iri + "#"
+    return max(sorted(counts), key=lambda namespace: counts[namespace])
+
+
+def bump_version(info: str | None) -> str:
+    """Return `info` with its last number increased (0.1.0 -> 0.1.1); '0.0.1' when there is none."""
+    if not info:
+        return "0.0.1"
+    match = re.search(r"(\d+)(\D*)$", info)
+    if match is None:
+        return f"{info}.1"
+    return info[:match.start(1)] + str(int(match.group(1)) + 1) + match.group(2)
+
+
+# graph helpers
+
+def _copy(graph: Graph) -> Graph:
+    copy = Graph()
+    for prefix, namespace in graph.namespaces():
+        copy.bind(prefix, namespace, override=True, replace=True)
+    for triple in graph:
+        copy.add(triple)
+    return copy
+
+
+def _replace_iri(graph: Graph, old: URIRef, new: URIRef) -> None:
+    for s, p, o in list(graph):
+        if old in (s, p, o):
+            graph.remove((s, p, o))
+            graph.add((new if s == old else s, new if p == old else p, new if o == old else o))
+
+
+def _texts(graph: Graph, subject: URIRef, predicate: URIRef) -> dict[str, str]:
+    texts: dict[str, str] = {}
+    for value in graph.objects(subject, predicate):
+        if isinstance(value, Literal):
+            texts.setdefault((value.language or "en").split("-")[0].lower(), str(value))
+    return texts
+
+
+def _set_text(graph: Graph, subject: URIRef, predicate: URIRef, language: str, text: str) -> None:
+    for value in list(graph.objects(subject, predicate)):
+        if isinstance(value, Literal) and (value.language or "en").split("-")[0].lower() == language:
+            graph.remove((subject, predicate, value))
+    graph.add((subject, predicate, Literal(text, lang=language)))
+
+
+def _single_iri(graph: Graph, subject: URIRef, predicate: URIRef) -> str | None:
+    values = sorted(str(value) for value in graph.objects(subject, predicate) if isinstance(value, URIRef))
+    return values[0] if values else None
+
+
+def _closure(graph: Graph, subject) -> list[tuple]:
+    """Return the triples of `subject` and of the blank nodes it reaches (lists, nested property shapes)."""
+    triples, seen, frontier = [], set(), [subject]
+    while frontier:
+        node = frontier.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        for triple in graph.triples((node, None, None)):
+            triples.append(triple)
+            if isinstance(triple[2], BNode):
+                frontier.append(triple[2])
+    return triples
+
+
+def _version_info(graph: Graph, ontology_iri: str) -> str | None:
+    value = graph.value(URIRef(ontology_iri), OWL.versionInfo)
+    return str(value) if value is not None else None
+
+
+def _change_record(node: Any) -> ChangeRecord:
+    data = dict(node)
+    at = data.get("at")
+    return ChangeRecord(ontology=data["ontology"], version=data["version"], author=data["author"],
+                        at=at.iso_format() if hasattr(at, "iso_format") else str(at),
+                        operation=data["operation"], arguments=json.loads(data["arguments"]), why=data["why"],
+                        nodes=data.get("nodes", 0), relationships=data.get("relationships", 0),
+                        violations=data.get("violations", 0), ontology_version=data.get("ontologyVersion"),
+                        inverse=json.loads(data["inverse"]) if data.get("inverse") else None)
+

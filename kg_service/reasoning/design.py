@@ -1,0 +1,689 @@
+"""Design constraints as SHACL shapes: list the constraints on a product and check a proposed design.
+
+`design_constraints` collects the shapes (from the shapes files) and the stored DesignConstraint
+and Specification nodes that apply to a product, design, part or component and to everything
+in its bill of materials. `check_design` turns a proposed design into RDF in the kg-core
+vocabulary, joined with the graph's facts about its parts, suppliers, materials and processes,
+and validates it with pySHACL. `validate_rdf` validates any RDF file against any shapes file.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Iterable, NamedTuple
+from urllib.parse import unquote
+
+import pyshacl
+from pydantic import BaseModel, ConfigDict, Field
+from rdflib import BNode, Graph, Literal, URIRef
+from rdflib.namespace import RDF, RDFS, SH, XSD
+from rdflib.term import Node
+
+from kg_service.config import find_project_root
+from kg_service.errors import InputDataError, OntologyError, QueryError
+from kg_service.graph.records import slug
+from kg_service.graph.store import GraphStore
+from kg_service.ingest import CORE_ONTOLOGY_FILE
+from kg_service.ontology.model import KG, OntologyModel
+from kg_service.ontology.parsing import parse_ontology_file
+from kg_service.ontology.schema import ENTITY_LABEL, GraphSchema
+from kg_service.reasoning.lookup import check_language, display_name, resolve_entity
+from loaders.rdf_instances import INSTANCE_NAMESPACE, instance_iri, instance_key
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SHAPES_FILE = find_project_root() / "ontology" / "shapes.ttl"
+TARGET_CLASSES = ["Product", "Design", "Part", "Component"]
+
+# Units that a proposed design may use, with the factor to the unit of the shapes: lengths in
+# mm, forces in N, speeds in rpm.
+# NOTE: inches, pounds-force, rad/s and QUDT unit IRIs are not supported; such a value is rejected.
+LENGTH_UNITS = {"mm": 1.0, "cm": 10.0, "m": 1000.0}
+FORCE_UNITS = {"N": 1.0, "kN": 1000.0}
+SPEED_UNITS = {"rpm": 1.0, "r/min": 1.0}
+
+# Relationships followed downwards through a bill of materials; PART_OF is followed from parent to child.
+BOM_DOWN_TYPES = ["HAS_DESIGN", "USES_PART", "HAS_BOM_ITEM", "INSTANCE_OF_PART"]
+MAX_BOM_DEPTH = 8
+SEVERITY_RANK = {"Violation": 0, "Warning": 1, "Info": 2}
+
+
+# Proposed designs
+
+class Quantity(BaseModel):
+    """A value with its unit, for example 13.5 kN."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    value: float
+    unit: str = Field(min_length=1)
+
+
+class DimensionInput(BaseModel):
+    """A dimension of a proposed design: name, nominal value, unit, tolerance and process."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, description="Dimension name, for example 'wall thickness'")
+    value: float
+    unit: str = Field(min_length=1, description="Length unit: mm, cm or m")
+    tolerance: float | None = Field(default=None, description="Symmetric tolerance (the 0.05 of ±0.05), same unit")
+    process: str | None = Field(default=None, description="Key or name of the manufacturing process")
+
+
+class PartChoice(BaseModel):
+    """A part chosen for a design, optionally with the supplier and catalogue ratings to use."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    part: str = Field(min_length=1, description="Key or name of a Part in the graph")
+    supplier: str | None = Field(default=None, description="Key or name of the chosen Supplier; default the "
+                                                          "part's suppliers in the graph")
+    rated_load: Quantity | None = Field(default=None, description="Rated dynamic load (N or kN) that replaces "
+                                                                  "the graph's value")
+    speed_limit: Quantity | None = Field(default=None, description="Speed limit (rpm) that replaces the graph's value")
+
+
+class DesignInput(BaseModel):
+    """A proposed design to check against the design-constraint shapes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(default="proposed design", min_length=1)
+    product: str | None = Field(default=None, description="Key or name of the Product the design is for")
+    materials: list[str] = Field(default_factory=list, description="Keys or names of Materials")
+    dimensions: list[DimensionInput] = Field(default_factory=list)
+    parts: list[PartChoice] = Field(default_factory=list)
+
+
+# Results
+
+class Violation(NamedTuple):
+    """One SHACL validation result."""
+
+    focus_node: str
+    path: str | None
+    message: str
+    severity: str
+    source_shape: str
+    constraint: str
+    value: str | None
+
+
+class ValidationReport(NamedTuple):
+    """The results of one pySHACL run. `conforms` is pySHACL's: False also when only warnings occur."""
+
+    conforms: bool
+    violations: list[Violation]
+    data_triples: int
+    seconds: float
+
+    def count(self, severity: str) -> int:
+        return sum(1 for item in self.violations if item.severity == severity)
+
+
+class ShapeRule(NamedTuple):
+    """One constraint of a shape: its path (None for SPARQL constraints), severity and message."""
+
+    path: str | None
+    severity: str
+    message: str
+
+
+class AppliedConstraint(NamedTuple):
+    """A constraint that applies to the target or to an item of its bill of materials, with its source."""
+
+    constraint: str
+    kind: str
+    label: str
+    description: str | None
+    severity: str | None
+    rules: list[ShapeRule]
+    applies_to: str
+    applies_to_class: str | None
+    inherited_from: str | None
+    via: list[str]
+    source_file: str | None
+    document: str | None
+    document_name: str | None
+
+
+class BomItem(NamedTuple):
+    """An entity reached from the target through the bill of materials, with the keys on the way."""
+
+    key: str
+    labels: list[str]
+    props: dict[str, Any]
+    path: list[str]
+
+
+class DesignConstraints(NamedTuple):
+    """The target, the items of its bill of materials and every constraint that applies to them."""
+
+    target: dict[str, Any]
+    items: list[BomItem]
+    constraints: list[AppliedConstraint]
+
+
+# Shapes
+
+class ShapeEntry(NamedTuple):
+    """A node shape of a shapes file, with its rules as (path, severity, messages by language)."""
+
+    iri: str
+    file: str
+    target_classes: list[str]
+    applies_to: list[str]
+    labels: dict[str, str]
+    comments: dict[str, str]
+    rules: list[tuple[str | None, str, dict[str, str]]]
+
+
+def _texts(graph: Graph, subject: Node, predicate: URIRef) -> dict[str, str]:
+    texts: dict[str, str] = {}
+    for value in graph.objects(subject, predicate):
+        if isinstance(value, Literal):
+            texts.setdefault((value.language or "en").split("-")[0].lower(), str(value))
+    return texts
+
+
+def _pick(texts: dict[str, str], lang: str) -> str:
+    return texts.get(lang) or texts.get("en") or next(iter(texts.values()), "")
+
+
+def _severity_name(value: Node | None) -> str:
+    return str(value).rsplit("#", 1)[-1] if value is not None else "Violation"
+
+
+def _path_text(graph: Graph, path: Node | None) -> str | None:
+    """Return a readable SHACL path: a kg: local name, an IRI, or the Turtle of a complex path."""
+    if path is None:
+        return None
+    if isinstance(path, URIRef):
+        return "kg:" + str(path)[len(str(KG)):] if str(path).startswith(str(KG)) else str(path)
+    inverse = graph.value(path, SH.inversePath)
+    if inverse is not None:
+        return f"^{_path_text(graph, inverse)}"
+    return str(path)
+
+
+def read_shapes_graph(files: Iterable[Path]) -> Graph:
+    """Parse and merge shapes files; raise InputDataError when one is missing or invalid."""
+    merged = Graph()
+    for file in files:
+        try:
+            merged += parse_ontology_file(file)
+        except OntologyError as error:
+            raise InputDataError(f"cannot read the shapes file: {error}", hint="pass a SHACL Turtle file") from None
+    return merged
+
+
+@functools.lru_cache(maxsize=8)
+def _shape_catalog(files: tuple[Path, ...], stamps: tuple[float, ...]) -> list[ShapeEntry]:
+    """Return the node shapes of the files; `stamps` (modification times) invalidate the cache."""
+    entries = []
+    for file in files:
+        graph = parse_ontology_file(file)
+        node_shapes = set(graph.subjects(RDF.type, SH.NodeShape)) | set(graph.subjects(SH.targetClass, None))
+        for shape in sorted(node_shapes, key=str):
+            if not isinstance(shape, URIRef):
+                continue
+            default_severity = _severity_name(graph.value(shape, SH.severity))
+            rules = []
+            for prop in graph.objects(shape, SH.property):
+                own_severity = graph.value(prop, SH.severity)
+                severity = _severity_name(own_severity) if own_severity is not None else default_severity
+                rules.append((_path_text(graph, graph.value(prop, SH.path)), severity, _texts(graph, prop, SH.message)))
+            # pySHACL 0.40.1 reports SPARQL constraints with the node shape's severity, so the catalog does too.
+            for sparql in graph.objects(shape, SH.sparql):
+                messages = _texts(graph, sparql, SH.message) or _texts(graph, shape, SH.message)
+                rules.append((None, default_severity, messages))
+            targets = [str(value)[len(str(KG)):] for value in graph.objects(shape, SH.targetClass)
+                       if str(value).startswith(str(KG))]
+            applies_to = [key for key in (instance_key(str(value)) for value in graph.objects(shape, KG.appliesTo))
+                          if key is not None]
+            entries.append(ShapeEntry(str(shape), str(file), sorted(targets), sorted(applies_to),
+                                      _texts(graph, shape, RDFS.label), _texts(graph, shape, RDFS.comment), rules))
+    return entries
+
+
+def shape_catalog(files: Iterable[Path]) -> list[ShapeEntry]:
+    """Return the node shapes of the shapes files, re-read when a file changes."""
+    paths = tuple(Path(file).resolve() for file in files)
+    for path in paths:
+        if not path.is_file():
+            raise InputDataError("shapes file not found", path=str(path), hint="pass an existing SHACL Turtle file")
+    return _shape_catalog(paths, tuple(path.stat().st_mtime for path in paths))
+
+
+# Constraints of a product, design, part or component
+
+BOM_LEVEL_QUERY = """
+UNWIND $frontier AS key
+MATCH (n:Entity {id: key})
+CALL (n) {
+  MATCH (n)-[r]->(m:Entity) WHERE type(r) IN $down RETURN m
+  UNION
+  MATCH (n)<-[:PART_OF]-(m:Entity) RETURN m
+}
+RETURN key AS parent, m.id AS id, labels(m) AS labels, properties(m) AS props
+ORDER BY parent, id
+"""
+
+OWNERS_QUERY = """
+UNWIND $keys AS key
+MATCH (product:Product)-[:HAS_DESIGN]->(:Design {id: key})
+RETURN key, collect(product.id) AS products
+"""
+
+STORED_CONSTRAINTS_QUERY = """
+UNWIND $keys AS key
+MATCH (n:Entity {id: key})
+CALL (n) {
+  MATCH (n)-[:HAS_CONSTRAINT]->(c:DesignConstraint) RETURN c
+  UNION
+  MATCH (c:DesignConstraint)-[:APPLIES_TO]->(n) RETURN c
+  UNION
+  MATCH (c:Specification)-[:SPECIFIES]->(n) RETURN c
+}
+OPTIONAL MATCH (c)-[:DOCUMENTED_IN]->(doc:Document)
+RETURN key, c.id AS id, labels(c) AS labels, properties(c) AS props, doc.id AS document,
+       properties(doc) AS documentProps
+ORDER BY id, document
+"""
+
+
+def most_specific_label(labels: Iterable[str], schema: GraphSchema) -> str | None:
+    """Return the label with the most ancestors among the labels that the ontology declares."""
+    known = [label for label in labels if label in schema.parents and label != ENTITY_LABEL]
+    if not known:
+        return None
+    return sorted(known, key=lambda label: (-len(schema.ancestors(label)), label))[0]
+
+
+def bill_of_materials(store: GraphStore, root: dict[str, Any]) -> list[BomItem]:
+    """Return the root and every entity below it: designs, parts, BOM items and components."""
+    items = [BomItem(root["id"], root["labels"], root["props"], [root["id"]])]
+    paths = {root["id"]: [root["id"]]}
+    frontier = [root["id"]]
+    for _ in range(MAX_BOM_DEPTH):
+        if not frontier:
+            break
+        rows = store.read(BOM_LEVEL_QUERY, {"frontier": frontier, "down": BOM_DOWN_TYPES})
+        frontier = []
+        for row in rows:
+            if row["id"] in paths:
+                continue
+            paths[row["id"]] = paths[row["parent"]] + [row["id"]]
+            items.append(BomItem(row["id"], row["labels"], row["props"], paths[row["id"]]))
+            frontier.append(row["id"])
+    return items
+
+
+def _shape_constraints(item: BomItem, owners: set[str], schema: GraphSchema, shapes: list[ShapeEntry],
+                       lang: str) -> list[AppliedConstraint]:
+    specific = most_specific_label(item.labels, schema)
+    classes = schema.ancestors(specific) if specific else list(item.labels)
+    found = []
+    for shape in shapes:
+        matched = [label for label in classes if label in shape.target_classes]
+        if not matched:
+            continue
+        if shape.applies_to and not set(shape.applies_to) & owners:
+            continue
+        target_class = matched[0]
+        rules = [ShapeRule(path, severity, _pick(messages, lang)) for path, severity, messages in shape.rules]
+        severity = min((rule.severity for rule in rules), key=lambda name: SEVERITY_RANK.get(name, 3), default=None)
+        found.append(AppliedConstraint(
+            constraint=shape.iri, kind="shape", label=_pick(shape.labels, lang) or shape.iri,
+            description=_pick(shape.comments, lang) or None, severity=severity, rules=rules, applies_to=item.key,
+            applies_to_class=target_class, inherited_from=target_class if target_class != specific else None,
+            via=item.path, source_file=shape.file, document=None, document_name=None))
+    return found
+
+
+def _limits_text(props: dict[str, Any]) -> str | None:
+    """Return a stored constraint's value as written and its limits, for example "<= 6 mm; min 2.5, max 6.0 mm"."""
+    parts = []
+    if props.get("value"):
+        parts.append(str(props["value"]))
+    limits = [f"{name} {props[key]}" for name, key in (("min", "minValue"), ("max", "maxValue")) if key in props]
+    if limits:
+        unit = f" {props['unit']}" if props.get("unit") else ""
+        parts.append(", ".join(limits) + unit)
+    return "; ".join(parts) or props.get("description")
+
+
+def _stored_constraints(store: GraphStore, items: list[BomItem], lang: str) -> list[AppliedConstraint]:
+    by_key = {item.key: item for item in items}
+    found: dict[str, AppliedConstraint] = {}
+    for row in store.read(STORED_CONSTRAINTS_QUERY, {"keys": list(by_key)}):
+        item = by_key[row["key"]]
+        if row["id"] in found and len(found[row["id"]].via) <= len(item.path):
+            continue
+        kind = "Specification" if "Specification" in row["labels"] else "DesignConstraint"
+        props = row["props"]
+        found[row["id"]] = AppliedConstraint(
+            constraint=row["id"], kind=kind, label=display_name(props, lang) or row["id"],
+            description=_limits_text(props), severity=None, rules=[], applies_to=item.key,
+            applies_to_class=None, inherited_from=None, via=item.path, source_file=None, document=row["document"],
+            document_name=display_name(row["documentProps"], lang) if row["documentProps"] else None)
+    return list(found.values())
+
+
+def design_constraints(store: GraphStore, target: str, lang: str = "en",
+                       shapes_files: Iterable[Path] | None = None) -> DesignConstraints:
+    """List every constraint on a product, design, part or component (key or name) and its BOM.
+
+    Shapes apply through the class hierarchy (a shape targeting kg:Part applies to a kg:Bearing)
+    and through the bill of materials (HAS_DESIGN, USES_PART, HAS_BOM_ITEM and INSTANCE_OF_PART
+    downwards, PART_OF from parent to child). A shape with kg:appliesTo applies only to those
+    entities, to what lies below them and to the designs of those products.
+    """
+    check_language(lang)
+    if not target.strip():
+        raise QueryError("target must not be empty; pass the key or name of a product, design, part or component")
+    shapes = shape_catalog(shapes_files or [DEFAULT_SHAPES_FILE])
+    schema = GraphSchema.from_store(store)
+    root = resolve_entity(store, target, TARGET_CLASSES)
+    items = bill_of_materials(store, root)
+
+    design_keys = [item.key for item in items if "Design" in item.labels]
+    products = {row["key"]: set(row["products"]) for row in store.read(OWNERS_QUERY, {"keys": design_keys})}
+    constraints = []
+    for item in items:
+        owners = set(item.path)
+        for key in item.path:
+            owners |= products.get(key, set())
+        constraints.extend(_shape_constraints(item, owners, schema, shapes, lang))
+    constraints.extend(_stored_constraints(store, items, lang))
+    logger.info("design constraints of %s: %d items, %d constraints", root["id"], len(items), len(constraints))
+    return DesignConstraints(root, items, constraints)
+
+
+# Unit conversion
+
+def convert(value: float, unit: str, table: dict[str, float], quantity: str) -> float:
+    """Return `value` in the base unit of `table`; `quantity` names the value in the error message."""
+    factor = table.get(unit.strip())
+    if factor is None:
+        raise QueryError(f"unit {unit!r} of {quantity} is not supported; use one of {', '.join(table)}")
+    return value * factor
+
+
+# Proposed design -> RDF data graph
+
+class _CoreTerms(NamedTuple):
+    class_iri: dict[str, URIRef]
+    property_iri: dict[str, tuple[URIRef, str | None]]
+
+
+@functools.lru_cache(maxsize=2)
+def _core_terms(core_file: Path) -> _CoreTerms:
+    model = OntologyModel.from_graph(parse_ontology_file(core_file))
+    return _CoreTerms({mapping.label: URIRef(iri) for iri, mapping in model.classes.items()},
+                      {prop.name: (URIRef(prop.iri), prop.datatype) for prop in model.properties.values()})
+
+
+def _literal(value: Any, datatype: str | None) -> Literal:
+    if hasattr(value, "iso_format"):
+        value = value.iso_format()
+    if datatype == str(XSD.double) and isinstance(value, (int, float)):
+        return Literal(float(value), datatype=XSD.double)
+    if datatype == str(XSD.decimal) and isinstance(value, (int, float)):
+        return Literal(Decimal(str(value)), datatype=XSD.decimal)
+    if datatype == str(XSD.integer) and isinstance(value, int):
+        return Literal(value, datatype=XSD.integer)
+    if datatype is not None and datatype != str(XSD.string):
+        return Literal(str(value), datatype=URIRef(datatype))
+    return Literal(value) if isinstance(value, (int, float, bool)) else Literal(str(value))
+
+
+def _add_node(graph: Graph, terms: _CoreTerms, key: str, labels: Iterable[str], props: dict[str, Any]) -> URIRef:
+    """Add an entity with its classes and its kg-core properties; lists become repeated values."""
+    subject = instance_iri(key)
+    for label in labels:
+        if label in terms.class_iri:
+            graph.add((subject, RDF.type, terms.class_iri[label]))
+    for name, value in props.items():
+        if name not in terms.property_iri or value is None:
+            continue
+        predicate, datatype = terms.property_iri[name]
+        for item in value if isinstance(value, list) else [value]:
+            graph.add((subject, predicate, _literal(item, datatype)))
+    return subject
+
+
+PART_FACTS_QUERY = """
+UNWIND $keys AS key
+MATCH (part:Part {id: key})
+OPTIONAL MATCH (part)-[:HAS_BOM_ITEM]->(child:Part)
+OPTIONAL MATCH (part)-[:SUPPLIED_BY]->(supplier:Supplier)
+RETURN part.id AS id, labels(part) AS labels, properties(part) AS props,
+       collect(DISTINCT child.id) AS children, collect(DISTINCT supplier.id) AS suppliers
+"""
+
+PRODUCT_CONSTRAINTS_QUERY = """
+MATCH (product:Product {id: $product})
+CALL (product) {
+  MATCH (c:DesignConstraint)-[:APPLIES_TO]->(product) RETURN c
+  UNION
+  MATCH (product)-[:HAS_DESIGN]->(:Design)-[:HAS_CONSTRAINT]->(c:DesignConstraint) RETURN c
+}
+RETURN c.id AS id, labels(c) AS labels, properties(c) AS props
+ORDER BY id
+"""
+
+SUPPLIER_FACTS_QUERY = """
+UNWIND $keys AS key
+MATCH (supplier:Supplier {id: key})
+OPTIONAL MATCH (supplier)-[:HAS_CERTIFICATION]->(certification:Certification)
+RETURN supplier.id AS id, labels(supplier) AS labels, properties(supplier) AS props,
+       collect(DISTINCT {id: certification.id, labels: labels(certification),
+                         props: properties(certification)}) AS certifications
+"""
+
+
+def _resolve(store: GraphStore, reference: str, classes: list[str], role: str) -> dict[str, Any]:
+    """Resolve a key or name like `resolve_entity`, with `role` (for example "part 2") leading the error."""
+    try:
+        return resolve_entity(store, reference, classes)
+    except QueryError as error:
+        raise type(error)(f"{role}: {error}") from None
+
+
+def _add_dimensions(graph: Graph, terms: _CoreTerms, store: GraphStore, design: URIRef, design_key: str,
+                    dimensions: list[DimensionInput]) -> None:
+    for index, dimension in enumerate(dimensions, start=1):
+        quantity = f"dimension {dimension.name!r}"
+        value_mm = convert(dimension.value, dimension.unit, LENGTH_UNITS, quantity)
+        props: dict[str, Any] = {"name": dimension.name, "nominalValue": value_mm, "unit": "mm"}
+        if dimension.tolerance is not None:
+            props["tolerance"] = convert(dimension.tolerance, dimension.unit, LENGTH_UNITS, quantity)
+        node = _add_node(graph, terms, f"{design_key}:dimension:{index}", ["Dimension"], props)
+        graph.add((design, KG.hasDimension, node))
+        if dimension.process is not None:
+            process = _resolve(store, dimension.process, ["ManufacturingProcess"], f"process of {quantity}")
+            graph.add((node, KG.producedBy, _add_node(graph, terms, process["id"], process["labels"], process["props"])))
+
+
+def _add_parts(graph: Graph, terms: _CoreTerms, store: GraphStore, design: URIRef, parts: list[PartChoice]) -> None:
+    chosen = {}
+    for index, choice in enumerate(parts, start=1):
+        row = _resolve(store, choice.part, ["Part"], f"part {index} ({choice.part!r})")
+        chosen[row["id"]] = choice
+        graph.add((design, KG.usesPart, instance_iri(row["id"])))
+
+    # The chosen parts and everything in their bill of materials, with their suppliers.
+    supplier_keys: set[str] = set()
+    seen: set[str] = set()
+    frontier = list(chosen)
+    while frontier:
+        rows = store.read(PART_FACTS_QUERY, {"keys": frontier})
+        frontier = []
+        for row in rows:
+            seen.add(row["id"])
+            props = dict(row["props"])
+            choice = chosen.get(row["id"])
+            suppliers = row["suppliers"]
+            if choice is not None:
+                if choice.rated_load is not None:
+                    props["ratedLoad"] = convert(choice.rated_load.value, choice.rated_load.unit, FORCE_UNITS,
+                                                 f"the rated load of part {choice.part!r}")
+                if choice.speed_limit is not None:
+                    props["speedLimit"] = convert(choice.speed_limit.value, choice.speed_limit.unit, SPEED_UNITS,
+                                                  f"the speed limit of part {choice.part!r}")
+                if choice.supplier is not None:
+                    suppliers = [_resolve(store, choice.supplier, ["Supplier"],
+                                          f"supplier of part {choice.part!r}")["id"]]
+            part = _add_node(graph, terms, row["id"], row["labels"], props)
+            for supplier in suppliers:
+                graph.add((part, KG.suppliedBy, instance_iri(supplier)))
+                supplier_keys.add(supplier)
+            for child in row["children"]:
+                graph.add((part, KG.hasBomItem, instance_iri(child)))
+                if child not in seen:
+                    frontier.append(child)
+
+    for row in store.read(SUPPLIER_FACTS_QUERY, {"keys": sorted(supplier_keys)}):
+        supplier = _add_node(graph, terms, row["id"], row["labels"], row["props"])
+        for certification in row["certifications"]:
+            if certification["id"] is not None:
+                graph.add((supplier, KG.hasCertification, _add_node(graph, terms, certification["id"],
+                                                                     certification["labels"], certification["props"])))
+
+
+def design_data_graph(store: GraphStore, design: DesignInput, core_file: Path = CORE_ONTOLOGY_FILE) -> Graph:
+    """Return the proposed design as RDF in the kg-core vocabulary, joined with the graph's facts."""
+    terms = _core_terms(Path(core_file))
+    graph = Graph()
+    graph.bind("kg", KG)
+    graph.bind("kgi", INSTANCE_NAMESPACE)
+    design_key = f"design:proposed:{slug(design.name)}"
+    subject = _add_node(graph, terms, design_key, ["Design"], {"name": design.name})
+
+    if design.product is not None:
+        product = _resolve(store, design.product, ["Product"], "product")
+        graph.add((_add_node(graph, terms, product["id"], product["labels"], product["props"]), KG.hasDesign, subject))
+        # A new design of a product must meet the constraints recorded for the product and its designs.
+        for row in store.read(PRODUCT_CONSTRAINTS_QUERY, {"product": product["id"]}):
+            graph.add((subject, KG.hasConstraint, _add_node(graph, terms, row["id"], row["labels"], row["props"])))
+    for index, reference in enumerate(design.materials, start=1):
+        material = _resolve(store, reference, ["Material"], f"material {index} ({reference!r})")
+        graph.add((subject, KG.usesMaterial, _add_node(graph, terms, material["id"], material["labels"],
+                                                        material["props"])))
+    _add_dimensions(graph, terms, store, subject, design_key, design.dimensions)
+    _add_parts(graph, terms, store, subject, design.parts)
+    return graph
+
+
+# Validation
+
+_INSTANCE_IRI = re.compile(re.escape(INSTANCE_NAMESPACE) + r"([^\s>\"']+)")
+
+
+def _node_text(node: Node | None) -> str | None:
+    """Return an instance IRI as its key, another IRI or literal as text, a blank node as _:id."""
+    if node is None:
+        return None
+    if isinstance(node, BNode):
+        return f"_:{node}"
+    key = instance_key(str(node)) if isinstance(node, URIRef) else None
+    return key if key is not None else str(node)
+
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def _message(report: Graph, result: Node, lang: str) -> str:
+    """Return the result message in `lang`, with instance IRIs shortened to node keys."""
+    texts: dict[str, str] = {}
+    for value in report.objects(result, SH.resultMessage):
+        # pySHACL 0.40.1 drops the language tag of SPARQL constraint messages after it fills in
+        # {?value}, so an untagged message counts as Chinese when it contains CJK characters.
+        language = value.language if isinstance(value, Literal) and value.language else (
+            "zh" if _CJK.search(str(value)) else "en")
+        texts.setdefault(language.split("-")[0].lower(), str(value))
+    text = _pick(texts, lang)
+    return _INSTANCE_IRI.sub(lambda match: unquote(match.group(1)), text)
+
+
+def _owning_shape(shapes: Graph, shape: Node | None) -> str:
+    """Return the node shape that contains a property shape, so blank property shapes get a name."""
+    if shape is None:
+        return ""
+    if isinstance(shape, BNode):
+        for owner in shapes.subjects(SH.property, shape):
+            if isinstance(owner, URIRef):
+                return str(owner)
+        return f"_:{shape}"
+    return str(shape)
+
+
+def read_report(report: Graph, shapes: Graph, lang: str) -> list[Violation]:
+    """Turn a pySHACL validation report graph into results, most severe first."""
+    violations = []
+    for result in report.subjects(RDF.type, SH.ValidationResult):
+        component = report.value(result, SH.sourceConstraintComponent)
+        path = report.value(result, SH.resultPath)
+        violations.append(Violation(
+            focus_node=_node_text(report.value(result, SH.focusNode)) or "",
+            path=_path_text(report, path) if path is not None else None,
+            message=_message(report, result, lang),
+            severity=_severity_name(report.value(result, SH.resultSeverity)),
+            source_shape=_owning_shape(shapes, report.value(result, SH.sourceShape)),
+            constraint=str(component).rsplit("#", 1)[-1] if component is not None else "",
+            value=_node_text(report.value(result, SH.value))))
+    return sorted(violations, key=lambda item: (SEVERITY_RANK.get(item.severity, 3), item.source_shape,
+                                                item.focus_node, item.path or "", item.message))
+
+
+def run_validation(data: Graph, shapes: Graph, ontology: Graph | None, lang: str, inference: str) -> ValidationReport:
+    """Validate `data` with pySHACL and read its report."""
+    started = time.perf_counter()
+    conforms, report, _ = pyshacl.validate(data, shacl_graph=shapes, ont_graph=ontology, inference=inference,
+                                           abort_on_first=False, allow_warnings=False, meta_shacl=False)
+    seconds = time.perf_counter() - started
+    violations = read_report(report, shapes, lang)
+    logger.info("pySHACL: %d data triples, %d results, %.2f s", len(data), len(violations), seconds)
+    return ValidationReport(bool(conforms), violations, len(data), seconds)
+
+
+def check_design(store: GraphStore, design: DesignInput, lang: str = "en",
+                 shapes_files: Iterable[Path] | None = None,
+                 core_file: Path = CORE_ONTOLOGY_FILE) -> ValidationReport:
+    """Validate a proposed design against the design-constraint shapes, with RDFS inference over kg-core."""
+    check_language(lang)
+    shapes = read_shapes_graph(shapes_files or [DEFAULT_SHAPES_FILE])
+    data = design_data_graph(store, design, core_file)
+    return run_validation(data, shapes, _core_graph(Path(core_file)), lang, "rdfs")
+
+
+@functools.lru_cache(maxsize=2)
+def _core_graph(core_file: Path) -> Graph:
+    return parse_ontology_file(core_file)
+
+
+def validate_rdf(data_file: Path, shapes_file: Path, lang: str = "en", inference: str = "none",
+                 ontology_file: Path | None = None) -> ValidationReport:
+    """Validate any RDF file against any SHACL shapes file.
+
+    `inference` is pySHACL's (none, rdfs, owlrl, both); `ontology_file`, when given, is mixed
+    into the data graph, so that sh:targetClass and sh:class follow its rdfs:subClassOf axioms.
+    """
+    check_language(lang)
+    if inference not in {"none", "rdfs", "owlrl", "both"}:
+        raise QueryError(f"inference must be none, rdfs, owlrl or both, got {inference!r}")
+    try:
+        data = parse_ontology_file(data_file)
+        ontology = parse_ontology_file(ontology_file) if ontology_file is not None else None
+    except OntologyError as error:
+        raise InputDataError(f"cannot read the data or ontology file: {error}",
+                             hint="pass RDF files (.ttl, .rdf, .nt, .jsonld)") from None
+    shapes = read_shapes_graph([Path(shapes_file)])
+    return run_validation(data, shapes, ontology, lang, inference)

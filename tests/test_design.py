@@ -1,0 +1,325 @@
+"""Design constraints: SHACL shapes checked with pySHACL on the sample designs and the AAS examples."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from kg_service.api.app import create_app
+from kg_service.commands.design import read_design_file
+from kg_service.errors import InputDataError, NotFoundError, QueryError, UnknownTermError
+from kg_service.ingest import load_ontologies
+from kg_service.reasoning.design import (DEFAULT_SHAPES_FILE, DesignInput, DimensionInput, PartChoice, Quantity,
+                                         check_design, design_constraints, validate_rdf)
+from loaders.rdf_instances import load_rdf_instances
+from tests.conftest import CORE_ONTOLOGY, ROOT, SAMPLE_DIR, data_file, wipe
+
+pytestmark = pytest.mark.neo4j
+
+DESIGNS = SAMPLE_DIR / "designs.ttl"
+PRODUCT = "product:sample-plant:ac-3-cooling-module"
+BEARING = "part:sample-plant:fan-bearing-6204"
+SHAPES = "https://w3id.org/kg-service/shapes#"
+AAS_EXAMPLES = ["AssetAdministrationShell_maximal.ttl", "Property_maximal.ttl", "Range_maximal.ttl",
+                "Submodel_maximal.ttl"]
+CJK = re.compile(r"[\u3400-\u9fff]")
+KG_SERVICE = str(Path(sys.executable).parent / "kg-service")
+
+
+@pytest.fixture(scope="module")
+def design_graph(store, settings):
+    wipe(store)
+    load_ontologies(store, [CORE_ONTOLOGY])
+    load_rdf_instances(store, settings, DESIGNS)
+    return store
+
+
+def proposal(**changes) -> DesignInput:
+    """Return a design of the cooling module that meets every shape, with `changes` applied."""
+    fields = {
+        "name": "rev B",
+        "product": PRODUCT,
+        "materials": ["EN AC-43000", "material:pa66-gf30"],
+        "dimensions": [DimensionInput(name="wall thickness", value=0.35, unit="cm", tolerance=0.02,
+                                      process="die casting")],
+        "parts": [PartChoice(part=BEARING), PartChoice(part="Fan impeller")],
+    }
+    fields.update(changes)
+    return DesignInput(**fields)
+
+
+def shapes_of(report) -> set[str]:
+    return {item.source_shape.removeprefix(SHAPES) for item in report.violations}
+
+
+# AAS examples against the AAS shapes
+
+@pytest.mark.parametrize("name", AAS_EXAMPLES)
+def test_aas_example_does_not_conform(name):
+    report = validate_rdf(data_file("ontologies", "aas", "examples", name),
+                          data_file("ontologies", "aas", "shacl-schema.ttl"))
+    assert report.conforms is False
+    assert len(report.violations) > 0
+    assert all(item.message for item in report.violations)
+    assert all(item.focus_node for item in report.violations)
+    assert all(item.source_shape for item in report.violations)
+
+
+# check_design
+
+def test_conforming_design_passes(design_graph):
+    report = check_design(design_graph, proposal())
+    assert report.violations == []
+    assert report.conforms is True
+
+
+def test_thin_wall_in_cm_caught(design_graph):
+    thin = [DimensionInput(name="wall thickness", value=0.2, unit="cm", tolerance=0.02, process="die casting")]
+    report = check_design(design_graph, proposal(dimensions=thin))
+    found = [item for item in report.violations if item.source_shape == SHAPES + "CoolingModuleWallThicknessShape"]
+    assert len(found) == 1
+    assert found[0].value == "2.0"
+    assert found[0].severity == "Violation"
+    assert found[0].focus_node == "design:proposed:rev-b"
+
+
+def test_thick_wall_in_metres_caught(design_graph):
+    thick = [DimensionInput(name="Wall Thickness", value=0.0065, unit="m")]
+    report = check_design(design_graph, proposal(dimensions=thick))
+    assert shapes_of(report) == {"CoolingModuleWallThicknessShape"}
+
+
+def test_wall_within_limit_in_mm(design_graph):
+    report = check_design(design_graph, proposal(dimensions=[DimensionInput(name="wall thickness", value=6,
+                                                                            unit="mm")]))
+    assert report.violations == []
+
+
+def test_tolerance_tighter_than_process(design_graph):
+    tight = [DimensionInput(name="wall thickness", value=3.5, unit="mm", tolerance=0.05, process="die casting")]
+    report = check_design(design_graph, proposal(dimensions=tight))
+    assert shapes_of(report) == {"ProcessCapabilityShape"}
+    assert "0.1" in report.violations[0].message
+
+
+def test_disallowed_material_rejected(design_graph):
+    report = check_design(design_graph, proposal(materials=["S235JR"]))
+    assert shapes_of(report) == {"CoolingModuleMaterialShape"}
+    assert report.violations[0].value == "material:s235jr"
+
+
+def test_weak_bearing_in_kn_rejected(design_graph):
+    weak = [PartChoice(part=BEARING, rated_load=Quantity(value=4.5, unit="kN"))]
+    report = check_design(design_graph, proposal(parts=weak))
+    assert shapes_of(report) == {"CoolingModuleBearingShape"}
+    assert "4500.0 N" in report.violations[0].message
+
+
+def test_strong_bearing_in_kn_passes(design_graph):
+    strong = [PartChoice(part=BEARING, rated_load=Quantity(value=13.5, unit="kN"),
+                         speed_limit=Quantity(value=9000, unit="rpm"))]
+    assert check_design(design_graph, proposal(parts=strong)).violations == []
+
+
+def test_bom_bearing_checked_through_assembly(design_graph):
+    assembly = [PartChoice(part="part:sample-plant:cooling-module-assembly", supplier="Suzhou Thermal")]
+    report = check_design(design_graph, proposal(parts=assembly, materials=[]))
+    assert "CoolingModuleBearingShape" not in shapes_of(report)
+    assert "part:sample-plant:cooler-housing" in {item.focus_node for item in report.violations}
+
+
+def test_uncertified_supplier_warns(design_graph):
+    housing = [PartChoice(part="part:sample-plant:cooler-housing", supplier="Kunshan Castings")]
+    report = check_design(design_graph, proposal(parts=housing))
+    assert report.count("Violation") == 0
+    assert report.count("Warning") == 2
+    assert shapes_of(report) == {"CertifiedPartSupplierShape", "CertifiedSupplierShape"}
+    assert report.conforms is False
+
+
+def test_chinese_messages(design_graph):
+    report = check_design(design_graph, proposal(materials=["S235JR"]), lang="zh")
+    assert CJK.search(report.violations[0].message)
+    assert "material:s235jr" in report.violations[0].message
+
+
+def test_unknown_part_key_rejected(design_graph):
+    with pytest.raises(NotFoundError, match="part:no-such-part"):
+        check_design(design_graph, proposal(parts=[PartChoice(part="part:no-such-part")]))
+
+
+def test_unknown_unit_rejected(design_graph):
+    inches = [DimensionInput(name="wall thickness", value=0.15, unit="in")]
+    with pytest.raises(QueryError, match="unit 'in' of dimension 'wall thickness' is not supported"):
+        check_design(design_graph, proposal(dimensions=inches))
+
+
+def test_unknown_force_unit_rejected(design_graph):
+    pounds = [PartChoice(part=BEARING, rated_load=Quantity(value=3000, unit="lbf"))]
+    with pytest.raises(QueryError, match="'lbf'"):
+        check_design(design_graph, proposal(parts=pounds))
+
+
+def test_malformed_json_rejected(tmp_path):
+    path = tmp_path / "design.json"
+    path.write_text('{"name": "rev B",\n "parts": [}', encoding="utf-8")
+    with pytest.raises(InputDataError, match=r"line 2: invalid JSON"):
+        read_design_file(path)
+
+
+def test_unknown_design_field_rejected(tmp_path):
+    path = tmp_path / "design.json"
+    path.write_text('{"name": "rev B", "colour": "red"}', encoding="utf-8")
+    with pytest.raises(InputDataError, match="colour"):
+        read_design_file(path)
+
+
+def test_missing_shapes_file_rejected(design_graph, tmp_path):
+    with pytest.raises(InputDataError, match="shapes"):
+        check_design(design_graph, proposal(), shapes_files=[tmp_path / "none.ttl"])
+
+
+# design_constraints
+
+def test_constraints_from_superclass_shape(design_graph):
+    result = design_constraints(design_graph, PRODUCT)
+    inherited = [item for item in result.constraints
+                 if item.constraint == SHAPES + "PartShape" and item.applies_to == BEARING]
+    assert len(inherited) == 1
+    assert inherited[0].inherited_from == "Part"
+    assert inherited[0].source_file == str(DEFAULT_SHAPES_FILE.resolve())
+
+
+def test_constraints_from_bom_part(design_graph):
+    result = design_constraints(design_graph, PRODUCT)
+    bearing = [item for item in result.constraints if item.constraint == SHAPES + "BearingRatingShape"]
+    assert [item.applies_to for item in bearing] == [BEARING]
+    assert bearing[0].via == [PRODUCT, "design:sample-plant:ac-3-cooling-module-rev-a",
+                              "part:sample-plant:cooling-module-assembly", BEARING]
+    assert bearing[0].inherited_from is None
+
+
+def test_product_specific_shapes_apply(design_graph):
+    result = design_constraints(design_graph, PRODUCT)
+    names = {item.constraint.removeprefix(SHAPES) for item in result.constraints}
+    assert {"CoolingModuleMaterialShape", "CoolingModuleWallThicknessShape", "CoolingModuleBearingShape"} <= names
+
+
+def test_product_shapes_skip_other_designs(design_graph):
+    result = design_constraints(design_graph, BEARING)
+    names = {item.constraint.removeprefix(SHAPES) for item in result.constraints}
+    assert names == {"BearingRatingShape", "PartShape", "PartSupplierShape", "CertifiedPartSupplierShape",
+                     "specification:sample-plant:fan-bearing"}
+
+
+def test_stored_constraint_with_document(design_graph):
+    result = design_constraints(design_graph, PRODUCT)
+    stored = {item.constraint: item for item in result.constraints if item.kind != "shape"}
+    wall = stored["constraint:sample-plant:ac-3-cm:wall-thickness"]
+    assert wall.document == "document:sample-plant:ac-3-cm-spec"
+    assert "2.5" in wall.description
+    assert stored["specification:sample-plant:fan-bearing"].applies_to == BEARING
+
+
+def test_constraints_by_chinese_name(design_graph):
+    result = design_constraints(design_graph, "3号空压机替换冷却模块", lang="zh")
+    labels = {item.constraint.removeprefix(SHAPES): item.label for item in result.constraints}
+    assert result.target["id"] == PRODUCT
+    assert labels["CoolingModuleWallThicknessShape"] == "冷却模块壁厚 2.5–6 mm"
+
+
+def test_constraints_unknown_target(design_graph):
+    with pytest.raises(NotFoundError, match="no-such-product"):
+        design_constraints(design_graph, "no-such-product")
+
+
+# Loading RDF instances
+
+def test_ingest_rdf_is_idempotent(design_graph, settings):
+    before = design_graph.counts()
+    _, report = load_rdf_instances(design_graph, settings, DESIGNS)
+    assert report.nodes_created == 0
+    assert report.relationships_created == 0
+    assert design_graph.counts() == before
+
+
+def test_ingest_rdf_rejects_unknown_class(design_graph, settings, tmp_path):
+    path = tmp_path / "bad.ttl"
+    path.write_text("@prefix kg: <https://w3id.org/kg-service/ontology#> .\n"
+                    "<https://w3id.org/kg-service/id/part:new> a kg:Part ; kg:name \"new\" .\n"
+                    "<https://w3id.org/kg-service/id/gear:new> a kg:Gear ; kg:name \"gear\" .\n", encoding="utf-8")
+    before = design_graph.counts()
+    with pytest.raises(InputDataError, match="kg:Gear|ontology#Gear"):
+        load_rdf_instances(design_graph, settings, path)
+    assert design_graph.counts() == before
+
+
+def test_ingest_rdf_rejects_bad_relationship(design_graph, settings, tmp_path):
+    path = tmp_path / "bad.ttl"
+    path.write_text("@prefix kg: <https://w3id.org/kg-service/ontology#> .\n"
+                    "<https://w3id.org/kg-service/id/m:1> a kg:Material ; kg:name \"m\" ; "
+                    "kg:usesPart <https://w3id.org/kg-service/id/m:1> .\n", encoding="utf-8")
+    with pytest.raises((InputDataError, UnknownTermError), match="USES_PART"):
+        load_rdf_instances(design_graph, settings, path)
+
+
+# GraphQL and command line
+
+def test_graphql_design_constraints_and_check(design_graph, settings):
+    query = """query($design: DesignInput!) {
+      designConstraints(target: "AC-3-CM", lang: "zh") {
+        target { id } constraints { constraint kind label inheritedFrom appliesTo document rules { severity } } }
+      checkDesign(design: $design, lang: "zh") {
+        conforms violationCount warningCount violations { focusNode message severity sourceShape value } } }"""
+    design = {"product": PRODUCT, "materials": ["S235JR"],
+              "dimensions": [{"name": "wall thickness", "value": 2, "unit": "mm"}], "parts": [{"part": BEARING}]}
+    with TestClient(create_app(settings, design_graph)) as client:
+        body = client.post("/graphql", json={"query": query, "variables": {"design": design}}).json()
+    assert "errors" not in body
+    assert body["data"]["designConstraints"]["target"]["id"] == PRODUCT
+    assert body["data"]["checkDesign"]["violationCount"] == 2
+    assert all(CJK.search(item["message"]) for item in body["data"]["checkDesign"]["violations"])
+
+
+def test_graphql_bad_unit_is_clear_error(design_graph, settings):
+    query = """query { checkDesign(design: {dimensions: [{name: "wall thickness", value: 2, unit: "ft"}]}) {
+                 conforms } }"""
+    with TestClient(create_app(settings, design_graph)) as client:
+        body = client.post("/graphql", json={"query": query}).json()
+    assert "unit 'ft'" in body["errors"][0]["message"]
+
+
+def test_cli_design_check_json(design_graph, tmp_path):
+    path = tmp_path / "design.json"
+    path.write_text(json.dumps({"product": PRODUCT, "materials": ["EN AW-6061"],
+                                "dimensions": [{"name": "wall thickness", "value": 0.2, "unit": "cm"}],
+                                "parts": [{"part": BEARING, "rated_load": {"value": 13.5, "unit": "kN"}}]}),
+                    encoding="utf-8")
+    result = subprocess.run([KG_SERVICE, "design", "check", str(path)], capture_output=True, text=True, cwd=ROOT,
+                            env=os.environ.copy(), timeout=120)
+    output = json.loads(result.stdout)
+    assert result.returncode == 2
+    assert output["violations"] == 1
+    assert output["results"][0]["source_shape"] == SHAPES + "CoolingModuleWallThicknessShape"
+
+
+def test_sample_designs_file_has_only_warnings():
+    report = validate_rdf(DESIGNS, DEFAULT_SHAPES_FILE, inference="rdfs", ontology_file=CORE_ONTOLOGY)
+    assert report.count("Violation") == 0
+    assert {item.focus_node for item in report.violations} == {"part:sample-plant:cooler-housing",
+                                                               "supplier:sample-plant:kunshan-castings"}
+
+
+def test_component_gets_part_constraints(design_graph):
+    result = design_constraints(design_graph, "AC-3-CM-BRG-1")
+    by_shape = {(item.constraint.removeprefix(SHAPES), item.applies_to) for item in result.constraints}
+    assert ("AssetShape", "component:sample-plant:ac-3-cm-fan-bearing") in by_shape
+    assert ("BearingRatingShape", BEARING) in by_shape
+    assert ("specification:sample-plant:fan-bearing", BEARING) in by_shape

@@ -1,0 +1,357 @@
+"""Ontology editing against the real Neo4j: operations, instance migration, change log, diff, GraphQL."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from rdflib import Graph, Literal, URIRef
+from rdflib.namespace import OWL, RDFS, SKOS
+from starlette.testclient import TestClient
+
+from kg_service.api.app import create_app
+from kg_service.errors import OntologyError, UnknownTermError
+from kg_service.graph.checksum import graph_checksum
+from kg_service.ingest import ingest_workorders, load_ontologies
+from kg_service.ontology.diff import diff_graphs
+from kg_service.ontology.editing import SHAPES_ONTOLOGY_IRI, OntologyEditor, bump_version
+from kg_service.ontology.model import KG, KG_ONTOLOGY_IRI
+from kg_service.ontology.parsing import parse_ontology_file
+from kg_service.ontology.storage import export_ontology
+from tests.conftest import CORE_ONTOLOGY, SAMPLE_DIR, wipe
+
+pytestmark = pytest.mark.neo4j
+
+KG_SERVICE = Path(sys.executable).parent / "kg-service"
+WHO = {"why": "test edit", "author": "tester"}
+PUMP = {"en": "Pump", "zh": "泵"}
+PUMP_DEFINITION = {"en": "Equipment that moves fluid.", "zh": "输送流体的设备。"}
+PUMP_SHAPE = """
+kgsh:PumpShape a sh:NodeShape ;
+    sh:targetClass kg:Equipment ;
+    sh:property [ sh:path kg:name ; sh:minCount 1 ; sh:datatype xsd:string ] .
+"""
+
+
+@pytest.fixture
+def editor(core_graph) -> OntologyEditor:
+    return OntologyEditor(core_graph)
+
+
+@pytest.fixture
+def plant(store, settings) -> OntologyEditor:
+    """The core ontology with the English sample-plant work orders loaded."""
+    wipe(store)
+    load_ontologies(store, [CORE_ONTOLOGY])
+    ingest_workorders(store, settings, SAMPLE_DIR / "workorders_en.csv", SAMPLE_DIR / "workorders_en.yaml")
+    return OntologyEditor(store)
+
+
+def reloaded_export(store, tmp_path: Path, iri: str = KG_ONTOLOGY_IRI) -> Graph:
+    """Export the stored ontology to Turtle and parse the file again."""
+    path = tmp_path / "export.ttl"
+    export_ontology(store, iri).serialize(destination=str(path), format="turtle", encoding="utf-8")
+    return parse_ontology_file(path)
+
+
+def term_count(store) -> int:
+    return store.read("MATCH (t:OntologyTerm) RETURN count(t) AS n")[0]["n"]
+
+
+def state(store) -> tuple[str, int, int]:
+    changes = store.read("MATCH (c:OntologyChange) RETURN count(c) AS n")[0]["n"]
+    return graph_checksum(store), term_count(store), changes
+
+
+def test_add_class_exports(editor, tmp_path):
+    result = editor.add_class("Pump", "Equipment", PUMP, PUMP_DEFINITION, **WHO)
+    graph = reloaded_export(editor.store, tmp_path)
+    pump = KG.Pump
+    assert result.applied
+    assert (pump, RDFS.subClassOf, KG.Equipment) in graph
+    assert (pump, RDFS.label, Literal("泵", lang="zh")) in graph
+    assert (pump, SKOS.definition, Literal("Equipment that moves fluid.", lang="en")) in graph
+    assert editor.store.read("MATCH (:OntologyClass {nodeLabel: 'Pump'})-[:SUBCLASS_OF]->(p) "
+                             "RETURN p.nodeLabel AS p") == [{"p": "Equipment"}]
+
+
+def test_add_class_bumps_version(editor, tmp_path):
+    editor.add_class("Pump", "Equipment", PUMP, PUMP_DEFINITION, **WHO)
+    graph = reloaded_export(editor.store, tmp_path)
+    assert str(graph.value(URIRef(KG_ONTOLOGY_IRI), OWL.versionInfo)) == "0.1.1"
+    assert editor.version() == ("0.1.1", 1)
+
+
+def test_relabel_exports_both_languages(editor, tmp_path):
+    editor.relabel_term("Equipment", {"en": "Machine unit", "zh": "装备"}, **WHO)
+    graph = reloaded_export(editor.store, tmp_path)
+    labels = set(graph.objects(KG.Equipment, RDFS.label))
+    assert labels == {Literal("Machine unit", lang="en"), Literal("装备", lang="zh")}
+    row = editor.store.read("MATCH (c:OntologyClass {nodeLabel: 'Equipment'}) RETURN c.label_zh AS zh")[0]
+    assert row["zh"] == "装备"
+
+
+def test_deprecate_marks_term(editor, tmp_path):
+    result = editor.deprecate_term("Sensor", **WHO)
+    graph = reloaded_export(editor.store, tmp_path)
+    assert (KG.Sensor, OWL.deprecated, Literal(True)) in graph
+    assert result.inverse == {"operation": "deprecateTerm", "arguments": {"term": str(KG.Sensor), "deprecated": False}}
+    assert editor.store.read("MATCH (c:OntologyClass {nodeLabel: 'Sensor'}) RETURN c.deprecated AS d") == [{"d": True}]
+
+
+def test_set_range_exports(editor, tmp_path):
+    editor.set_domain_range("HAS_SYMPTOM", range_="Occurrence", **WHO)
+    graph = reloaded_export(editor.store, tmp_path)
+    prop = URIRef(editor.store.read("MATCH (p:OntologyProperty {relationshipType: 'HAS_SYMPTOM'}) "
+                                    "RETURN p.iri AS iri")[0]["iri"])
+    assert list(graph.objects(prop, RDFS.range)) == [KG.Occurrence]
+    rows = editor.store.read("MATCH (:OntologyProperty {relationshipType: 'HAS_SYMPTOM'})-[:RANGE]->(c) "
+                             "RETURN c.nodeLabel AS label")
+    assert rows == [{"label": "Occurrence"}]
+
+
+def test_rename_class_exports(editor, tmp_path):
+    editor.rename_term("Sensor", "Transducer", **WHO)
+    graph = reloaded_export(editor.store, tmp_path)
+    assert (KG.Transducer, RDFS.subClassOf, KG.Asset) in graph
+    assert (KG.Sensor, None, None) not in graph
+    measures = [s for s, o in graph.subject_objects(RDFS.domain) if o == KG.Transducer]
+    assert measures
+
+
+def test_rename_property_exports(editor, tmp_path):
+    editor.rename_term("HAS_SYMPTOM", "showsSymptom", **WHO)
+    graph = reloaded_export(editor.store, tmp_path)
+    assert str(graph.value(KG.showsSymptom, KG.relationshipType)) == "SHOWS_SYMPTOM"
+    rows = editor.store.read("MATCH (p:OntologyProperty {relationshipType: 'SHOWS_SYMPTOM'}) RETURN p.iri AS iri")
+    assert rows == [{"iri": str(KG.showsSymptom)}]
+
+
+def test_rename_with_instances_migrates(plant):
+    store = plant.store
+    before = store.read("MATCH (n:Equipment) RETURN count(n) AS n")[0]["n"]
+    result = plant.rename_term("Equipment", "Machine", migrate=True, **WHO)
+    assert before > 0
+    assert result.impact.nodes == before
+    assert store.read("MATCH (n:Equipment) RETURN count(n) AS n")[0]["n"] == 0
+    assert store.read("MATCH (n:Machine:Asset:Entity) RETURN count(n) AS n")[0]["n"] == before
+
+
+def test_rename_relationship_type_migrates(plant):
+    store = plant.store
+    before = store.read("MATCH ()-[r:HAS_FAILURE_MODE]->() RETURN count(r) AS n")[0]["n"]
+    plant.rename_term("HAS_FAILURE_MODE", "exhibitsFailureMode", migrate=True, **WHO)
+    assert before > 0
+    assert store.read("MATCH ()-[r:HAS_FAILURE_MODE]->() RETURN count(r) AS n")[0]["n"] == 0
+    assert store.read("MATCH ()-[r:EXHIBITS_FAILURE_MODE]->() RETURN count(r) AS n")[0]["n"] == before
+
+
+def test_rename_datatype_property_migrates(plant):
+    store = plant.store
+    before = store.read("MATCH (n:WorkOrder) WHERE n.cost IS NOT NULL RETURN count(n) AS n")[0]["n"]
+    plant.rename_term("cost", "totalCost", migrate=True, **WHO)
+    assert before > 0
+    assert store.read("MATCH (n) WHERE n.cost IS NOT NULL RETURN count(n) AS n")[0]["n"] == 0
+    assert store.read("MATCH (n:WorkOrder) WHERE n.totalCost IS NOT NULL RETURN count(n) AS n")[0]["n"] == before
+
+
+def test_rename_inverse_restores_type(plant):
+    store = plant.store
+    before = graph_checksum(store)
+    result = plant.rename_term("INVOLVES", "concerns", migrate=True, relationship_type="CONCERNS_ITEM", **WHO)
+    moved = store.read("MATCH ()-[r:CONCERNS_ITEM]->() RETURN count(r) AS n")[0]["n"]
+    plant.rename_term(why="undo", author="tester", **result.inverse["arguments"])
+    assert moved == result.impact.relationships > 0
+    assert graph_checksum(store) == before
+
+
+def test_rename_without_migrate_rejected(plant):
+    before = state(plant.store)
+    with pytest.raises(OntologyError, match="migrate=true"):
+        plant.rename_term("Equipment", "Machine", **WHO)
+    assert state(plant.store) == before
+
+
+def test_preview_changes_nothing(plant):
+    before = state(plant.store)
+    result = plant.rename_term("Equipment", "Machine", preview=True, **WHO)
+    plant.add_class("Pump", "Equipment", PUMP, PUMP_DEFINITION, preview=True, **WHO)
+    plant.set_domain_range("HAS_FAILURE_MODE", domain="Equipment", preview=True, **WHO)
+    assert not result.applied
+    assert result.impact.nodes > 0
+    assert state(plant.store) == before
+
+
+def test_preview_counts_violations(plant):
+    result = plant.set_domain_range("HAS_FAILURE_MODE", domain="Equipment", preview=True, **WHO)
+    total = plant.store.read("MATCH ()-[r:HAS_FAILURE_MODE]->() RETURN count(r) AS n")[0]["n"]
+    assert result.impact.relationships == total
+    assert result.impact.violations == total
+
+
+INVALID_EDITS = [
+    ("cycle", lambda e: e.move_class("Asset", "Equipment", **WHO), "subclass cycle"),
+    ("dangling range", lambda e: e.set_domain_range("HAS_SYMPTOM", range_="NoSuchClass", **WHO), "NoSuchClass"),
+    ("injection name", lambda e: e.add_class("X`) MATCH (n) DETACH DELETE n //", "Equipment", PUMP,
+                                             PUMP_DEFINITION, **WHO), "may not contain"),
+    ("backslash name", lambda e: e.rename_term("Sensor", "Sen\\u0060sor", **WHO), "backslash"),
+    ("taken iri", lambda e: e.rename_term("Sensor", "Equipment", **WHO), "already used"),
+    ("reserved label", lambda e: e.add_class("OntologyChange", "Equipment", PUMP, PUMP_DEFINITION, **WHO),
+     "reserved"),
+    ("taken type", lambda e: e.rename_term("HAS_SYMPTOM", "partOf", **WHO), "already used"),
+    ("empty label", lambda e: e.relabel_term("Sensor", {"en": "  "}, **WHO), "must not be empty"),
+    ("french label", lambda e: e.relabel_term("Sensor", {"fr": "Capteur"}, **WHO), "not supported"),
+    ("duplicate label", lambda e: e.relabel_term("Sensor", {"zh": "设备"}, **WHO), "already the label"),
+    ("missing zh", lambda e: e.add_class("Pump", "Equipment", {"en": "Pump"}, PUMP_DEFINITION, **WHO), "zh"),
+    ("empty why", lambda e: e.deprecate_term("Sensor", why=" ", author="tester"), "why must not be empty"),
+    ("bad shape", lambda e: e.upsert_shape("kgsh:S a sh:NodeShape ; sh:minCount \"x\" .", **WHO), "SHACL"),
+]
+
+
+@pytest.mark.parametrize("case", INVALID_EDITS, ids=[case[0] for case in INVALID_EDITS])
+def test_invalid_edit_rejected(editor, case):
+    _, edit, message = case
+    before = state(editor.store)
+    export_before = export_ontology(editor.store)
+    with pytest.raises((OntologyError, UnknownTermError), match=message):
+        edit(editor)
+    assert state(editor.store) == before
+    assert len(export_ontology(editor.store)) == len(export_before)
+
+
+OTHER_ONTOLOGY = """\
+@prefix owl:  <http://www.w3.org/2002/07/owl#> .
+@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .
+<http://example.org/plant> a owl:Ontology .
+<http://example.org/plant#Valve> a owl:Class ; rdfs:label "valve"@en .
+"""
+
+
+def test_label_of_other_ontology_rejected(editor, tmp_path):
+    other = tmp_path / "plant.ttl"
+    other.write_text(OTHER_ONTOLOGY, encoding="utf-8")
+    load_ontologies(editor.store, [other])
+    before = state(editor.store)
+    with pytest.raises(OntologyError, match="already the node label of class http://example.org/plant#Valve"):
+        editor.add_class("Valve", "Component", {"en": "Valve", "zh": "阀门"}, PUMP_DEFINITION, **WHO)
+    assert state(editor.store) == before
+
+
+def test_change_log_records_edits(editor):
+    editor.add_class("Pump", "Equipment", PUMP, PUMP_DEFINITION, why="new pump fleet", author="li.wei")
+    editor.relabel_term("Pump", {"en": "Fluid pump"}, why="clearer name", author="anna")
+    editor.deprecate_term("Pump", why="merged into Equipment", author="li.wei")
+    history = editor.history()
+    assert [change.version for change in history] == [1, 2, 3]
+    assert [change.author for change in history] == ["li.wei", "anna", "li.wei"]
+    assert history[1].why == "clearer name"
+    assert history[1].inverse == {"operation": "relabelTerm", "arguments": {"term": str(KG.Pump),
+                                                                          "labels": {"en": "Pump"}}}
+    assert [change.ontology_version for change in history] == ["0.1.1", "0.1.2", "0.1.3"]
+
+
+def test_shape_upsert_replaces(editor, tmp_path):
+    editor.upsert_shape(PUMP_SHAPE, **WHO)
+    editor.upsert_shape(PUMP_SHAPE.replace("sh:minCount 1", "sh:minCount 2"), **WHO)
+    graph = reloaded_export(editor.store, tmp_path, SHAPES_ONTOLOGY_IRI)
+    counts = sorted(int(value) for value in graph.objects(None, URIRef("http://www.w3.org/ns/shacl#minCount")))
+    assert counts == [2]
+    assert editor.store.read("MATCH (c:OntologyChange {ontology: $iri}) RETURN count(c) AS n",
+                             {"iri": SHAPES_ONTOLOGY_IRI}) == [{"n": 2}]
+
+
+def test_shape_unknown_class_rejected(editor):
+    with pytest.raises(OntologyError, match="no stored ontology declares"):
+        editor.upsert_shape(PUMP_SHAPE.replace("kg:Equipment", "kg:Spaceship"), **WHO)
+
+
+def test_diff_lists_exactly_change(editor, tmp_path):
+    editor.add_class("Pump", "Equipment", PUMP, PUMP_DEFINITION, **WHO)
+    result = diff_graphs(parse_ontology_file(CORE_ONTOLOGY), reloaded_export(editor.store, tmp_path))
+    assert [term.iri for term in result.added] == [str(KG.Pump)]
+    assert result.removed == []
+    assert result.changed == []
+    assert (result.old_version, result.new_version) == ("0.1.0", "0.1.1")
+
+
+def test_diff_cli_against_stored(editor, tmp_path):
+    editor.rename_term("Sensor", "Transducer", **WHO)
+    run = subprocess.run([str(KG_SERVICE), "ontology", "diff", str(CORE_ONTOLOGY), "stored:", "--json"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    body = json.loads(run.stdout)
+    assert [term["iri"] for term in body["added"]] == [str(KG.Transducer)]
+    assert [term["iri"] for term in body["removed"]] == [str(KG.Sensor)]
+    changed = {term["iri"]: [change["field"] for change in term["changes"]] for term in body["changed"]}
+    assert all(fields in (["domain"], ["range"], ["parents"]) for fields in changed.values())
+
+
+def test_history_cli_prints_log(editor):
+    editor.deprecate_term("Sensor", why="replaced by Signal sources", author="li.wei")
+    run = subprocess.run([str(KG_SERVICE), "ontology", "history"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "deprecateTerm" in run.stdout
+    assert "replaced by Signal sources" in run.stdout
+
+
+def test_bump_version_patch():
+    assert bump_version("0.1.9") == "0.1.10"
+    assert bump_version(None) == "0.0.1"
+
+
+ADD_CLASS = """
+mutation($preview: Boolean!) {
+  addClass(name: "Pump", parent: "Equipment", labelEn: "Pump", labelZh: "泵", definitionEn: "Moves fluid.",
+           definitionZh: "输送流体。", why: "new fleet", author: "li.wei", preview: $preview) {
+    applied term version ontologyVersion impact { nodes relationships }
+  }
+}
+"""
+
+
+def test_graphql_mutation_round_trip(core_graph, settings):
+    with TestClient(create_app(settings.model_copy(update={"anonymous_role": "admin"}), core_graph)) as client:
+        preview = client.post("/graphql", json={"query": ADD_CLASS, "variables": {"preview": True}}).json()
+        applied = client.post("/graphql", json={"query": ADD_CLASS, "variables": {"preview": False}}).json()
+        changes = client.post("/graphql", json={"query": "{ ontologyChanges(first: 5) { totalCount edges { node { "
+                                                         "version author why operation arguments } } } "
+                                                         "ontologyVersion { versionInfo changeVersion } }"}).json()
+        classes = client.post("/graphql", json={"query": '{ ontologyClasses { nodeLabel label(lang: "zh") } }'}).json()
+    assert preview["data"]["addClass"]["applied"] is False
+    assert applied["data"]["addClass"] == {"applied": True, "term": str(KG.Pump), "version": 1,
+                                           "ontologyVersion": "0.1.1", "impact": {"nodes": 0, "relationships": 0}}
+    node = changes["data"]["ontologyChanges"]["edges"][0]["node"]
+    assert node["author"] == "li.wei"
+    assert node["arguments"]["name"] == "Pump"
+    assert changes["data"]["ontologyVersion"] == {"versionInfo": "0.1.1", "changeVersion": 1}
+    assert {"nodeLabel": "Pump", "label": "泵"} in classes["data"]["ontologyClasses"]
+
+
+def test_graphql_rejects_injection(core_graph, settings):
+    query = ('mutation { renameTerm(term: "Sensor", newName: "X`) MATCH (n) DETACH DELETE n //", why: "x", '
+             'author: "y") { applied } }')
+    before = state(core_graph)
+    with TestClient(create_app(settings.model_copy(update={"anonymous_role": "admin"}), core_graph)) as client:
+        body = client.post("/graphql", json={"query": query}).json()
+    assert body["data"] is None
+    assert "may not contain" in body["errors"][0]["message"]
+    assert state(core_graph) == before
+
+
+def test_graphql_changes_paginate(core_graph, settings):
+    editor = OntologyEditor(core_graph)
+    for text in ("one", "two", "three"):
+        editor.relabel_term("Sensor", {"en": f"Sensor {text}"}, why=text, author="tester")
+    query = "query($after: String) { ontologyChanges(first: 2, after: $after) { pageInfo { hasNextPage endCursor } " \
+            "edges { node { version why } } } }"
+    with TestClient(create_app(settings.model_copy(update={"anonymous_role": "admin"}), core_graph)) as client:
+        first = client.post("/graphql", json={"query": query, "variables": {"after": None}}).json()
+        page = first["data"]["ontologyChanges"]
+        second = client.post("/graphql", json={"query": query,
+                                                "variables": {"after": page["pageInfo"]["endCursor"]}}).json()
+    assert [edge["node"]["version"] for edge in page["edges"]] == [1, 2]
+    assert page["pageInfo"]["hasNextPage"] is True
+    assert [edge["node"]["why"] for edge in second["data"]["ontologyChanges"]["edges"]] == ["three"]

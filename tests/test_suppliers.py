@@ -1,0 +1,393 @@
+"""Supplier selection on the real SCMS delivery history: loader, KPIs, decision methods, GraphQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from pymcdm import normalizations
+from pymcdm.methods import TOPSIS, VIKOR
+from starlette.testclient import TestClient
+
+from kg_service.api.app import create_app
+from kg_service.errors import DecisionInputError, InputDataError, QueryError
+from kg_service.graph.records import GraphBatch
+from kg_service.graph.writer import BatchedWriter
+from kg_service.ingest import load_ontologies
+from kg_service.ontology.schema import GraphSchema
+from kg_service.reasoning import mcdm
+from kg_service.reasoning.suppliers import Constraint, Criterion, rank_suppliers, supplier_kpis
+from loaders.mapping import load_mapping
+from loaders.shipments import ShipmentReader, ingest_shipments
+from tests.conftest import CORE_ONTOLOGY, MAPPINGS_DIR, ROOT, data_file, wipe
+
+pytestmark = pytest.mark.neo4j
+
+MAPPING = MAPPINGS_DIR / "scms_shipments.yaml"
+VENDORS = ["Orgenics, Ltd", "Aurobindo Pharma Limited", "Abbott GmbH & Co. KG"]
+CRITERIA = [Criterion("onTimeRate", 0.4), Criterion("meanDelayDays", 0.3), Criterion("meanUnitPrice", 0.1),
+            Criterion("freightShare", 0.2)]
+MIN_SHIPMENTS = [Constraint("shipmentCount", minimum=20)]
+
+
+def scms_file() -> Path:
+    return data_file("scms_shipments", "SCMS_Delivery_History_Dataset.csv")
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    """The delivery history read independently of the loader, with delays in days."""
+    df = pd.read_csv(scms_file(), encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    scheduled = pd.to_datetime(df["Scheduled Delivery Date"], format="%d-%b-%y")
+    delivered = pd.to_datetime(df["Delivered to Client Date"], format="%d-%b-%y")
+    df["delay"] = (delivered - scheduled).dt.days
+    df["freight"] = pd.to_numeric(df["Freight Cost (USD)"], errors="coerce")
+    df["value"] = df["Line Item Value"].astype(float)
+    df["unit"] = df["Unit Price"].astype(float)
+    return df
+
+
+@pytest.fixture(scope="module")
+def scms(store, settings):
+    wipe(store)
+    load_ontologies(store, [CORE_ONTOLOGY])
+    result = ingest_shipments(store, settings, scms_file(), MAPPING)
+    return store, result
+
+
+def kpi_row(table, vendor: str):
+    return next(row for row in table.rows if row.properties["name"] == vendor)
+
+
+# loader
+
+def test_load_counts_shipments(scms, frame):
+    store, result = scms
+    deliveries = store.read("MATCH (d:Delivery {source: 'scms'}) RETURN count(d) AS n")[0]["n"]
+    suppliers = store.read("MATCH (s:Supplier) RETURN count(s) AS n")[0]["n"]
+    assert result.rows == len(frame)
+    assert deliveries == 10324
+    assert suppliers == frame["Vendor"].nunique()
+
+
+def test_load_counts_unknown_freight(scms, frame):
+    _, result = scms
+    unknown = result.details["unknown_values"]["Freight Cost (USD)"]
+    expected = int((frame["Freight Cost (USD)"] == "Freight Included in Commodity Cost").sum())
+    assert unknown["^Freight Included in Commodity Cost$"] == expected
+    assert sum(unknown.values()) == int(frame["freight"].isna().sum())
+
+
+def test_load_links_order_chain(scms):
+    store, _ = scms
+    row = store.read("""
+        MATCH (d:Delivery {id: 'delivery:scms:1'})-[:FULFILS]->(o:PurchaseOrder)-[:ORDERED_FROM]->(s:Supplier),
+              (o)-[:ORDERS_PART]->(p:Part)-[:SUPPLIED_BY]->(s)
+        RETURN s.name AS supplier, p.name AS part, o.quantity AS quantity, d.deliveryDelayDays AS delay,
+               d.freightCost AS freight""")[0]
+    assert row["supplier"] == "RANBAXY Fine Chemicals LTD."
+    assert row["part"] == "HIV, Reveal G3 Rapid HIV-1 Antibody Test, 30 Tests"
+    assert row["quantity"] == 19
+    assert row["delay"] == 0
+    assert row["freight"] == 780.34
+
+
+def test_unknown_text_rejected():
+    mapping = load_mapping(MAPPING).model_copy(update={"unknown_values": []})
+    with pytest.raises(InputDataError) as error:
+        ShipmentReader(mapping).read(scms_file())
+    message = str(error.value)
+    assert "Freight Cost (USD)" in message
+    assert "unknown_values" in message
+
+
+def test_reload_creates_nothing(scms):
+    store, _ = scms
+    before = store.counts()
+    result = subprocess.run([str(Path(sys.executable).parent / "kg-service"), "ingest", "shipments", str(scms_file()),
+                             "-m", str(MAPPING)], capture_output=True, text=True, cwd=ROOT, env=os.environ.copy(),
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert report["nodes_created"] == 0
+    assert report["relationships_created"] == 0
+    assert store.counts() == before
+
+
+# KPIs
+
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_kpis_match_pandas(scms, frame, vendor):
+    store, _ = scms
+    row = kpi_row(supplier_kpis(store), vendor).values
+    lines = frame[frame["Vendor"] == vendor]
+    known = lines["freight"].notna()
+    assert row["shipmentCount"] == len(lines)
+    assert row["onTimeRate"] == pytest.approx((lines["delay"] <= 0).mean())
+    assert row["meanDelayDays"] == pytest.approx(lines["delay"].mean())
+    assert row["delayStdDays"] == pytest.approx(lines["delay"].std())
+    assert row["meanUnitPrice"] == pytest.approx(lines["unit"].mean())
+    assert row["freightShare"] == pytest.approx(lines.loc[known, "freight"].sum() / lines.loc[known, "value"].sum())
+
+
+def test_single_source_parts_match(scms, frame):
+    store, _ = scms
+    vendors_per_item = frame.groupby("Item Description")["Vendor"].nunique()
+    orgenics_items = set(frame.loc[frame["Vendor"] == "Orgenics, Ltd", "Item Description"])
+    expected = sum(1 for item in orgenics_items if vendors_per_item[item] == 1)
+    row = kpi_row(supplier_kpis(store), "Orgenics, Ltd").values
+    assert row["partCount"] == len(orgenics_items)
+    assert row["singleSourceParts"] == expected
+
+
+def test_single_shipment_std_unknown(scms):
+    store, _ = scms
+    row = kpi_row(supplier_kpis(store), "ABBOTT LABORATORIES (PUERTO RICO)").values
+    assert row["shipmentCount"] == 1
+    assert row["delayStdDays"] is None
+
+
+def test_kpis_for_part_filter(scms, frame):
+    store, _ = scms
+    part = "Efavirenz 600mg, tablets, 30 Tabs"
+    part_id = store.read("MATCH (p:Part {name: $name}) RETURN p.id AS id", {"name": part})[0]["id"]
+    table = supplier_kpis(store, [part_id])
+    expected = frame[frame["Item Description"] == part].groupby("Vendor").size()
+    assert sorted(row.properties["name"] for row in table.rows) == sorted(expected.index)
+    assert {row.properties["name"]: row.values["shipmentCount"] for row in table.rows} == expected.to_dict()
+
+
+def test_rank_by_part_name(scms, frame):
+    store, _ = scms
+    part = "Efavirenz 600mg, tablets, 30 Tabs"
+    ranking = rank_suppliers(store, [Criterion("onTimeRate", 1.0)], part=part)
+    ranked = len(ranking.suppliers) + len(ranking.excluded)
+    assert len(ranking.part_ids) == 1
+    assert ranked == frame.loc[frame["Item Description"] == part, "Vendor"].nunique()
+
+
+def test_unknown_category_lists_groups(scms):
+    store, _ = scms
+    with pytest.raises(QueryError) as error:
+        rank_suppliers(store, [Criterion("onTimeRate", 1.0)], category="vaccines")
+    assert "category = 'vaccines' matches no part's product group" in str(error.value)
+    assert "ARV" in str(error.value)
+
+
+# decision methods
+
+def test_topsis_matches_pymcdm(scms):
+    store, _ = scms
+    ranking = rank_suppliers(store, CRITERIA, "TOPSIS", MIN_SHIPMENTS)
+    result = ranking.result
+    types = np.array([1 if direction == "benefit" else -1 for direction in result.directions])
+    expected = TOPSIS(normalizations.vector_normalization)(result.decision_matrix, result.weights, types)
+    assert len(result.alternatives) >= 10
+    assert np.allclose(result.scores, expected)
+    assert result.ranking == [int(index) for index in np.argsort(-expected, kind="stable")]
+
+
+def test_vikor_matches_pymcdm(scms):
+    store, _ = scms
+    result = rank_suppliers(store, CRITERIA, "VIKOR", MIN_SHIPMENTS).result
+    types = np.array([1 if direction == "benefit" else -1 for direction in result.directions])
+    expected = VIKOR(v=0.5)(result.decision_matrix, result.weights, types)
+    assert np.allclose(result.scores, expected)
+    assert result.ranking == [int(index) for index in np.argsort(expected, kind="stable")]
+
+
+def test_decision_matrix_is_kpis(scms):
+    store, _ = scms
+    ranking = rank_suppliers(store, CRITERIA, "TOPSIS", MIN_SHIPMENTS)
+    table = supplier_kpis(store)
+    for row_index, supplier_id in enumerate(ranking.result.alternatives):
+        expected = [table.row(supplier_id).values[criterion.name] for criterion in CRITERIA]
+        assert list(ranking.result.decision_matrix[row_index]) == pytest.approx(expected)
+
+
+def test_weighted_sum_by_hand():
+    result = mcdm.weighted_sum([[10, 5], [20, 1], [15, 3]], [0.5, 0.5], ["benefit", "cost"])
+    assert result.scores == pytest.approx([0.0, 1.0, 0.5])
+    assert result.ranking == [1, 2, 0]
+
+
+def test_ahp_textbook_example():
+    result = mcdm.ahp_weights([[1, 1 / 3, 1 / 2], [3, 1, 3], [2, 1 / 3, 1]])
+    assert result.lambda_max == pytest.approx(3.0536, abs=1e-4)
+    assert result.consistency_index == pytest.approx(0.0268, abs=1e-4)
+    assert result.random_index == 0.58
+    assert result.consistency_ratio == pytest.approx(0.046, abs=1e-3)
+    assert result.weights == pytest.approx([0.1571, 0.5936, 0.2493], abs=1e-4)
+
+
+def test_ahp_consistent_recovers_weights():
+    weights = np.array([0.5, 0.3, 0.15, 0.05])
+    result = mcdm.ahp_weights(weights[:, None] / weights[None, :])
+    assert result.weights == pytest.approx(weights)
+    assert result.consistency_ratio == pytest.approx(0.0, abs=1e-9)
+
+
+def test_ahp_inconsistent_rejected():
+    with pytest.raises(DecisionInputError) as error:
+        mcdm.ahp_weights([[1, 9, 1 / 9], [1 / 9, 1, 9], [9, 1 / 9, 1]], name="ahp")
+    assert str(error.value).startswith("ahp is inconsistent")
+    assert isinstance(error.value, ValueError)
+
+
+def test_ahp_not_reciprocal_rejected():
+    with pytest.raises(DecisionInputError, match=r"ahp\[0\]\[1\] = 3.0 and ahp\[1\]\[0\] = 3.0"):
+        mcdm.ahp_weights([[1, 3], [3, 1]], name="ahp")
+
+
+def test_negative_weight_rejected():
+    with pytest.raises(DecisionInputError, match=r"weights\[1\] = -0.2"):
+        mcdm.topsis([[1, 2], [3, 4]], [0.5, -0.2], ["benefit", "cost"])
+
+
+def test_zero_weights_rejected():
+    with pytest.raises(DecisionInputError, match="sum to 0"):
+        mcdm.vikor([[1, 2], [3, 4]], [0, 0], ["benefit", "cost"])
+
+
+def test_bad_direction_rejected():
+    with pytest.raises(DecisionInputError, match=r"directions\[0\] = 'max'"):
+        mcdm.weighted_sum([[1, 2], [3, 4]], [1, 1], ["max", "cost"])
+
+
+def test_shape_mismatch_rejected():
+    with pytest.raises(DecisionInputError, match=r"one value per criterion \(2\)"):
+        mcdm.topsis([[1, 2], [3, 4]], [1, 1, 1], ["benefit", "cost"])
+
+
+def test_unknown_criterion_rejected(scms):
+    store, _ = scms
+    with pytest.raises(QueryError, match=r"criteria\[0\].name = 'price' is not a supplier KPI"):
+        rank_suppliers(store, [Criterion("price", 1.0)])
+
+
+def test_constraints_exclude_with_reason(scms, frame):
+    store, _ = scms
+    ranking = rank_suppliers(store, CRITERIA, "TOPSIS", MIN_SHIPMENTS)
+    counts = frame.groupby("Vendor").size()
+    excluded = {item.properties["name"]: item.reasons for item in ranking.excluded}
+    assert set(excluded) >= set(counts[counts < 20].index)
+    assert excluded["ABBOTT LABORATORIES (PUERTO RICO)"][0] == "shipmentCount 1 is below the minimum 20"
+
+
+# GraphQL
+
+RANK_QUERY = """
+query($criteria: [CriterionInput!]!, $method: String!, $constraints: [ConstraintInput!], $ahp: [[Float!]!]) {
+  rankSuppliers(category: "ARV", criteria: $criteria, method: $method, constraints: $constraints, ahp: $ahp) {
+    method higherIsBetter
+    ranking { rank supplier { id label } score distances { name value } values }
+    tables { alternatives criteria directions weights decision normalized weighted ideal antiIdeal
+             distances { name values } scores }
+    excluded { supplier { id } reasons }
+    ahp { consistencyRatio weights }
+  }
+  supplierKpis(first: 5) { columns totalCount edges { node { supplier { id } values } } pageInfo { hasNextPage } }
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def client(scms, settings):
+    store, _ = scms
+    with TestClient(create_app(settings, store)) as test_client:
+        yield test_client
+
+
+def graphql(client, query: str, **variables) -> dict:
+    response = client.post("/graphql", json={"query": query, "variables": variables})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.mark.parametrize("method", ["TOPSIS", "VIKOR", "WSM"])
+def test_graphql_tables_shapes(client, method):
+    criteria = [{"name": "onTimeRate", "weight": 0.5}, {"name": "meanDelayDays", "weight": 0.3},
+                {"name": "meanUnitPrice", "weight": 0.2}]
+    body = graphql(client, RANK_QUERY, criteria=criteria, method=method,
+                   constraints=[{"criterion": "shipmentCount", "min": 5}])
+    result = body["data"]["rankSuppliers"]
+    tables = result["tables"]
+    rows, columns = len(tables["alternatives"]), len(tables["criteria"])
+    assert rows == len(result["ranking"])
+    assert columns == 3
+    for name in ("decision", "normalized", "weighted"):
+        assert np.shape(tables[name]) == (rows, columns)
+    assert len(tables["ideal"]) == columns
+    assert len(tables["antiIdeal"]) == columns
+    assert all(len(vector["values"]) == rows for vector in tables["distances"])
+    assert len(tables["scores"]) == rows
+    assert [item["rank"] for item in result["ranking"]] == list(range(1, rows + 1))
+    assert all(item["reasons"] for item in result["excluded"])
+
+
+def test_graphql_covers_every_supplier(client):
+    criteria = [{"name": "onTimeRate", "weight": 1.0}]
+    body = graphql(client, RANK_QUERY, criteria=criteria, method="TOPSIS", constraints=None)
+    result = body["data"]["rankSuppliers"]
+    arv_suppliers = len(result["ranking"]) + len(result["excluded"])
+    assert body["data"]["supplierKpis"]["totalCount"] == 73
+    assert arv_suppliers == len(result["tables"]["alternatives"]) + len(result["excluded"])
+    assert result["ranking"][0]["score"] >= result["ranking"][-1]["score"]
+
+
+def test_graphql_ahp_weights(client):
+    criteria = [{"name": "onTimeRate"}, {"name": "meanDelayDays"}, {"name": "meanUnitPrice"}]
+    body = graphql(client, RANK_QUERY, criteria=criteria, method="TOPSIS", constraints=None,
+                   ahp=[[1, 1 / 3, 1 / 2], [3, 1, 3], [2, 1 / 3, 1]])
+    result = body["data"]["rankSuppliers"]
+    assert result["ahp"]["consistencyRatio"] == pytest.approx(0.046, abs=1e-3)
+    assert result["tables"]["weights"] == pytest.approx(result["ahp"]["weights"])
+
+
+def test_graphql_unknown_criterion_error(client):
+    body = graphql(client, RANK_QUERY, criteria=[{"name": "MATCH (n) DETACH DELETE n", "weight": 1}],
+                   method="TOPSIS", constraints=None)
+    assert body["data"] is None
+    assert "is not a supplier KPI" in body["errors"][0]["message"]
+
+
+def test_graphql_bad_method_error(client):
+    body = graphql(client, RANK_QUERY, criteria=[{"name": "onTimeRate", "weight": 1}], method="ELECTRE",
+                   constraints=None)
+    assert "method = 'ELECTRE' is invalid" in body["errors"][0]["message"]
+
+
+# graph KPIs (runs last: it adds quality records to the loaded graph)
+
+def test_graph_kpis_trace_parts(scms):
+    store, _ = scms
+    part = "part:hiv-1-2-determine-complete-hiv-kit-100-tests"
+    supplier = store.read("MATCH (:Part {id: $part})-[:SUPPLIED_BY]->(s:Supplier) RETURN s.id AS id ORDER BY id",
+                          {"part": part})[0]["id"]
+    batch = GraphBatch()
+    batch.add_node("Part", part)
+    batch.add_node("Supplier", supplier, country="DE")
+    for index in (1, 2):
+        ncr = batch.add_node("Nonconformance", f"ncr:test:{index}", name=f"NCR-{index}")
+        batch.add_relationship("CONCERNS_PART", ncr, part)
+    component = batch.add_node("Component", "component:test:kit-1", name="kit 1")
+    batch.add_relationship("INSTANCE_OF_PART", component, part)
+    order = batch.add_node("WorkOrder", "workorder:test:1", name="WO-1")
+    mode = batch.add_node("FailureMode", "failure-mode:test-invalid-result", name="invalid result")
+    batch.add_relationship("INVOLVES", order, component)
+    batch.add_relationship("HAS_FAILURE_MODE", order, mode)
+    certificate = batch.add_node("Certification", "certification:test:iso-13485", name="ISO 13485")
+    batch.add_relationship("HAS_CERTIFICATION", supplier, certificate)
+    BatchedWriter(store, GraphSchema.from_store(store)).write(batch.nodes.values(), batch.relationships.values())
+
+    values = supplier_kpis(store).row(supplier).values
+    assert values["nonconformanceCount"] == 2
+    assert values["failureCount"] == 1
+    assert values["certificationCount"] == 1
+    assert values["countryShare"] == 1.0
