@@ -294,6 +294,8 @@ FEATURE_COMMANDS: list[str] = [
     "kg_service.commands.shipments",
     "kg_service.commands.ontology_edit",
     "kg_service.commands.design",
+    "kg_service.commands.causrca",
+    "kg_service.commands.evaluate_rootcause",
 ]
 
 for _module_name in FEATURE_COMMANDS:

@@ -222,3 +222,15 @@ def test_entity_lookups_are_batched(client, store):
     body = graphql(client, "{ " + aliases + " }")
     assert [body["data"][f"e{index}"]["id"] for index in range(len(keys))] == keys
     assert store.query_count - before <= 2
+
+
+def test_root_causes_from_failure_event(client):
+    key = "failure-event:sample-plant-telemetry:ac-3:2025-06-20T14:00:00"
+    query = """query($e: String!) { rootCauses(event: $e, limit: 3) { sources observedEvents { id startTime }
+               asset { id } condition { label } candidates { entity { label } score } } }"""
+    result = graphql(client, query, e=key)["data"]["rootCauses"]
+    assert result["observedEvents"] == [{"id": key, "startTime": "2025-06-20T14:00:00"}]
+    assert result["asset"]["id"] == "equipment:sample-plant:ac-3"
+    assert result["condition"]["label"] == "Overheating"
+    assert "co-occurrence" in result["sources"]
+    assert result["candidates"][0]["entity"]["label"] in {"Cooling System", "Cooling Fan"}

@@ -17,15 +17,15 @@ from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimite
 from strawberry.tools import merge_types
 from strawberry.types import Info
 
-from kg_service.api.types import (Entity, EntityConnection, EntityEdge, EvidencePath, OntologyClass, OntologyProperty,
-                                  PageInfo, RootCauseCandidate, RootCauseResult, ScoreComponent, WorkOrder,
-                                  WorkOrderConnection, WorkOrderEdge)
+from kg_service.api.types import (Entity, EntityConnection, EntityEdge, EvidencePath, ObservedEvent, OntologyClass,
+                                  OntologyProperty, PageInfo, RootCauseCandidate, RootCauseResult, ScoreComponent,
+                                  TelemetryEvidence, WorkOrder, WorkOrderConnection, WorkOrderEdge)
 from kg_service.api import features
 from kg_service.api.context import request_schema, request_store
 from kg_service.api.limits import QueryCostLimiter
 from kg_service.errors import KGServiceError
 from kg_service.reasoning import lookup
-from kg_service.reasoning.rootcause import ASSET_CLASSES, rank_root_causes
+from kg_service.reasoning.rootcause import ASSET_CLASSES, RootCauseQuery, rank_causes
 
 logger = logging.getLogger(__name__)
 
@@ -124,25 +124,44 @@ class CoreQuery:
         return [OntologyProperty(iri=row["iri"], kind=row["kind"], name=row["name"], domain=row["domain"],
                                  range=row["range"], texts=row["props"]) for row in rows]
 
-    @strawberry.field(description="Parts, systems and mechanisms ranked as likely causes of a failure mode or "
-                                  "symptom on an asset, each with its score breakdown and evidence")
-    async def root_causes(self, info: Info, asset: str, failure_mode: str | None = None, symptom: str | None = None,
-                          window_days: int = 30, limit: int = 10, since: str | None = None,
-                          until: str | None = None) -> RootCauseResult:
-        result = await asyncio.to_thread(rank_root_causes, _store(info), asset, failure_mode, symptom, window_days,
-                                         limit, since, until)
+    @strawberry.field(description="Candidate causes ranked for an asset (with a time window), a failure event, "
+                                  "an alarm or anomaly event, a failure mode or a symptom. Each candidate has its "
+                                  "score by source (work-order history, causal edges, text, predicted links) and "
+                                  "its evidence: paths, work orders, documents, chunks and telemetry events")
+    async def root_causes(self, info: Info, asset: str | None = None, failure_mode: str | None = None,
+                          symptom: str | None = None, event: str | None = None, events: list[str] | None = None,
+                          since: str | None = None, until: str | None = None, window_days: int = 30,
+                          lookback_minutes: int = 60, limit: int = 10, use_anomalies: bool = True) -> RootCauseResult:
+        query = RootCauseQuery(asset=asset, failure_mode=failure_mode, symptom=symptom, event=event,
+                               events=list(events or []), since=since, until=until, window_days=window_days,
+                               lookback_minutes=lookback_minutes, limit=limit, use_anomalies=use_anomalies)
+        result = await asyncio.to_thread(rank_causes, _store(info), query)
         schema = await asyncio.to_thread(_schema, info)
+
+        def entity(row: dict[str, Any] | None) -> Entity | None:
+            return Entity.from_row(row["id"], row["labels"], row["props"], schema) if row else None
+
         candidates = [RootCauseCandidate(
             entity=Entity.from_row(item.id, item.classes, item.properties, schema), score=item.score,
             breakdown=[ScoreComponent(source=part.source, value=part.value) for part in item.breakdown],
             evidence_work_orders=item.work_orders, preceding_work_orders=item.preceding_work_orders,
-            paths=[EvidencePath(nodes=path.nodes, relationships=path.relationships) for path in item.paths])
+            paths=[EvidencePath(nodes=path.nodes, relationships=path.relationships) for path in item.paths],
+            documents=item.documents, chunks=item.chunks,
+            events=[TelemetryEvidence(id=event.id, classes=event.classes, start_time=_iso(event.start_time),
+                                      seconds_before_observed=event.seconds_before_observed) for event in item.events])
             for item in result.candidates]
-        return RootCauseResult(asset=Entity.from_row(result.asset["id"], result.asset["labels"], result.asset["props"],
-                                                     schema),
-                               condition=Entity.from_row(result.condition["id"], result.condition["labels"],
-                                                         result.condition["props"], schema),
-                               target_work_orders=len(result.target_work_orders), candidates=candidates)
+        observed = [ObservedEvent(id=item.id, classes=item.classes, start_time=_iso(item.start_time),
+                                  signals=item.signals) for item in result.observed_events]
+        return RootCauseResult(asset=entity(result.asset), condition=entity(result.condition),
+                               target_work_orders=len(result.target_work_orders), observed_events=observed,
+                               sources=result.sources, candidates=candidates)
+
+
+def _iso(value: Any) -> str | None:
+    """Return a Python or Neo4j date-time as ISO 8601 text."""
+    if value is None:
+        return None
+    return value.iso_format() if hasattr(value, "iso_format") else value.isoformat()
 
 
 def _should_mask(error: GraphQLError) -> bool:

@@ -150,11 +150,34 @@ class RootCauseCandidate:
     preceding_work_orders: list[str] = strawberry.field(
         description="Keys of earlier work orders involving the candidate within the window before a target")
     paths: list[EvidencePath]
+    documents: list[str] = strawberry.field(description="Keys of documents whose chunks mention the candidate")
+    chunks: list[str] = strawberry.field(description="Keys of chunks that mention the candidate with the condition")
+    events: list["TelemetryEvidence"] = strawberry.field(
+        description="Alarms and anomaly events on the candidate before the observed events")
+
+
+@strawberry.type(description="An alarm or anomaly event that supports a candidate")
+class TelemetryEvidence:
+    id: str
+    classes: list[str]
+    start_time: str | None
+    seconds_before_observed: float | None
+
+
+@strawberry.type(description="An event the ranking started from (failure event, alarm or anomaly)")
+class ObservedEvent:
+    id: str
+    classes: list[str]
+    start_time: str | None
+    signals: list[str] = strawberry.field(description="Keys of the signals the event involves")
 
 
 @strawberry.type
 class RootCauseResult:
-    asset: Entity
-    condition: Entity
+    asset: Entity | None
+    condition: Entity | None = strawberry.field(description="The failure mode or symptom, when the query named one")
     target_work_orders: int = strawberry.field(description="Work orders on the asset that record the condition")
+    observed_events: list[ObservedEvent]
+    sources: list[str] = strawberry.field(description="Evidence sources that contributed: co-occurrence, "
+                                                      "precedence, mechanism, causal, text, prediction")
     candidates: list[RootCauseCandidate]

@@ -1,27 +1,49 @@
-"""Root-cause ranking from the asserted failure history.
+"""Root-cause ranking that combines several kinds of evidence in the graph.
 
-For an asset and a condition (a failure mode or a symptom), the target work orders are those
-on the asset, or on anything part of it, that record the condition. Each system, component
-and failure mechanism or cause is a candidate, scored from two sources:
+A ranking starts from one of: an asset with a time window, a FailureEvent, an Alarm or an
+AnomalyEvent, a Symptom, or a failure mode (optionally on an asset). Each source below is a
+separate scorer that adds weighted components to candidates. A source whose nodes or
+relationships are absent from the graph adds nothing.
 
-- `co-occurrence`: the share of target work orders that involve the candidate;
-- `precedence`: how much more often target work orders are preceded, within `window_days` on
-  the same equipment, by a work order involving the candidate than work orders on that
-  equipment in general are (the share for targets minus the base share, floored at 0),
-  weighted by `PRECEDENCE_WEIGHT`. Busy assets have some work order before nearly everything,
-  so only the excess over the base share is evidence.
-- `mechanism`: `MECHANISM_WEIGHT` for each failure mechanism or cause that the graph links to
-  the failure mode.
+(a) Asserted failure history, for a condition (failure mode or symptom). The target work orders
+    are those that record the condition, on the asset or anything part of it when an asset is given.
+    - `co-occurrence`: the share of target work orders that involve the candidate (weight 1);
+    - `precedence`: how much more often target work orders are preceded, within `window_days` on
+      the same equipment, by a work order involving the candidate than work orders on that
+      equipment in general are. It is the share for targets minus the base share, floored at 0
+      and weighted by `PRECEDENCE_WEIGHT`. Busy assets have some work order before nearly everything,
+      so only the excess over the base share is evidence.
+    - `mechanism`: `MECHANISM_WEIGHT` for each failure mechanism or cause that the graph links to
+      the failure mode, and `MECHANISM_PART_WEIGHT` for each system or component linked to such a
+      mechanism or cause.
+(b) `causal`: CAUSES edges between Signal nodes walked upstream (up to `MAX_CAUSAL_DEPTH` edges)
+    from the signals of the observed alarms and events. A candidate at distance d from an observed
+    signal gets `CAUSAL_DECAY ** (d - 1)` times a time factor:
+    - `TIME_BEFORE` when the candidate has an alarm or anomaly event that starts before the observed
+      event, within `lookback_minutes` and with `TIME_TOLERANCE_SECONDS` of slack for imprecise
+      timestamps;
+    - `TIME_DOWNSTREAM` in that case when an event of a signal upstream of the candidate started
+      even earlier, because the candidate is then more likely a consequence;
+    - `TIME_AFTER` when its events all start after the observed event, `TIME_NONE` when it has none.
+    The component is `CAUSAL_WEIGHT` times the mean over observed events. An observed event whose
+    signals the candidate is not upstream of counts 0.
+(c) `text`: chunks that mention the condition or an observed signal together with the candidate,
+    `TEXT_WEIGHT * min(1, chunks / TEXT_SATURATION_CHUNKS)`.
+(d) `prediction`: relationships whose type starts with `PREDICTED_` and that carry a `score`
+    property (link predictions of a graph model), between an anchor (the condition, an observed
+    event or signal) and the candidate, `PREDICTION_WEIGHT` times the highest score (clipped to 0..1).
 
-The score is the weighted sum; its breakdown by source and the evidence work orders and paths
-come with every candidate.
+The score is the sum of the components. Each candidate carries its breakdown by source, evidence
+paths (node keys and relationship types), supporting work orders, documents and chunks, and
+telemetry events.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from kg_service.errors import QueryError
@@ -34,10 +56,34 @@ PRECEDENCE_WEIGHT = 0.5
 # A mechanism or cause linked to the failure mode is general knowledge, not this asset's history,
 # so it counts half as much as a part involved in every target work order.
 MECHANISM_WEIGHT = 0.5
+# A part reached through a mechanism or cause is one step further from the failure mode.
+MECHANISM_PART_WEIGHT = 0.25
+CAUSAL_WEIGHT = 1.0
+CAUSAL_DECAY = 0.5
+MAX_CAUSAL_DEPTH = 4
+TIME_BEFORE = 1.0
+# An event of a signal upstream that started even earlier makes the candidate more likely a
+# consequence, so it scores below a candidate one edge further up with its own earlier event.
+TIME_DOWNSTREAM = 0.3
+TIME_NONE = 0.4
+TIME_AFTER = 0.2
+TIME_TOLERANCE_SECONDS = 1.0
+TEXT_WEIGHT = 0.3
+TEXT_SATURATION_CHUNKS = 3
+PREDICTION_WEIGHT = 0.5
+PREDICTED_PREFIX = "PREDICTED_"
 MAX_WINDOW_DAYS = 3650
+MAX_LOOKBACK_MINUTES = 60 * 24 * 30
 MAX_CANDIDATES = 100
+# NOTE: an asset window with more alarms and failure events than this explains only the earliest ones.
+MAX_OBSERVED_EVENTS = 100
+MAX_EVIDENCE_ITEMS = 20
 ASSET_CLASSES = ["Equipment", "System", "Component", "ProductionLine", "Site", "Asset"]
 CONDITION_CLASSES = ["FailureMode", "Symptom", "Observation"]
+EVENT_CLASSES = ["FailureEvent", "Alarm", "AnomalyEvent"]
+# Classes that the text and prediction sources may propose as causes.
+CANDIDATE_CLASSES = ["System", "Component", "Equipment", "Part", "Material", "FailureMechanism", "FailureCause",
+                     "Signal"]
 
 
 @dataclass
@@ -55,6 +101,16 @@ class ScoreComponent:
 
 
 @dataclass
+class TelemetryEvidence:
+    """An alarm or anomaly event of a candidate signal, with its start relative to the observed event."""
+
+    id: str
+    classes: list[str]
+    start_time: datetime | None
+    seconds_before_observed: float | None
+
+
+@dataclass
 class RootCauseCandidate:
     """A ranked candidate cause with its score breakdown and evidence."""
 
@@ -66,17 +122,66 @@ class RootCauseCandidate:
     work_orders: list[str] = field(default_factory=list)
     preceding_work_orders: list[str] = field(default_factory=list)
     paths: list[EvidencePath] = field(default_factory=list)
+    documents: list[str] = field(default_factory=list)
+    chunks: list[str] = field(default_factory=list)
+    events: list[TelemetryEvidence] = field(default_factory=list)
 
     def name(self, lang: str = "en") -> str | None:
         return display_name(self.properties, lang)
 
+    def component(self, source: str) -> float:
+        """Return the value of one source in the breakdown, 0 when the source did not contribute."""
+        return next((part.value for part in self.breakdown if part.source == source), 0.0)
+
+
+@dataclass
+class ObservedEvent:
+    """An event that the ranking explains: an alarm, anomaly or failure event with its signals."""
+
+    id: str
+    classes: list[str]
+    start_time: datetime | None
+    signals: list[str]
+
 
 @dataclass
 class RootCauseResult:
-    asset: dict[str, Any]
-    condition: dict[str, Any]
+    """The ranking with what it started from. `asset` and `condition` are None when not known."""
+
+    asset: dict[str, Any] | None
+    condition: dict[str, Any] | None
     target_work_orders: list[str]
     candidates: list[RootCauseCandidate]
+    start: dict[str, Any] | None = None
+    observed_events: list[ObservedEvent] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RootCauseQuery:
+    """Request of a ranking. Give `event` (or several `events`), or `asset` with a window, or a
+    condition (optionally with `asset`).
+
+    `since` and `until` bound work-order dates and event start times. `lookback_minutes` bounds how
+    long before an observed event a candidate's own event counts as its precursor. With
+    `use_anomalies` False the causal source ignores AnomalyEvents and times only alarms.
+    """
+
+    asset: str | None = None
+    failure_mode: str | None = None
+    symptom: str | None = None
+    event: str | None = None
+    events: list[str] = field(default_factory=list)
+    since: datetime | date | str | None = None
+    until: datetime | date | str | None = None
+    window_days: int = 30
+    lookback_minutes: int = 60
+    limit: int = 10
+    use_anomalies: bool = True
+
+    @property
+    def event_keys(self) -> list[str]:
+        return ([self.event] if self.event else []) + [key for key in self.events if key != self.event]
 
 
 TARGETS_QUERY = """
@@ -85,6 +190,12 @@ MATCH (wo:WorkOrder)-[:FOR_ASSET]->(equipment)
 WHERE (equipment = asset OR (equipment)-[:PART_OF*1..4]->(asset))
   AND ($since IS NULL OR wo.date >= date($since)) AND ($until IS NULL OR wo.date <= date($until))
 MATCH (wo)-[:HAS_FAILURE_MODE|HAS_SYMPTOM]->(condition)
+RETURN DISTINCT wo.id AS id, wo.date AS date, equipment.id AS equipment
+"""
+
+TARGETS_ANY_ASSET_QUERY = """
+MATCH (condition:Entity {id: $condition})<-[:HAS_FAILURE_MODE|HAS_SYMPTOM]-(wo:WorkOrder)-[:FOR_ASSET]->(equipment)
+WHERE ($since IS NULL OR wo.date >= date($since)) AND ($until IS NULL OR wo.date <= date($until))
 RETURN DISTINCT wo.id AS id, wo.date AS date, equipment.id AS equipment
 """
 
@@ -120,6 +231,240 @@ MATCH (condition:Entity {id: $condition})-[rel:HAS_MECHANISM|HAS_CAUSE]->(candid
 RETURN candidate.id AS id, labels(candidate) AS labels, properties(candidate) AS props, type(rel) AS via
 """
 
+# Any relationship from a mechanism or cause to a system or component counts as a path to a part.
+MECHANISM_PART_QUERY = """
+MATCH (condition:Entity {id: $condition})-[rel:HAS_MECHANISM|HAS_CAUSE]->(mechanism)-[link]-(candidate)
+WHERE candidate:System OR candidate:Component
+RETURN candidate.id AS id, labels(candidate) AS labels, properties(candidate) AS props, type(rel) AS via,
+       mechanism.id AS mechanism, type(link) AS link
+"""
+
+EVENT_QUERY = """
+MATCH (event:Entity {id: $event})
+OPTIONAL MATCH (event)-[:FOR_ASSET]->(asset)
+OPTIONAL MATCH (event)-[:HAS_FAILURE_MODE]->(mode)
+OPTIONAL MATCH (event)-[:HAS_SYMPTOM]->(symptom)
+OPTIONAL MATCH (event)-[:INVOLVES_SIGNAL]->(signal:Signal)
+RETURN event.id AS id, labels(event) AS labels, event.startTime AS start, collect(DISTINCT asset.id) AS assets,
+       collect(DISTINCT mode.id) AS modes, collect(DISTINCT symptom.id) AS symptoms,
+       collect(DISTINCT signal.id) AS signals
+"""
+
+WINDOW_EVENTS_QUERY = """
+MATCH (asset:Entity {id: $asset})
+MATCH (event:Event)-[:FOR_ASSET]->(target)
+WHERE (target = asset OR (target)-[:PART_OF*1..6]->(asset)) AND (event:Alarm OR event:FailureEvent)
+  AND ($since IS NULL OR event.startTime >= $since) AND ($until IS NULL OR event.startTime <= $until)
+OPTIONAL MATCH (event)-[:INVOLVES_SIGNAL]->(signal:Signal)
+OPTIONAL MATCH (event)-[:HAS_FAILURE_MODE]->(mode)
+RETURN event.id AS id, labels(event) AS labels, event.startTime AS start, collect(DISTINCT signal.id) AS signals,
+       collect(DISTINCT mode.id) AS modes
+ORDER BY start, id LIMIT $max
+"""
+
+CAUSAL_QUERY = f"""
+UNWIND $signals AS observed
+MATCH path = (candidate:Signal)-[:CAUSES*1..{MAX_CAUSAL_DEPTH}]->(target:Signal {{id: observed}})
+WHERE candidate <> target
+WITH observed, candidate, path ORDER BY length(path)
+WITH observed, candidate, collect(path)[0] AS path
+RETURN observed, candidate.id AS id, labels(candidate) AS labels, properties(candidate) AS props,
+       length(path) AS distance, [node IN nodes(path) | node.id] AS nodes,
+       [rel IN relationships(path) | type(rel)] AS relationships
+"""
+
+CAUSAL_EDGES_QUERY = """
+MATCH (source:Signal)-[:CAUSES]->(target:Signal)
+WHERE source.id IN $ids AND target.id IN $ids
+RETURN source.id AS source, target.id AS target
+"""
+
+SIGNAL_EVENTS_QUERY = """
+UNWIND $ids AS key
+MATCH (signal:Signal {id: key})<-[:INVOLVES_SIGNAL]-(event:Event)
+WHERE (event:Alarm OR ($anomalies AND event:AnomalyEvent)) AND event.startTime >= $earliest
+  AND event.startTime <= $latest
+RETURN key AS signal, event.id AS id, labels(event) AS labels, event.startTime AS start
+ORDER BY start
+"""
+
+TEXT_QUERY = """
+UNWIND $anchors AS anchor
+MATCH (:Entity {id: anchor})<-[:MENTIONS]-(chunk:Chunk)-[:MENTIONS]->(candidate:Entity)
+WHERE NOT candidate.id IN $anchors AND any(label IN labels(candidate) WHERE label IN $classes)
+OPTIONAL MATCH (document:Document)-[:HAS_CHUNK]->(chunk)
+RETURN candidate.id AS id, labels(candidate) AS labels, properties(candidate) AS props,
+       collect(DISTINCT anchor) AS anchors, collect(DISTINCT chunk.id) AS chunks,
+       collect(DISTINCT document.id) AS documents
+"""
+
+PREDICTION_QUERY = """
+UNWIND $anchors AS anchor
+MATCH (start:Entity {id: anchor})-[link]-(candidate:Entity)
+WHERE type(link) STARTS WITH $prefix AND link.score IS NOT NULL AND NOT candidate.id IN $anchors
+RETURN candidate.id AS id, labels(candidate) AS labels, properties(candidate) AS props, anchor,
+       type(link) AS via, startNode(link) = start AS outgoing, max(toFloat(link.score)) AS score
+"""
+
+
+@dataclass
+class _Context:
+    """Resolved start of a ranking: asset, condition, start node and observed events."""
+
+    asset: dict[str, Any] | None
+    condition: dict[str, Any] | None
+    start: dict[str, Any] | None
+    observed: list[ObservedEvent]
+    since: datetime | None
+    until: datetime | None
+
+    @property
+    def condition_is_failure_mode(self) -> bool:
+        return self.condition is not None and "FailureMode" in self.condition["labels"]
+
+    def anchors(self) -> list[str]:
+        """Return the keys that text and prediction evidence must connect a candidate to."""
+        keys = [self.condition["id"]] if self.condition else []
+        for event in self.observed:
+            keys.append(event.id)
+            keys.extend(event.signals)
+        return list(dict.fromkeys(keys))
+
+
+class _Ranking:
+    """Candidates and their score components, filled by the scorers."""
+
+    def __init__(self) -> None:
+        self.candidates: dict[str, RootCauseCandidate] = {}
+        self.scores: dict[str, dict[str, float]] = defaultdict(dict)
+
+    def candidate(self, row: dict[str, Any]) -> RootCauseCandidate:
+        if row["id"] not in self.candidates:
+            self.candidates[row["id"]] = RootCauseCandidate(row["id"], sorted(row["labels"]), row["props"], 0.0, [])
+        return self.candidates[row["id"]]
+
+    def add(self, row: dict[str, Any], source: str, value: float) -> RootCauseCandidate:
+        entry = self.candidate(row)
+        self.scores[row["id"]][source] = self.scores[row["id"]].get(source, 0.0) + value
+        return entry
+
+    def ranked(self, limit: int, exclude: set[str]) -> list[RootCauseCandidate]:
+        for key, entry in self.candidates.items():
+            entry.breakdown = [ScoreComponent(source, round(value, 6))
+                               for source, value in sorted(self.scores[key].items())]
+            entry.score = round(sum(self.scores[key].values()), 6)
+            entry.work_orders = sorted(set(entry.work_orders))
+            entry.preceding_work_orders = sorted(set(entry.preceding_work_orders) - set(entry.work_orders))
+            entry.documents = sorted(set(entry.documents))
+            entry.chunks = sorted(set(entry.chunks))
+        scored = [entry for key, entry in self.candidates.items() if key not in exclude and entry.breakdown]
+        return sorted(scored, key=lambda item: (-item.score, item.id))[:limit]
+
+
+def _as_datetime(value: datetime | date | str | None, name: str, end_of_day: bool = False) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise QueryError(f"{name} must be an ISO 8601 date or date-time such as 2024-05-01 or "
+                             f"2024-05-01T08:30:00, got {value!r}") from None
+        if len(value) > 10:
+            return parsed
+        value = parsed.date()
+    return datetime.combine(value, datetime.max.time() if end_of_day else datetime.min.time())
+
+
+def _native(value: Any) -> datetime | None:
+    """Return a Neo4j temporal value as a Python datetime without time zone (dates at midnight)."""
+    if value is None:
+        return None
+    native = value.to_native() if hasattr(value, "to_native") else value
+    if isinstance(native, datetime):
+        return native.replace(tzinfo=None)
+    if isinstance(native, date):
+        return datetime.combine(native, datetime.min.time())
+    return None
+
+
+def _check(query: RootCauseQuery) -> None:
+    if query.failure_mode is not None and query.symptom is not None:
+        raise QueryError("give at most one of failureMode or symptom")
+    if not (query.event_keys or query.asset or query.failure_mode or query.symptom):
+        raise QueryError("give an event, an asset (with a time window) or a failure mode or symptom to explain")
+    if not 0 <= query.window_days <= MAX_WINDOW_DAYS:
+        raise QueryError(f"windowDays must be between 0 and {MAX_WINDOW_DAYS}, got {query.window_days}")
+    if not 0 <= query.lookback_minutes <= MAX_LOOKBACK_MINUTES:
+        raise QueryError(f"lookbackMinutes must be between 0 and {MAX_LOOKBACK_MINUTES}, got {query.lookback_minutes}")
+    if not 1 <= query.limit <= MAX_CANDIDATES:
+        raise QueryError(f"limit must be between 1 and {MAX_CANDIDATES}, got {query.limit}")
+
+
+def _resolve(store: GraphStore, query: RootCauseQuery) -> _Context:
+    """Resolve the start of a ranking into the asset, the condition and the observed events."""
+    since = _as_datetime(query.since, "since")
+    until = _as_datetime(query.until, "until", end_of_day=True)
+    asset = resolve_entity(store, query.asset, ASSET_CLASSES) if query.asset else None
+    condition = None
+    if query.failure_mode is not None:
+        condition = resolve_entity(store, query.failure_mode, ["FailureMode"])
+    elif query.symptom is not None:
+        condition = resolve_entity(store, query.symptom, ["Symptom", "Observation"])
+
+    observed: list[ObservedEvent] = []
+    start = None
+    for key in query.event_keys:
+        row = resolve_entity(store, key, EVENT_CLASSES)
+        start = start or row
+        detail = store.read(EVENT_QUERY, {"event": row["id"]})[0]
+        observed.append(ObservedEvent(row["id"], sorted(detail["labels"]), _native(detail["start"]),
+                                      detail["signals"]))
+        if asset is None and detail["assets"]:
+            asset = resolve_entity(store, detail["assets"][0], ASSET_CLASSES)
+        if condition is None and (detail["modes"] or detail["symptoms"]):
+            condition = resolve_entity(store, (detail["modes"] or detail["symptoms"])[0], CONDITION_CLASSES)
+
+    start = start or condition or asset
+    if not observed and asset is not None and (since is not None or until is not None or condition is None):
+        rows = store.read(WINDOW_EVENTS_QUERY, {"asset": asset["id"], "since": since, "until": until,
+                                                "max": MAX_OBSERVED_EVENTS})
+        observed = [ObservedEvent(row["id"], sorted(row["labels"]), _native(row["start"]), row["signals"])
+                    for row in rows]
+        if condition is None:
+            modes = Counter(mode for row in rows for mode in row["modes"])
+            if modes:
+                # NOTE: with several failure modes in the window, the work-order history explains only the
+                # most frequent one. The causal source still covers every observed event.
+                condition = resolve_entity(store, modes.most_common(1)[0][0], ["FailureMode"])
+    return _Context(asset, condition, start, observed, since, until)
+
+
+def rank_causes(store: GraphStore, query: RootCauseQuery) -> RootCauseResult:
+    """Rank candidate causes from every evidence source; see the module docstring for the scoring."""
+    _check(query)
+    context = _resolve(store, query)
+    ranking = _Ranking()
+    target_ids = _score_history(store, context, query.window_days, ranking)
+    _score_causal(store, context, timedelta(minutes=query.lookback_minutes), query.use_anomalies, ranking)
+    anchors = context.anchors()
+    _score_text(store, anchors, ranking)
+    _score_prediction(store, anchors, ranking)
+
+    # An observed signal stays a candidate when it is upstream of another observed event's signal,
+    # because with several alarms in a window the earliest one may sit on the root cause.
+    exclude = {key for key in anchors if not ranking.scores.get(key, {}).get("causal")}
+    if context.asset is not None:
+        exclude.add(context.asset["id"])
+    candidates = ranking.ranked(query.limit, exclude)
+    sources = sorted({part.source for key, entry in ranking.candidates.items() if key not in exclude
+                      for part in entry.breakdown})
+    logger.debug("root cause from %s: %d observed events, %d target work orders, %d candidates from %s",
+                context.start["id"] if context.start else None, len(context.observed), len(target_ids),
+                len(ranking.candidates), ", ".join(sources) or "no source")
+    return RootCauseResult(context.asset, context.condition, target_ids, candidates, context.start,
+                           context.observed, sources)
+
 
 def rank_root_causes(store: GraphStore, asset: str, failure_mode: str | None = None, symptom: str | None = None,
                      window_days: int = 30, limit: int = 10, since: str | None = None,
@@ -127,62 +472,58 @@ def rank_root_causes(store: GraphStore, asset: str, failure_mode: str | None = N
     """Rank candidate causes of `failure_mode` or `symptom` on `asset` (keys or names)."""
     if (failure_mode is None) == (symptom is None):
         raise QueryError("give exactly one of failureMode or symptom")
-    if not 0 <= window_days <= MAX_WINDOW_DAYS:
-        raise QueryError(f"windowDays must be between 0 and {MAX_WINDOW_DAYS}, got {window_days}")
-    if not 1 <= limit <= MAX_CANDIDATES:
-        raise QueryError(f"limit must be between 1 and {MAX_CANDIDATES}, got {limit}")
+    query = RootCauseQuery(asset=asset, failure_mode=failure_mode, symptom=symptom, since=since, until=until,
+                           window_days=window_days, limit=limit)
+    result = rank_causes(store, query)
+    if not result.target_work_orders:
+        # Without a work order that records the condition there is nothing on this asset to explain.
+        result.candidates = []
+    return result
 
-    asset_row = resolve_entity(store, asset, ASSET_CLASSES)
-    condition_classes = ["FailureMode"] if failure_mode is not None else ["Symptom", "Observation"]
-    condition_row = resolve_entity(store, failure_mode if failure_mode is not None else symptom, condition_classes)
-    targets = store.read(TARGETS_QUERY, {"asset": asset_row["id"], "condition": condition_row["id"],
-                                         "since": since, "until": until})
-    target_ids = [row["id"] for row in targets]
-    logger.info("root cause of %s on %s: %d target work orders", condition_row["id"], asset_row["id"], len(target_ids))
-    if not target_ids:
-        return RootCauseResult(asset_row, condition_row, [], [])
 
-    candidates: dict[str, RootCauseCandidate] = {}
-    scores: dict[str, dict[str, float]] = defaultdict(dict)
+def _work_order_bound(value: datetime | None) -> str | None:
+    return None if value is None else value.date().isoformat()
+
+
+def _score_history(store: GraphStore, context: _Context, window_days: int, ranking: _Ranking) -> list[str]:
+    """Score co-occurrence, precedence and mechanism paths from the work orders of the condition."""
+    if context.condition is None:
+        return []
+    params = {"condition": context.condition["id"], "since": _work_order_bound(context.since),
+              "until": _work_order_bound(context.until)}
+    if context.asset is not None:
+        targets = store.read(TARGETS_QUERY, {**params, "asset": context.asset["id"]})
+    else:
+        targets = store.read(TARGETS_ANY_ASSET_QUERY, params)
+    target_ids = sorted({row["id"] for row in targets})
     total = len(target_ids)
 
-    def candidate(row: dict[str, Any]) -> RootCauseCandidate:
-        if row["id"] not in candidates:
-            candidates[row["id"]] = RootCauseCandidate(row["id"], sorted(row["labels"]), row["props"], 0.0, [])
-        return candidates[row["id"]]
+    if total:
+        for row in store.read(ACCOMPANY_QUERY, {"targets": target_ids}):
+            entry = ranking.add(row, "co-occurrence", len(row["orders"]) / total)
+            entry.work_orders.extend(row["orders"])
+            for order in row["orders"][:5]:
+                entry.paths.append(EvidencePath([order, row["id"]], ["INVOLVES"]))
 
-    for row in store.read(ACCOMPANY_QUERY, {"targets": target_ids}):
-        entry = candidate(row)
-        scores[row["id"]]["co-occurrence"] = len(row["orders"]) / total
-        entry.work_orders.extend(row["orders"])
-        for order in row["orders"][:5]:
-            entry.paths.append(EvidencePath([order, row["id"]], ["INVOLVES"]))
+        preceding = store.read(PRECEDE_QUERY, {"targets": target_ids, "window": window_days})
+        base_rates = _base_rates(store, sorted({row["equipment"] for row in targets}),
+                                 [row["id"] for row in preceding], window_days)
+        for row in preceding:
+            excess = len(row["orders"]) / total - base_rates.get(row["id"], 0.0)
+            if excess <= 0:
+                continue
+            entry = ranking.add(row, "precedence", PRECEDENCE_WEIGHT * excess)
+            entry.preceding_work_orders.extend(row["earlier"])
 
-    preceding = store.read(PRECEDE_QUERY, {"targets": target_ids, "window": window_days})
-    base_rates = _base_rates(store, sorted({row["equipment"] for row in targets}),
-                             [row["id"] for row in preceding], window_days)
-    for row in preceding:
-        excess = len(row["orders"]) / total - base_rates.get(row["id"], 0.0)
-        if excess <= 0:
-            continue
-        entry = candidate(row)
-        scores[row["id"]]["precedence"] = PRECEDENCE_WEIGHT * excess
-        entry.preceding_work_orders.extend(row["earlier"])
-
-    if failure_mode is not None:
-        for row in store.read(MECHANISM_QUERY, {"condition": condition_row["id"]}):
-            entry = candidate(row)
-            scores[row["id"]]["mechanism"] = MECHANISM_WEIGHT
-            entry.paths.append(EvidencePath([condition_row["id"], row["id"]], [row["via"]]))
-
-    for key, entry in candidates.items():
-        entry.breakdown = [ScoreComponent(source, round(value, 6)) for source, value in sorted(scores[key].items())]
-        entry.score = round(sum(scores[key].values()), 6)
-        entry.work_orders = sorted(set(entry.work_orders))
-        entry.preceding_work_orders = sorted(set(entry.preceding_work_orders) - set(entry.work_orders))
-
-    ranked = sorted(candidates.values(), key=lambda item: (-item.score, item.id))[:limit]
-    return RootCauseResult(asset_row, condition_row, target_ids, ranked)
+    if context.condition_is_failure_mode:
+        condition = context.condition["id"]
+        for row in store.read(MECHANISM_QUERY, {"condition": condition}):
+            entry = ranking.add(row, "mechanism", MECHANISM_WEIGHT)
+            entry.paths.append(EvidencePath([condition, row["id"]], [row["via"]]))
+        for row in store.read(MECHANISM_PART_QUERY, {"condition": condition}):
+            entry = ranking.add(row, "mechanism", MECHANISM_PART_WEIGHT)
+            entry.paths.append(EvidencePath([condition, row["mechanism"], row["id"]], [row["via"], row["link"]]))
+    return target_ids
 
 
 def _base_rates(store: GraphStore, equipment: list[str], candidate_ids: list[str], window_days: int) -> dict[str, float]:
@@ -191,3 +532,123 @@ def _base_rates(store: GraphStore, equipment: list[str], candidate_ids: list[str
         return {}
     rows = store.read(BASE_RATE_QUERY, {"equipment": equipment, "candidates": candidate_ids, "window": window_days})
     return {row["id"]: row["preceded"] / row["total"] for row in rows if row["id"] is not None and row["total"]}
+
+
+def _ancestors(edges: list[tuple[str, str]]) -> dict[str, set[str]]:
+    """Return, per node, every node with a directed path to it over `edges`."""
+    parents: dict[str, set[str]] = defaultdict(set)
+    for source, target in edges:
+        parents[target].add(source)
+    result: dict[str, set[str]] = {}
+    for node in list(parents):
+        seen: set[str] = set()
+        frontier = list(parents[node])
+        while frontier:
+            current = frontier.pop()
+            if current not in seen:
+                seen.add(current)
+                frontier.extend(parents.get(current, ()))
+        result[node] = seen
+    return result
+
+
+def _score_causal(store: GraphStore, context: _Context, lookback: timedelta, use_anomalies: bool,
+                  ranking: _Ranking) -> None:
+    """Score signals upstream of the observed signals over CAUSES, weighted by the time order of their events."""
+    observed = [event for event in context.observed if event.signals]
+    if not observed:
+        return
+    signals = sorted({signal for event in observed for signal in event.signals})
+    rows = store.read(CAUSAL_QUERY, {"signals": signals})
+    if not rows:
+        return
+    walk: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for row in rows:
+        walk[row["id"]][row["observed"]] = row
+
+    candidate_ids = sorted(walk)
+    ancestors = _ancestors([(row["source"], row["target"]) for row in store.read(
+        CAUSAL_EDGES_QUERY, {"ids": candidate_ids + signals})])
+    starts = [event.start_time for event in observed if event.start_time is not None]
+    events: dict[str, list[TelemetryEvidence]] = defaultdict(list)
+    if starts:
+        tolerance = timedelta(seconds=TIME_TOLERANCE_SECONDS)
+        for row in store.read(SIGNAL_EVENTS_QUERY, {"ids": candidate_ids, "anomalies": use_anomalies,
+                                                    "earliest": min(starts) - lookback,
+                                                    "latest": max(starts) + lookback + tolerance}):
+            evidence = TelemetryEvidence(row["id"], sorted(row["labels"]), _native(row["start"]), None)
+            events[row["signal"]].append(evidence)
+
+    for key, by_observed in walk.items():
+        total = 0.0
+        evidence: dict[str, TelemetryEvidence] = {}
+        for event in observed:
+            reached = [by_observed[signal] for signal in event.signals if signal in by_observed]
+            if not reached:
+                continue
+            nearest = min(reached, key=lambda row: row["distance"])
+            factor, used = _time_factor(key, event, events, ancestors.get(key, set()), lookback)
+            total += CAUSAL_DECAY ** (nearest["distance"] - 1) * factor
+            for item in used:
+                evidence.setdefault(item.id, item)
+        if total <= 0:
+            continue
+        row = next(iter(by_observed.values()))
+        entry = ranking.add(row, "causal", CAUSAL_WEIGHT * total / len(observed))
+        for path_row in sorted(by_observed.values(), key=lambda item: item["distance"])[:MAX_EVIDENCE_ITEMS]:
+            entry.paths.append(EvidencePath(path_row["nodes"], path_row["relationships"]))
+        entry.events.extend(sorted(evidence.values(), key=lambda item: (item.start_time or datetime.min, item.id))
+                            [:MAX_EVIDENCE_ITEMS])
+
+
+def _time_factor(key: str, observed: ObservedEvent, events: dict[str, list[TelemetryEvidence]],
+                 upstream: set[str], lookback: timedelta) -> tuple[float, list[TelemetryEvidence]]:
+    """Return the time factor of candidate `key` for one observed event and the events it rests on."""
+    if observed.start_time is None:
+        return TIME_NONE, []
+    tolerance = timedelta(seconds=TIME_TOLERANCE_SECONDS)
+    earliest = observed.start_time - lookback
+    latest = observed.start_time + tolerance
+    own = [item for item in events.get(key, []) if item.start_time is not None and item.id != observed.id]
+    before = [item for item in own if earliest <= item.start_time <= latest]
+    if before:
+        first = min(item.start_time for item in before)
+        used = [TelemetryEvidence(item.id, item.classes, item.start_time,
+                                  (observed.start_time - item.start_time).total_seconds()) for item in before]
+        earlier_upstream = any(item.start_time is not None and earliest <= item.start_time < first
+                               for signal in upstream for item in events.get(signal, []))
+        return (TIME_DOWNSTREAM if earlier_upstream else TIME_BEFORE), used
+    after = [item for item in own if latest < item.start_time <= observed.start_time + lookback]
+    if after:
+        return TIME_AFTER, [TelemetryEvidence(item.id, item.classes, item.start_time,
+                                              (observed.start_time - item.start_time).total_seconds())
+                            for item in after]
+    return TIME_NONE, []
+
+
+def _score_text(store: GraphStore, anchors: list[str], ranking: _Ranking) -> None:
+    """Score candidates mentioned in the same chunks as the condition or an observed signal."""
+    if not anchors:
+        return
+    for row in store.read(TEXT_QUERY, {"anchors": anchors, "classes": CANDIDATE_CLASSES}):
+        value = TEXT_WEIGHT * min(1.0, len(row["chunks"]) / TEXT_SATURATION_CHUNKS)
+        entry = ranking.add(row, "text", value)
+        entry.chunks.extend(row["chunks"][:MAX_EVIDENCE_ITEMS])
+        entry.documents.extend(row["documents"][:MAX_EVIDENCE_ITEMS])
+        for chunk in row["chunks"][:3]:
+            entry.paths.append(EvidencePath([row["anchors"][0], chunk, row["id"]], ["MENTIONS", "MENTIONS"]))
+
+
+def _score_prediction(store: GraphStore, anchors: list[str], ranking: _Ranking) -> None:
+    """Score candidates linked to an anchor by a predicted relationship with a score."""
+    if not anchors:
+        return
+    best: dict[str, dict[str, Any]] = {}
+    for row in store.read(PREDICTION_QUERY, {"anchors": anchors, "prefix": PREDICTED_PREFIX}):
+        if row["id"] not in best or row["score"] > best[row["id"]]["score"]:
+            best[row["id"]] = row
+        entry = ranking.candidate(row)
+        nodes = [row["anchor"], row["id"]] if row["outgoing"] else [row["id"], row["anchor"]]
+        entry.paths.append(EvidencePath(nodes, [row["via"]]))
+    for row in best.values():
+        ranking.add(row, "prediction", PREDICTION_WEIGHT * min(1.0, max(0.0, row["score"])))

@@ -1,0 +1,1 @@
+"""Quality measurements on real data sets: metrics and the evaluations that compute them."""
