@@ -69,7 +69,8 @@ class QueryCostLimiter(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         document = context.graphql_document
-        if document is not None and context.pre_execution_errors is None:
+        # Runs after strawberry's validation (or its cache), so only a query that passed it is costed.
+        if document is not None and not context.pre_execution_errors:
             fragments = {definition.name.value: definition for definition in document.definitions
                          if isinstance(definition, FragmentDefinitionNode)}
             variables = context.variables or {}

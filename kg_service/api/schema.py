@@ -13,7 +13,8 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, ParserCache, QueryDepthLimiter,
+                                   ValidationCache)
 from strawberry.tools import merge_types
 from strawberry.types import Info
 
@@ -191,9 +192,12 @@ class KGSchema(strawberry.Schema):
 
 def build_schema(debug: bool = False) -> strawberry.Schema:
     """Build the schema with depth, token and alias limits; errors are masked unless `debug`."""
-    # Factories, so each request gets fresh extension instances.
+    # Factories, so each request gets fresh extension instances. The parser and validation caches
+    # skip re-parsing and re-validating a query text seen before; the cost limiter comes after them
+    # because its cost depends on each request's variables.
     extensions: list[Any] = [lambda: QueryDepthLimiter(max_depth=10), lambda: MaxTokensLimiter(max_token_count=2000),
-                             lambda: MaxAliasesLimiter(max_alias_count=20), lambda: QueryCostLimiter(max_cost=10_000)]
+                             lambda: MaxAliasesLimiter(max_alias_count=20), lambda: ParserCache(maxsize=256),
+                             lambda: ValidationCache(maxsize=256), lambda: QueryCostLimiter(max_cost=10_000)]
     if not debug:
         extensions.append(lambda: MaskErrors(should_mask_error=_should_mask))
     query = merge_types("Query", (CoreQuery, *features.query_types()))

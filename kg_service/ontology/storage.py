@@ -103,42 +103,14 @@ def _texts(labels: dict[str, str], definitions: dict[str, str]) -> dict[str, str
 def store_ontology(store: GraphStore, model: OntologyModel, source: str) -> None:
     """Replace the stored copy of `model`'s ontology in one transaction."""
     ensure_schema(store)
-    prefixes = [f"{prefix} {namespace}" for prefix, namespace in model.graph.namespaces()]
-    terms = _term_rows(model)
-    classes = _class_rows(model)
-    properties = _property_rows(model)
-    individuals = [{"key": f"{model.iri}|<{iri}>", "types": types} for iri, types in model.individuals.items()]
 
-    def work(tx) -> None:
+    def work(tx) -> int:
         tx.run("MATCH (o:Ontology {iri: $iri}) OPTIONAL MATCH (o)-[:DECLARES]->(t:OntologyTerm) DETACH DELETE t, o",
                iri=model.iri).consume()
-        tx.run("CREATE (:Ontology {iri: $iri, source: $source, prefixes: $prefixes, triples: $triples})",
-               iri=model.iri, source=source, prefixes=prefixes, triples=len(model.graph)).consume()
-        tx.run("MATCH (o:Ontology {iri: $iri}) UNWIND $rows AS row "
-               "CREATE (o)-[:DECLARES]->(:OntologyTerm {key: row.key, iri: row.iri, subject: row.subject, "
-               "statements: row.statements, ontology: $iri})", iri=model.iri, rows=terms).consume()
-        tx.run("UNWIND $rows AS row MATCH (t:OntologyTerm {key: row.key}) SET t:OntologyClass, "
-               "t.nodeLabel = row.nodeLabel, t.deprecated = row.deprecated, t.parents = row.parents, "
-               "t.label_en = row.label_en, t.label_zh = row.label_zh, "
-               "t.definition_en = row.definition_en, t.definition_zh = row.definition_zh, "
-               "t.altLabels_en = row.altLabels_en, t.altLabels_zh = row.altLabels_zh", rows=classes).consume()
-        tx.run("UNWIND $rows AS row MATCH (t:OntologyTerm {key: row.key}) SET t:OntologyProperty, "
-               "t.kind = row.kind, t.relationshipType = row.relationshipType, t.propertyName = row.propertyName, "
-               "t.datatype = row.datatype, t.domainIri = row.domain, t.rangeIri = row.range, t.label_en = row.label_en, t.label_zh = row.label_zh, "
-               "t.definition_en = row.definition_en, t.definition_zh = row.definition_zh", rows=properties).consume()
-        tx.run("UNWIND $rows AS row MATCH (t:OntologyTerm {key: row.key}) SET t:OntologyIndividual, "
-               "t.types = row.types", rows=individuals).consume()
-        # Hierarchy, domain and range are resolved by IRI over all stored ontologies, so a class
-        # whose parent lives in another ontology is linked whichever of the two was loaded first.
-        tx.run("MATCH (c:OntologyClass) WHERE c.parents IS NOT NULL UNWIND c.parents AS parent "
-               "MATCH (p:OntologyClass {iri: parent}) MERGE (c)-[:SUBCLASS_OF]->(p)").consume()
-        tx.run("MATCH (p:OntologyProperty) WHERE p.domainIri IS NOT NULL MATCH (d:OntologyClass {iri: p.domainIri}) "
-               "MERGE (p)-[:DOMAIN]->(d)").consume()
-        tx.run("MATCH (p:OntologyProperty) WHERE p.rangeIri IS NOT NULL MATCH (r:OntologyClass {iri: p.rangeIri}) "
-               "MERGE (p)-[:RANGE]->(r)").consume()
+        return replace_ontology_terms(tx, model, source)
 
-    store.execute_write(work)
-    logger.info("stored ontology %s from %s: %d terms", model.iri, source, len(terms))
+    terms = store.execute_write(work)
+    logger.info("stored ontology %s from %s: %d terms", model.iri, source, terms)
 
 
 def stored_ontologies(store: GraphStore) -> list[dict]:
