@@ -86,34 +86,57 @@ def current_schema(store: GraphStore) -> GraphSchema:
     return schema
 
 
-def ingest_workorders(store: GraphStore, settings: Settings, csv_path: Path, mapping_path: Path,
-                      encoding: str | None = None, progress: WriteProgress | None = None) -> IngestResult:
-    from loaders.mapping import WorkOrderMapping, load_mapping
-    from loaders.workorders import WorkOrderReader
+def _checked_mapping(mapping_path: Path, expected: type, kind: str):
+    """Load a mapping file and check that it is of the kind this ingestion reads."""
+    from loaders.mapping import load_mapping
 
     mapping = load_mapping(mapping_path)
-    if not isinstance(mapping, WorkOrderMapping):
-        raise MappingError(f"expected a 'workorders' mapping, got kind {mapping.kind!r}", path=str(mapping_path),
-                           hint="load this file with 'kg-service ingest telemetry' or pass a work-order mapping")
-    load = WorkOrderReader(mapping, encoding, mapping_path).read(csv_path)
+    if not isinstance(mapping, expected):
+        raise MappingError(f"expected a '{kind}' mapping, got kind {mapping.kind!r}", path=str(mapping_path),
+                           hint=f"load this data with 'kg-service ingest {mapping.kind}' or pass a {kind} mapping")
+    return mapping
+
+
+def _write(store: GraphStore, settings: Settings, load, progress: WriteProgress | None) -> WriteReport:
     writer = BatchedWriter(store, current_schema(store), settings.batch_size, progress)
-    report = writer.write(load.batch.nodes.values(), load.batch.relationships.values())
+    return writer.write(load.batch.nodes.values(), load.batch.relationships.values())
+
+
+def ingest_workorders(store: GraphStore, settings: Settings, csv_path: Path, mapping_path: Path,
+                      encoding: str | None = None, progress: WriteProgress | None = None) -> IngestResult:
+    from loaders.mapping import WorkOrderMapping
+    from loaders.workorders import WorkOrderReader
+
+    mapping = _checked_mapping(mapping_path, WorkOrderMapping, "workorders")
+    current_schema(store)
+    load = WorkOrderReader(mapping, encoding, mapping_path).read(csv_path)
+    report = _write(store, settings, load, progress)
     return IngestResult(csv_path, load.rows, load.encoding, report, {"failure_modes": dict(load.failure_modes)})
 
 
 def ingest_telemetry(store: GraphStore, settings: Settings, csv_path: Path, mapping_path: Path,
                      encoding: str | None = None, progress: WriteProgress | None = None) -> IngestResult:
-    from loaders.mapping import TelemetryMapping, load_mapping
+    from loaders.mapping import TelemetryMapping
     from loaders.telemetry import TelemetryReader
 
-    mapping = load_mapping(mapping_path)
-    if not isinstance(mapping, TelemetryMapping):
-        raise MappingError(f"expected a 'telemetry' mapping, got kind {mapping.kind!r}", path=str(mapping_path),
-                           hint="load this file with 'kg-service ingest workorders' or pass a telemetry mapping")
-    schema = current_schema(store)
+    mapping = _checked_mapping(mapping_path, TelemetryMapping, "telemetry")
+    current_schema(store)
     load = TelemetryReader(mapping, settings.telemetry_dir, encoding, mapping_path).read(csv_path)
-    writer = BatchedWriter(store, schema, settings.batch_size, progress)
-    report = writer.write(load.batch.nodes.values(), load.batch.relationships.values())
+    report = _write(store, settings, load, progress)
     return IngestResult(csv_path, load.rows, load.encoding, report,
                         {"failure_modes": dict(load.failure_modes), "failed_assets": load.failed_assets,
                          "samples": str(load.parquet_path)})
+
+
+def ingest_shipments(store: GraphStore, settings: Settings, csv_path: Path, mapping_path: Path,
+                     encoding: str | None = None, progress: WriteProgress | None = None) -> IngestResult:
+    """Read and check a whole delivery-history file, then write it; bad input writes nothing."""
+    from loaders.mapping import ShipmentMapping
+    from loaders.shipments import ShipmentReader
+
+    mapping = _checked_mapping(mapping_path, ShipmentMapping, "shipments")
+    current_schema(store)
+    load = ShipmentReader(mapping, encoding, mapping_path).read(csv_path)
+    report = _write(store, settings, load, progress)
+    return IngestResult(csv_path, load.rows, load.encoding, report,
+                        {"suppliers": load.suppliers, "parts": load.parts, "unknown_values": load.unknown_summary()})

@@ -18,14 +18,10 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kg_service.config import Settings
-from kg_service.errors import InputDataError, MappingError
+from kg_service.errors import InputDataError
 from kg_service.graph.records import GraphBatch, slug
-from kg_service.graph.store import GraphStore
-from kg_service.graph.writer import BatchedWriter, WriteProgress
-from kg_service.ingest import IngestResult, current_schema
 from loaders.csv_source import CsvRow, read_csv
-from loaders.mapping import ShipmentMapping, load_mapping
+from loaders.mapping import ShipmentMapping
 from loaders.values import parse_date, parse_number
 
 logger = logging.getLogger(__name__)
@@ -163,18 +159,3 @@ class ShipmentReader:
             shipmentMode=self._known(row, "shipment_mode", load) or None,
             destinationCountry=self._known(row, "destination_country", load) or None, source=mapping.source)
         batch.add_relationship("FULFILS", delivery, order)
-
-
-def ingest_shipments(store: GraphStore, settings: Settings, csv_path: Path, mapping_path: Path,
-                     encoding: str | None = None, progress: WriteProgress | None = None) -> IngestResult:
-    """Read and check a whole delivery-history file, then write it; bad input writes nothing."""
-    mapping = load_mapping(mapping_path)
-    if not isinstance(mapping, ShipmentMapping):
-        raise MappingError(f"expected a 'shipments' mapping, got kind {mapping.kind!r}", path=str(mapping_path),
-                           hint="pass a shipments mapping such as loaders/mappings/scms_shipments.yaml")
-    schema = current_schema(store)
-    load = ShipmentReader(mapping, encoding, mapping_path).read(csv_path)
-    writer = BatchedWriter(store, schema, settings.batch_size, progress)
-    report = writer.write(load.batch.nodes.values(), load.batch.relationships.values())
-    return IngestResult(csv_path, load.rows, load.encoding, report,
-                        {"suppliers": load.suppliers, "parts": load.parts, "unknown_values": load.unknown_summary()})

@@ -24,7 +24,8 @@ from kg_service.ontology.schema import GraphSchema
 from kg_service.reasoning import mcdm
 from kg_service.reasoning.suppliers import Constraint, Criterion, rank_suppliers, supplier_kpis
 from loaders.mapping import load_mapping
-from loaders.shipments import ShipmentReader, ingest_shipments
+from kg_service.ingest import ingest_shipments
+from loaders.shipments import ShipmentReader
 from tests.conftest import CORE_ONTOLOGY, MAPPINGS_DIR, ROOT, data_file, wipe
 
 pytestmark = pytest.mark.neo4j

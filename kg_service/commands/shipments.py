@@ -16,6 +16,6 @@ def ingest_shipments(file: Path = typer.Argument(..., help="Delivery-history CSV
                      mapping: Path = typer.Option(..., "--mapping", "-m", help="Column mapping (YAML, kind: shipments)"),
                      encoding: Optional[str] = typer.Option(None, help="Text encoding; detected when omitted")) -> None:
     """Load suppliers, parts, purchase order lines and deliveries from a delivery-history CSV."""
-    from loaders.shipments import ingest_shipments as run
+    from kg_service.ingest import ingest_shipments as run
 
     _run_ingest(run, file, mapping, encoding)
