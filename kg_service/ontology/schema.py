@@ -109,12 +109,14 @@ class GraphSchema:
         try:
             return self.relationships[name]
         except KeyError:
-            raise UnknownTermError(f"relationship type {name!r} is not an object property of the loaded ontology") from None
+            raise UnknownTermError(f"relationship type {name!r} is not an object property of the loaded ontology; "
+                                   "load an ontology that declares it ('kg-service ontology load FILE')") from None
 
     def property(self, name: str) -> str:
         check_identifier(name, "property name")
         if name != "id" and name not in self.properties:
-            raise UnknownTermError(f"property {name!r} is not a datatype property of the loaded ontology")
+            raise UnknownTermError(f"property {name!r} is not a datatype property of the loaded ontology; "
+                                   "load an ontology that declares it ('kg-service ontology load FILE')")
         return name
 
     def check_relationship(self, type_: str, start_label: str, end_label: str) -> None:
