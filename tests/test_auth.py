@@ -61,7 +61,7 @@ def test_jwt_roles_and_expiry(keys):
     authenticator = Authenticator(keys, SECRET, "reader")
     valid = jwt.encode({"sub": "erin", "role": "analyst", "exp": int(time.time()) + 60}, SECRET, algorithm="HS256")
     expired = jwt.encode({"sub": "erin", "role": "admin", "exp": int(time.time()) - 60}, SECRET, algorithm="HS256")
-    forged = jwt.encode({"sub": "erin", "role": "admin", "exp": int(time.time()) + 60}, "another-secret-0123456789abcdef",
+    forged = jwt.encode({"sub": "erin", "role": "admin", "exp": int(time.time()) + 60}, "another-secret-0123456789abcdefgh",
                         algorithm="HS256")
     assert authenticator.principal({"authorization": f"Bearer {valid}"}) == Principal("erin", "analyst", True)
     with pytest.raises(AuthenticationError, match="expired"):
