@@ -207,7 +207,7 @@ def _parse_param(text: str) -> tuple[str, object]:
 def query(cypher: str = typer.Argument(..., help="A read-only Cypher query"),
           param: list[str] = typer.Option([], "--param", "-p", help="Query parameter name=value (JSON or text)")) -> None:
     """Run a read-only Cypher query in a READ transaction; print one JSON object per row."""
-    from neo4j.exceptions import Neo4jError
+    from neo4j.exceptions import DriverError, Neo4jError
 
     from kg_service.jsonable import to_jsonable
 
@@ -220,6 +220,9 @@ def query(cypher: str = typer.Argument(..., help="A read-only Cypher query"),
                     rows = session.execute_read(lambda tx: [record for record in tx.run(cypher, params)])
                 except Neo4jError as error:
                     raise KGServiceError(f"query failed: {error.code}: {error.message}") from None
+                except DriverError as error:
+                    raise KGServiceError(f"query failed: the connection to Neo4j broke ({error}); the server may "
+                                         "have run out of memory, see its debug.log") from None
         finally:
             store.close()
     for record in rows:

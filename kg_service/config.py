@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     neo4j_page_cache: str = Field(default="256m", description="Neo4j page cache size for the local server")
     neo4j_start_timeout_s: float = Field(default=180.0, gt=0)
 
+    query_timeout_s: float = Field(default=60.0, gt=0, description="Server-side timeout of each transaction, seconds")
     batch_size: int = Field(default=1000, ge=1, le=1_000_000, description="Rows per UNWIND write transaction")
     ontology_files: list[Path] = Field(default_factory=lambda: [find_project_root() / "ontology" / "kg-core.ttl"])
 
@@ -52,7 +53,9 @@ class Settings(BaseSettings):
     api_port: int = Field(default=8000, ge=1, le=65535)
     debug: bool = Field(default=False, description="Show internal error details in GraphQL responses")
     anonymous_role: str = Field(default="reader", description="Role of GraphQL requests without a credential")
-    jwt_secret: str | None = Field(default=None, description="HS256 secret for JWT bearer tokens; unset rejects JWTs")
+    jwt_secret: str | None = Field(default=None, min_length=32,
+                                   description="HS256 secret for JWT bearer tokens, at least 32 bytes (RFC 7518 "
+                                               "section 3.2); unset rejects JWTs")
     log_level: str = "INFO"
 
     @field_validator("log_level")

@@ -234,3 +234,54 @@ def test_root_causes_from_failure_event(client):
     assert result["condition"]["label"] == "Overheating"
     assert "co-occurrence" in result["sources"]
     assert result["candidates"][0]["entity"]["label"] in {"Cooling System", "Cooling Fan"}
+
+
+def test_ontology_properties_lists_domain_range(client):
+    body = graphql(client, '{ ontologyProperties { name kind domain range label(lang: "zh") } }')
+    properties = {item["name"]: item for item in body["data"]["ontologyProperties"]}
+    assert properties["PART_OF"]["domain"] == "Asset"
+    assert properties["PART_OF"]["range"] == "Asset"
+    assert properties["cost"]["kind"] == "datatype"
+    assert properties["cost"]["range"].endswith("#decimal")
+
+
+def test_entities_long_text_rejected(client):
+    body = graphql(client, "query($t: String!) { entities(text: $t) { totalCount } }", t="A" * 5000)
+    message = body["errors"][0]["message"]
+    assert "at most 200" in message
+    assert len(message) < 200
+
+
+def test_cost_counts_variable_defaults(client):
+    query = "query($n: Int! = 200) { " + " ".join(
+        f'h{index}: failureHistory(asset: "AC-3", first: $n) {{ edges {{ node {{ id date }} }} }}'
+        for index in range(15)) + " }"
+    assert "exceeds the budget" in graphql(client, query)["errors"][0]["message"]
+
+
+def test_forged_history_cursor_rejected(client):
+    import base64
+
+    forged = base64.urlsafe_b64encode(b'["garbage", "x"]').decode("ascii")
+    body = graphql(client, 'query($c: String) { failureHistory(asset: "P-101", after: $c) { totalCount } }', c=forged)
+    assert "invalid cursor" in body["errors"][0]["message"]
+    assert "Neo" not in body["errors"][0]["message"]
+
+
+def test_empty_page_keeps_total(client):
+    first = graphql(client, '{ entities(text: "Cooling", first: 200) { totalCount pageInfo { endCursor } } }')
+    total = first["data"]["entities"]["totalCount"]
+    after = first["data"]["entities"]["pageInfo"]["endCursor"]
+    query = 'query($c: String) { entities(text: "Cooling", first: 200, after: $c) { totalCount edges { cursor } } }'
+    empty = graphql(client, query, c=after)["data"]["entities"]
+    assert empty["edges"] == []
+    assert empty["totalCount"] == total
+    history = 'query($c: String) { failureHistory(asset: "P-101", first: 200, after: $c) { totalCount pageInfo { endCursor } } }'
+    page = graphql(client, history, c=None)["data"]["failureHistory"]
+    past_end = graphql(client, history, c=page["pageInfo"]["endCursor"])["data"]["failureHistory"]
+    assert past_end["totalCount"] == page["totalCount"]
+
+
+def test_root_causes_rejects_offset(client):
+    body = graphql(client, '{ rootCauses(asset: "AC-3", since: "2025-06-01T00:00:00Z") { targetWorkOrders } }')
+    assert "without a time-zone offset" in body["errors"][0]["message"]

@@ -323,3 +323,17 @@ def test_component_gets_part_constraints(design_graph):
     assert ("AssetShape", "component:sample-plant:ac-3-cm-fan-bearing") in by_shape
     assert ("BearingRatingShape", BEARING) in by_shape
     assert ("specification:sample-plant:fan-bearing", BEARING) in by_shape
+
+
+def test_design_file_rejects_nan(tmp_path):
+    from kg_service.commands.design import read_design_file
+
+    path = tmp_path / "nan.json"
+    path.write_text('{"product": "AC-3-CM", "dimensions": [{"name": "wall", "value": NaN, "unit": "mm"}]}',
+                    encoding="utf-8")
+    with pytest.raises(InputDataError, match="NaN is not a finite number"):
+        read_design_file(path)
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000, encoding="utf-8")
+    with pytest.raises(InputDataError, match="invalid JSON"):
+        read_design_file(deep)

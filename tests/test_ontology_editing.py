@@ -355,3 +355,15 @@ def test_graphql_changes_paginate(core_graph, settings):
     assert [edge["node"]["version"] for edge in page["edges"]] == [1, 2]
     assert page["pageInfo"]["hasNextPage"] is True
     assert [edge["node"]["why"] for edge in second["data"]["ontologyChanges"]["edges"]] == ["three"]
+
+
+def test_rename_entity_rejected(editor, core_graph):
+    before = graph_checksum(core_graph)
+    with pytest.raises(OntologyError, match="cannot be renamed"):
+        editor.rename_term("Entity", "Thing", migrate=True, **WHO)
+    assert graph_checksum(core_graph) == before
+
+
+def test_internal_relationship_type_rejected(editor):
+    with pytest.raises(OntologyError, match="reserved for kg-service's ontology nodes"):
+        editor.rename_term("PART_OF", "subclassOf", relationship_type="SUBCLASS_OF", preview=True, **WHO)

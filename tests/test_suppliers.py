@@ -392,3 +392,13 @@ def test_graph_kpis_trace_parts(scms):
     assert values["failureCount"] == 1
     assert values["certificationCount"] == 1
     assert values["countryShare"] == 1.0
+
+
+def test_ragged_ahp_matrix_rejected():
+    with pytest.raises(DecisionInputError, match="rows have different lengths"):
+        mcdm.ahp_weights([[1, 3], [1]], name="ahp")
+
+
+def test_huge_weights_do_not_overflow():
+    result = mcdm.topsis([[1, 2], [3, 4], [2, 1]], [1e308, 1e308], ["benefit", "cost"])
+    assert np.allclose(result.weights, [0.5, 0.5])

@@ -21,6 +21,16 @@ logger = logging.getLogger(__name__)
 PAGE_ARGUMENTS = ("first", "limit")
 
 
+def _variables_with_defaults(operation: OperationDefinitionNode, variables: dict[str, Any]) -> dict[str, Any]:
+    """Add the operation's default values for variables the request did not send."""
+    values = dict(variables)
+    for definition in operation.variable_definitions or ():
+        name = definition.variable.name.value
+        if name not in values and isinstance(definition.default_value, IntValueNode):
+            values[name] = int(definition.default_value.value)
+    return values
+
+
 def _page_size(field: FieldNode, variables: dict[str, Any]) -> int:
     for argument in field.arguments or ():
         if argument.name.value not in PAGE_ARGUMENTS:
@@ -74,7 +84,8 @@ class QueryCostLimiter(SchemaExtension):
             fragments = {definition.name.value: definition for definition in document.definitions
                          if isinstance(definition, FragmentDefinitionNode)}
             variables = context.variables or {}
-            cost = sum(query_cost(definition.selection_set, fragments, variables) for definition in document.definitions
+            cost = sum(query_cost(definition.selection_set, fragments, _variables_with_defaults(definition, variables))
+                       for definition in document.definitions
                        if isinstance(definition, OperationDefinitionNode)
                        and (context.operation_name is None or
                             (definition.name and definition.name.value == context.operation_name)))

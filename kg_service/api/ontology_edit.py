@@ -175,7 +175,8 @@ class OntologyEditQuery:
                                ontology: str | None = None) -> OntologyChangeConnection:
         lookup.check_page_size(first)
         position = lookup.decode_cursor(after)
-        if position is not None and (len(position) != 1 or not isinstance(position[0], int)):
+        if position is not None and (len(position) != 1 or not isinstance(position[0], int)
+                                     or not 0 <= position[0] < 2**63):
             raise QueryError(f"invalid cursor {after!r}; pass an endCursor from a previous page")
         editor = OntologyEditor(request_store(info), ontology or KG_ONTOLOGY_IRI)
         _, total = await asyncio.to_thread(editor.version)

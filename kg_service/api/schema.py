@@ -30,16 +30,20 @@ from kg_service.reasoning.rootcause import ASSET_CLASSES, RootCauseQuery, rank_c
 
 logger = logging.getLogger(__name__)
 
+MAX_SEARCH_TEXT = 200
+
+# The total counts every match, so it is the same on every page; the rows are one page after the cursor.
 ENTITY_SEARCH_QUERY = """
+WITH toLower($text) AS needle
 MATCH (n:Entity)
 WHERE ($class IS NULL OR $class IN labels(n))
   AND (CASE $lang WHEN 'zh' THEN n.nameZh CONTAINS $text OR n.name CONTAINS $text
-       ELSE toLower(coalesce(n.nameEn, '')) CONTAINS toLower($text) OR toLower(n.name) CONTAINS toLower($text) END)
+       ELSE toLower(coalesce(n.nameEn, '')) CONTAINS needle OR toLower(n.name) CONTAINS needle END)
 WITH n ORDER BY n.id
 WITH collect(n) AS found
-WITH found, size(found) AS total, [n IN found WHERE $after IS NULL OR n.id > $after] AS rest
-UNWIND rest[0..$first] AS n
-RETURN n.id AS id, labels(n) AS labels, properties(n) AS props, total, size(rest) AS remaining
+WITH size(found) AS total, [n IN found WHERE $after IS NULL OR n.id > $after] AS rest
+RETURN total, size(rest) AS remaining,
+       [n IN rest[0..$first] | {id: n.id, labels: labels(n), props: properties(n)}] AS page
 """
 
 
@@ -79,18 +83,23 @@ class CoreQuery:
         lookup.check_page_size(first)
         if not text.strip():
             raise KGServiceError("text must not be empty")
+        if len(text) > MAX_SEARCH_TEXT:
+            raise KGServiceError(f"text is {len(text)} characters long; search with at most {MAX_SEARCH_TEXT}")
         store = _store(info)
         schema = await asyncio.to_thread(_schema, info)
         if of_class is not None:
             schema.label(of_class)
         position = lookup.decode_cursor(after)
-        rows = await asyncio.to_thread(store.read, ENTITY_SEARCH_QUERY, {
+        if position is not None and (len(position) != 1 or not isinstance(position[0], str)):
+            raise KGServiceError(f"invalid cursor {lookup.shorten(after)}; pass an endCursor from a previous page")
+        result = (await asyncio.to_thread(store.read, ENTITY_SEARCH_QUERY, {
             "class": of_class, "lang": lang, "text": text, "first": first,
-            "after": position[0] if position else None})
+            "after": position[0] if position else None}))[0]
+        rows = result["page"]
         edges = [EntityEdge(cursor=lookup.encode_cursor([row["id"]]),
                             node=Entity.from_row(row["id"], row["labels"], row["props"], schema)) for row in rows]
-        total = rows[0]["total"] if rows else 0
-        has_next = bool(rows) and rows[0]["remaining"] > len(rows)
+        total = result["total"]
+        has_next = result["remaining"] > len(rows)
         return EntityConnection(total_count=total, edges=edges,
                                 page_info=PageInfo(has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None))
 
@@ -119,9 +128,9 @@ class CoreQuery:
         rows = await asyncio.to_thread(_store(info).read, """
             MATCH (p:OntologyProperty)
             OPTIONAL MATCH (p)-[:DOMAIN]->(d:OntologyClass) OPTIONAL MATCH (p)-[:RANGE]->(r:OntologyClass)
+            WITH p, head(collect(d.nodeLabel)) AS domain, head(collect(r.nodeLabel)) AS rangeLabel
             RETURN p.iri AS iri, p.kind AS kind, coalesce(p.relationshipType, p.propertyName) AS name,
-                   head(collect(d.nodeLabel)) AS domain, coalesce(head(collect(r.nodeLabel)), p.datatype) AS range,
-                   properties(p) AS props ORDER BY kind, name""")
+                   domain, coalesce(rangeLabel, p.datatype) AS range, properties(p) AS props ORDER BY kind, name""")
         return [OntologyProperty(iri=row["iri"], kind=row["kind"], name=row["name"], domain=row["domain"],
                                  range=row["range"], texts=row["props"]) for row in rows]
 
@@ -183,8 +192,9 @@ class KGSchema(strawberry.Schema):
         unexpected = []
         for error in errors:
             if error.original_error is None or isinstance(error.original_error, KGServiceError):
+                message = error.message if len(error.message) <= 300 else error.message[:300] + "..."
                 logger.warning("GraphQL request error at %s: %s", ".".join(map(str, error.path or [])) or "-",
-                               error.message)
+                               message)
             else:
                 unexpected.append(error)
         super().process_errors(unexpected, execution_context)

@@ -31,10 +31,15 @@ def read_design_file(path: Path):
     except UnicodeDecodeError as error:
         raise InputDataError(f"not UTF-8 text ({error.reason} at byte {error.start})", path=str(path)) from None
     try:
-        raw = json.loads(text)
+        raw = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as error:
         raise InputDataError(f"invalid JSON: {error.msg}", path=str(path), line=error.lineno,
                              hint="fix the JSON syntax; see docs/design-constraints.md for an example") from None
+    except RecursionError:
+        raise InputDataError("invalid JSON: nested too deeply", path=str(path)) from None
+    except ValueError as error:
+        raise InputDataError(f"invalid JSON: {error}", path=str(path),
+                             hint="write numbers as finite decimals") from None
     try:
         return DesignInput.model_validate(raw)
     except ValidationError as error:
@@ -121,3 +126,8 @@ def ingest_rdf(file: Path = typer.Argument(..., help="Turtle, RDF/XML or N-Tripl
     typer.echo(json.dumps({"file": str(file), "nodes": report.nodes, "relationships": report.relationships,
                            "nodes_created": report.nodes_created,
                            "relationships_created": report.relationships_created}, ensure_ascii=False))
+
+
+def _reject_constant(name: str) -> float:
+    """Reject JSON's non-standard NaN, Infinity and -Infinity, which no dimension or rating can be."""
+    raise ValueError(f"{name} is not a finite number")

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from neo4j import Driver, GraphDatabase, ManagedTransaction, READ_ACCESS, Query
+from neo4j import Driver, GraphDatabase, ManagedTransaction, READ_ACCESS, Query, unit_of_work
 from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable
 
 from kg_service.config import Settings
@@ -33,9 +33,11 @@ class GraphStore:
             rows = store.read("MATCH (n:Equipment) RETURN n.id AS id LIMIT $n", {"n": 5})
     """
 
-    def __init__(self, uri: str, user: str, password: str, database: str = "neo4j") -> None:
+    def __init__(self, uri: str, user: str, password: str, database: str = "neo4j",
+                 query_timeout_s: float | None = 60.0) -> None:
         self.uri = uri
         self.database = database
+        self.query_timeout_s = query_timeout_s
         self._driver: Driver = GraphDatabase.driver(uri, auth=(user, password), max_connection_pool_size=50,
                                                    notifications_min_severity="OFF")
         self.query_count = 0
@@ -46,7 +48,8 @@ class GraphStore:
         if settings.neo4j_uri:
             if settings.neo4j_password is None:
                 raise ConfigurationError("NEO4J_URI is set but NEO4J_PASSWORD is not; set both to use an external Neo4j")
-            return cls(settings.neo4j_uri, settings.neo4j_user, settings.neo4j_password, settings.neo4j_database)
+            return cls(settings.neo4j_uri, settings.neo4j_user, settings.neo4j_password, settings.neo4j_database,
+                       settings.query_timeout_s)
 
         from kg_service.neo4j_server import LocalNeo4j
 
@@ -55,7 +58,7 @@ class GraphStore:
             raise ConfigurationError(
                 f"no local Neo4j has been set up under {server.home}; run 'kg-service neo4j start' first, "
                 "or set NEO4J_URI, NEO4J_USER and NEO4J_PASSWORD to use another server")
-        return cls(server.uri, settings.neo4j_user, server.password(), settings.neo4j_database)
+        return cls(server.uri, settings.neo4j_user, server.password(), settings.neo4j_database, settings.query_timeout_s)
 
     def close(self) -> None:
         self._driver.close()
@@ -113,6 +116,9 @@ class GraphStore:
 
     def _execute(self, work: Callable[[ManagedTransaction], T], read_only: bool) -> T:
         self.query_count += 1
+        if self.query_timeout_s:
+            # The server aborts a transaction that runs longer, so one heavy request cannot hold a core.
+            work = unit_of_work(timeout=self.query_timeout_s)(work)
         try:
             with self.session(read_only=read_only) as session:
                 return session.execute_read(work) if read_only else session.execute_write(work)

@@ -174,6 +174,7 @@ class OntologyEditor:
         def plan(graph: Graph, model: OntologyModel) -> EditPlan:
             check_local_name(new_name, "new name")
             iri = self._resolve(model, term, kinds=("class", "object", "datatype"))
+            _check_not_protected(model, iri)
             if relationship_type is not None:
                 check_local_name(relationship_type, "relationship type")
                 if iri not in model.relationships:
@@ -440,6 +441,9 @@ class OntologyEditor:
                                 "choose another name")
 
     def _check_free_type(self, rel_type: str) -> None:
+        if rel_type in INTERNAL_RELATIONSHIP_TYPES:
+            raise OntologyError(f"relationship type {rel_type!r} is reserved for kg-service's ontology nodes; "
+                                "choose another name")
         rows = self.store.read("MATCH (p:OntologyProperty {relationshipType: $type}) RETURN p.iri AS iri LIMIT 1",
                                {"type": rel_type})
         if rows:
@@ -777,3 +781,14 @@ def _change_record(node: Any) -> ChangeRecord:
                         violations=data.get("violations", 0), ontology_version=data.get("ontologyVersion"),
                         inverse=json.loads(data["inverse"]) if data.get("inverse") else None)
 
+
+# Relationship types that kg-service's own ontology nodes use; ontology properties may not take them.
+INTERNAL_RELATIONSHIP_TYPES = frozenset({"SUBCLASS_OF", "DOMAIN", "RANGE", "DECLARES"})
+
+
+def _check_not_protected(model: OntologyModel, iri: str) -> None:
+    """Reject renaming the top class: every instance node carries its label, and the writer relies on it."""
+    mapping = model.classes.get(iri)
+    if mapping is not None and (mapping.label == ENTITY_LABEL or mapping.label in RESERVED_LABELS):
+        raise OntologyError(f"class {mapping.label!r} cannot be renamed: every instance node carries this label "
+                            "and kg-service looks nodes up by it")

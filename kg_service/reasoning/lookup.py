@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import date
 from typing import Any, NamedTuple
 
 from kg_service.errors import NotFoundError, QueryError
@@ -13,9 +14,15 @@ MAX_PAGE_SIZE = 200
 LANGUAGES = ("en", "zh")
 
 
+def shorten(value: Any, limit: int = 80) -> str:
+    """Return repr(value), cut to `limit` characters, for error messages and logs."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 def check_language(lang: str) -> str:
     if lang not in LANGUAGES:
-        raise QueryError(f"lang must be one of {', '.join(LANGUAGES)}, got {lang!r}")
+        raise QueryError(f"lang must be one of {', '.join(LANGUAGES)}, got {shorten(lang)}")
     return lang
 
 
@@ -47,12 +54,20 @@ def resolve_entity(store: GraphStore, reference: str, classes: list[str]) -> dic
             {"ref": reference, "classes": classes})
     rows = [row for row in rows if set(row["labels"]) & set(classes)]
     if not rows:
-        raise NotFoundError(f"no {' or '.join(classes)} with key or name {reference!r}; "
+        raise NotFoundError(f"no {' or '.join(classes)} with key or name {shorten(reference)}; "
                             "look names up with the 'entities' query")
     if len(rows) > 1:
         keys = ", ".join(row["id"] for row in rows)
-        raise QueryError(f"{reference!r} names several entities ({keys}); pass one of these keys instead")
+        raise QueryError(f"{shorten(reference)} names several entities ({keys}); pass one of these keys instead")
     return rows[0]
+
+
+def _is_iso_date(value: Any) -> bool:
+    try:
+        date.fromisoformat(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def encode_cursor(values: list[Any]) -> str:
@@ -64,10 +79,10 @@ def decode_cursor(cursor: str | None) -> list[Any] | None:
         return None
     try:
         values = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
-    except (ValueError, UnicodeError):
-        raise QueryError(f"invalid cursor {cursor!r}; pass an endCursor from a previous page") from None
+    except (ValueError, UnicodeError, RecursionError):
+        raise QueryError(f"invalid cursor {shorten(cursor)}; pass an endCursor from a previous page") from None
     if not isinstance(values, list):
-        raise QueryError(f"invalid cursor {cursor!r}; pass an endCursor from a previous page")
+        raise QueryError(f"invalid cursor {shorten(cursor)}; pass an endCursor from a previous page")
     return values
 
 
@@ -105,19 +120,33 @@ ORDER BY props.date DESC, id DESC
 """
 
 
+HISTORY_COUNT_QUERY = """
+MATCH (asset:Entity {id: $asset})
+MATCH (wo:WorkOrder)-[:FOR_ASSET]->(target)
+WHERE target = asset OR (target)-[:PART_OF*1..4]->(asset)
+WITH DISTINCT wo
+WHERE $failuresOnly = false OR (wo)-[:HAS_FAILURE_MODE]->()
+RETURN count(wo) AS total
+"""
+
+
 def failure_history(store: GraphStore, asset_id: str, first: int = 20, after: str | None = None,
                     failures_only: bool = False) -> HistoryPage:
     """Return the asset's work orders (of the asset and everything part of it), newest first."""
     check_page_size(first)
     position = decode_cursor(after)
     after_date, after_id = (position + [None, None])[:2] if position else (None, None)
+    if position is not None and not (len(position) == 2 and _is_iso_date(after_date) and isinstance(after_id, str)):
+        raise QueryError(f"invalid cursor {shorten(after)}; pass an endCursor from a previous page")
     rows = store.read(HISTORY_QUERY, {"asset": asset_id, "limit": first, "afterDate": after_date,
                                       "afterId": after_id, "failuresOnly": failures_only})
     if not rows:
-        total = store.read("MATCH (asset:Entity {id: $asset}) RETURN count(asset) AS n", {"asset": asset_id})[0]["n"]
-        if total == 0:
-            raise NotFoundError(f"no asset with key {asset_id!r}")
-        return HistoryPage([], 0, False, None)
+        found = store.read("MATCH (asset:Entity {id: $asset}) RETURN count(asset) AS n", {"asset": asset_id})[0]["n"]
+        if found == 0:
+            raise NotFoundError(f"no asset with key {shorten(asset_id)}")
+        # An empty page (past the end) still reports the asset's total.
+        total = store.read(HISTORY_COUNT_QUERY, {"asset": asset_id, "failuresOnly": failures_only})[0]["total"]
+        return HistoryPage([], total, False, None)
     last = rows[-1]
     end_cursor = encode_cursor([str(last["props"]["date"]), last["id"]])
     return HistoryPage(rows, rows[0]["total"], rows[0]["remaining"] > len(rows), end_cursor)

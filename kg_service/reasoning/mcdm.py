@@ -100,6 +100,10 @@ def check_inputs(matrix, weights, directions: Sequence[str], alternatives: Seque
     for index, weight in enumerate(weight_values):
         if not np.isfinite(weight) or weight < 0:
             raise DecisionInputError(f"weights[{index}] = {weight} is invalid; weights must be finite and non-negative")
+    # Scale by the largest weight first, so very large weights cannot overflow the sum.
+    largest = float(weight_values.max()) if columns else 0.0
+    if largest > 0:
+        weight_values = weight_values / largest
     total = float(weight_values.sum())
     if total <= 0:
         raise DecisionInputError(f"weights {weight_values.tolist()} sum to {total}; give at least one criterion a "
@@ -241,7 +245,11 @@ def ahp_weights(matrix, name: str = "matrix", max_ratio: float = MAX_CONSISTENCY
     be positive and reciprocal. CI = (lambda_max - n) / (n - 1) and CR = CI / RI(n). Raises
     DecisionInputError naming `name` when the matrix is malformed or CR exceeds `max_ratio`.
     """
-    values = np.asarray(matrix, dtype=float)
+    try:
+        values = np.asarray(matrix, dtype=float)
+    except (TypeError, ValueError):
+        raise DecisionInputError(f"{name} must be a square matrix of numbers; its rows have different lengths "
+                                 "or hold non-numbers") from None
     if values.ndim != 2 or values.shape[0] != values.shape[1] or values.shape[0] < 1:
         raise DecisionInputError(f"{name} must be a square pairwise comparison matrix, got shape {values.shape}")
     order = values.shape[0]

@@ -370,6 +370,10 @@ def _as_datetime(value: datetime | date | str | None, name: str, end_of_day: boo
         except ValueError:
             raise QueryError(f"{name} must be an ISO 8601 date or date-time such as 2024-05-01 or "
                              f"2024-05-01T08:30:00, got {value!r}") from None
+        if parsed.tzinfo is not None:
+            # Event times are stored as plant-local times without an offset, as the sources give them.
+            raise QueryError(f"{name} must be a local date-time without a time-zone offset, as the plant's events "
+                             f"are stored, got {value!r}")
         if len(value) > 10:
             return parsed
         value = parsed.date()
