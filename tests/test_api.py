@@ -285,3 +285,8 @@ def test_empty_page_keeps_total(client):
 def test_root_causes_rejects_offset(client):
     body = graphql(client, '{ rootCauses(asset: "AC-3", since: "2025-06-01T00:00:00Z") { targetWorkOrders } }')
     assert "without a time-zone offset" in body["errors"][0]["message"]
+
+
+def test_root_causes_rejects_reversed_window(client):
+    body = graphql(client, '{ rootCauses(asset: "AC-3", since: "2025-07-01", until: "2025-06-01") { targetWorkOrders } }')
+    assert "is after until" in body["errors"][0]["message"]

@@ -110,3 +110,9 @@ def test_mutation_needs_editor_role(core_graph, settings, tmp_path):
     assert as_editor["data"]["relabelTerm"]["applied"] is True
     assert history["data"]["ontologyChanges"]["edges"][0]["node"] == {"author": "eddie", "why": "rename for the plant"}
     assert "needs the role analyst" in reader_history["errors"][0]["message"]
+
+
+def test_other_auth_scheme_rejected(keys):
+    key = keys.create("frank", "admin")
+    with pytest.raises(AuthenticationError, match="unsupported Authorization scheme 'Basic'"):
+        Authenticator(keys, None, "reader").principal({"authorization": f"Basic {key}"})

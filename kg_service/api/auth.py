@@ -142,6 +142,11 @@ class Authenticator:
         authorization = headers.get("authorization", "")
         if not token and authorization.lower().startswith("bearer "):
             token = authorization[7:].strip()
+        elif not token and authorization.strip():
+            # A credential in another scheme (Basic, Digest) must not fall back to the anonymous role.
+            scheme = authorization.split(" ", 1)[0][:20]
+            raise AuthenticationError(f"unsupported Authorization scheme {scheme!r}; send 'Bearer <API key or JWT>' "
+                                      "or the X-API-Key header")
         if not token:
             return Principal("anonymous", self.anonymous_role, False)
         if token.startswith(KEY_PREFIX):

@@ -409,6 +409,8 @@ def _resolve(store: GraphStore, query: RootCauseQuery) -> _Context:
     """Resolve the start of a ranking into the asset, the condition and the observed events."""
     since = _as_datetime(query.since, "since")
     until = _as_datetime(query.until, "until", end_of_day=True)
+    if since is not None and until is not None and since > until:
+        raise QueryError(f"since ({query.since}) is after until ({query.until}); swap them or widen the window")
     asset = resolve_entity(store, query.asset, ASSET_CLASSES) if query.asset else None
     condition = None
     if query.failure_mode is not None:
