@@ -145,7 +145,7 @@ def _wait_for_health(url: str, server: subprocess.Popen, timeout_s: float = 60.0
         except httpx.HTTPError:
             pass
         time.sleep(0.3)
-    raise RuntimeError(f"kg-service serve did not answer {url} within {timeout_s:.0f} s")
+    raise RuntimeError(f"kg-service serve did not respond at {url} within {timeout_s:.0f} s")
 
 
 def main() -> None:

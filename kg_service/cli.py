@@ -80,7 +80,7 @@ def _progress(description: str) -> Iterator[_RichWriteProgress]:
 
 @neo4j_app.command("start")
 def neo4j_start() -> None:
-    """Download Neo4j on first use, start it on 127.0.0.1 and wait until Bolt answers."""
+    """Download Neo4j on first use, start it on 127.0.0.1 and wait until Bolt responds."""
     settings = get_settings()
     if not settings.uses_local_server:
         console.print(f"NEO4J_URI is set ({settings.neo4j_uri}); nothing to start.")

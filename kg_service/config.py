@@ -16,7 +16,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def find_project_root() -> Path:
-    """Return the source checkout that holds `ontology/`, else the current directory."""
+    """Return the source checkout that contains `ontology/`, else the current directory."""
     candidate = PACKAGE_DIR.parent
     if (candidate / "ontology").is_dir() and (candidate / "pyproject.toml").is_file():
         return candidate

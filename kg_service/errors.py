@@ -32,7 +32,7 @@ class UnknownTermError(OntologyError):
 
 
 class InputDataError(KGServiceError):
-    """A source file is unreadable or holds a value that cannot be loaded.
+    """A source file is unreadable or contains a value that cannot be loaded.
 
     `path`, `line` and `column` locate the problem where they are known; `line` is 1-based
     and counts physical lines of the file, the header included.

@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 
 class IngestResult(NamedTuple):
-    """What one ingestion read and wrote."""
+    """Counts of what one ingestion read and wrote."""
 
     source: Path
     rows: int
@@ -97,8 +97,9 @@ def _checked_mapping(mapping_path: Path, expected: type, kind: str):
     return mapping
 
 
-def _write(store: GraphStore, settings: Settings, load, progress: WriteProgress | None) -> WriteReport:
-    writer = BatchedWriter(store, current_schema(store), settings.batch_size, progress)
+def _write(store: GraphStore, settings: Settings, schema: GraphSchema, load,
+           progress: WriteProgress | None) -> WriteReport:
+    writer = BatchedWriter(store, schema, settings.batch_size, progress)
     return writer.write(load.batch.nodes.values(), load.batch.relationships.values())
 
 
@@ -108,9 +109,10 @@ def ingest_workorders(store: GraphStore, settings: Settings, csv_path: Path, map
     from loaders.workorders import WorkOrderReader
 
     mapping = _checked_mapping(mapping_path, WorkOrderMapping, "workorders")
-    current_schema(store)
+    # The schema is read before the file, so a graph without an ontology fails before any parsing.
+    schema = current_schema(store)
     load = WorkOrderReader(mapping, encoding, mapping_path).read(csv_path)
-    report = _write(store, settings, load, progress)
+    report = _write(store, settings, schema, load, progress)
     return IngestResult(csv_path, load.rows, load.encoding, report, {"failure_modes": dict(load.failure_modes)})
 
 
@@ -120,9 +122,9 @@ def ingest_telemetry(store: GraphStore, settings: Settings, csv_path: Path, mapp
     from loaders.telemetry import TelemetryReader
 
     mapping = _checked_mapping(mapping_path, TelemetryMapping, "telemetry")
-    current_schema(store)
+    schema = current_schema(store)
     load = TelemetryReader(mapping, settings.telemetry_dir, encoding, mapping_path).read(csv_path)
-    report = _write(store, settings, load, progress)
+    report = _write(store, settings, schema, load, progress)
     return IngestResult(csv_path, load.rows, load.encoding, report,
                         {"failure_modes": dict(load.failure_modes), "failed_assets": load.failed_assets,
                          "samples": str(load.parquet_path)})
@@ -135,8 +137,8 @@ def ingest_shipments(store: GraphStore, settings: Settings, csv_path: Path, mapp
     from loaders.shipments import ShipmentReader
 
     mapping = _checked_mapping(mapping_path, ShipmentMapping, "shipments")
-    current_schema(store)
+    schema = current_schema(store)
     load = ShipmentReader(mapping, encoding, mapping_path).read(csv_path)
-    report = _write(store, settings, load, progress)
+    report = _write(store, settings, schema, load, progress)
     return IngestResult(csv_path, load.rows, load.encoding, report,
                         {"suppliers": load.suppliers, "parts": load.parts, "unknown_values": load.unknown_summary()})

@@ -1,4 +1,4 @@
-"""The quick start: Neo4j, ontology, data, GraphQL server and one root-cause answer in one command."""
+"""The quick start: Neo4j, ontology, data, GraphQL server and one root-cause ranking in one command."""
 
 from __future__ import annotations
 
@@ -91,9 +91,9 @@ def quickstart_command(
     asset: str = typer.Option("AC-3", help="Asset (key or name) of the example root-cause query"),
     failure_mode: str = typer.Option("Overheating", help="Failure mode (key or name) of the example query"),
     lang: str = typer.Option("en", help="Language of the printed names: en or zh"),
-    exit_after: bool = typer.Option(False, "--exit", help="Stop after printing the answer instead of serving on"),
+    exit_after: bool = typer.Option(False, "--exit", help="Stop after printing the ranking instead of serving on"),
 ) -> None:
-    """Start Neo4j, load the ontology and data, serve GraphQL and print one root-cause answer."""
+    """Start Neo4j, load the ontology and data, serve GraphQL and print one root-cause ranking."""
     from kg_service.api.app import create_app
     from kg_service.cli import _errors, _progress, _store
     from kg_service.ingest import ingest_telemetry, ingest_workorders, load_ontologies

@@ -1,4 +1,4 @@
-"""Source mapping files (YAML): which column of a source holds which ontology concept.
+"""Source mapping files (YAML): which column of a source contains which ontology concept.
 
 A mapping is declared once per source system and checked before any row is read, so a typo in
 a column name fails at once with the file and field named, not halfway through a load.
@@ -89,7 +89,7 @@ class SignalColumn(_Strict):
 
 
 class FailureColumns(_Strict):
-    """How a telemetry file marks failures: a flag column, flag columns per mode, or a mode-name column."""
+    """Failure columns of a telemetry file: a flag column, flag columns per mode, or a mode-name column."""
 
     flag: str | None = None
     modes: dict[str, str] = Field(default_factory=dict, description="flag column -> failure mode name")

@@ -45,7 +45,7 @@ class AuthorizationError(KGServiceError):
 
 @dataclass(frozen=True)
 class Principal:
-    """Who sends a request and with which role."""
+    """The sender of a request and its role."""
 
     name: str
     role: str
@@ -201,7 +201,7 @@ class RequireRole(BasePermission):
                                      "with that role in the Authorization header"})
 
     def on_unauthorized(self) -> None:
-        # A KGServiceError reaches the client unmasked, so the message says which role is needed.
+        # A KGServiceError reaches the client unmasked, so the message names the role that is needed.
         raise AuthorizationError(self.message)
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:

@@ -4,7 +4,7 @@ Every mutation takes `why` (required text for the change log), `author` and `pre
 `preview: true` it returns the impact and changes nothing. Mutations need the role
 ontology-editor and the change log needs analyst. An authenticated request is recorded under
 its credential's name; `author` counts only for anonymous requests, which a server grants that
-role only when KG_ANONYMOUS_ROLE says so.
+role only when KG_ANONYMOUS_ROLE is set to it.
 """
 
 from __future__ import annotations

@@ -58,7 +58,7 @@ class LocalNeo4j:
     Usage::
 
         server = LocalNeo4j(get_settings())
-        server.start()          # downloads jars on first use, returns once Bolt answers
+        server.start()          # downloads jars on first use, returns once Bolt responds
         print(server.status().describe())
         server.stop()
     """
@@ -128,7 +128,7 @@ class LocalNeo4j:
         return ServerStatus(running=running, pid=pid if running else None, uri=self.uri, home=self.home)
 
     def start(self) -> ServerStatus:
-        """Start the server in the background and return once Bolt answers a query."""
+        """Start the server in the background and return once Bolt responds to a query."""
         current = self.status()
         if current.running:
             logger.info("Neo4j already running (pid %s) at %s", current.pid, self.uri)
@@ -198,7 +198,7 @@ class LocalNeo4j:
                 last_error = error
                 time.sleep(0.5)
         raise Neo4jServerError(
-            f"Neo4j did not answer on {self.uri} within {self.settings.neo4j_start_timeout_s:.0f} s "
+            f"Neo4j did not respond on {self.uri} within {self.settings.neo4j_start_timeout_s:.0f} s "
             f"(last error: {last_error}); raise KG_NEO4J_START_TIMEOUT_S if the machine is slow.\n{self.log_tail()}")
 
     def log_tail(self, lines: int = 30) -> str:
@@ -237,7 +237,7 @@ def _process_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    # A zombie child (exited, not reaped) still answers kill(0); /proc tells it apart.
+    # A zombie child (exited, not reaped) still passes the kill(0) check, so /proc is read to tell it apart.
     try:
         state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
         if state == "Z":

@@ -2,7 +2,7 @@
 relationship types, datatype properties to property names.
 
 What cannot be mapped is kept as ontology metadata only and reported with its reason, so a
-domain expert loading IOF, ISO 14224 or AAS sees what the graph schema gained and what not.
+domain expert loading IOF, ISO 14224 or AAS can check what the graph schema gained and what it left out.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ class OntologyModel:
 
 
 class OntologySummary(NamedTuple):
-    """What one `ontology load` mapped and skipped, by reason."""
+    """Counts of what one `ontology load` mapped and skipped, by reason."""
 
     iri: str
     triples: int

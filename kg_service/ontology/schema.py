@@ -2,7 +2,7 @@
 
 A `GraphSchema` is built from the ontologies stored in Neo4j (what `kg-service ontology load`
 wrote) or straight from parsed ontology models. Every loader, query and API call that needs a
-label, type or property name asks it first; anything else is rejected with UnknownTermError.
+label, type or property name checks it here first; anything else is rejected with UnknownTermError.
 """
 
 from __future__ import annotations

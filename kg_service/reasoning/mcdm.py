@@ -39,7 +39,7 @@ class DecisionResult:
     """A ranking with the tables that produced it.
 
     `scores` are the closeness coefficients (TOPSIS), the weighted sums (WSM) or the Q indices
-    (VIKOR); `higher_is_better` says which way they rank. `ranking` holds alternative indices,
+    (VIKOR); `higher_is_better` tells which way they rank. `ranking` contains alternative indices,
     best first. `distances` names each per-alternative distance vector, for example
     `toIdeal` and `toAntiIdeal` for TOPSIS, `groupUtility` (S) and `individualRegret` (R) for VIKOR.
     """
@@ -168,7 +168,7 @@ def vikor(matrix, weights, directions: Sequence[str], alternatives: Sequence[str
           criteria: Sequence[str] | None = None, v: float = 0.5) -> DecisionResult:
     """Rank alternatives by the VIKOR compromise index Q (lower is better).
 
-    f*_j and f-_j are each column's best and worst values. The normalised matrix holds the regret
+    f*_j and f-_j are each column's best and worst values. The normalised matrix contains the regret
     (f*_j - x_ij) / (f*_j - f-_j), so 0 is best. S_i sums the weighted regrets, R_i takes their
     maximum, and Q_i = v (S_i - S*) / (S- - S*) + (1 - v) (R_i - R*) / (R- - R*).
     """
@@ -241,7 +241,7 @@ def rank(method: str, matrix, weights, directions: Sequence[str], alternatives: 
 def ahp_weights(matrix, name: str = "matrix", max_ratio: float = MAX_CONSISTENCY_RATIO) -> AhpResult:
     """Derive priority weights from a pairwise comparison matrix with the principal eigenvector.
 
-    a_ij says how much more important criterion i is than j (Saaty's 1-9 scale); the matrix must
+    a_ij states how much more important criterion i is than j (Saaty's 1-9 scale); the matrix must
     be positive and reciprocal. CI = (lambda_max - n) / (n - 1) and CR = CI / RI(n). Raises
     DecisionInputError naming `name` when the matrix is malformed or CR exceeds `max_ratio`.
     """
