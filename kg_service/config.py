@@ -58,6 +58,25 @@ class Settings(BaseSettings):
                                                "section 3.2); unset rejects JWTs")
     log_level: str = "INFO"
 
+    llm_backend: str = Field(default="auto", description="Extraction and question backend: auto, transformers, openai, "
+                                                         "llama-cpp or scripted")
+    llm_model: str | None = Field(default=None, description="Model folder, GGUF file or hub id for local backends; model "
+                                                            "name for an OpenAI-compatible endpoint; unset picks the "
+                                                            "best installed model")
+    llm_base_url: str | None = Field(default=None, description="Base URL of an OpenAI-compatible endpoint (vLLM, Ollama, "
+                                                               "llama.cpp server, TGI), for example http://127.0.0.1:8080/v1")
+    llm_api_key: str | None = Field(default=None, description="API key sent as a Bearer token to the endpoint")
+    llm_timeout_s: float = Field(default=120.0, gt=0, description="Timeout of one request to the endpoint, seconds")
+    llm_max_retries: int = Field(default=3, ge=0, le=20, description="Retries of a failed endpoint request, with backoff")
+    llm_concurrency: int = Field(default=4, ge=1, le=256, description="Requests in flight to the endpoint at once")
+    llm_batch_size: int = Field(default=4, ge=1, le=1024, description="Prompts per batch in local generation")
+    llm_max_new_tokens: int = Field(default=512, ge=16, le=32768, description="Token limit of one model answer")
+    chunk_tokens: int = Field(default=384, ge=16, le=32768, description="Hard token limit of one document chunk")
+
+    device: str = Field(default="auto", description="Torch device for models: auto (CUDA when present), cpu, cuda, "
+                                                    "cuda:N")
+    seed: int = Field(default=20261204, description="Seed for model training and sampling")
+
     @field_validator("log_level")
     @classmethod
     def _check_log_level(cls, value: str) -> str:
@@ -89,6 +108,11 @@ class Settings(BaseSettings):
     @property
     def telemetry_dir(self) -> Path:
         return self.state_dir / "telemetry"
+
+    @property
+    def models_dir(self) -> Path:
+        """Return the folder of trained checkpoints and converted models (versioned subfolders)."""
+        return self.state_dir / "models"
 
 
 @functools.lru_cache(maxsize=1)

@@ -18,8 +18,8 @@ fi
 
 stamp=.venv/.kg-service-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    echo "bootstrap: installing kg-service and its test dependencies into .venv" >&2
-    .venv/bin/pip install --quiet --disable-pip-version-check -e ".[test,bench]"
+    echo "bootstrap: installing kg-service with all extras and the test dependencies into .venv" >&2
+    .venv/bin/pip install --quiet --disable-pip-version-check -e ".[all,test,bench]"
     touch "$stamp"
 fi
 
