@@ -167,12 +167,33 @@ def test_alias_limit_rejects_query(client):
 
 
 def test_ontology_classes_in_both_languages(client):
-    body = graphql(client, '{ ontologyClasses { nodeLabel parents label(lang: "zh") en: label definition(lang: "zh") } }')
-    classes = {item["nodeLabel"]: item for item in body["data"]["ontologyClasses"]}
+    body = graphql(client, '{ ontologyClasses(first: 200) { edges { node { nodeLabel parents label(lang: "zh") '
+                           'en: label definition(lang: "zh") } } } }')
+    classes = {edge["node"]["nodeLabel"]: edge["node"] for edge in body["data"]["ontologyClasses"]["edges"]}
     assert classes["Equipment"]["parents"] == ["Asset"]
     assert classes["Equipment"]["label"] == "设备"
     assert classes["Equipment"]["en"] == "Equipment"
     assert all(item["label"] and item["definition"] for item in classes.values())
+
+
+@pytest.mark.parametrize("field", ["ontologyClasses", "ontologyProperties"])
+def test_ontology_term_pages_cover_all(client, field):
+    seen, after = [], None
+    while True:
+        query = "query($a: String) { " + field + "(first: 7, after: $a) { totalCount edges { node { iri } } " \
+                "pageInfo { hasNextPage endCursor } } }"
+        page = graphql(client, query, a=after)["data"][field]
+        seen.extend(edge["node"]["iri"] for edge in page["edges"])
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert len(seen) == page["totalCount"]
+    assert len(set(seen)) == len(seen)
+
+
+def test_ontology_page_bad_cursor(client):
+    body = graphql(client, '{ ontologyClasses(after: "bm90LWEtY3Vyc29y") { totalCount } }')
+    assert "invalid cursor" in body["errors"][0]["message"]
 
 
 def test_graphiql_page_is_served(client):
@@ -217,7 +238,7 @@ def test_recursive_fragments_are_rejected(client):
 def test_entity_lookups_are_batched(client, store):
     keys = [row["id"] for row in store.read("MATCH (n:Equipment) RETURN n.id AS id ORDER BY id LIMIT 12")]
     aliases = " ".join(f'e{index}: entity(id: "{key}") {{ id label }}' for index, key in enumerate(keys))
-    graphql(client, "{ ontologyClasses { nodeLabel } }")
+    graphql(client, "{ ontologyClasses { totalCount } }")
     before = store.query_count
     body = graphql(client, "{ " + aliases + " }")
     assert [body["data"][f"e{index}"]["id"] for index in range(len(keys))] == keys
@@ -237,8 +258,9 @@ def test_root_causes_from_failure_event(client):
 
 
 def test_ontology_properties_lists_domain_range(client):
-    body = graphql(client, '{ ontologyProperties { name kind domain range label(lang: "zh") } }')
-    properties = {item["name"]: item for item in body["data"]["ontologyProperties"]}
+    body = graphql(client, '{ ontologyProperties(first: 200) { edges { node { name kind domain range '
+                           'label(lang: "zh") } } } }')
+    properties = {edge["node"]["name"]: edge["node"] for edge in body["data"]["ontologyProperties"]["edges"]}
     assert properties["PART_OF"]["domain"] == "Asset"
     assert properties["PART_OF"]["range"] == "Asset"
     assert properties["cost"]["kind"] == "datatype"

@@ -319,7 +319,7 @@ def test_graphql_mutation_round_trip(core_graph, settings):
         changes = client.post("/graphql", json={"query": "{ ontologyChanges(first: 5) { totalCount edges { node { "
                                                          "version author why operation arguments } } } "
                                                          "ontologyVersion { versionInfo changeVersion } }"}).json()
-        classes = client.post("/graphql", json={"query": '{ ontologyClasses { nodeLabel label(lang: "zh") } }'}).json()
+        classes = client.post("/graphql", json={"query": '{ ontologyClasses(first: 200) { edges { node { nodeLabel label(lang: "zh") } } } }'}).json()
     assert preview["data"]["addClass"]["applied"] is False
     assert applied["data"]["addClass"] == {"applied": True, "term": str(KG.Pump), "version": 1,
                                            "ontologyVersion": "0.1.1", "impact": {"nodes": 0, "relationships": 0}}
@@ -327,7 +327,7 @@ def test_graphql_mutation_round_trip(core_graph, settings):
     assert node["author"] == "li.wei"
     assert node["arguments"]["name"] == "Pump"
     assert changes["data"]["ontologyVersion"] == {"versionInfo": "0.1.1", "changeVersion": 1}
-    assert {"nodeLabel": "Pump", "label": "泵"} in classes["data"]["ontologyClasses"]
+    assert {"node": {"nodeLabel": "Pump", "label": "泵"}} in classes["data"]["ontologyClasses"]["edges"]
 
 
 def test_graphql_rejects_injection(core_graph, settings):

@@ -19,7 +19,8 @@ from strawberry.tools import merge_types
 from strawberry.types import Info
 
 from kg_service.api.types import (Entity, EntityConnection, EntityEdge, EvidencePath, ObservedEvent, OntologyClass,
-                                  OntologyProperty, PageInfo, RootCauseCandidate, RootCauseResult, ScoreComponent,
+                                  OntologyClassConnection, OntologyClassEdge, OntologyProperty,
+                                  OntologyPropertyConnection, OntologyPropertyEdge, PageInfo, RootCauseCandidate, RootCauseResult, ScoreComponent,
                                   TelemetryEvidence, WorkOrder, WorkOrderConnection, WorkOrderEdge)
 from kg_service.api import features
 from kg_service.api.context import request_schema, request_store
@@ -47,6 +48,34 @@ RETURN total, size(rest) AS remaining,
 """
 
 
+# Ontology terms page by the key (node label, or kind and name) and the IRI, which is unique.
+ONTOLOGY_CLASS_QUERY = """
+MATCH (c:OntologyClass)
+OPTIONAL MATCH (c)-[:SUBCLASS_OF]->(p:OntologyClass)
+WITH c, coalesce(c.nodeLabel, '') AS key, collect(DISTINCT p.nodeLabel) AS parents
+ORDER BY key, c.iri
+WITH collect({key: key, iri: c.iri, deprecated: c.deprecated, props: properties(c), parents: parents}) AS found
+WITH size(found) AS total,
+     [x IN found WHERE $after IS NULL OR x.key > $after[0] OR (x.key = $after[0] AND x.iri > $after[1])] AS rest
+RETURN total, size(rest) AS remaining, rest[0..$first] AS page
+"""
+
+ONTOLOGY_PROPERTY_QUERY = """
+MATCH (p:OntologyProperty)
+OPTIONAL MATCH (p)-[:DOMAIN]->(d:OntologyClass)
+OPTIONAL MATCH (p)-[:RANGE]->(r:OntologyClass)
+WITH p, head(collect(d.nodeLabel)) AS domain, head(collect(r.nodeLabel)) AS rangeLabel,
+     coalesce(p.relationshipType, p.propertyName, '') AS name
+WITH p, domain, rangeLabel, name, coalesce(p.kind, '') + ':' + name AS key
+ORDER BY key, p.iri
+WITH collect({key: key, iri: p.iri, kind: p.kind, name: name, domain: domain,
+              range: coalesce(rangeLabel, p.datatype), props: properties(p)}) AS found
+WITH size(found) AS total,
+     [x IN found WHERE $after IS NULL OR x.key > $after[0] OR (x.key = $after[0] AND x.iri > $after[1])] AS rest
+RETURN total, size(rest) AS remaining, rest[0..$first] AS page
+"""
+
+
 _store = request_store
 _schema = request_schema
 
@@ -64,6 +93,19 @@ def _work_order(row: dict[str, Any]) -> WorkOrder:
                      parts=_entities(row["parts"], "Component"), systems=_entities(row["systems"], "System"),
                      actions=_entities(row["actions"], "MaintenanceAction"),
                      symptoms=_entities(row["symptoms"], "Symptom"))
+
+
+async def _term_page(info: Info, query: str, first: int,
+                     after: str | None) -> tuple[list[dict[str, Any]], int, bool, str | None]:
+    """Return one keyset page of ontology terms: rows, total count, whether more follow, end cursor."""
+    lookup.check_page_size(first)
+    position = lookup.decode_cursor(after)
+    if position is not None and (len(position) != 2 or not all(isinstance(value, str) for value in position)):
+        raise KGServiceError(f"invalid cursor {lookup.shorten(after)}; pass an endCursor from a previous page")
+    result = (await asyncio.to_thread(_store(info).read, query, {"first": first, "after": position}))[0]
+    rows = result["page"]
+    end_cursor = lookup.encode_cursor([rows[-1]["key"], rows[-1]["iri"]]) if rows else None
+    return rows, result["total"], result["remaining"] > len(rows), end_cursor
 
 
 @strawberry.type
@@ -114,25 +156,24 @@ class CoreQuery:
         return WorkOrderConnection(total_count=page.total, edges=edges,
                                    page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor))
 
-    @strawberry.field(description="Classes of every loaded ontology")
-    async def ontology_classes(self, info: Info) -> list[OntologyClass]:
-        rows = await asyncio.to_thread(_store(info).read, """
-            MATCH (c:OntologyClass) OPTIONAL MATCH (c)-[:SUBCLASS_OF]->(p:OntologyClass)
-            RETURN c.iri AS iri, c.nodeLabel AS label, c.deprecated AS deprecated, properties(c) AS props,
-                   collect(DISTINCT p.nodeLabel) AS parents ORDER BY label""")
-        return [OntologyClass(iri=row["iri"], node_label=row["label"], parents=sorted(row["parents"]),
-                              deprecated=bool(row["deprecated"]), texts=row["props"]) for row in rows]
+    @strawberry.field(description="Classes of every loaded ontology, ordered by node label")
+    async def ontology_classes(self, info: Info, first: int = 100, after: str | None = None) -> OntologyClassConnection:
+        rows, total, has_next, end_cursor = await _term_page(info, ONTOLOGY_CLASS_QUERY, first, after)
+        edges = [OntologyClassEdge(cursor=lookup.encode_cursor([row["key"], row["iri"]]), node=OntologyClass(
+            iri=row["iri"], node_label=row["key"], parents=sorted(row["parents"]), deprecated=bool(row["deprecated"]),
+            texts=row["props"])) for row in rows]
+        return OntologyClassConnection(total_count=total, edges=edges,
+                                       page_info=PageInfo(has_next_page=has_next, end_cursor=end_cursor))
 
-    @strawberry.field(description="Object and datatype properties of every loaded ontology")
-    async def ontology_properties(self, info: Info) -> list[OntologyProperty]:
-        rows = await asyncio.to_thread(_store(info).read, """
-            MATCH (p:OntologyProperty)
-            OPTIONAL MATCH (p)-[:DOMAIN]->(d:OntologyClass) OPTIONAL MATCH (p)-[:RANGE]->(r:OntologyClass)
-            WITH p, head(collect(d.nodeLabel)) AS domain, head(collect(r.nodeLabel)) AS rangeLabel
-            RETURN p.iri AS iri, p.kind AS kind, coalesce(p.relationshipType, p.propertyName) AS name,
-                   domain, coalesce(rangeLabel, p.datatype) AS range, properties(p) AS props ORDER BY kind, name""")
-        return [OntologyProperty(iri=row["iri"], kind=row["kind"], name=row["name"], domain=row["domain"],
-                                 range=row["range"], texts=row["props"]) for row in rows]
+    @strawberry.field(description="Object and datatype properties of every loaded ontology, ordered by kind and name")
+    async def ontology_properties(self, info: Info, first: int = 100,
+                                  after: str | None = None) -> OntologyPropertyConnection:
+        rows, total, has_next, end_cursor = await _term_page(info, ONTOLOGY_PROPERTY_QUERY, first, after)
+        edges = [OntologyPropertyEdge(cursor=lookup.encode_cursor([row["key"], row["iri"]]), node=OntologyProperty(
+            iri=row["iri"], kind=row["kind"], name=row["name"], domain=row["domain"], range=row["range"],
+            texts=row["props"])) for row in rows]
+        return OntologyPropertyConnection(total_count=total, edges=edges,
+                                          page_info=PageInfo(has_next_page=has_next, end_cursor=end_cursor))
 
     @strawberry.field(description="Candidate causes ranked for an asset (with a time window), a failure event, "
                                   "an alarm or anomaly event, a failure mode or a symptom. Each candidate has its "

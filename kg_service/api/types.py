@@ -128,6 +128,32 @@ class OntologyProperty(OntologyTexts):
     range: str | None
 
 
+@strawberry.type
+class OntologyClassEdge:
+    cursor: str
+    node: OntologyClass
+
+
+@strawberry.type(description="Relay-style page of ontology classes")
+class OntologyClassConnection:
+    total_count: int
+    edges: list[OntologyClassEdge]
+    page_info: PageInfo
+
+
+@strawberry.type
+class OntologyPropertyEdge:
+    cursor: str
+    node: OntologyProperty
+
+
+@strawberry.type(description="Relay-style page of ontology properties")
+class OntologyPropertyConnection:
+    total_count: int
+    edges: list[OntologyPropertyEdge]
+    page_info: PageInfo
+
+
 @strawberry.type(description="One source's contribution to a candidate's score")
 class ScoreComponent:
     source: str
