@@ -337,3 +337,56 @@ def test_design_file_rejects_nan(tmp_path):
     deep.write_text("[" * 100_000, encoding="utf-8")
     with pytest.raises(InputDataError, match="invalid JSON"):
         read_design_file(deep)
+
+
+# Shapes edited through the ontology editor (kept last: it stores a shapes graph in the module's graph)
+
+TIGHTER_WALL = '''
+kgsh:CoolingModuleWallThicknessShape a sh:NodeShape ;
+    rdfs:label "Cooling module wall thickness 2.5–3 mm"@en , "冷却模块壁厚 2.5–3 mm"@zh ;
+    kg:appliesTo <https://w3id.org/kg-service/id/product:sample-plant:ac-3-cooling-module> ;
+    sh:targetClass kg:Design ;
+    sh:severity sh:Violation ;
+    sh:sparql [
+        a sh:SPARQLConstraint ;
+        sh:prefixes <https://w3id.org/kg-service/shapes> ;
+        sh:message "The wall thickness {?value} mm is outside the allowed 2.5–3 mm."@en ,
+            "壁厚 {?value} mm 超出允许的 2.5–3 mm 范围。"@zh ;
+        sh:select """
+            SELECT $this ?value
+            WHERE {
+                <https://w3id.org/kg-service/id/product:sample-plant:ac-3-cooling-module> kg:hasDesign $this .
+                $this kg:hasDimension ?dimension .
+                ?dimension kg:name ?dimensionName ; kg:nominalValue ?value .
+                FILTER (LCASE(STR(?dimensionName)) = "wall thickness")
+                FILTER (?value < 2.5 || ?value > 3.0)
+            }
+            """
+    ] .
+'''
+
+
+@pytest.fixture
+def edited_shapes(design_graph):
+    from kg_service.ontology.editing import SHAPES_ONTOLOGY_IRI, OntologyEditor
+
+    OntologyEditor(design_graph).upsert_shape(TIGHTER_WALL, why="thinner housing for rev C", author="li.wei")
+    yield design_graph
+    design_graph.write("MATCH (n) WHERE n.ontology = $iri DETACH DELETE n", {"iri": SHAPES_ONTOLOGY_IRI})
+    design_graph.write("MATCH (o:Ontology {iri: $iri}) DETACH DELETE o", {"iri": SHAPES_ONTOLOGY_IRI})
+
+
+def test_upserted_shape_checks_designs(edited_shapes):
+    report = check_design(edited_shapes, proposal())
+    assert shapes_of(report) == {"CoolingModuleWallThicknessShape"}
+
+
+def test_upserted_shape_keeps_file_shapes(edited_shapes):
+    report = check_design(edited_shapes, proposal(materials=["S235JR"]))
+    assert "CoolingModuleMaterialShape" in shapes_of(report)
+
+
+def test_upserted_shape_listed_from_graph(edited_shapes):
+    result = design_constraints(edited_shapes, PRODUCT)
+    wall = [item for item in result.constraints if item.constraint == SHAPES + "CoolingModuleWallThicknessShape"]
+    assert [item.source_file for item in wall] == ["neo4j:https://w3id.org/kg-service/shapes"]

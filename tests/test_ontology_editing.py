@@ -257,10 +257,19 @@ def test_shape_upsert_replaces(editor, tmp_path):
     editor.upsert_shape(PUMP_SHAPE, **WHO)
     editor.upsert_shape(PUMP_SHAPE.replace("sh:minCount 1", "sh:minCount 2"), **WHO)
     graph = reloaded_export(editor.store, tmp_path, SHAPES_ONTOLOGY_IRI)
-    counts = sorted(int(value) for value in graph.objects(None, URIRef("http://www.w3.org/ns/shacl#minCount")))
+    sh = "http://www.w3.org/ns/shacl#"
+    pump = URIRef("https://w3id.org/kg-service/shapes#PumpShape")
+    counts = [int(value) for prop in graph.objects(pump, URIRef(sh + "property"))
+              for value in graph.objects(prop, URIRef(sh + "minCount"))]
     assert counts == [2]
     assert editor.store.read("MATCH (c:OntologyChange {ontology: $iri}) RETURN count(c) AS n",
                              {"iri": SHAPES_ONTOLOGY_IRI}) == [{"n": 2}]
+
+
+def test_shape_graph_starts_from_file(editor, tmp_path):
+    editor.upsert_shape(PUMP_SHAPE, **WHO)
+    graph = reloaded_export(editor.store, tmp_path, SHAPES_ONTOLOGY_IRI)
+    assert (URIRef("https://w3id.org/kg-service/shapes#PartShape"), None, None) in graph
 
 
 def test_shape_unknown_class_rejected(editor):

@@ -31,17 +31,20 @@ from typing import Any
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import OWL, RDF, RDFS, SKOS
 
+from kg_service.config import find_project_root
 from kg_service.errors import NotFoundError, OntologyError, UnknownTermError
 from kg_service.graph.identifiers import check_identifier, quote
 from kg_service.graph.store import GraphStore
 from kg_service.ontology.model import (KG, KG_ONTOLOGY_IRI, LANGUAGES, RESERVED_LABELS, SYSTEM_PROPERTIES,
                                        OntologyModel, local_name, relationship_type_for)
 from kg_service.ontology.schema import ENTITY_LABEL
+from kg_service.ontology.parsing import parse_ontology_file
 from kg_service.ontology.storage import ensure_schema, export_ontology, replace_ontology_terms
 
 logger = logging.getLogger(__name__)
 
 SHAPES_ONTOLOGY_IRI = "https://w3id.org/kg-service/shapes"
+DEFAULT_SHAPES_FILE = find_project_root() / "ontology" / "shapes.ttl"
 SH = "http://www.w3.org/ns/shacl#"
 MIGRATION_BATCH_SIZE = 10_000
 MAX_TEXT_LENGTH = 2000
@@ -408,7 +411,12 @@ class OntologyEditor:
         if ontology_iri != SHAPES_ONTOLOGY_IRI:
             raise NotFoundError(f"ontology {ontology_iri!r} is not stored in Neo4j; load it first "
                                 "('kg-service ontology load FILE')")
-        graph = Graph()
+        # The first shape edit starts from the shapes file that reasoning used until then.
+        if DEFAULT_SHAPES_FILE.is_file():
+            graph = parse_ontology_file(DEFAULT_SHAPES_FILE)
+            logger.info("starting the stored shapes graph from %s", DEFAULT_SHAPES_FILE)
+        else:
+            graph = Graph()
         graph.bind("sh", SH)
         graph.add((URIRef(ontology_iri), RDF.type, OWL.Ontology))
         return graph, version

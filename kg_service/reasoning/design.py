@@ -223,32 +223,38 @@ def read_shapes_graph(files: Iterable[Path]) -> Graph:
     return merged
 
 
+def _catalog_of(graph: Graph, source: str) -> list[ShapeEntry]:
+    """Return the node shapes of one shapes graph, each with its rules and messages."""
+    entries = []
+    node_shapes = set(graph.subjects(RDF.type, SH.NodeShape)) | set(graph.subjects(SH.targetClass, None))
+    for shape in sorted(node_shapes, key=str):
+        if not isinstance(shape, URIRef):
+            continue
+        default_severity = _severity_name(graph.value(shape, SH.severity))
+        rules = []
+        for prop in graph.objects(shape, SH.property):
+            own_severity = graph.value(prop, SH.severity)
+            severity = _severity_name(own_severity) if own_severity is not None else default_severity
+            rules.append((_path_text(graph, graph.value(prop, SH.path)), severity, _texts(graph, prop, SH.message)))
+        # pySHACL 0.40.1 reports SPARQL constraints with the node shape's severity, so the catalog does too.
+        for sparql in graph.objects(shape, SH.sparql):
+            messages = _texts(graph, sparql, SH.message) or _texts(graph, shape, SH.message)
+            rules.append((None, default_severity, messages))
+        targets = [str(value)[len(str(KG)):] for value in graph.objects(shape, SH.targetClass)
+                   if str(value).startswith(str(KG))]
+        applies_to = [key for key in (instance_key(str(value)) for value in graph.objects(shape, KG.appliesTo))
+                      if key is not None]
+        entries.append(ShapeEntry(str(shape), source, sorted(targets), sorted(applies_to),
+                                  _texts(graph, shape, RDFS.label), _texts(graph, shape, RDFS.comment), rules))
+    return entries
+
+
 @functools.lru_cache(maxsize=8)
 def _shape_catalog(files: tuple[Path, ...], stamps: tuple[float, ...]) -> list[ShapeEntry]:
     """Return the node shapes of the files; `stamps` (modification times) invalidate the cache."""
     entries = []
     for file in files:
-        graph = parse_ontology_file(file)
-        node_shapes = set(graph.subjects(RDF.type, SH.NodeShape)) | set(graph.subjects(SH.targetClass, None))
-        for shape in sorted(node_shapes, key=str):
-            if not isinstance(shape, URIRef):
-                continue
-            default_severity = _severity_name(graph.value(shape, SH.severity))
-            rules = []
-            for prop in graph.objects(shape, SH.property):
-                own_severity = graph.value(prop, SH.severity)
-                severity = _severity_name(own_severity) if own_severity is not None else default_severity
-                rules.append((_path_text(graph, graph.value(prop, SH.path)), severity, _texts(graph, prop, SH.message)))
-            # pySHACL 0.40.1 reports SPARQL constraints with the node shape's severity, so the catalog does too.
-            for sparql in graph.objects(shape, SH.sparql):
-                messages = _texts(graph, sparql, SH.message) or _texts(graph, shape, SH.message)
-                rules.append((None, default_severity, messages))
-            targets = [str(value)[len(str(KG)):] for value in graph.objects(shape, SH.targetClass)
-                       if str(value).startswith(str(KG))]
-            applies_to = [key for key in (instance_key(str(value)) for value in graph.objects(shape, KG.appliesTo))
-                          if key is not None]
-            entries.append(ShapeEntry(str(shape), str(file), sorted(targets), sorted(applies_to),
-                                      _texts(graph, shape, RDFS.label), _texts(graph, shape, RDFS.comment), rules))
+        entries.extend(_catalog_of(parse_ontology_file(file), str(file)))
     return entries
 
 
@@ -259,6 +265,49 @@ def shape_catalog(files: Iterable[Path]) -> list[ShapeEntry]:
         if not path.is_file():
             raise InputDataError("shapes file not found", path=str(path), hint="pass an existing SHACL Turtle file")
     return _shape_catalog(paths, tuple(path.stat().st_mtime for path in paths))
+
+
+# Shapes edited by domain experts live in Neo4j (the ontology editor's shapes graph, seeded from
+# ontology/shapes.ttl on the first edit). Reasoning reads them when stored, else the file.
+
+SHAPES_STATE_QUERY = """
+OPTIONAL MATCH (o:Ontology {iri: $iri})
+OPTIONAL MATCH (c:OntologyChange {ontology: $iri})
+RETURN o IS NOT NULL AS stored, max(c.version) AS version
+"""
+
+_STORED_SHAPES: dict[tuple[int, int], tuple[Graph, list[ShapeEntry]]] = {}
+
+
+def stored_shapes(store: GraphStore) -> tuple[Graph, list[ShapeEntry]] | None:
+    """Return the stored shapes graph and its catalog, or None when no shapes are stored.
+
+    The result is cached per store and change-log version, so an edit is seen by the next query.
+    """
+    from kg_service.ontology.editing import SHAPES_ONTOLOGY_IRI
+    from kg_service.ontology.storage import export_ontology
+
+    state = store.read(SHAPES_STATE_QUERY, {"iri": SHAPES_ONTOLOGY_IRI})[0]
+    if not state["stored"]:
+        return None
+    key = (id(store), state["version"] or 0)
+    if key not in _STORED_SHAPES:
+        graph = export_ontology(store, SHAPES_ONTOLOGY_IRI)
+        _STORED_SHAPES.clear()
+        _STORED_SHAPES[key] = (graph, _catalog_of(graph, f"neo4j:{SHAPES_ONTOLOGY_IRI}"))
+        logger.info("read %d stored shapes (change-log version %d)", len(_STORED_SHAPES[key][1]), key[1])
+    return _STORED_SHAPES[key]
+
+
+def active_shapes(store: GraphStore, shapes_files: Iterable[Path] | None) -> tuple[Graph, list[ShapeEntry]]:
+    """Return the shapes graph and catalog to reason with: given files, else stored shapes, else the default file."""
+    if shapes_files is None:
+        stored = stored_shapes(store)
+        if stored is not None:
+            return stored
+        shapes_files = [DEFAULT_SHAPES_FILE]
+    files = list(shapes_files)
+    return read_shapes_graph(files), shape_catalog(files)
 
 
 # Constraints of a product, design, part or component
@@ -388,7 +437,7 @@ def design_constraints(store: GraphStore, target: str, lang: str = "en",
     check_language(lang)
     if not target.strip():
         raise QueryError("target must not be empty; pass the key or name of a product, design, part or component")
-    shapes = shape_catalog(shapes_files or [DEFAULT_SHAPES_FILE])
+    _, shapes = active_shapes(store, shapes_files)
     schema = GraphSchema.from_store(store)
     root = resolve_entity(store, target, TARGET_CLASSES)
     items = bill_of_materials(store, root)
@@ -659,7 +708,7 @@ def check_design(store: GraphStore, design: DesignInput, lang: str = "en",
                  core_file: Path = CORE_ONTOLOGY_FILE) -> ValidationReport:
     """Validate a proposed design against the design-constraint shapes, with RDFS inference over kg-core."""
     check_language(lang)
-    shapes = read_shapes_graph(shapes_files or [DEFAULT_SHAPES_FILE])
+    shapes, _ = active_shapes(store, shapes_files)
     data = design_data_graph(store, design, core_file)
     return run_validation(data, shapes, _core_graph(Path(core_file)), lang, "rdfs")
 
