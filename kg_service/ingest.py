@@ -66,6 +66,8 @@ def load_ontologies(store: GraphStore, paths: list[Path]) -> list[OntologySummar
     # A file without an owl:Ontology header is named by its absolute path, so two such files never replace each other.
     models = [(path, OntologyModel.from_graph(parse_ontology_file(path), Path(path).resolve().as_uri()))
               for path in paths]
+    for path, model in models:
+        _check_no_subclass_cycle(path, model)
     core_labels, core_types = _core_names()
     summaries = []
     for path, model in models:
@@ -77,6 +79,17 @@ def load_ontologies(store: GraphStore, paths: list[Path]) -> list[OntologySummar
         store_ontology(store, model, source=str(path))
         summaries.append(model.summary())
     return summaries
+
+
+def _check_no_subclass_cycle(path: Path, model: OntologyModel) -> None:
+    """Raise OntologyError naming the classes of an rdfs:subClassOf cycle, which no label hierarchy can follow."""
+    from kg_service.ontology.editing import find_subclass_cycle
+
+    cycle = find_subclass_cycle(model)
+    if cycle:
+        names = " -> ".join(iri.rsplit("#", 1)[-1].rsplit("/", 1)[-1] for iri in cycle)
+        raise OntologyError(f"{path}: the classes form an rdfs:subClassOf cycle ({names}); remove one of these "
+                            "subClassOf statements and load the file again")
 
 
 def current_schema(store: GraphStore) -> GraphSchema:

@@ -481,3 +481,20 @@ def test_iof_cannot_take_core_labels(core_graph):
     assert reasons
     assert schema.ancestors("FailureEvent") == ["FailureEvent", "Event", "Occurrence", "Entity"]
     assert owners == [{"iri": "https://w3id.org/kg-service/ontology#Event"}]
+
+
+def test_subclass_cycle_rejected(core_graph, tmp_path):
+    path = tmp_path / "cycle.ttl"
+    path.write_text("""@prefix owl: <http://www.w3.org/2002/07/owl#> .
+@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .
+@prefix ex: <https://example.org/plant#> .
+<https://example.org/plant> a owl:Ontology .
+ex:Pump a owl:Class ; rdfs:subClassOf ex:Machine .
+ex:Machine a owl:Class ; rdfs:subClassOf ex:RotatingUnit .
+ex:RotatingUnit a owl:Class ; rdfs:subClassOf ex:Pump .
+""", encoding="utf-8")
+    before = core_graph.read("MATCH (o:Ontology) RETURN count(o) AS n")
+    with pytest.raises(OntologyError, match="subClassOf cycle") as caught:
+        load_ontologies(core_graph, [path])
+    assert "Machine" in str(caught.value)
+    assert core_graph.read("MATCH (o:Ontology) RETURN count(o) AS n") == before
