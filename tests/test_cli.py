@@ -108,3 +108,32 @@ def test_query_cannot_read_local_files(store, settings):
     result = run_cli("query", "LOAD CSV FROM 'file:///etc/hostname' AS line RETURN line", check=False)
     assert result.returncode == 1
     assert "allow_csv_import_from_file_urls" in result.stderr
+
+
+def test_query_cannot_fetch_urls(store, settings, tmp_path):
+    if not settings.uses_local_server:
+        pytest.skip("the URL blocklist belongs to the local server")
+    import http.server
+    import threading
+
+    requests = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the name http.server calls
+            requests.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"secret\n")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/data.csv"
+        result = run_cli("query", f"LOAD CSV FROM '{url}' AS line RETURN line", check=False)
+    finally:
+        server.shutdown()
+    assert result.returncode == 1
+    assert requests == []
