@@ -262,13 +262,15 @@ def graphql_sdl(file: Optional[Path] = typer.Argument(None, help="Output file; s
 
 @app.command("serve")
 def serve(host: Optional[str] = typer.Option(None, help="Listen address; default KG_API_HOST (127.0.0.1)"),
-          port: Optional[int] = typer.Option(None, help="Listen port; default KG_API_PORT (8000)")) -> None:
+          port: Optional[int] = typer.Option(None, help="Listen port; default KG_API_PORT (8000)"),
+          workers: int = typer.Option(1, min=1, max=64, help="Server processes; more serve more concurrent "
+                                                             "clients, each with its own Neo4j connection pool")) -> None:
     """Serve the GraphQL API (GraphiQL at /graphql)."""
+    import socket
+
     import uvicorn
 
     from kg_service.api.app import create_app
-
-    import socket
 
     settings = get_settings()
     host, port = host or settings.api_host, port or settings.api_port
@@ -278,6 +280,13 @@ def serve(host: Optional[str] = typer.Option(None, help="Listen address; default
             if probe.connect_ex((host, port)) == 0:
                 raise KGServiceError(f"port {port} on {host} is already in use; stop the other server or pass "
                                      "--port (or set KG_API_PORT)")
+        if workers > 1:
+            # Each worker process builds its own app and driver from the same settings.
+            store.close()
+            logger.info("serving the GraphQL API with %d worker processes", workers)
+            uvicorn.run("kg_service.api.app:app_from_settings", factory=True, host=host, port=port, workers=workers,
+                        log_level="info")
+            return
         application = create_app(settings, store)
     uvicorn.run(application, host=host, port=port, log_level="info")
 

@@ -137,3 +137,32 @@ def test_query_cannot_fetch_urls(store, settings, tmp_path):
         server.shutdown()
     assert result.returncode == 1
     assert requests == []
+
+
+def test_serve_with_two_workers(core_graph):
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([KG_SERVICE, "serve", "--port", str(port), "--workers", "2"], cwd=ROOT,
+                              env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        answers = []
+        while time.monotonic() < deadline and len(answers) < 4:
+            try:
+                response = httpx.post(f"http://127.0.0.1:{port}/graphql",
+                                      json={"query": "{ ontologyClasses(first: 1) { totalCount } }"}, timeout=10)
+                answers.append(response.json()["data"]["ontologyClasses"]["totalCount"])
+            except httpx.TransportError:
+                time.sleep(0.5)
+    finally:
+        server.terminate()
+        log = server.communicate(timeout=60)[1]
+    assert len(answers) == 4
+    assert len(set(answers)) == 1
+    assert log.count("Started server process") == 2

@@ -111,3 +111,10 @@ def create_app(settings: Settings, store: GraphStore | None = None) -> Starlette
     if offline_ide:
         routes.append(Mount(ASSET_ROUTE, StaticFiles(directory=assets_dir(settings.cache_dir))))
     return Starlette(routes=routes, lifespan=lifespan)
+
+
+def app_from_settings() -> Starlette:
+    """Create the app from the process's settings; the factory that `kg-service serve --workers N` runs per worker."""
+    from kg_service.config import get_settings
+
+    return create_app(get_settings())
