@@ -182,11 +182,39 @@ def ingest_workorders(file: Path = typer.Argument(..., help="Work-order CSV file
 
 
 @ingest_app.command("telemetry")
-def ingest_telemetry(file: Path = typer.Argument(..., help="Wide telemetry CSV file"),
+def ingest_telemetry(file: Path = typer.Argument(..., help="Telemetry file: wide or long CSV, text or Parquet"),
                      mapping: Path = typer.Option(..., "--mapping", "-m", help="Signal mapping (YAML)"),
-                     encoding: Optional[str] = typer.Option(None, help="Text encoding; detected when omitted")) -> None:
-    """Load telemetry: samples to Parquet, signal summaries and failure events to the graph."""
-    from kg_service.ingest import ingest_telemetry as run
+                     encoding: Optional[str] = typer.Option(None, help="Text encoding; detected when omitted"),
+                     file_format: Optional[str] = typer.Option(None, "--format",
+                                                               help="csv, text or parquet; default: the mapping's "
+                                                                    "'format', else the file suffix"),
+                     time_origin: Optional[str] = typer.Option(None, help="ISO 8601 time of elapsed second 0 and "
+                                                                          "sequence 0; overrides the mapping's "
+                                                                          "'time_origin'")) -> None:
+    """Load telemetry: samples to Parquet (by asset and day), signal summaries and events to the graph."""
+    from datetime import datetime
+
+    from kg_service.ingest import ingest_telemetry as ingest
+    from loaders.mapping import TelemetryMapping, load_mapping
+    from loaders.timeseries import count_rows, detect_format
+
+    if file_format is not None and file_format not in ("csv", "text", "parquet"):
+        raise typer.BadParameter(f"{file_format!r} is not csv, text or parquet", param_hint="--format")
+    try:
+        origin = datetime.fromisoformat(time_origin) if time_origin else None
+    except ValueError:
+        raise typer.BadParameter(f"{time_origin!r} is not an ISO 8601 date-time", param_hint="--time-origin") from None
+
+    def run(store, settings, file, mapping, encoding, progress):
+        total = None
+        loaded = load_mapping(mapping)
+        if file.is_file() and isinstance(loaded, TelemetryMapping):
+            total = count_rows(file, detect_format(file, loaded, file_format))
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console, transient=False) as rows:
+            task = rows.add_task(f"reading {file.name}", total=total)
+            return ingest(store, settings, file, mapping, encoding, progress, file_format, origin,
+                          lambda count: rows.advance(task, count))
 
     _run_ingest(run, file, mapping, encoding)
 
@@ -302,12 +330,21 @@ import importlib  # noqa: E402
 from kg_service.commands.evaluate import evaluate_app  # noqa: E402
 
 FEATURE_COMMANDS: list[str] = [
+    "kg_service.commands.ask",
     "kg_service.commands.apikeys",
     "kg_service.commands.shipments",
     "kg_service.commands.ontology_edit",
     "kg_service.commands.design",
     "kg_service.commands.causrca",
     "kg_service.commands.evaluate_rootcause",
+    "kg_service.commands.anomalies",
+    "kg_service.commands.evaluate_anomalies",
+    "kg_service.commands.telemetry_live",
+    "kg_service.commands.documents",
+    "kg_service.commands.gnn",
+    "kg_service.commands.evaluate_linkprediction",
+    "kg_service.commands.models",
+    "kg_service.commands.evaluate_extraction",
 ]
 
 for _module_name in FEATURE_COMMANDS:

@@ -74,3 +74,11 @@ class NotFoundError(QueryError):
 
 class DecisionInputError(QueryError, ValueError):
     """A decision method got an invalid decision matrix, weights, directions or pairwise comparison matrix."""
+
+
+class ToolCallError(QueryError):
+    """A tool call for a natural-language question is not valid JSON or has invalid arguments."""
+
+
+class LLMBackendError(KGServiceError):
+    """A language-model backend failed to answer: an endpoint error after retries, or a failed generation."""

@@ -10,9 +10,12 @@ from __future__ import annotations
 import importlib
 
 FEATURE_MODULES: list[str] = [
+    "kg_service.api.ask",
     "kg_service.api.suppliers",
     "kg_service.api.ontology_edit",
     "kg_service.api.design",
+    "kg_service.api.extraction",
+    "kg_service.api.gnn",
 ]
 
 
