@@ -130,17 +130,36 @@ def ingest_workorders(store: GraphStore, settings: Settings, csv_path: Path, map
 
 
 def ingest_telemetry(store: GraphStore, settings: Settings, csv_path: Path, mapping_path: Path,
-                     encoding: str | None = None, progress: WriteProgress | None = None) -> IngestResult:
+                     encoding: str | None = None, progress: WriteProgress | None = None,
+                     file_format: str | None = None, time_origin=None, row_progress=None) -> IngestResult:
+    """Read a telemetry file (wide or long CSV, text or Parquet), write its records, then store its samples.
+
+    The Parquet samples are committed only after the graph write succeeds, so bad input changes
+    neither the graph nor the stored samples.
+    """
     from loaders.mapping import TelemetryMapping
     from loaders.telemetry import TelemetryReader
+    from loaders.timeseries import TimeseriesReader, detect_format
 
     mapping = _checked_mapping(mapping_path, TelemetryMapping, "telemetry")
     schema = current_schema(store)
-    load = TelemetryReader(mapping, settings.telemetry_dir, encoding, mapping_path).read(csv_path)
-    report = _write(store, settings, schema, load, progress)
-    return IngestResult(csv_path, load.rows, load.encoding, report,
-                        {"failure_modes": dict(load.failure_modes), "failed_assets": load.failed_assets,
-                         "samples": str(load.parquet_path)})
+    chosen = detect_format(Path(csv_path), mapping, file_format)
+    if chosen == "csv" and mapping.layout == "wide" and time_origin is None:
+        load = TelemetryReader(mapping, settings.telemetry_dir, encoding, mapping_path).read(csv_path)
+        details = {"format": "csv", "failure_modes": dict(load.failure_modes), "failed_assets": load.failed_assets}
+        if row_progress is not None:
+            row_progress(load.rows)
+    else:
+        load = TimeseriesReader(mapping, settings.telemetry_dir, encoding, mapping_path, chosen, time_origin,
+                                row_progress).read(csv_path)
+        details = load.details
+    try:
+        report = _write(store, settings, schema, load, progress)
+    except BaseException:
+        load.samples.abort()
+        raise
+    details["samples"] = str(load.samples.commit())
+    return IngestResult(csv_path, load.rows, load.encoding, report, details)
 
 
 def ingest_shipments(store: GraphStore, settings: Settings, csv_path: Path, mapping_path: Path,

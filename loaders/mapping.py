@@ -6,6 +6,7 @@ a column name fails at once with the file and field named, not halfway through a
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -80,12 +81,20 @@ class WorkOrderMapping(_Strict):
 
 
 class SignalColumn(_Strict):
-    """One measured signal: its column, display names and unit."""
+    """One measured signal: its column (or node name in a long file), display names, unit and value kind.
+
+    `sensor` names the Sensor that measures the signal on its asset. `categories` maps each
+    text value of a categorical signal to the number stored for it. A `counter` is numeric but
+    only grows (run times, part counts), so anomaly models leave it out by default.
+    """
 
     column: str
     name: str
     name_zh: str | None = None
     unit: str | None = None
+    kind: Literal["numeric", "binary", "categorical", "counter"] = "numeric"
+    sensor: str | None = None
+    categories: dict[str, float] | None = None
 
 
 class FailureColumns(_Strict):
@@ -103,32 +112,80 @@ class FailureColumns(_Strict):
 
 
 class TelemetryColumns(_Strict):
-    asset: str
+    """Source columns of a telemetry file; `signal`, `value`, `value_type` and `unit` apply to long files."""
+
+    asset: str | None = None
     timestamp: str | None = None
+    elapsed: str | None = Field(default=None, description="Seconds since the mapping's 'time_origin'")
     sequence: str | None = None
     product_type: str | None = None
+    signal: str | None = None
+    value: str | None = None
+    value_type: str | None = None
+    unit: str | None = None
 
     @model_validator(mode="after")
     def _check_order(self) -> "TelemetryColumns":
-        if not (self.timestamp or self.sequence):
-            raise ValueError("'columns' needs 'timestamp' or 'sequence' to order the samples")
+        if not (self.timestamp or self.sequence or self.elapsed):
+            raise ValueError("'columns' needs 'timestamp', 'elapsed' or 'sequence' to order the samples")
         return self
 
 
+TelemetryFormat = Literal["csv", "text", "parquet"]
+
+
 class TelemetryMapping(_Strict):
-    """Mapping of a wide telemetry CSV (one column per signal) onto the ontology."""
+    """Mapping of a telemetry file onto the ontology.
+
+    `layout: wide` has one column per signal; `layout: long` has one row per value with the
+    signal name in `columns.signal`. `format` is csv, text (whitespace-separated, optionally
+    without a header, then `column_names` names the columns) or parquet; unset, the file suffix
+    selects it.
+    """
 
     kind: Literal["telemetry"]
-    layout: Literal["wide"] = "wide"
+    layout: Literal["wide", "long"] = "wide"
+    format: TelemetryFormat | None = None
     source: str = Field(pattern=KEY_NAMESPACE_PATTERN)
     asset_namespace: str | None = Field(default=None, pattern=KEY_NAMESPACE_PATTERN)
     encoding: str | None = None
     delimiter: str = ","
+    column_names: list[str] | None = Field(default=None, description="Column names of a text file without header")
     timestamp_format: str | None = None
+    time_origin: datetime | None = Field(default=None, description="Time of elapsed second 0 and of sequence 0")
+    sequence_step_s: float | None = Field(default=None, gt=0, description="Seconds between two sequence numbers")
+    asset: str | None = Field(default=None, description="Asset of every row when the file has no asset column")
+    asset_format: str = Field(default="{asset}", description="Asset name from '{asset}' and the file's '{stem}'")
+    asset_pattern: str | None = Field(default=None, description="Regular expression that every asset name matches")
     asset_class: Literal["Equipment", "Component", "System"] = "Equipment"
+    partition_assets: bool = Field(default=True, description="Partition the Parquet samples by asset; false "
+                                                             "puts all rows under asset=all")
+    max_gap_s: float | None = Field(default=None, gt=0, description="Larger time steps are counted and logged "
+                                                                    "as gaps")
+    unknown_signals: Literal["error", "skip"] = "error"
+    categorical_encoding: str | None = Field(default=None, description="JSON file {signal: {text: number}}, "
+                                                                       "looked up beside the data file and above")
+    chunk_rows: int = Field(default=50_000, ge=100)
     columns: TelemetryColumns
     signals: list[SignalColumn] = Field(min_length=1)
     failure: FailureColumns | None = None
+
+    @model_validator(mode="after")
+    def _check_layout(self) -> "TelemetryMapping":
+        if not (self.columns.asset or self.asset):
+            raise ValueError("set 'columns.asset' or a fixed 'asset'")
+        if self.layout == "long" and not (self.columns.signal and self.columns.value):
+            raise ValueError("'layout: long' needs 'columns.signal' and 'columns.value'")
+        if (self.columns.elapsed or self.sequence_step_s) and self.time_origin is None:
+            raise ValueError("'columns.elapsed' and 'sequence_step_s' need 'time_origin'")
+        if self.asset_pattern:
+            import re
+
+            try:
+                re.compile(self.asset_pattern)
+            except re.error as error:
+                raise ValueError(f"asset_pattern is not a valid regular expression: {error}") from None
+        return self
 
     @field_validator("signals")
     @classmethod

@@ -1,8 +1,11 @@
 """Telemetry from wide CSV files: samples to Parquet, summaries and failure events to the graph.
 
-Raw samples never enter Neo4j. The graph gets each asset, one Signal node per asset and
-signal with summary statistics (count, mean, standard deviation, minimum, maximum, first and
-last time), and a FailureEvent per failed row linked to the asset and its failure modes.
+Raw samples never enter Neo4j: they are staged as Parquet partitioned by asset and day (see
+`loaders.timeseries_store`) and stored when the caller commits `TelemetryLoad.samples` after
+the graph write. The graph gets each asset, one Signal node per asset and signal with summary
+statistics (count, mean, standard deviation, minimum, maximum, first and last time), and a
+FailureEvent per failed row linked to the asset and its failure modes. Long CSV, text and
+Parquet files are read by `loaders.timeseries`.
 """
 
 from __future__ import annotations
@@ -14,13 +17,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
+import pandas as pd
 
 from kg_service.errors import InputDataError
 from kg_service.graph.records import GraphBatch, slug
 from loaders.csv_source import CsvRow, read_csv
 from loaders.mapping import TelemetryMapping
+from loaders.timeseries_store import SampleWriter
 from loaders.values import parse_flag, parse_number, parse_timestamp
 
 logger = logging.getLogger(__name__)
@@ -61,7 +64,7 @@ class TelemetryLoad:
     batch: GraphBatch
     rows: int
     encoding: str
-    parquet_path: Path | None
+    samples: SampleWriter | None
     failed_assets: int = 0
     failure_modes: Counter = field(default_factory=Counter)
 
@@ -98,7 +101,7 @@ class TelemetryReader:
         stats: dict[tuple[str, str], RunningStats] = {}
         samples: dict[str, list] = {"asset": [], "time": [], "sequence": []} | {s.name: [] for s in mapping.signals}
         last_time: dict[str, tuple[datetime | int, int]] = {}
-        load = TelemetryLoad(batch=batch, rows=0, encoding=encoding, parquet_path=None)
+        load = TelemetryLoad(batch=batch, rows=0, encoding=encoding, samples=None)
         failed_assets: set[str] = set()
 
         for row in rows:
@@ -121,15 +124,15 @@ class TelemetryReader:
                                  hint="export the readings again, or check that this is the right file")
         self._add_signals(batch, stats)
         load.failed_assets = len(failed_assets)
-        load.parquet_path = self._write_samples(path, samples)
-        logger.info("%s: read %d rows for %d assets; %d failure events; samples in %s", path, load.rows,
+        load.samples = self._stage_samples(path, samples)
+        logger.info("%s: read %d rows for %d assets; %d failure events; samples staged for %s", path, load.rows,
                     len({key[0] for key in stats}), sum(1 for n in batch.nodes.values() if n.label == "FailureEvent"),
-                    load.parquet_path)
+                    load.samples.root)
         return load
 
     def _row_position(self, path: Path, row: CsvRow, last_time: dict) -> tuple[str, datetime | None, int | None]:
         columns = self.mapping.columns
-        asset = row.values[columns.asset]
+        asset = row.values[columns.asset] if columns.asset else self.mapping.asset
         if not asset:
             raise InputDataError("empty asset", path=str(path), line=row.line, column=columns.asset)
         when = sequence = None
@@ -194,13 +197,17 @@ class TelemetryReader:
                 firstTime=summary.first, lastTime=summary.last)
             batch.add_relationship("HAS_SIGNAL", equipment, key)
 
-    def _write_samples(self, path: Path, samples: dict[str, list]) -> Path:
-        target_dir = self.samples_dir / self.mapping.source
-        target_dir.mkdir(parents=True, exist_ok=True)
-        target = target_dir / f"{path.stem}.parquet"
-        columns = {name: values for name, values in samples.items() if any(value is not None for value in values)}
-        table = pa.table(columns)
-        temporary = target.with_suffix(".parquet.tmp")
-        pq.write_table(table, temporary)
-        temporary.replace(target)
-        return target
+    def _stage_samples(self, path: Path, samples: dict[str, list]) -> SampleWriter:
+        """Stage the samples as partitioned Parquet; the caller commits them after the graph write."""
+        names = [signal.name for signal in self.mapping.signals]
+        writer = SampleWriter(self.samples_dir / self.mapping.source, path.stem, names, self.mapping.partition_assets)
+        frame = pd.DataFrame(samples)
+        frame["time"] = pd.to_datetime(frame["time"]).astype("datetime64[us]")
+        for name in names:
+            frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
+        try:
+            writer.write(frame)
+        except BaseException:
+            writer.abort()
+            raise
+        return writer

@@ -80,6 +80,14 @@ def test_ai4i_samples_stay_in_parquet(ai4i_graph):
     assert stored[0]["n"] == 0
 
 
+def test_ai4i_samples_partition_layout(ai4i_graph, settings):
+    _, result = ai4i_graph
+    root = settings.telemetry_dir / "ai4i2020"
+    assert result.details["samples"] == str(root)
+    assert len(list((root / "asset=all" / "day=undated").glob("part-ai4i2020-*.parquet"))) == 1
+    assert not (root / "ai4i2020.parquet").exists()
+
+
 def test_ai4i_reload_changes_nothing(ai4i_graph, settings):
     store, _ = ai4i_graph
     before = (store.counts(), graph_checksum(store))

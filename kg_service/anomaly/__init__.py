@@ -1,0 +1,1 @@
+"""Anomaly detection on telemetry: detectors, training, scoring and anomaly events."""

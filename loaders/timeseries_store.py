@@ -1,0 +1,214 @@
+"""Raw telemetry samples in Parquet, partitioned by asset and day, and running signal statistics.
+
+Layout under `settings.telemetry_dir / <source>`::
+
+    asset=<asset>/day=<YYYY-MM-DD>/part-<file stem>-<chunk>-<n>.parquet
+
+Each part has the columns `recording` (the source file's stem), `time` (timestamp, naive UTC,
+absent for undated samples), `sequence` (integer or null) and one float64 column per signal.
+Samples without a time go under `day=undated`. A mapping with `partition_assets: false` puts
+every row under `asset=all` and keeps the asset in an `asset_name` column instead.
+
+A load writes its parts into a staging folder first. `commit` then replaces the parts of the
+same source file, so loading a file again replaces its samples, and a failed load leaves the
+previous samples untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from kg_service.graph.records import slug
+
+logger = logging.getLogger(__name__)
+
+UNDATED = "undated"
+ALL_ASSETS = "all"
+PARTITION_COLUMNS = ["asset", "day"]
+# Staged rows are buffered up to this count before they are written, which bounds memory.
+FLUSH_ROWS = 200_000
+
+
+def part_prefix(stem: str) -> str:
+    return f"part-{slug(stem)}-"
+
+
+class SampleWriter:
+    """Write sample chunks of one source file as hive-partitioned Parquet, staged until `commit`.
+
+    Usage::
+
+        writer = SampleWriter(settings.telemetry_dir / "cmapss", "train_FD001", signals)
+        writer.write(frame)   # columns: asset, recording, time, sequence and the signals
+        folder = writer.commit()
+    """
+
+    def __init__(self, root: Path, stem: str, signals: list[str], partition_assets: bool = True,
+                 flush_rows: int = FLUSH_ROWS) -> None:
+        self.root = Path(root)
+        self.flush_rows = flush_rows
+        self._buffer: list[pa.Table] = []
+        self._buffered = 0
+        self.stem = stem
+        self.signals = signals
+        self.partition_assets = partition_assets
+        self.staging = self.root / f".staging-{slug(stem)}-{os.getpid()}"
+        self.chunks = 0
+        self.rows = 0
+        self._schema = pa.schema([("asset", pa.string()), ("day", pa.string()), ("asset_name", pa.string()),
+                                  ("recording", pa.string()), ("time", pa.timestamp("us")),
+                                  ("sequence", pa.int64())] + [(name, pa.float64()) for name in signals])
+        if self.staging.exists():
+            shutil.rmtree(self.staging)
+
+    def write(self, frame: pd.DataFrame) -> None:
+        """Stage one chunk; `frame` has `asset`, `time` (datetime64 or all NaT), `sequence` and signal columns."""
+        if frame.empty:
+            return
+        table_frame = pd.DataFrame({
+            "asset": frame["asset"].astype(str) if self.partition_assets else ALL_ASSETS,
+            "day": _days(frame["time"]),
+            "asset_name": None if self.partition_assets else frame["asset"].astype(str),
+            "recording": self.stem,
+            "time": frame["time"],
+            "sequence": frame["sequence"].astype("Int64") if "sequence" in frame else pd.array(
+                [None] * len(frame), dtype="Int64"),
+        }, index=frame.index)
+        for name in self.signals:
+            table_frame[name] = frame[name].astype("float64") if name in frame else np.nan
+        self._buffer.append(pa.Table.from_pandas(table_frame, schema=self._schema, preserve_index=False))
+        self._buffered += len(frame)
+        self.rows += len(frame)
+        if self._buffered >= self.flush_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Write the buffered chunks as one set of parts; few large parts read faster than many small ones."""
+        if not self._buffer:
+            return
+        table = pa.concat_tables(self._buffer)
+        self._buffer, self._buffered = [], 0
+        ds.write_dataset(table, self.staging, format="parquet", partitioning=PARTITION_COLUMNS,
+                         partitioning_flavor="hive",
+                         basename_template=f"{part_prefix(self.stem)}{self.chunks:05d}-{{i}}.parquet",
+                         existing_data_behavior="overwrite_or_ignore", max_partitions=100_000, max_open_files=512)
+        self.chunks += 1
+
+    def commit(self) -> Path:
+        """Replace the source file's previous parts with the staged ones; return the source folder."""
+        self._flush()
+        prefix = part_prefix(self.stem)
+        for old in self.root.glob(f"asset=*/day=*/{prefix}*.parquet"):
+            old.unlink()
+        # Earlier versions wrote one unpartitioned <stem>.parquet per file, which would now be read twice.
+        legacy = self.root / f"{self.stem}.parquet"
+        if legacy.is_file():
+            legacy.unlink()
+        if self.staging.exists():
+            self._move_staged()
+            shutil.rmtree(self.staging)
+        for folder in sorted(self.root.glob("asset=*/day=*"), reverse=True):
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        logger.info("%s: %d sample rows in %d chunks stored under %s", self.stem, self.rows, self.chunks, self.root)
+        return self.root
+
+    def _move_staged(self) -> None:
+        """Move staged parts into place, renaming whole folders where the target has none yet."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        for asset_dir in self.staging.glob("asset=*"):
+            target_asset = self.root / asset_dir.name
+            if not target_asset.exists():
+                asset_dir.rename(target_asset)
+                continue
+            for day_dir in asset_dir.glob("day=*"):
+                target_day = target_asset / day_dir.name
+                if not target_day.exists():
+                    day_dir.rename(target_day)
+                    continue
+                for staged in day_dir.glob("*.parquet"):
+                    staged.replace(target_day / staged.name)
+
+    def abort(self) -> None:
+        """Delete the staged parts; the stored samples stay as they were."""
+        self._buffer, self._buffered = [], 0
+        if self.staging.exists():
+            shutil.rmtree(self.staging)
+
+
+def _days(times: pd.Series) -> pd.Series:
+    days = pd.Series(UNDATED, index=times.index, dtype=object)
+    dated = times.notna()
+    if dated.any():
+        days[dated] = pd.to_datetime(times[dated]).dt.strftime("%Y-%m-%d")
+    return days
+
+
+@dataclass
+class SignalStats:
+    """Count, mean, variance (merged with Chan's parallel formula), min, max and time span of one signal."""
+
+    count: int = 0
+    mean: float = 0.0
+    m2: float = 0.0
+    minimum: float = math.inf
+    maximum: float = -math.inf
+    first: datetime | None = None
+    last: datetime | None = None
+
+    def merge(self, count: int, mean: float, m2: float, minimum: float, maximum: float,
+              first: datetime | None = None, last: datetime | None = None) -> None:
+        """Merge the statistics of another part of the samples (count, mean, sum of squared deviations, ...)."""
+        if count == 0:
+            return
+        total = self.count + count
+        delta = mean - self.mean
+        self.mean += delta * count / total
+        self.m2 += m2 + delta * delta * self.count * count / total
+        self.count = total
+        self.minimum = min(self.minimum, minimum)
+        self.maximum = max(self.maximum, maximum)
+        if first is not None:
+            self.first = first if self.first is None else min(self.first, first)
+        if last is not None:
+            self.last = last if self.last is None else max(self.last, last)
+
+    @property
+    def std_dev(self) -> float:
+        return math.sqrt(self.m2 / (self.count - 1)) if self.count > 1 else 0.0
+
+
+def read_samples(root: Path, assets: list[str] | None = None, signals: list[str] | None = None) -> pd.DataFrame:
+    """Read stored samples of one source (optionally some assets and signals), ordered by asset, recording, time."""
+    from kg_service.errors import InputDataError
+
+    if not any(Path(root).glob("asset=*/day=*/*.parquet")):
+        raise InputDataError("no telemetry samples stored", path=str(root),
+                             hint="load the telemetry first with 'kg-service ingest telemetry'")
+    dataset = ds.dataset(root, format="parquet", partitioning="hive")
+    names = set(dataset.schema.names)
+    columns = ["asset", "asset_name", "recording", "time", "sequence"] + (
+        signals if signals is not None else [name for name in dataset.schema.names
+                                             if name not in {"asset", "day", "asset_name", "recording", "time",
+                                                             "sequence"}])
+    missing = [name for name in columns if name not in names]
+    if missing:
+        raise InputDataError(f"stored samples have no signal(s) {missing}", path=str(root),
+                             hint="train and detect with the signals of the source's mapping")
+    frame = dataset.to_table(columns=columns).to_pandas()
+    frame["asset"] = frame["asset_name"].where(frame["asset_name"].notna(), frame["asset"].astype(str))
+    frame = frame.drop(columns=["asset_name"])
+    if assets is not None:
+        frame = frame[frame["asset"].isin(assets)]
+    return frame.sort_values(["asset", "recording", "time", "sequence"], kind="stable").reset_index(drop=True)
