@@ -347,9 +347,9 @@ def detect_deviations(run: FaultRun, graph: ExpertGraph, profile: NormalProfile)
       `MAX_RESPONSE_SECONDS`;
     - a variable that no parent explains switches to a value it holds for under `RARE_VALUE_SHARE`
       of the normal time.
- Only Binary
-    variables are checked: alarm flags become alarm events, and counters, program names and
-    continuous values take new values all the time in normal operation.
+
+    Only Binary variables are checked: alarm flags become alarm events, and counters, program names
+    and continuous values take new values all the time in normal operation.
     """
     moves, _ = _real_changes(run.changes)
     parents = graph.parents()

@@ -15,4 +15,15 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
         echo "test: chromium or chromedriver missing; the GraphiQL browser test will be skipped" >&2
     fi
 fi
+
+# Live MQTT tests: Debian's Mosquitto broker, which the tests start themselves on 127.0.0.1
+# (tests/mqtt_fixtures.py through scripts/mosquitto.sh). Install it when running as root.
+if ! command -v mosquitto >/dev/null && [ ! -x /usr/sbin/mosquitto ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "test: installing mosquitto with apt-get" >&2
+        apt-get update -qq && apt-get install -y -qq mosquitto >/dev/null
+    else
+        echo "test: mosquitto missing; the live MQTT tests will be skipped" >&2
+    fi
+fi
 exec .venv/bin/python -m pytest "$@"
