@@ -1,0 +1,86 @@
+"""GraphQL field `ask`: a question in English or Chinese, answered from the reasoning queries.
+
+The configured backend (KG_LLM_BACKEND) maps the question onto one validated tool call; with
+no model installed, keyword rules do. The mapper is created on the first question and shared
+by later requests, because loading a model takes seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from kg_service.api.context import request_store
+from kg_service.ask.service import AskAnswer, Asker, QuestionMapper, create_mapper
+from kg_service.config import get_settings
+
+logger = logging.getLogger(__name__)
+
+_mapper_lock = threading.Lock()
+_shared_mapper: QuestionMapper | None = None
+
+
+def _mapper() -> QuestionMapper:
+    global _shared_mapper
+    with _mapper_lock:
+        if _shared_mapper is None:
+            _shared_mapper = create_mapper(get_settings())
+            logger.info("questions are mapped by %s (%s)", _shared_mapper.name, _shared_mapper.model_id)
+        return _shared_mapper
+
+
+@strawberry.type(description="A graph node or document that an answer rests on")
+class AnswerCitation:
+    id: str = strawberry.field(description="Node key (entity, work order, event) or document or chunk key")
+    kind: str = strawberry.field(description="entity, work_order, document, chunk or event")
+    label: str | None
+
+
+@strawberry.type(description="The answer to a natural-language question, with the query it ran and its citations")
+class AskResult:
+    question: str
+    lang: str = strawberry.field(description="Language of the answer: en or zh")
+    status: str = strawberry.field(description="answered; unmappable (no query fits the question); failed (the "
+                                               "query could not run, for example an unknown entity)")
+    tool: str | None = strawberry.field(description="The query the question was mapped to: root_causes, "
+                                                    "failure_history, rank_suppliers, design_constraints, lookup "
+                                                    "or unmappable")
+    arguments: JSON = strawberry.field(description="The validated arguments of the tool call")
+    resolved: JSON = strawberry.field(description="Graph keys that the entity arguments resolved to")
+    text: str = strawberry.field(description="The answer in the requested language, ending with the keys it cites")
+    citations: list[AnswerCitation]
+    suggestions: list[str] = strawberry.field(description="Questions the service can answer, for an unmappable "
+                                                          "or failed question")
+    rows: JSON = strawberry.field(description="The query result as a list of rows")
+    mapped_by: str = strawberry.field(description="Backend that produced the tool call, or 'rules'")
+    mapping_error: str | None = strawberry.field(description="Why the model's tool call was rejected, when the "
+                                                             "keyword rules mapped the question instead")
+
+
+def _result(answer: AskAnswer) -> AskResult:
+    return AskResult(question=answer.question, lang=answer.lang, status=answer.status, tool=answer.tool,
+                     arguments=answer.arguments, resolved=answer.resolved, text=answer.text,
+                     citations=[AnswerCitation(id=item.id, kind=item.kind, label=item.label)
+                                for item in answer.citations],
+                     suggestions=answer.suggestions, rows=answer.rows, mapped_by=answer.mapped_by,
+                     mapping_error=answer.mapping_error)
+
+
+@strawberry.type
+class AskQuery:
+    @strawberry.field(description="Answer a question in English or Chinese by mapping it onto root causes, failure "
+                                  "history, supplier ranking, design constraints or an entity lookup; `lang` "
+                                  "(en or zh) defaults to the question's language")
+    async def ask(self, info: Info, question: str, lang: str | None = None) -> AskResult:
+        mapper = await asyncio.to_thread(_mapper)
+        asker = Asker(request_store(info), mapper)
+        answer = await asyncio.to_thread(asker.ask, question, lang)
+        return _result(answer)
+
+
+query_type = AskQuery

@@ -1,0 +1,191 @@
+"""Answer texts in English and Chinese, written from a tool result and citing the graph keys used."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kg_service.ask.entities import EntityIndex
+from kg_service.ask.execute import ToolResult
+
+MAX_LISTED = 5
+
+
+def _name(entity: dict[str, Any] | None, lang: str, with_tag: bool = True) -> str:
+    if not entity:
+        return "?"
+    name = (entity["name"].get(lang) or entity["name"].get("en") or entity["id"]).rstrip(".")
+    tag = entity.get("tag")
+    return f"{name} ({tag})" if with_tag and tag and tag != name else name
+
+
+def _row_name(row: dict[str, Any], lang: str) -> str:
+    return (row.get(f"name_{lang}") or row.get("name_en") or row["id"]).rstrip(".")
+
+
+def _join(items: list[str], lang: str) -> str:
+    return ("；" if lang == "zh" else "; ").join(items)
+
+
+def render(result: ToolResult, lang: str) -> str:
+    """Write the answer to a question from the result of its tool call, in `lang` ("en" or "zh")."""
+    renderers = {"root_causes": _root_causes, "failure_history": _history, "rank_suppliers": _suppliers,
+                 "design_constraints": _design, "lookup": _lookup}
+    text = renderers[result.tool](result, lang)
+    keys = ", ".join(item.id for item in result.citations[:12])
+    more = len(result.citations) - 12
+    suffix = f" (+{more})" if more > 0 else ""
+    return f"{text}\n{'依据' if lang == 'zh' else 'Sources'}: {keys}{suffix}" if keys else text
+
+
+def _root_causes(result: ToolResult, lang: str) -> str:
+    facts = result.facts
+    asset = _name(facts["asset"], lang) if facts["asset"] else None
+    condition = _name(facts["condition"], lang, with_tag=False) if facts["condition"] else None
+    count = facts["target_work_orders"]
+    if lang == "zh":
+        causes = _join([f"{row['rank']}. {_row_name(row, 'zh')}（得分 {row['score']:.2f}，"
+                        f"{len(row['work_orders'])} 张证据工单）" for row in result.rows[:MAX_LISTED]], "zh")
+        if facts["condition_chosen"]:
+            head = f"{asset}最常见的故障是{condition}（{count} 张工单记录）。"
+            return head + (f"可能原因：{causes}。" if result.rows else "图谱中没有足以排出原因的证据。")
+        subject = f"{asset or ''}{condition or '故障'}"
+        if not result.rows:
+            return f"{subject}：图谱中没有足以排出原因的证据（{count} 张工单记录了该故障）。"
+        return f"{subject}的可能原因（{count} 张工单记录了该故障）：{causes}。"
+
+    causes = _join([f"{row['rank']}. {_row_name(row, 'en')} (score {row['score']:.2f}, "
+                    f"{len(row['work_orders'])} evidence work orders)" for row in result.rows[:MAX_LISTED]], "en")
+    if facts["condition_chosen"]:
+        head = f"{asset} most often fails with {condition} ({count} work orders record it). "
+        return head + (f"Likely causes: {causes}." if result.rows else "The graph has no evidence to rank causes.")
+    subject = (condition or "failures") + (f" on {asset}" if asset else "")
+    if not result.rows:
+        return f"The graph has no evidence to rank causes of {subject} ({count} work orders record it)."
+    return f"Likely causes of {subject} ({count} work orders record it): {causes}."
+
+
+def _history(result: ToolResult, lang: str) -> str:
+    facts = result.facts
+    asset = _name(facts["asset"], lang)
+    orders = []
+    for row in result.rows[:MAX_LISTED]:
+        modes = ", ".join(mode[lang] or mode["en"] for mode in row["failure_modes"] if mode["en"] or mode[lang])
+        orders.append(f"{row['date']} {row['id'].rsplit(':', 1)[-1]}" + (f" ({modes})" if modes else ""))
+    if lang == "zh":
+        kind = "故障工单" if facts["failures_only"] else "工单"
+        if not result.rows:
+            return f"{asset}没有{kind}。"
+        return f"{asset}共有 {facts['total']} 张{kind}，最近的：{_join(orders, 'zh')}。"
+    kind = "failure work orders" if facts["failures_only"] else "work orders"
+    if not result.rows:
+        return f"{asset} has no {kind}."
+    return f"{asset} has {facts['total']} {kind}; the latest: {_join(orders, 'en')}."
+
+
+def _suppliers(result: ToolResult, lang: str) -> str:
+    facts = result.facts
+    parts = ", ".join(_name(part, lang) for part in facts["parts"])
+    if facts["single"]:
+        only = _row_name(result.rows[0], lang) if result.rows else "?"
+        if lang == "zh":
+            return f"{parts}只有一家供应商：{only}，无法排序。要比较替代供应商，请问：哪些供应商可以替代{parts}的供应商？"
+        return (f"{parts} has a single supplier, {only}, so there is nothing to rank. For alternatives, ask: "
+                f"Which suppliers can replace the supplier of {parts}?")
+    current = [row for row in result.rows if row["current"]]
+    others = [row for row in result.rows if not row["current"]] if facts["replace_current"] else result.rows
+    listed = [f"{index}. {_row_name(row, lang)} ({row['score']:.2f})" for index, row in enumerate(others[:MAX_LISTED], 1)]
+    criteria = ", ".join(facts["criteria"])
+    if lang == "zh":
+        if facts["replace_current"]:
+            now = "、".join(_row_name(row, "zh") for row in current) or "（图谱中无）"
+            if not others:
+                return f"{parts}目前由{now}供货，图谱中没有其他可替代的供应商。"
+            return (f"{parts}目前由{now}供货。按 {facts['method']}（准则：{criteria}）排序的替代供应商："
+                    f"{_join(listed, 'zh')}。")
+        scope = f"{parts}的" if parts else ""
+        return f"按 {facts['method']}（准则：{criteria}）排序的{scope}供应商：{_join(listed, 'zh')}。"
+    if facts["replace_current"]:
+        now = ", ".join(_row_name(row, "en") for row in current) or "(none in the graph)"
+        if not others:
+            return f"{parts} is supplied by {now}; the graph has no other supplier to replace it."
+        return (f"{parts} is supplied by {now}. Alternatives ranked by {facts['method']} on {criteria}: "
+                f"{_join(listed, 'en')}.")
+    scope = f" of {parts}" if parts else ""
+    return f"Suppliers{scope} ranked by {facts['method']} on {criteria}: {_join(listed, 'en')}."
+
+
+def _design(result: ToolResult, lang: str) -> str:
+    target = _name(result.facts["target"], lang)
+    labels = [row[f"label_{lang}"] or row["label_en"] for row in result.rows]
+    unique = list(dict.fromkeys(labels))
+    if lang == "zh":
+        if not unique:
+            return f"{target}及其物料清单没有设计约束。"
+        return f"{target}及其物料清单（{result.facts['items']} 项）适用 {len(result.rows)} 条约束：{_join(unique[:8], 'zh')}。"
+    if not unique:
+        return f"No design constraint applies to {target} or its bill of materials."
+    return (f"{len(result.rows)} constraints apply to {target} and its bill of materials "
+            f"({result.facts['items']} items): {_join(unique[:8], 'en')}.")
+
+
+def _lookup(result: ToolResult, lang: str) -> str:
+    found = []
+    for row in result.rows[:MAX_LISTED]:
+        classes = "/".join(row["classes"][:2])
+        found.append(f"{_row_name(row, lang)} [{classes}] {row['id']}")
+    if lang == "zh":
+        return f"找到 {result.facts['count']} 个实体：{_join(found, 'zh')}。" if found else "没有找到匹配的实体。"
+    noun = "entity" if result.facts["count"] == 1 else "entities"
+    return f"Found {result.facts['count']} {noun}: {_join(found, 'en')}." if found else "No entity matches."
+
+
+def suggestions(question: str, index: EntityIndex, lang: str) -> list[str]:
+    """Return questions close to `question` that the service can answer, built from the entities it names."""
+    named = [entity for mention in index.mentions(question) for entity in mention.entities]
+    asset = next((entity for entity in named if entity.has_class(["Equipment", "ProductionLine"])), None)
+    part = next((entity for entity in named if entity.has_class(["Part"])), None)
+    product = next((entity for entity in named if entity.has_class(["Product", "Design"])), None)
+    # Without an asset in the question, the suggestions name the graph's first piece of equipment.
+    if asset is None:
+        asset = next((entity for entity in index.entities if "Equipment" in entity.labels), None)
+    if asset is not None:
+        asset_name = asset.label(lang)
+    else:
+        asset_name = "该设备" if lang == "zh" else "the asset"
+    items = []
+    if lang == "zh":
+        items.append(f"为什么{asset_name}停机？")
+        items.append(f"{asset_name}的维修记录")
+        if part:
+            items.append(f"哪些供应商可以替代{part.label('zh')}的供应商？")
+        if product:
+            items.append(f"{product.label('zh')}有哪些设计约束？")
+        items.append(f"{asset_name}是什么设备？")
+    else:
+        items.append(f"Why does {asset_name} fail?")
+        items.append(f"Show the work-order history of {asset_name}")
+        if part:
+            items.append(f"Which suppliers can replace the supplier of {part.label('en')}?")
+        if product:
+            items.append(f"What design constraints apply to {product.label('en')}?")
+        items.append(f"What is {asset_name}?")
+    return items
+
+
+def unmappable_text(lang: str, reason: str | None, closest: list[str]) -> str:
+    """Write the answer for a question that maps onto no query, with the closest questions that do."""
+    listed = _join(closest, lang)
+    if lang == "zh":
+        why = f"（{reason}）" if reason else ""
+        return (f"无法把这个问题对应到可执行的查询{why}。我能回答根本原因、维修历史、供应商排序、设计约束和实体查找。"
+                f"相近的问题：{listed}")
+    why = f" ({reason})" if reason else ""
+    return (f"I cannot map this question onto a query I can run{why}. I answer root causes, failure history, "
+            f"supplier ranking, design constraints and entity lookups. Closest questions: {listed}")
+
+
+def error_text(lang: str, message: str) -> str:
+    """Write the answer when the mapped query cannot run, for example because an entity is unknown."""
+    if lang == "zh":
+        return f"问题已对应到查询，但无法执行：{message}"
+    return f"The question maps onto a query, but it cannot run: {message}"

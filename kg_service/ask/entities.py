@@ -1,0 +1,224 @@
+"""Entity mentions in questions: names and aliases in English and Chinese, resolved to graph keys.
+
+A reference such as "3号空压机", "compressor 3" or "AC3" is resolved in three steps:
+`kg_service.reasoning.lookup.resolve_entity` (exact key or name in either language), then the
+aliases built here from the stored names, then the best word or character overlap with the
+names. Every name is read from Neo4j with fixed queries; a reference only ever reaches Cypher
+as a parameter.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from kg_service.errors import NotFoundError, QueryError
+from kg_service.graph.store import GraphStore
+from kg_service.reasoning.lookup import display_name, resolve_entity, shorten
+
+logger = logging.getLogger(__name__)
+
+ASSET_CLASSES = ["Equipment", "System", "Component", "ProductionLine", "Site", "Asset"]
+CONDITION_CLASSES = ["FailureMode", "Symptom"]
+DESIGN_TARGET_CLASSES = ["Product", "Design", "Part", "Component"]
+INDEXED_CLASSES = ["Equipment", "System", "Component", "ProductionLine", "Site", "FailureMode", "Symptom", "Part",
+                   "Supplier", "Product", "Design", "Material", "Document"]
+# NOTE: a graph with more named entities than this gets aliases for the first ones by key only.
+MAX_INDEXED_ENTITIES = 50_000
+# A fuzzy match needs at least this share of a name's words (or Chinese character pairs) in the text.
+MIN_OVERLAP = 0.5
+
+INDEX_QUERY = """
+MATCH (n:Entity)
+WHERE any(label IN labels(n) WHERE label IN $classes)
+  AND (n.name IS NOT NULL OR n.nameEn IS NOT NULL OR n.nameZh IS NOT NULL)
+RETURN n.id AS id, labels(n) AS labels, n.name AS name, n.nameEn AS nameEn, n.nameZh AS nameZh
+ORDER BY id LIMIT $max
+"""
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_STOP_WORDS = {"the", "a", "an", "of", "for", "on", "in", "at", "to", "and", "is", "are", "does", "did", "do", "why",
+               "what", "which", "who", "how", "with", "from", "by", "our", "my", "its", "it", "that", "this", "me",
+               "show", "list", "all", "can", "be", "has", "have", "there", "any"}
+
+
+def has_cjk(text: str) -> bool:
+    """Return whether the text contains Chinese characters."""
+    return bool(_CJK.search(text))
+
+
+def _words(text: str) -> set[str]:
+    return {word for word in _WORD.findall(text.lower()) if word not in _STOP_WORDS and len(word) > 1}
+
+
+def _cjk_pairs(text: str) -> set[str]:
+    characters = [char for char in text if _CJK.match(char)]
+    return {a + b for a, b in zip(characters, characters[1:])}
+
+
+@dataclass
+class IndexedEntity:
+    """A named entity with the aliases a question may use for it."""
+
+    id: str
+    labels: list[str]
+    properties: dict[str, Any]
+    aliases: set[str] = field(default_factory=set)
+
+    def label(self, lang: str) -> str:
+        return display_name(self.properties, lang) or self.id
+
+    def has_class(self, classes: list[str]) -> bool:
+        return bool(set(self.labels) & set(classes))
+
+
+@dataclass(frozen=True)
+class Mention:
+    """A span of the question that names entities, with the alias that matched."""
+
+    alias: str
+    start: int
+    end: int
+    entities: tuple[IndexedEntity, ...]
+
+
+def _aliases(name: str | None, name_en: str | None, name_zh: str | None, labels: list[str]) -> set[str]:
+    aliases: set[str] = set()
+    for text in (name, name_en, name_zh):
+        if not text:
+            continue
+        lowered = text.strip().lower()
+        aliases.add(lowered)
+        words = lowered.split()
+        # "air compressor 3" is also "compressor 3"; "coolant pump p-101" is also "pump p-101". Longer
+        # names are descriptions, whose tails ("... the ac-3 cooling module") would name other things.
+        for start in range(1, len(words) - 1 if len(words) <= 4 else 1):
+            aliases.add(" ".join(words[start:]))
+        if re.fullmatch(r"[a-z]+-\d+", lowered):
+            letters, number = lowered.split("-")
+            aliases.update({f"{letters}{number}", f"{letters} {number}", f"{letters}{int(number)}"})
+        if "FailureMode" in labels and " " not in lowered:
+            # "overheating" is also "overheat(s)", "vibration" also "vibrat(es|ing)", for the keyword rules.
+            for suffix, stem_end in (("ing", ""), ("ation", "at")):
+                if lowered.endswith(suffix) and len(lowered) > len(suffix) + 3:
+                    aliases.add(lowered[: -len(suffix)] + stem_end)
+        zh_number = re.fullmatch(r"(\d+)号(.+)", text.strip())
+        if zh_number:
+            number, noun = zh_number.groups()
+            aliases.update({f"{noun}{number}号", f"{number}#{noun}", f"{noun}{number}"})
+    return {alias for alias in aliases if len(alias) >= 2}
+
+
+class EntityIndex:
+    """Aliases of the named entities of the graph, read once per question.
+
+    Usage:
+        index = EntityIndex.load(store)
+        index.mentions("为什么3号空压机停机？")        # -> [Mention(alias='3号空压机', ...)]
+        index.resolve(store, "compressor 3", ASSET_CLASSES)  # -> the row of AC-3
+    """
+
+    def __init__(self, entities: list[IndexedEntity]) -> None:
+        self.entities = entities
+        self._by_alias: dict[str, list[IndexedEntity]] = {}
+        for entity in entities:
+            for alias in entity.aliases:
+                self._by_alias.setdefault(alias, []).append(entity)
+        # Longest aliases first, so "air compressor 3" wins over "compressor 3" at the same place.
+        self._aliases = sorted(self._by_alias, key=len, reverse=True)
+
+    @classmethod
+    def load(cls, store: GraphStore, classes: list[str] | None = None) -> "EntityIndex":
+        rows = store.read(INDEX_QUERY, {"classes": classes or INDEXED_CLASSES, "max": MAX_INDEXED_ENTITIES})
+        entities = []
+        for row in rows:
+            properties = {name: row[name] for name in ("name", "nameEn", "nameZh") if row[name]}
+            entities.append(IndexedEntity(row["id"], row["labels"], properties,
+                                          _aliases(row["name"], row["nameEn"], row["nameZh"], row["labels"])))
+        logger.debug("indexed %d named entities for questions", len(entities))
+        return cls(entities)
+
+    def mentions(self, text: str) -> list[Mention]:
+        """Return the non-overlapping alias matches in `text`, longest alias first at each place."""
+        lowered = text.lower()
+        covered = [False] * len(lowered)
+        found: list[Mention] = []
+        for alias in self._aliases:
+            for match in self._find(alias, lowered):
+                start, end = match
+                if any(covered[start:end]):
+                    continue
+                for position in range(start, end):
+                    covered[position] = True
+                found.append(Mention(alias, start, end, tuple(self._by_alias[alias])))
+        return sorted(found, key=lambda mention: mention.start)
+
+    @staticmethod
+    def _find(alias: str, text: str) -> list[tuple[int, int]]:
+        if has_cjk(alias):
+            return [(match.start(), match.end()) for match in re.finditer(re.escape(alias), text)]
+        # Latin aliases match whole words; a failure-mode stem may take a suffix ("overheats").
+        pattern = rf"(?<![a-z0-9]){re.escape(alias)}(?:s|e|es|ed|ing)?(?![a-z0-9])"
+        return [(match.start(), match.end()) for match in re.finditer(pattern, text)]
+
+    def candidates(self, text: str, classes: list[str]) -> list[IndexedEntity]:
+        """Return the entities of `classes` that `text` names by alias, in order of mention."""
+        result: list[IndexedEntity] = []
+        for mention in self.mentions(text):
+            for entity in mention.entities:
+                if entity.has_class(classes) and entity not in result:
+                    result.append(entity)
+        return result
+
+    def closest(self, text: str, classes: list[str], limit: int = 3) -> list[tuple[float, IndexedEntity]]:
+        """Return entities of `classes` ranked by the share of their name's words found in `text`."""
+        words, pairs = _words(text), _cjk_pairs(text)
+        scored = []
+        for entity in self.entities:
+            if not entity.has_class(classes):
+                continue
+            best = 0.0
+            for name in entity.properties.values():
+                name_words, name_pairs = _words(name), _cjk_pairs(name)
+                if name_words:
+                    best = max(best, len(words & name_words) / len(name_words))
+                if name_pairs:
+                    best = max(best, len(pairs & name_pairs) / len(name_pairs))
+            if best > 0:
+                scored.append((best, entity))
+        scored.sort(key=lambda item: (-item[0], item[1].id))
+        return scored[:limit]
+
+    def resolve(self, store: GraphStore, reference: str, classes: list[str], role: str) -> dict[str, Any]:
+        """Return the graph row ({id, labels, props}) that `reference` names, of one of `classes`.
+
+        Raises NotFoundError with the closest names when nothing matches, and QueryError when the
+        reference names several entities equally well.
+        """
+        try:
+            return resolve_entity(store, reference, classes)
+        except NotFoundError:
+            pass
+
+        by_alias = [entity for entity in self._by_alias.get(reference.strip().lower(), []) if entity.has_class(classes)]
+        if not by_alias:
+            by_alias = self.candidates(reference, classes)
+        if len(by_alias) == 1:
+            return self._row(store, by_alias[0])
+        if len(by_alias) > 1:
+            keys = ", ".join(entity.id for entity in by_alias[:6])
+            raise QueryError(f"{role} {shorten(reference)} names several entities ({keys}); name one of them")
+
+        closest = self.closest(reference, classes)
+        if closest and closest[0][0] >= MIN_OVERLAP and (len(closest) == 1 or closest[0][0] > closest[1][0]):
+            return self._row(store, closest[0][1])
+        hint = ", ".join(f"{entity.label('en')} ({entity.id})" for _, entity in closest)
+        raise NotFoundError(f"no {role} named {shorten(reference)} in the graph"
+                            + (f"; closest names: {hint}" if hint else "; look names up with the 'entities' query"))
+
+    @staticmethod
+    def _row(store: GraphStore, entity: IndexedEntity) -> dict[str, Any]:
+        return resolve_entity(store, entity.id, entity.labels)

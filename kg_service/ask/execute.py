@@ -1,0 +1,270 @@
+"""Run a validated tool call with the reasoning functions and collect the facts an answer cites."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from kg_service.ask.entities import ASSET_CLASSES, CONDITION_CLASSES, DESIGN_TARGET_CLASSES, EntityIndex
+from kg_service.ask.tools import (DesignConstraintsCall, FailureHistoryCall, LookupCall, RankSuppliersCall,
+                                  RootCausesCall, ToolCall)
+from kg_service.errors import QueryError
+from kg_service.graph.store import GraphStore
+from kg_service.reasoning import lookup
+from kg_service.reasoning.design import design_constraints
+from kg_service.reasoning.rootcause import RootCauseQuery, rank_causes
+from kg_service.reasoning.suppliers import KPI_NAMES, Criterion, rank_suppliers, supplier_kpis
+
+logger = logging.getLogger(__name__)
+
+# KPIs tried, in this order, when a supplier question names none. Those unknown for some supplier,
+# or equal for all, are left out because they cannot separate the suppliers.
+DEFAULT_SUPPLIER_CRITERIA = ("onTimeRate", "meanDelayDays", "meanUnitPrice", "freightShare", "nonconformanceCount",
+                             "failureCount", "certificationCount", "singleSourceParts", "partCount")
+MAX_EVIDENCE_PER_CANDIDATE = 3
+MAX_LOOKUP_ROWS = 10
+
+MOST_FREQUENT_MODE_QUERY = """
+MATCH (asset:Entity {id: $asset})
+MATCH (wo:WorkOrder)-[:FOR_ASSET]->(target)-[:PART_OF*0..4]->(asset)
+MATCH (wo)-[:HAS_FAILURE_MODE]->(mode:FailureMode)
+RETURN mode.id AS id, count(DISTINCT wo) AS orders ORDER BY orders DESC, id LIMIT 1
+"""
+
+PARTS_BY_WORD_QUERY = """
+MATCH (p:Part)-[:SUPPLIED_BY]->(:Supplier)
+WHERE toLower(coalesce(p.name, '')) CONTAINS toLower($text) OR toLower(coalesce(p.nameEn, '')) CONTAINS toLower($text)
+   OR coalesce(p.nameZh, '') CONTAINS $text
+RETURN DISTINCT p.id AS id, labels(p) AS labels, properties(p) AS props ORDER BY id LIMIT 20
+"""
+
+CURRENT_SUPPLIERS_QUERY = """
+MATCH (p:Part)-[:SUPPLIED_BY]->(s:Supplier) WHERE p.id IN $parts
+RETURN DISTINCT s.id AS id ORDER BY id
+"""
+
+LOOKUP_QUERY = """
+MATCH (n:Entity)
+WHERE ($class IS NULL OR $class IN labels(n))
+  AND (n.id = $text OR toLower(coalesce(n.name, '')) CONTAINS toLower($text)
+       OR toLower(coalesce(n.nameEn, '')) CONTAINS toLower($text) OR coalesce(n.nameZh, '') CONTAINS $text)
+OPTIONAL MATCH (n)-[:PART_OF]->(parent:Entity)
+RETURN n.id AS id, labels(n) AS labels, properties(n) AS props, collect(DISTINCT parent.id) AS partOf
+ORDER BY CASE WHEN n.id = $text THEN 0 ELSE 1 END, id LIMIT $limit
+"""
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A graph fact or document that an answer uses: a node key with its kind and name."""
+
+    id: str
+    kind: str
+    label: str | None = None
+
+
+@dataclass
+class ToolResult:
+    """The outcome of one tool call: resolved arguments, table rows and the facts they rest on.
+
+    `facts` contains the values that the answer templates need, and `rows` is the result as a table.
+    """
+
+    tool: str
+    resolved: dict[str, str] = field(default_factory=dict)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+    citations: list[Citation] = field(default_factory=list)
+
+    def cite(self, key: str | None, kind: str, label: str | None = None) -> None:
+        if key and all(item.id != key for item in self.citations):
+            self.citations.append(Citation(key, kind, label))
+
+
+def _names(properties: dict[str, Any]) -> dict[str, str | None]:
+    return {"en": lookup.display_name(properties, "en"), "zh": lookup.display_name(properties, "zh")}
+
+
+def _entity_facts(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    return {"id": row["id"], "name": _names(row["props"]), "tag": row["props"].get("name")}
+
+
+def run_tool(store: GraphStore, index: EntityIndex, call: ToolCall) -> ToolResult:
+    """Run one validated call; raise NotFoundError or QueryError when an argument names nothing usable."""
+    runners = {"root_causes": _root_causes, "failure_history": _failure_history, "rank_suppliers": _suppliers,
+               "design_constraints": _design, "lookup": _lookup}
+    return runners[call.tool](store, index, call)
+
+
+def _root_causes(store: GraphStore, index: EntityIndex, call: RootCausesCall) -> ToolResult:
+    result = ToolResult("root_causes")
+    asset = index.resolve(store, call.asset, ASSET_CLASSES, "asset") if call.asset else None
+    mode = index.resolve(store, call.failure_mode, ["FailureMode"], "failure mode") if call.failure_mode else None
+    symptom = index.resolve(store, call.symptom, CONDITION_CLASSES, "symptom") if call.symptom else None
+    query = RootCauseQuery(asset=asset["id"] if asset else None, failure_mode=mode["id"] if mode else None,
+                           symptom=symptom["id"] if symptom else None, limit=call.limit)
+    ranking = rank_causes(store, query)
+    # Without a condition in the question, the ranking explains the failure mode it picked itself.
+    chosen_mode = mode is None and symptom is None
+    if asset is not None and mode is None and symptom is None and not ranking.candidates:
+        # A question such as "why did AC-3 stop?" names no condition and the telemetry has no event
+        # to start from, so explain the failure mode that the asset's work orders record most often.
+        rows = store.read(MOST_FREQUENT_MODE_QUERY, {"asset": asset["id"]})
+        if rows:
+            query.failure_mode = rows[0]["id"]
+            ranking = rank_causes(store, query)
+
+    for name, row in (("asset", ranking.asset), ("condition", ranking.condition)):
+        if row is not None:
+            result.resolved[name] = row["id"]
+            result.cite(row["id"], "entity", lookup.display_name(row["props"], "en"))
+    result.facts = {"asset": _entity_facts(ranking.asset), "condition": _entity_facts(ranking.condition),
+                    "condition_chosen": chosen_mode and ranking.condition is not None, "target_work_orders": len(ranking.target_work_orders),
+                    "observed_events": [event.id for event in ranking.observed_events],
+                    "sources": ranking.sources}
+    for rank, candidate in enumerate(ranking.candidates, start=1):
+        result.rows.append({"rank": rank, "id": candidate.id, "name_en": candidate.name("en"),
+                            "name_zh": candidate.name("zh"), "class": candidate.classes[0] if candidate.classes else None,
+                            "score": round(candidate.score, 4),
+                            "breakdown": {part.source: round(part.value, 4) for part in candidate.breakdown},
+                            "work_orders": candidate.work_orders, "documents": candidate.documents,
+                            "chunks": candidate.chunks, "events": [event.id for event in candidate.events]})
+        result.cite(candidate.id, "entity", candidate.name("en"))
+    for row in result.rows[:3]:
+        for key in row["work_orders"][:MAX_EVIDENCE_PER_CANDIDATE]:
+            result.cite(key, "work_order")
+        for key in row["documents"][:MAX_EVIDENCE_PER_CANDIDATE]:
+            result.cite(key, "document")
+        for key in row["chunks"][:MAX_EVIDENCE_PER_CANDIDATE]:
+            result.cite(key, "chunk")
+        for key in row["events"][:MAX_EVIDENCE_PER_CANDIDATE]:
+            result.cite(key, "event")
+    for key in result.facts["observed_events"][:MAX_EVIDENCE_PER_CANDIDATE]:
+        result.cite(key, "event")
+    return result
+
+
+def _failure_history(store: GraphStore, index: EntityIndex, call: FailureHistoryCall) -> ToolResult:
+    result = ToolResult("failure_history")
+    asset = index.resolve(store, call.asset, ASSET_CLASSES, "asset")
+    page = lookup.failure_history(store, asset["id"], call.limit, None, call.failures_only)
+    result.resolved["asset"] = asset["id"]
+    result.cite(asset["id"], "entity", lookup.display_name(asset["props"], "en"))
+    result.facts = {"asset": _entity_facts(asset), "total": page.total, "failures_only": call.failures_only}
+    for row in page.rows:
+        props = row["props"]
+        result.rows.append({"id": row["id"], "date": str(props.get("date")), "order_type": props.get("orderType"),
+                            "failure_modes": [_names(mode) for mode in row["failureModes"]],
+                            "parts": [_names(part) for part in row["parts"]], "text": props.get("text")})
+        result.cite(row["id"], "work_order", props.get("name"))
+    return result
+
+
+def supplier_parts(store: GraphStore, index: EntityIndex, reference: str) -> list[dict[str, Any]]:
+    """Return the part that `reference` names exactly, else the supplied parts whose names contain it.
+
+    A generic word such as "bearing" or "轴承" so stands for every bearing that has a supplier.
+    """
+    try:
+        return [lookup.resolve_entity(store, reference, ["Part"])]
+    except QueryError:
+        pass
+    rows = store.read(PARTS_BY_WORD_QUERY, {"text": reference.strip()})
+    return rows or [index.resolve(store, reference, ["Part"], "part")]
+
+
+def _default_criteria(table_rows: list, wanted: tuple[str, ...]) -> list[str]:
+    chosen = []
+    for name in wanted:
+        values = [row.values[name] for row in table_rows]
+        if values and all(value is not None for value in values) and len(set(values)) > 1:
+            chosen.append(name)
+    return chosen
+
+
+def _suppliers(store: GraphStore, index: EntityIndex, call: RankSuppliersCall) -> ToolResult:
+    result = ToolResult("rank_suppliers")
+    parts = supplier_parts(store, index, call.part) if call.part else []
+    part_ids = [row["id"] for row in parts]
+    current = [row["id"] for row in store.read(CURRENT_SUPPLIERS_QUERY, {"parts": part_ids})] if parts else []
+    for row in parts:
+        result.cite(row["id"], "entity", lookup.display_name(row["props"], "en"))
+    if parts:
+        result.resolved["part"] = ", ".join(part_ids)
+
+    # NOTE: a scope in the question ("for line 2") is not an argument yet, so parts are matched plant-wide.
+    # Alternatives to the current suppliers come from every supplier, so only one part filters the table.
+    part_filter = part_ids[0] if len(part_ids) == 1 and not call.replace_current else None
+    if part_filter is not None and len(current) == 1:
+        # A decision method cannot rank a single supplier, so the answer names it instead.
+        rows = supplier_kpis(store, [part_filter]).rows
+        result.rows = [{"rank": 1, "id": row.supplier_id, "name_en": lookup.display_name(row.properties, "en"),
+                        "name_zh": lookup.display_name(row.properties, "zh"), "score": None, "current": True}
+                       for row in rows]
+        for row in rows:
+            result.cite(row.supplier_id, "entity", lookup.display_name(row.properties, "en"))
+        result.facts = {"parts": [_entity_facts(row) for row in parts], "current": current, "replace_current": False,
+                        "criteria": [], "method": None, "higher_is_better": True, "excluded": [], "single": True}
+        return result
+    names = list(call.criteria) if call.criteria else _default_criteria(
+        supplier_kpis(store, [part_filter] if part_filter else None).rows, DEFAULT_SUPPLIER_CRITERIA)
+    if not names:
+        raise QueryError("the suppliers' KPIs are unknown or equal for every KPI, so no criterion can rank them; "
+                         f"load delivery history (kg-service ingest shipments) or name criteria from {', '.join(KPI_NAMES)}")
+    criteria = [Criterion(name, 1.0 / len(names)) for name in names]
+    ranking = rank_suppliers(store, criteria, call.method, part=part_filter)
+    decision = ranking.result
+    for position, row_index in enumerate(decision.ranking, start=1):
+        row = ranking.suppliers[row_index]
+        result.rows.append({"rank": position, "id": row.supplier_id, "name_en": lookup.display_name(row.properties, "en"),
+                            "name_zh": lookup.display_name(row.properties, "zh"),
+                            "score": round(float(decision.scores[row_index]), 4),
+                            "current": row.supplier_id in current,
+                            **{name: row.values[name] for name in names}})
+        result.cite(row.supplier_id, "entity", lookup.display_name(row.properties, "en"))
+    result.facts = {"parts": [_entity_facts(row) for row in parts], "current": current,
+                    "replace_current": call.replace_current, "criteria": names, "method": decision.method,
+                    "higher_is_better": decision.higher_is_better,
+                    "excluded": [{"id": item.supplier_id, "reasons": item.reasons} for item in ranking.excluded],
+                    "single": False}
+    return result
+
+
+def _design(store: GraphStore, index: EntityIndex, call: DesignConstraintsCall) -> ToolResult:
+    result = ToolResult("design_constraints")
+    target = index.resolve(store, call.target, DESIGN_TARGET_CLASSES, "product, design or part")
+    constraints = design_constraints(store, target["id"], "en")
+    constraints_zh = design_constraints(store, target["id"], "zh")
+    result.resolved["target"] = target["id"]
+    result.cite(target["id"], "entity", lookup.display_name(target["props"], "en"))
+    result.facts = {"target": _entity_facts(target), "items": len(constraints.items)}
+    for item, item_zh in zip(constraints.constraints, constraints_zh.constraints):
+        result.rows.append({"constraint": item.constraint, "kind": item.kind, "label_en": item.label,
+                            "label_zh": item_zh.label, "applies_to": item.applies_to, "severity": item.severity,
+                            "document": item.document})
+        if item.kind != "shape":
+            result.cite(item.constraint, "entity", item.label)
+        result.cite(item.document, "document", item.document_name)
+    return result
+
+
+def _lookup(store: GraphStore, index: EntityIndex, call: LookupCall) -> ToolResult:
+    result = ToolResult("lookup")
+    rows = store.read(LOOKUP_QUERY, {"text": call.text, "class": call.of_class, "limit": MAX_LOOKUP_ROWS})
+    if not rows:
+        classes = [call.of_class] if call.of_class else sorted({label for entity in index.entities
+                                                                 for label in entity.labels})
+        found = index.resolve(store, call.text, classes, "entity")
+        rows = store.read(LOOKUP_QUERY, {"text": found["id"], "class": None, "limit": 1})
+    for row in rows:
+        labels = [label for label in row["labels"] if label not in ("Entity",)]
+        result.rows.append({"id": row["id"], "classes": sorted(labels), "name_en": lookup.display_name(row["props"], "en"),
+                            "name_zh": lookup.display_name(row["props"], "zh"), "tag": row["props"].get("name"),
+                            "part_of": row["partOf"]})
+        result.cite(row["id"], "entity", lookup.display_name(row["props"], "en"))
+    result.facts = {"text": call.text, "count": len(rows)}
+    return result
+

@@ -1,0 +1,104 @@
+"""A keyword mapper from questions to tool calls, used when no language model is installed.
+
+It picks the query from keywords in English and Chinese and fills its arguments from the
+entities that the question names (see `EntityIndex.mentions`). It is also the fallback when a
+model's output is not a valid tool call.
+"""
+
+from __future__ import annotations
+
+import re
+
+from kg_service.ask.entities import DESIGN_TARGET_CLASSES, EntityIndex, IndexedEntity
+from kg_service.ask.tools import (DesignConstraintsCall, FailureHistoryCall, LookupCall, RankSuppliersCall,
+                                  RootCausesCall, ToolCall, UnmappableCall)
+
+# Keywords per query; English ones match whole words (lower case), Chinese ones anywhere.
+SUPPLIER_WORDS = ("supplier", "suppliers", "vendor", "vendors", "supply", "source", "sourcing", "供应商", "供货", "货源",
+                  "采购")
+REPLACE_WORDS = ("replace", "replacement", "alternative", "alternatives", "instead", "switch", "second source",
+                 "替换", "替代", "换掉", "备选", "取代")
+DESIGN_WORDS = ("constraint", "constraints", "specification", "specifications", "spec", "specs", "requirement",
+                "requirements", "design rule", "design rules", "约束", "规格", "设计要求", "技术要求", "限制")
+HISTORY_WORDS = ("history", "work order", "work orders", "maintenance record", "maintenance records", "how many",
+                 "how often", "when did", "when was", "past failures", "previous failures", "failures of",
+                 "历史", "工单", "维修记录", "维护记录", "多少次", "几次", "什么时候", "记录")
+CAUSE_WORDS = ("why", "cause", "causes", "caused", "root cause", "reason", "reasons", "explain", "keep", "keeps",
+               "为什么", "为何", "原因", "根因", "怎么回事", "导致", "老是", "总是")
+LOOKUP_WORDS = ("what is", "what's", "who is", "find", "look up", "lookup", "search", "where is", "which line",
+                "is there", "show me", "是什么", "查找", "查询", "搜索", "在哪", "哪条线", "有没有", "是哪个")
+FAILURES_ONLY_WORDS = ("failure", "failures", "breakdown", "breakdowns", "故障", "失效")
+# A stop is a failure of unknown mode: root causes of the asset's failure events and history.
+STOP_WORDS = ("stop", "stopped", "stops", "shut down", "shutdown", "trip", "tripped", "down", "停机", "停车", "跳闸",
+              "停了", "宕机")
+
+
+def _has(text: str, words: tuple[str, ...]) -> bool:
+    for word in words:
+        if re.search(r"[\u3400-\u9fff]", word):
+            if word in text:
+                return True
+        elif re.search(rf"(?<![a-z0-9]){re.escape(word)}(?![a-z0-9])", text):
+            return True
+    return False
+
+
+def _first(entities: list[IndexedEntity], classes: list[str]) -> IndexedEntity | None:
+    for label in classes:
+        for entity in entities:
+            if label in entity.labels:
+                return entity
+    return None
+
+
+class RuleMapper:
+    """Map a question to a tool call with keyword rules and the entity index."""
+
+    name = "rules"
+    model_id = "keyword-rules"
+
+    def map(self, question: str, index: EntityIndex) -> ToolCall:
+        text = question.lower()
+        named = [entity for mention in index.mentions(question) for entity in mention.entities]
+        asset = _first(named, ["Equipment", "ProductionLine", "Site"]) or _first(named, ["System", "Component"])
+        mode = _first(named, ["FailureMode"])
+        symptom = _first(named, ["Symptom"])
+        part = _first(named, ["Part"])
+
+        if _has(text, SUPPLIER_WORDS):
+            part_ref = part.id if part else self._part_word(question, index)
+            return RankSuppliersCall(tool="rank_suppliers", part=part_ref,
+                                     replace_current=bool(part_ref) and _has(text, REPLACE_WORDS))
+        if _has(text, DESIGN_WORDS):
+            target = _first(named, DESIGN_TARGET_CLASSES)
+            if target is None:
+                closest = index.closest(question, DESIGN_TARGET_CLASSES, limit=1)
+                target = closest[0][1] if closest else None
+            if target is not None:
+                return DesignConstraintsCall(tool="design_constraints", target=target.id)
+        if asset is not None and _has(text, HISTORY_WORDS) and not _has(text, ("why", "为什么", "原因")):
+            return FailureHistoryCall(tool="failure_history", asset=asset.id,
+                                      failures_only=_has(text, FAILURES_ONLY_WORDS))
+        if _has(text, CAUSE_WORDS) or (asset is not None and (mode or symptom or _has(text, STOP_WORDS))):
+            if asset or mode or symptom:
+                return RootCausesCall(tool="root_causes", asset=asset.id if asset else None,
+                                      failure_mode=mode.id if mode else None,
+                                      symptom=symptom.id if symptom and not mode else None)
+        if named and (_has(text, LOOKUP_WORDS) or len(text) <= 40):
+            return LookupCall(tool="lookup", text=named[0].id)
+        # No reason: the answer text already states that no query fits, in the question's language.
+        return UnmappableCall(tool="unmappable")
+
+    @staticmethod
+    def _part_word(question: str, index: EntityIndex) -> str | None:
+        """Return a word of the question ("bearing", "轴承") that occurs in some part's name, else None."""
+        names = [name.lower() for entity in index.entities if "Part" in entity.labels
+                 for name in entity.properties.values()]
+        ignored = set(SUPPLIER_WORDS) | set(REPLACE_WORDS) | {"which", "what", "could", "would", "should", "best"}
+        words = [word for word in re.findall(r"[a-z][a-z0-9-]{3,}", question.lower()) if word not in ignored]
+        characters = re.sub(r"[^\u3400-\u9fff]", " ", question)
+        pairs = [characters[i:i + 2] for i in range(len(characters) - 1) if " " not in characters[i:i + 2]]
+        for word in words + [pair for pair in pairs if not any(pair in keyword for keyword in ignored)]:
+            if any(re.search(rf"(?<![a-z0-9]){re.escape(word)}", name) for name in names):
+                return word
+        return None

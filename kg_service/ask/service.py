@@ -1,0 +1,204 @@
+"""Answer a natural-language question: map it to a tool call, run the query, write the answer.
+
+    from kg_service.ask import Asker
+    asker = Asker.from_settings(store, settings)      # the configured model, else keyword rules
+    answer = asker.ask("为什么3号空压机停机？")
+    answer.text, answer.tool, answer.arguments, answer.citations
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kg_service.ask import answer as answers
+from kg_service.ask.entities import EntityIndex, has_cjk
+from kg_service.ask.execute import run_tool
+from kg_service.ask.prompt import ModelMapper
+from kg_service.ask.rules import RuleMapper
+from kg_service.ask.tools import ToolCall, UnmappableCall, call_arguments
+from kg_service.config import Settings
+from kg_service.errors import ConfigurationError, KGServiceError, QueryError, ToolCallError
+from kg_service.extraction.backend import LLMBackend
+from kg_service.graph.store import GraphStore
+from kg_service.jsonable import to_jsonable
+from kg_service.reasoning.lookup import LANGUAGES, shorten
+
+logger = logging.getLogger(__name__)
+
+MAX_QUESTION_LENGTH = 500
+MAPPER_NAMES = ("auto", "rules", "transformers", "openai", "llama-cpp")
+
+
+class QuestionMapper(Protocol):
+    """Anything that maps a question to a tool call: `ModelMapper` or `RuleMapper`."""
+
+    name: str
+    model_id: str
+
+    def map(self, question: str, index: EntityIndex) -> ToolCall: ...
+
+
+class AnswerCitation(BaseModel):
+    """A graph node or document that the answer rests on."""
+
+    id: str
+    kind: Literal["entity", "work_order", "document", "chunk", "event"]
+    label: str | None = None
+
+
+class AskAnswer(BaseModel):
+    """The answer to one question with the query it ran and the facts it cites."""
+
+    question: str
+    lang: Literal["en", "zh"]
+    status: Literal["answered", "unmappable", "failed"] = Field(
+        description="answered; unmappable (no query fits); failed (the query could not run, see text)")
+    tool: str | None = Field(description="The query the question was mapped to")
+    arguments: dict[str, Any] = Field(default_factory=dict, description="The tool call's arguments as mapped")
+    resolved: dict[str, str] = Field(default_factory=dict, description="Graph keys the entity arguments resolved to")
+    text: str
+    citations: list[AnswerCitation] = Field(default_factory=list)
+    suggestions: list[str] = Field(default_factory=list, description="Questions the service can answer instead")
+    rows: list[dict[str, Any]] = Field(default_factory=list, description="The query result as a table")
+    mapped_by: str = Field(description="Mapper that produced the tool call: a backend name or 'rules'")
+    mapping_error: str | None = Field(default=None, description="Why the model's tool call was rejected, when the "
+                                                                "rules mapped the question instead")
+    seconds: float = 0.0
+
+
+def detect_language(question: str) -> str:
+    """Return "zh" when the question contains Chinese characters, else "en"."""
+    return "zh" if has_cjk(question) else "en"
+
+
+def check_question(question: str, lang: str | None) -> str:
+    """Validate the question and language; return the language to answer in."""
+    if not question or not question.strip():
+        raise QueryError("question must not be empty; ask, for example, 'Why does AC-3 overheat?'")
+    if len(question) > MAX_QUESTION_LENGTH:
+        raise QueryError(f"question is {len(question)} characters long; ask with at most {MAX_QUESTION_LENGTH}")
+    if lang is not None and lang not in LANGUAGES:
+        raise QueryError(f"lang must be one of {', '.join(LANGUAGES)} or omitted, got {shorten(lang)}")
+    return lang or detect_language(question)
+
+
+class AskSettings(BaseSettings):
+    """Settings of questions only: `KG_ASK_BACKEND` and `KG_ASK_MODEL` override the extraction backend's."""
+
+    model_config = SettingsConfigDict(env_prefix="KG_ASK_", env_file=".env", env_file_encoding="utf-8",
+                                      extra="ignore")
+
+    backend: str | None = Field(default=None, description="Question mapper: auto, rules, transformers, openai or "
+                                                          "llama-cpp; unset uses KG_LLM_BACKEND")
+    model: str | None = Field(default=None, description="Model of a model backend; unset uses KG_LLM_MODEL")
+
+
+def create_mapper(settings: Settings, backend: str | None = None, model: str | None = None) -> QuestionMapper:
+    """Return the mapper for `backend` and `model`.
+
+    Unset, they come from KG_ASK_BACKEND and KG_ASK_MODEL, else from the extraction settings
+    KG_LLM_BACKEND and KG_LLM_MODEL.
+
+    "rules" is the keyword mapper. "auto" uses the configured model when one is installed and
+    falls back to the rules when none is. Any other name must load, or ConfigurationError is raised.
+    """
+    ask_settings = AskSettings()
+    name = backend or ask_settings.backend or settings.llm_backend
+    model = model or ask_settings.model
+    if name not in MAPPER_NAMES:
+        raise ConfigurationError(f"question backend {name!r} is invalid; use one of {', '.join(MAPPER_NAMES)}")
+    if name == "rules":
+        return RuleMapper()
+    try:
+        from kg_service.extraction.backends import create_backend
+    except ImportError as error:
+        if name == "auto":
+            logger.info("no language-model backends are installed (%s); questions use the keyword rules", error)
+            return RuleMapper()
+        raise ConfigurationError(f"the {name} backend is not available ({error}); install the model backends with "
+                                 "pip install 'kg-service[llm]' or ask with --backend rules") from None
+    try:
+        overrides = {"model": model} if model else {}
+        if name != "auto":
+            overrides["backend"] = name
+        language_model = create_backend(settings, **overrides)
+    except KGServiceError as error:
+        if name == "auto":
+            logger.info("no language model could be loaded (%s); questions use the keyword rules", error)
+            return RuleMapper()
+        raise
+    return ModelMapper(language_model)
+
+
+class Asker:
+    """Answer questions on one graph with one mapper; a model's invalid output falls back to the rules."""
+
+    def __init__(self, store: GraphStore, mapper: QuestionMapper | LLMBackend | None = None,
+                 fallback: bool = True) -> None:
+        self.store = store
+        if mapper is None:
+            mapper = RuleMapper()
+        elif not hasattr(mapper, "map"):
+            mapper = ModelMapper(mapper)
+        self.mapper: QuestionMapper = mapper
+        self.fallback = RuleMapper() if fallback and not isinstance(mapper, RuleMapper) else None
+
+    @classmethod
+    def from_settings(cls, store: GraphStore, settings: Settings, backend: str | None = None,
+                      model: str | None = None) -> "Asker":
+        return cls(store, create_mapper(settings, backend, model))
+
+    def map(self, question: str, index: EntityIndex) -> tuple[ToolCall, str, str | None]:
+        """Return the tool call, the name of the mapper that produced it and the model's error, if any.
+
+        With a fallback, an invalid model output is mapped by the rules instead. So is a model's
+        `unmappable` call when the rules find a query, because small models often give up on
+        questions they could map.
+        """
+        try:
+            call = self.mapper.map(question, index)
+        except ToolCallError as error:
+            if self.fallback is None:
+                raise
+            logger.info("falling back to the keyword rules for %r: %s", question[:80], error)
+            return self.fallback.map(question, index), self.fallback.name, str(error)
+        if isinstance(call, UnmappableCall) and self.fallback is not None:
+            rules_call = self.fallback.map(question, index)
+            if not isinstance(rules_call, UnmappableCall):
+                logger.info("the model found no query for %r but the keyword rules did", question[:80])
+                return rules_call, self.fallback.name, "the model returned an unmappable call"
+        return call, self.mapper.name, None
+
+    def ask(self, question: str, lang: str | None = None) -> AskAnswer:
+        """Answer one question in `lang` (default: the question's language)."""
+        started = time.perf_counter()
+        lang = check_question(question, lang)
+        index = EntityIndex.load(self.store)
+        try:
+            call, mapped_by, mapping_error = self.map(question, index)
+        except ToolCallError as error:
+            call, mapped_by, mapping_error = UnmappableCall(tool="unmappable", reason=None), self.mapper.name, str(error)
+        base = {"question": question, "lang": lang, "tool": call.tool, "arguments": to_jsonable(call_arguments(call)),
+                "mapped_by": mapped_by, "mapping_error": mapping_error}
+
+        if isinstance(call, UnmappableCall):
+            closest = answers.suggestions(question, index, lang)
+            return AskAnswer(**base, status="unmappable", text=answers.unmappable_text(lang, call.reason, closest),
+                             suggestions=closest, seconds=time.perf_counter() - started)
+        try:
+            result = run_tool(self.store, index, call)
+        except QueryError as error:
+            # An unknown entity or an unusable argument is part of the answer, not a failure of the request.
+            logger.info("question %r mapped to %s failed: %s", question[:80], call.tool, error)
+            return AskAnswer(**base, status="failed", text=answers.error_text(lang, str(error)),
+                             suggestions=answers.suggestions(question, index, lang),
+                             seconds=time.perf_counter() - started)
+        return AskAnswer(**base, status="answered", resolved=result.resolved, text=answers.render(result, lang),
+                         citations=[AnswerCitation(id=item.id, kind=item.kind, label=item.label)
+                                    for item in result.citations],
+                         rows=to_jsonable(result.rows), seconds=time.perf_counter() - started)

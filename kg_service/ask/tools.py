@@ -1,0 +1,146 @@
+"""The reasoning queries a question can map to, as pydantic models of JSON tool calls.
+
+A mapper (a language model or the keyword rules) outputs one tool call such as
+`{"tool": "root_causes", "asset": "AC-3", "failure_mode": "Overheating"}`. Validation checks
+the tool name, every argument's type, enums and ranges; entity references stay text until
+`kg_service.ask.entities` resolves them to graph keys. No argument is ever Cypher: each one
+reaches the reasoning functions, which pass it to Neo4j as a query parameter.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError, model_validator
+
+from kg_service.errors import ToolCallError
+from kg_service.reasoning.suppliers import KPI_NAMES
+
+MAX_REFERENCE_LENGTH = 200
+
+# Entity references are names or keys: one line of printable text, at most 200 characters.
+Reference = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_REFERENCE_LENGTH,
+                                             pattern=r"^[^\x00-\x1f\x7f]+$")]
+KpiName = Literal[KPI_NAMES]  # type: ignore[valid-type]
+
+# Classes a `lookup` call may restrict its search to; all are node labels of kg-core.ttl.
+LOOKUP_CLASSES = ("Equipment", "System", "Component", "ProductionLine", "Site", "FailureMode", "Symptom", "Part",
+                  "Supplier", "Product", "Design", "Material", "Document", "WorkOrder")
+
+
+class _Call(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RootCausesCall(_Call):
+    """Rank the likely causes of a failure mode or symptom, on one asset or across the plant."""
+
+    tool: Literal["root_causes"]
+    asset: Reference | None = None
+    failure_mode: Reference | None = None
+    symptom: Reference | None = None
+    limit: int = Field(default=5, ge=1, le=20)
+
+    @model_validator(mode="after")
+    def _check_start(self) -> "RootCausesCall":
+        if self.asset is None and self.failure_mode is None and self.symptom is None:
+            raise ValueError("give an asset, a failure_mode or a symptom")
+        if self.failure_mode is not None and self.symptom is not None:
+            raise ValueError("give at most one of failure_mode or symptom")
+        return self
+
+
+class FailureHistoryCall(_Call):
+    """List an asset's work orders, newest first."""
+
+    tool: Literal["failure_history"]
+    asset: Reference
+    failures_only: bool = False
+    limit: int = Field(default=10, ge=1, le=50)
+
+
+class RankSuppliersCall(_Call):
+    """Rank suppliers on KPIs; with `replace_current`, the suppliers of `part` are the ones to replace."""
+
+    tool: Literal["rank_suppliers"]
+    part: Reference | None = None
+    replace_current: bool = False
+    method: Literal["TOPSIS", "VIKOR", "WSM"] = "TOPSIS"
+    criteria: list[KpiName] | None = Field(default=None, min_length=1, max_length=len(KPI_NAMES))
+
+    @model_validator(mode="after")
+    def _check_replacement(self) -> "RankSuppliersCall":
+        if self.replace_current and self.part is None:
+            raise ValueError("replace_current needs the part whose suppliers are to be replaced")
+        if self.criteria is not None and len(set(self.criteria)) != len(self.criteria):
+            raise ValueError("criteria must name each KPI once")
+        return self
+
+
+class DesignConstraintsCall(_Call):
+    """List the design constraints on a product, design, part or component and its bill of materials."""
+
+    tool: Literal["design_constraints"]
+    target: Reference
+
+
+class LookupCall(_Call):
+    """Find entities whose name in English or Chinese contains a text."""
+
+    tool: Literal["lookup"]
+    text: Reference
+    of_class: Literal[LOOKUP_CLASSES] | None = None  # type: ignore[valid-type]
+
+
+class UnmappableCall(_Call):
+    """The question fits none of the queries."""
+
+    tool: Literal["unmappable"]
+    reason: Annotated[str, StringConstraints(max_length=300)] | None = None
+
+
+ToolCall = Annotated[Union[RootCausesCall, FailureHistoryCall, RankSuppliersCall, DesignConstraintsCall, LookupCall,
+                           UnmappableCall], Field(discriminator="tool")]
+TOOL_CALL = TypeAdapter(ToolCall)
+TOOL_NAMES = ("root_causes", "failure_history", "rank_suppliers", "design_constraints", "lookup", "unmappable")
+
+
+def tool_call_schema() -> dict[str, Any]:
+    """Return the JSON schema of a tool call, for backends that constrain their output to it."""
+    return TOOL_CALL.json_schema()
+
+
+def validate_tool_call(value: dict[str, Any]) -> ToolCall:
+    """Validate a decoded tool call; raise ToolCallError that lists every invalid argument."""
+    if isinstance(value, dict) and isinstance(value.get("arguments"), dict) and "tool" in value:
+        # Models often nest the arguments, as in OpenAI function calls; flatten them.
+        value = {"tool": value["tool"], **value["arguments"]}
+    try:
+        return TOOL_CALL.validate_python(value)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, item['loc'])) or 'call'}: {item['msg']}"
+                             for item in error.errors(include_url=False))
+        raise ToolCallError(f"invalid tool call {json.dumps(value, ensure_ascii=False)[:200]}: {problems}; "
+                            f"use one of the tools {', '.join(TOOL_NAMES)} with their documented arguments") from None
+
+
+def parse_tool_call(text: str) -> ToolCall:
+    """Decode the first JSON object in a model's output and validate it as a tool call."""
+    start = text.find("{")
+    if start < 0:
+        raise ToolCallError(f"the model output contains no JSON object: {text[:120]!r}; expected a tool call "
+                            'such as {"tool": "lookup", "text": "AC-3"}')
+    try:
+        value, _ = json.JSONDecoder().raw_decode(text[start:])
+    except json.JSONDecodeError as error:
+        raise ToolCallError(f"the model output is not valid JSON at character {start + error.pos}: "
+                            f"{text[start:start + 120]!r}") from None
+    if not isinstance(value, dict):
+        raise ToolCallError(f"the model output is JSON but not an object: {text[start:start + 120]!r}")
+    return validate_tool_call(value)
+
+
+def call_arguments(call: ToolCall) -> dict[str, Any]:
+    """Return the arguments of a call without the tool name and without unset optional values."""
+    return {name: value for name, value in call.model_dump(exclude={"tool"}).items() if value is not None}

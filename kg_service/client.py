@@ -1,0 +1,561 @@
+"""A Python client for notebooks: the common questions as pandas DataFrames and networkx graphs.
+
+Two modes with the same methods and the same results:
+
+    client = KGClient(url="http://127.0.0.1:8000/graphql", api_key="...")   # a running server
+    client = KGClient.from_settings()                                       # in-process, no server
+
+Both run the same fixed GraphQL documents with variables; no query text is ever built from
+arguments. Over HTTP they are posted to the server. In-process they run on the service's own
+schema, whose resolvers call the reasoning functions on a GraphStore opened from the settings,
+with the role analyst (enough for every method here, which all read).
+
+    causes = client.root_causes(asset="AC-3", failure_mode="Overheating")
+    causes.candidates            # DataFrame: rank, id, label, score, one column per source
+    causes.graph                 # networkx.MultiDiGraph of the evidence paths
+    ranking = client.rank_suppliers({"onTimeRate": 0.5, "meanDelayDays": 0.5})
+    ranking.normalized           # DataFrame, suppliers x criteria
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterator
+
+import httpx
+import pandas as pd
+
+from kg_service.errors import ConfigurationError, GraphStoreError, KGServiceError, QueryError
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+    from kg_service.config import Settings
+    from kg_service.graph.store import GraphStore
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_S = 120.0
+PAGE_SIZE = 200
+
+ENTITY_FIELDS = "id classes en: label(lang: \"en\") zh: label(lang: \"zh\")"
+
+ENTITY_QUERY = f"""
+query Entity($id: ID!) {{ entity(id: $id) {{ {ENTITY_FIELDS} properties }} }}
+"""
+
+SEARCH_QUERY = f"""
+query Search($text: String!, $lang: String!, $ofClass: String, $first: Int!, $after: String) {{
+  entities(text: $text, lang: $lang, ofClass: $ofClass, first: $first, after: $after) {{
+    totalCount pageInfo {{ hasNextPage endCursor }} edges {{ node {{ {ENTITY_FIELDS} properties }} }}
+  }}
+}}
+"""
+
+HISTORY_QUERY = f"""
+query History($asset: String!, $first: Int!, $after: String, $failuresOnly: Boolean!) {{
+  failureHistory(asset: $asset, first: $first, after: $after, failuresOnly: $failuresOnly) {{
+    totalCount pageInfo {{ hasNextPage endCursor }}
+    edges {{ node {{ id date text orderType cost runningHours
+      failureModes {{ {ENTITY_FIELDS} }} parts {{ {ENTITY_FIELDS} }} systems {{ {ENTITY_FIELDS} }}
+      actions {{ {ENTITY_FIELDS} }} symptoms {{ {ENTITY_FIELDS} }} }} }}
+  }}
+}}
+"""
+
+ROOT_CAUSES_QUERY = f"""
+query RootCauses($asset: String, $failureMode: String, $symptom: String, $event: String, $events: [String!],
+                 $since: String, $until: String, $windowDays: Int!, $limit: Int!) {{
+  rootCauses(asset: $asset, failureMode: $failureMode, symptom: $symptom, event: $event, events: $events,
+             since: $since, until: $until, windowDays: $windowDays, limit: $limit) {{
+    asset {{ {ENTITY_FIELDS} }} condition {{ {ENTITY_FIELDS} }} targetWorkOrders sources
+    observedEvents {{ id classes startTime signals }}
+    candidates {{
+      entity {{ {ENTITY_FIELDS} }} score breakdown {{ source value }}
+      evidenceWorkOrders precedingWorkOrders documents chunks
+      paths {{ nodes relationships }}
+      events {{ id classes startTime secondsBeforeObserved }}
+    }}
+  }}
+}}
+"""
+
+NAMES_QUERY = f"""
+query Names($id: ID!) {{ entity(id: $id) {{ {ENTITY_FIELDS} }} }}
+"""
+
+KPI_QUERY = f"""
+query Kpis($first: Int!, $after: String) {{
+  supplierKpis(first: $first, after: $after) {{
+    columns totalCount pageInfo {{ hasNextPage endCursor }}
+    edges {{ node {{ supplier {{ {ENTITY_FIELDS} }} values }} }}
+  }}
+}}
+"""
+
+RANK_SUPPLIERS_QUERY = f"""
+query Rank($criteria: [CriterionInput!]!, $part: String, $category: String, $method: String!,
+           $constraints: [ConstraintInput!], $ahp: [[Float!]!]) {{
+  rankSuppliers(criteria: $criteria, part: $part, category: $category, method: $method, constraints: $constraints,
+                ahp: $ahp) {{
+    method higherIsBetter partIds
+    ranking {{ rank supplier {{ {ENTITY_FIELDS} }} score }}
+    excluded {{ supplier {{ {ENTITY_FIELDS} }} reasons }}
+    tables {{ alternatives criteria directions weights decision normalized weighted ideal antiIdeal
+              distances {{ name values }} scores }}
+    ahp {{ weights lambdaMax consistencyIndex randomIndex consistencyRatio }}
+  }}
+}}
+"""
+
+DESIGN_CONSTRAINTS_QUERY = f"""
+query Constraints($target: String!, $lang: String!) {{
+  designConstraints(target: $target, lang: $lang) {{
+    target {{ {ENTITY_FIELDS} }}
+    constraints {{ constraint kind label description severity appliesTo appliesToClass inheritedFrom via document
+                   documentName rules {{ path severity message }} }}
+  }}
+}}
+"""
+
+CHECK_DESIGN_QUERY = """
+query Check($design: DesignInput!, $lang: String!) {
+  checkDesign(design: $design, lang: $lang) {
+    conforms violationCount warningCount dataTriples
+    violations { focusNode path message severity sourceShape constraint value }
+  }
+}
+"""
+
+CLASSES_QUERY = """
+query Classes($first: Int!, $after: String) {
+  ontologyClasses(first: $first, after: $after) {
+    pageInfo { hasNextPage endCursor }
+    edges { node { iri nodeLabel parents deprecated en: label(lang: "en") zh: label(lang: "zh")
+                   definitionEn: definition(lang: "en") definitionZh: definition(lang: "zh") } }
+  }
+}
+"""
+
+CHANGES_QUERY = """
+query Changes($first: Int!, $after: String, $ontology: String) {
+  ontologyChanges(first: $first, after: $after, ontology: $ontology) {
+    pageInfo { hasNextPage endCursor }
+    edges { node { version ontology author at operation arguments why nodes relationships violations
+                   ontologyVersion } }
+  }
+}
+"""
+
+SIMILAR_QUERY = f"""
+query Similar($entity: String!, $k: Int!) {{
+  similar(entity: $entity, k: $k) {{
+    entity {{ {ENTITY_FIELDS} }} modelVersion neighbours {{ entity {{ {ENTITY_FIELDS} }} score }}
+  }}
+}}
+"""
+
+ASK_QUERY = """
+query Ask($question: String!, $lang: String) {
+  ask(question: $question, lang: $lang) {
+    question lang status tool arguments resolved text citations { id kind label } suggestions rows mappedBy
+  }
+}
+"""
+
+# Lists the Query fields, so optional features (such as `similar`) can be detected.
+QUERY_FIELD_CHECK = "query Fields { __type(name: \"Query\") { fields { name } } }"
+
+
+@dataclass
+class RootCauses:
+    """A root-cause ranking as tables and a graph.
+
+    `candidates` has one row per candidate: rank, id, label, class, score and one column per
+    evidence source. `evidence` has one row per piece of evidence (candidate, kind, id). `graph`
+    contains the evidence paths, with node attributes `label`, `classes` and `role` and the edge
+    attribute `type`.
+    """
+
+    asset: dict[str, Any] | None
+    condition: dict[str, Any] | None
+    target_work_orders: int
+    sources: list[str]
+    candidates: pd.DataFrame
+    evidence: pd.DataFrame
+    observed_events: pd.DataFrame
+    graph: "nx.MultiDiGraph"
+
+
+@dataclass
+class SupplierRanking:
+    """Every table of a supplier ranking, indexed by supplier key and criterion name."""
+
+    method: str
+    higher_is_better: bool
+    ranking: pd.DataFrame
+    decision: pd.DataFrame
+    normalized: pd.DataFrame
+    weighted: pd.DataFrame
+    weights: pd.Series
+    ideal: pd.Series
+    anti_ideal: pd.Series
+    distances: pd.DataFrame
+    scores: pd.Series
+    excluded: pd.DataFrame
+    ahp: dict[str, Any] | None = None
+
+
+@dataclass
+class DesignCheck:
+    """The outcome of a design check: pySHACL's verdict and one row per result."""
+
+    conforms: bool
+    violation_count: int
+    warning_count: int
+    violations: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def _label(entity: dict[str, Any] | None, lang: str = "en") -> str | None:
+    if not entity:
+        return None
+    return entity.get(lang) or entity.get("en") or entity.get("id")
+
+
+class _InProcess:
+    """Run GraphQL documents on the service's schema in this process, on one GraphStore."""
+
+    def __init__(self, store: "GraphStore", owns_store: bool) -> None:
+        from kg_service.api.app import SchemaCache
+        from kg_service.api.schema import build_schema
+
+        self.store = store
+        self.owns_store = owns_store
+        self.schema = build_schema(debug=True)
+        self.schema_cache = SchemaCache(store)
+
+    def execute(self, document: str, variables: dict[str, Any]) -> dict[str, Any]:
+        from kg_service.api.auth import Principal
+        from kg_service.api.loaders import entity_loader
+
+        async def run() -> Any:
+            context = {"store": self.store, "schema_cache": self.schema_cache,
+                       "principal": Principal("python-client", "analyst", True),
+                       "entity_loader": entity_loader(self.store)}
+            return await self.schema.execute(document, variable_values=variables, context_value=context)
+
+        # A notebook kernel already runs an event loop, so the query gets its own loop in a thread.
+        outcome: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                outcome["result"] = asyncio.run(run())
+            except BaseException as error:  # noqa: BLE001 - re-raised in the calling thread below
+                outcome["error"] = error
+
+        worker = threading.Thread(target=work, daemon=True)
+        worker.start()
+        worker.join()
+        if "error" in outcome:
+            raise outcome["error"]
+        result = outcome["result"]
+        if result.errors:
+            error = result.errors[0]
+            original = error.original_error
+            if isinstance(original, KGServiceError):
+                raise original
+            raise QueryError(f"query failed: {error.message}")
+        return result.data
+
+    def close(self) -> None:
+        if self.owns_store:
+            self.store.close()
+
+
+class _Http:
+    """Post GraphQL documents to a server."""
+
+    def __init__(self, url: str, api_key: str | None, timeout_s: float) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.url = url
+        self.http = httpx.Client(headers=headers, timeout=timeout_s)
+
+    def execute(self, document: str, variables: dict[str, Any]) -> dict[str, Any]:
+        try:
+            response = self.http.post(self.url, json={"query": document, "variables": variables})
+        except httpx.HTTPError as error:
+            raise GraphStoreError(f"cannot reach the GraphQL API at {self.url}: {error}; start it with "
+                                  "'kg-service serve' or pass the right url") from None
+        if response.status_code == 401:
+            raise ConfigurationError(f"the GraphQL API at {self.url} rejected the credential: {response.text[:200]}")
+        try:
+            payload = response.json()
+        except ValueError:
+            raise GraphStoreError(f"the GraphQL API at {self.url} returned HTTP {response.status_code} without "
+                                  f"JSON: {response.text[:200]!r}") from None
+        if payload.get("errors"):
+            raise QueryError(f"query failed: {payload['errors'][0]['message']}")
+        return payload["data"]
+
+    def close(self) -> None:
+        self.http.close()
+
+
+class KGClient:
+    """Ask the knowledge graph the common questions and get DataFrames and networkx graphs back."""
+
+    def __init__(self, url: str | None = None, api_key: str | None = None, *, store: "GraphStore | None" = None,
+                 timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        """Connect to the GraphQL API at `url`, or run in-process on `store` when no url is given."""
+        if (url is None) == (store is None):
+            raise ConfigurationError("give either url (a GraphQL endpoint such as http://127.0.0.1:8000/graphql) "
+                                     "or store, not both; KGClient.from_settings() opens a store for you")
+        self.mode = "http" if url else "direct"
+        self._transport = _Http(url, api_key, timeout_s) if url else _InProcess(store, owns_store=False)
+        self._fields: set[str] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: "Settings | None" = None) -> "KGClient":
+        """Open the Neo4j of the settings (KG_* and NEO4J_* variables) and query it in-process."""
+        from kg_service.config import get_settings
+        from kg_service.graph.store import GraphStore
+
+        store = GraphStore.from_settings(settings or get_settings())
+        store.verify()
+        client = cls(store=store)
+        client._transport.owns_store = True
+        return client
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def __enter__(self) -> "KGClient":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def execute(self, document: str, **variables: Any) -> dict[str, Any]:
+        """Run one of the GraphQL documents of this module (or your own) with variables; return `data`."""
+        return self._transport.execute(document, variables)
+
+    def _pages(self, document: str, field_name: str, **variables: Any) -> Iterator[dict[str, Any]]:
+        after = None
+        while True:
+            page = self.execute(document, first=PAGE_SIZE, after=after, **variables)[field_name]
+            yield from (edge["node"] for edge in page["edges"])
+            if not page["pageInfo"]["hasNextPage"]:
+                return
+            after = page["pageInfo"]["endCursor"]
+
+    def has_field(self, name: str) -> bool:
+        """Return whether the server's Query type has a field, such as `similar`."""
+        if self._fields is None:
+            self._fields = {item["name"] for item in self.execute(QUERY_FIELD_CHECK)["__type"]["fields"]}
+        return name in self._fields
+
+    # lookups
+
+    def entity(self, key: str) -> dict[str, Any] | None:
+        """Return the entity with this key (id, classes, en, zh, properties), or None."""
+        return self.execute(ENTITY_QUERY, id=key)["entity"]
+
+    def search(self, text: str, lang: str = "en", of_class: str | None = None, limit: int = 50) -> pd.DataFrame:
+        """Return entities whose name in `lang` contains `text`: id, classes, en, zh."""
+        nodes = self.execute(SEARCH_QUERY, text=text, lang=lang, ofClass=of_class, first=min(limit, PAGE_SIZE),
+                             after=None)["entities"]["edges"]
+        return pd.DataFrame([{"id": edge["node"]["id"], "classes": edge["node"]["classes"], "en": edge["node"]["en"],
+                              "zh": edge["node"]["zh"]} for edge in nodes], columns=["id", "classes", "en", "zh"])
+
+    def failure_history(self, asset: str, failures_only: bool = False, limit: int | None = None,
+                        lang: str = "en") -> pd.DataFrame:
+        """Return the asset's work orders, newest first, with names in `lang`."""
+        rows = []
+        for node in self._pages(HISTORY_QUERY, "failureHistory", asset=asset, failuresOnly=failures_only):
+            rows.append({"id": node["id"], "date": pd.to_datetime(node["date"]), "order_type": node["orderType"],
+                         "failure_modes": ", ".join(_label(item, lang) for item in node["failureModes"]),
+                         "symptoms": ", ".join(_label(item, lang) for item in node["symptoms"]),
+                         "systems": ", ".join(_label(item, lang) for item in node["systems"]),
+                         "parts": ", ".join(_label(item, lang) for item in node["parts"]),
+                         "actions": ", ".join(_label(item, lang) for item in node["actions"]),
+                         "cost": node["cost"], "text": node["text"]})
+            if limit is not None and len(rows) >= limit:
+                break
+        return pd.DataFrame(rows, columns=["id", "date", "order_type", "failure_modes", "symptoms", "systems",
+                                           "parts", "actions", "cost", "text"])
+
+    # root causes
+
+    def root_causes(self, asset: str | None = None, failure_mode: str | None = None, symptom: str | None = None,
+                    event: str | None = None, events: list[str] | None = None, since: str | None = None,
+                    until: str | None = None, window_days: int = 30, limit: int = 10,
+                    lang: str = "en") -> RootCauses:
+        """Rank the causes of a failure mode, symptom or events (alarms, anomalies, failures); see `RootCauses`."""
+        result = self.execute(ROOT_CAUSES_QUERY, asset=asset, failureMode=failure_mode, symptom=symptom, event=event,
+                              events=events, since=since, until=until, windowDays=window_days,
+                              limit=limit)["rootCauses"]
+        rows, evidence = [], []
+        for rank, item in enumerate(result["candidates"], start=1):
+            entity = item["entity"]
+            rows.append({"rank": rank, "id": entity["id"], "label": _label(entity, lang), "class": entity["classes"][0],
+                         "score": item["score"], **{part["source"]: part["value"] for part in item["breakdown"]},
+                         "work_orders": len(item["evidenceWorkOrders"])})
+            for kind, keys in (("work_order", item["evidenceWorkOrders"]), ("preceding_work_order",
+                               item["precedingWorkOrders"]), ("document", item["documents"]),
+                               ("chunk", item["chunks"]), ("event", [event["id"] for event in item["events"]])):
+                evidence.extend({"candidate": entity["id"], "kind": kind, "id": key} for key in keys)
+        candidates = pd.DataFrame(rows)
+        if not candidates.empty:
+            candidates = candidates.fillna({source: 0.0 for source in result["sources"]})
+        observed = pd.DataFrame(result["observedEvents"], columns=["id", "classes", "startTime", "signals"])
+        graph = self._evidence_graph(result, lang)
+        return RootCauses(asset=result["asset"], condition=result["condition"],
+                          target_work_orders=result["targetWorkOrders"], sources=result["sources"],
+                          candidates=candidates, evidence=pd.DataFrame(evidence, columns=["candidate", "kind", "id"]),
+                          observed_events=observed, graph=graph)
+
+    def _evidence_graph(self, result: dict[str, Any], lang: str) -> "nx.MultiDiGraph":
+        import networkx as nx
+
+        graph = nx.MultiDiGraph()
+        known: dict[str, dict[str, Any]] = {}
+        for entity in filter(None, [result["asset"], result["condition"]]):
+            known[entity["id"]] = entity
+        for item in result["candidates"]:
+            known[item["entity"]["id"]] = item["entity"]
+            graph.add_node(item["entity"]["id"], role="candidate", score=item["score"])
+            for path in item["paths"]:
+                for start, end, kind in zip(path["nodes"], path["nodes"][1:], path["relationships"]):
+                    if not graph.has_edge(start, end, key=kind):
+                        graph.add_edge(start, end, key=kind, type=kind)
+        for entity in filter(None, [result["asset"], result["condition"]]):
+            graph.add_node(entity["id"], role="asset" if entity is result["asset"] else "condition")
+        for key in graph.nodes:
+            entity = known.get(key) or self.execute(NAMES_QUERY, id=key)["entity"] or {"id": key, "classes": []}
+            known[key] = entity
+            graph.nodes[key]["label"] = _label(entity, lang)
+            graph.nodes[key]["classes"] = entity.get("classes", [])
+            graph.nodes[key].setdefault("role", "evidence")
+        return graph
+
+    # suppliers
+
+    def supplier_kpis(self) -> pd.DataFrame:
+        """Return the supplier KPI table, one row per supplier key, with `name` and one column per KPI."""
+        rows, columns = [], None
+        after = None
+        while True:
+            page = self.execute(KPI_QUERY, first=PAGE_SIZE, after=after)["supplierKpis"]
+            columns = page["columns"]
+            for edge in page["edges"]:
+                node = edge["node"]
+                rows.append({"supplier": node["supplier"]["id"], "name": _label(node["supplier"]),
+                             **dict(zip(columns, node["values"]))})
+            if not page["pageInfo"]["hasNextPage"]:
+                break
+            after = page["pageInfo"]["endCursor"]
+        return pd.DataFrame(rows, columns=["supplier", "name", *(columns or [])]).set_index("supplier")
+
+    def rank_suppliers(self, criteria: dict[str, float] | list[dict[str, Any]], method: str = "TOPSIS",
+                       part: str | None = None, category: str | None = None,
+                       constraints: list[dict[str, Any]] | None = None,
+                       ahp: list[list[float]] | None = None) -> SupplierRanking:
+        """Rank suppliers; `criteria` maps KPI names to weights, or lists {name, weight, direction} items.
+
+        `constraints` items are {criterion, min, max}. With `ahp`, a pairwise comparison matrix
+        in criteria order gives the weights.
+        """
+        items = ([{"name": name, "weight": weight} for name, weight in criteria.items()]
+                 if isinstance(criteria, dict) else criteria)
+        result = self.execute(RANK_SUPPLIERS_QUERY, criteria=items, part=part, category=category, method=method,
+                              constraints=constraints, ahp=ahp)["rankSuppliers"]
+        tables = result["tables"]
+        rows, names = tables["alternatives"], tables["criteria"]
+
+        def matrix(values: list[list[float]]) -> pd.DataFrame:
+            return pd.DataFrame(values, index=pd.Index(rows, name="supplier"), columns=names)
+
+        ranking = pd.DataFrame([{"rank": item["rank"], "supplier": item["supplier"]["id"],
+                                 "name": _label(item["supplier"]), "score": item["score"]}
+                                for item in result["ranking"]])
+        excluded = pd.DataFrame([{"supplier": item["supplier"]["id"], "name": _label(item["supplier"]),
+                                  "reasons": "; ".join(item["reasons"])} for item in result["excluded"]],
+                                columns=["supplier", "name", "reasons"])
+        return SupplierRanking(
+            method=result["method"], higher_is_better=result["higherIsBetter"], ranking=ranking,
+            decision=matrix(tables["decision"]), normalized=matrix(tables["normalized"]),
+            weighted=matrix(tables["weighted"]), weights=pd.Series(tables["weights"], index=names, name="weight"),
+            ideal=pd.Series(tables["ideal"], index=names, name="ideal"),
+            anti_ideal=pd.Series(tables["antiIdeal"], index=names, name="anti_ideal"),
+            distances=pd.DataFrame({item["name"]: item["values"] for item in tables["distances"]},
+                                   index=pd.Index(rows, name="supplier")),
+            scores=pd.Series(tables["scores"], index=pd.Index(rows, name="supplier"), name="score"),
+            excluded=excluded, ahp=result["ahp"])
+
+    # design
+
+    def design_constraints(self, target: str, lang: str = "en") -> pd.DataFrame:
+        """Return the constraints on a product, design, part or component and its bill of materials."""
+        result = self.execute(DESIGN_CONSTRAINTS_QUERY, target=target, lang=lang)["designConstraints"]
+        return pd.DataFrame([{"constraint": item["constraint"], "kind": item["kind"], "label": item["label"],
+                              "applies_to": item["appliesTo"], "inherited_from": item["inheritedFrom"],
+                              "severity": item["severity"], "document": item["document"],
+                              "rules": len(item["rules"])} for item in result["constraints"]],
+                            columns=["constraint", "kind", "label", "applies_to", "inherited_from", "severity",
+                                     "document", "rules"])
+
+    def check_design(self, design: dict[str, Any], lang: str = "en") -> DesignCheck:
+        """Validate a proposed design (the DesignInput fields in camelCase) with pySHACL."""
+        result = self.execute(CHECK_DESIGN_QUERY, design=design, lang=lang)["checkDesign"]
+        return DesignCheck(conforms=result["conforms"], violation_count=result["violationCount"],
+                           warning_count=result["warningCount"], violations=pd.DataFrame(result["violations"]))
+
+    # ontology
+
+    def ontology_classes(self) -> pd.DataFrame:
+        """Return every class with its node label, parents and labels and definitions in English and Chinese."""
+        rows = [{"node_label": node["nodeLabel"], "label_en": node["en"], "label_zh": node["zh"],
+                 "parents": node["parents"], "deprecated": node["deprecated"], "definition_en": node["definitionEn"],
+                 "definition_zh": node["definitionZh"], "iri": node["iri"]}
+                for node in self._pages(CLASSES_QUERY, "ontologyClasses")]
+        return pd.DataFrame(rows, columns=["node_label", "label_en", "label_zh", "parents", "deprecated",
+                                           "definition_en", "definition_zh", "iri"])
+
+    def class_hierarchy(self) -> "nx.DiGraph":
+        """Return the class hierarchy as a directed graph, edges from subclass to superclass."""
+        import networkx as nx
+
+        classes = self.ontology_classes()
+        graph = nx.DiGraph()
+        for row in classes.itertuples():
+            graph.add_node(row.node_label, label_en=row.label_en, label_zh=row.label_zh, iri=row.iri)
+            for parent in row.parents:
+                graph.add_edge(row.node_label, parent)
+        return graph
+
+    def ontology_changes(self, ontology: str | None = None) -> pd.DataFrame:
+        """Return the change log of an ontology (default the core one), oldest first."""
+        rows = list(self._pages(CHANGES_QUERY, "ontologyChanges", ontology=ontology))
+        frame = pd.DataFrame(rows, columns=["version", "ontology", "author", "at", "operation", "arguments", "why",
+                                            "nodes", "relationships", "violations", "ontologyVersion"])
+        frame["at"] = pd.to_datetime(frame["at"])
+        return frame
+
+    # embeddings and questions
+
+    def similar(self, entity: str, k: int = 10) -> pd.DataFrame:
+        """Return the `k` entities nearest to `entity` (key or name) by GNN embedding, closest first."""
+        if not self.has_field("similar"):
+            raise QueryError("this server has no 'similar' query; train embeddings with 'kg-service embed' on a "
+                             "version that has it")
+        result = self.execute(SIMILAR_QUERY, entity=entity, k=k)["similar"]
+        return pd.DataFrame([{"id": row["entity"]["id"], "label": _label(row["entity"]),
+                              "class": row["entity"]["classes"][0], "score": row["score"]}
+                             for row in result["neighbours"]], columns=["id", "label", "class", "score"])
+
+    def ask(self, question: str, lang: str | None = None) -> dict[str, Any]:
+        """Answer a question in English or Chinese; returns text, tool, arguments, citations and rows."""
+        return self.execute(ASK_QUERY, question=question, lang=lang)["ask"]

@@ -1,0 +1,144 @@
+"""Generate docs/api-reference.md from the published GraphQL schema (docs/schema.graphql).
+
+Usage:
+    .venv/bin/python scripts/api_reference.py            # rewrite docs/api-reference.md
+    .venv/bin/python scripts/api_reference.py --check    # exit 1 when the file is stale
+
+Regenerate the SDL first with `kg-service graphiql sdl docs/schema.graphql`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from graphql import (GraphQLArgument, GraphQLEnumType, GraphQLField, GraphQLInputField, GraphQLInputObjectType,
+                     GraphQLObjectType, GraphQLScalarType, GraphQLSchema, Undefined, build_schema)
+from graphql.utilities import ast_from_value
+from graphql.language import print_ast
+
+ROOT = Path(__file__).resolve().parent.parent
+SDL_FILE = ROOT / "docs" / "schema.graphql"
+REFERENCE_FILE = ROOT / "docs" / "api-reference.md"
+
+HEADER = """# GraphQL API reference
+
+Generated from [schema.graphql](schema.graphql) by `scripts/api_reference.py`; do not edit by hand.
+Regenerate both with:
+
+```bash
+.venv/bin/kg-service graphiql sdl docs/schema.graphql
+.venv/bin/python scripts/api_reference.py
+```
+
+Every field that returns a label takes `lang` ("en" or "zh"). Errors come back in the `errors`
+list of the response with a message that names the invalid argument and what to pass instead.
+"""
+
+
+def _text(description: str | None) -> str:
+    return " ".join((description or "").split())
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _default(argument: GraphQLArgument | GraphQLInputField) -> str:
+    # graphql-core 3.3 keeps an SDL default as its AST node and leaves default_value Undefined.
+    node = argument.ast_node.default_value if argument.ast_node is not None else None
+    if node is None and argument.default_value is not Undefined:
+        node = ast_from_value(argument.default_value, argument.type)
+    return f" = {print_ast(node)}" if node is not None else ""
+
+
+def _signature(name: str, field: GraphQLField) -> str:
+    if not field.args:
+        return f"{name}: {field.type}"
+    arguments = ", ".join(f"{arg_name}: {arg.type}{_default(arg)}" for arg_name, arg in field.args.items())
+    return f"{name}({arguments}): {field.type}"
+
+
+def _root_section(title: str, root: GraphQLObjectType | None) -> list[str]:
+    if root is None:
+        return []
+    lines = [f"## {title}", ""]
+    for name in sorted(root.fields):
+        field = root.fields[name]
+        lines += [f"### `{name}`", "", "```graphql", _signature(name, field), "```", ""]
+        if field.description:
+            lines += [_text(field.description), ""]
+        described = [(arg_name, arg) for arg_name, arg in field.args.items() if arg.description]
+        for arg_name, arg in described:
+            lines.append(f"- `{arg_name}`: {_text(arg.description)}")
+        if described:
+            lines.append("")
+    return lines
+
+
+def _type_section(schema: GraphQLSchema) -> list[str]:
+    roots = {schema.query_type, schema.mutation_type}
+    named = sorted((item for name, item in schema.type_map.items() if not name.startswith("__") and item not in roots),
+                   key=lambda item: item.name)
+    objects = [item for item in named if isinstance(item, GraphQLObjectType)]
+    inputs = [item for item in named if isinstance(item, GraphQLInputObjectType)]
+    enums = [item for item in named if isinstance(item, GraphQLEnumType)]
+    scalars = [item for item in named if isinstance(item, GraphQLScalarType)
+               and item.name not in ("String", "Int", "Float", "Boolean", "ID")]
+
+    lines = ["## Types", ""]
+    for item in objects + inputs:
+        kind = "input" if isinstance(item, GraphQLInputObjectType) else "type"
+        lines += [f"### `{item.name}` ({kind})", ""]
+        if item.description:
+            lines += [_text(item.description), ""]
+        lines += ["| field | type | description |", "|---|---|---|"]
+        for field_name, field in item.fields.items():
+            name = field_name
+            if isinstance(field, GraphQLField) and field.args:
+                name = _signature(field_name, field).rsplit(": ", 1)[0]
+            default = ""
+            if isinstance(field, GraphQLInputField) and _default(field):
+                default = f" (default {_default(field).removeprefix(' = ')})"
+            lines.append(f"| `{_cell(name)}` | `{_cell(str(field.type))}` | {_cell(_text(field.description))}{default} |")
+        lines.append("")
+    for item in enums:
+        lines += [f"### `{item.name}` (enum)", "", _text(item.description), ""]
+        lines += [f"- `{value_name}`" for value_name in item.values] + [""]
+    if scalars:
+        lines += ["## Scalars", ""]
+        for item in scalars:
+            lines.append(f"- `{item.name}`: {_text(item.description)}")
+        lines.append("")
+    return lines
+
+
+def render(sdl: str) -> str:
+    """Return the Markdown reference of a schema given in SDL."""
+    schema = build_schema(sdl)
+    lines = [HEADER]
+    lines += _root_section("Queries", schema.query_type)
+    lines += _root_section("Mutations", schema.mutation_type)
+    lines += _type_section(schema)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 when docs/api-reference.md is stale")
+    options = parser.parse_args()
+    reference = render(SDL_FILE.read_text(encoding="utf-8"))
+    if options.check:
+        current = REFERENCE_FILE.read_text(encoding="utf-8") if REFERENCE_FILE.exists() else ""
+        if current != reference:
+            print(f"{REFERENCE_FILE} is stale: run .venv/bin/python scripts/api_reference.py", file=sys.stderr)
+            return 1
+        return 0
+    REFERENCE_FILE.write_text(reference, encoding="utf-8")
+    print(f"wrote {REFERENCE_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

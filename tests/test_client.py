@@ -1,0 +1,179 @@
+"""The Python client in both modes (in-process and over HTTP) on the sample plant."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import uvicorn
+
+from kg_service.api.app import create_app
+from kg_service.client import KGClient
+from kg_service.errors import ConfigurationError, QueryError
+from kg_service.ingest import ingest_workorders, load_ontologies
+from kg_service.ontology.editing import OntologyEditor
+from loaders.rdf_instances import load_rdf_instances
+from tests.conftest import CORE_ONTOLOGY, SAMPLE_DIR, wipe
+
+pytestmark = pytest.mark.neo4j
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def plant(store, settings):
+    wipe(store)
+    load_ontologies(store, [CORE_ONTOLOGY])
+    for name in ("workorders_en", "workorders_zh"):
+        ingest_workorders(store, settings, SAMPLE_DIR / f"{name}.csv", SAMPLE_DIR / f"{name}.yaml")
+    load_rdf_instances(store, settings, SAMPLE_DIR / "designs.ttl")
+    return store
+
+
+@pytest.fixture(scope="module")
+def server_url(plant, settings):
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, plant), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "the GraphQL server did not start within 30 s"
+        time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}/graphql"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def direct(plant):
+    with KGClient(store=plant) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def http(server_url):
+    with KGClient(url=server_url) as client:
+        yield client
+
+
+def test_modes_rank_causes_alike(direct, http):
+    local = direct.root_causes(asset="AC-3", failure_mode="Overheating", limit=5)
+    remote = http.root_causes(asset="AC-3", failure_mode="Overheating", limit=5)
+    pd.testing.assert_frame_equal(local.candidates, remote.candidates)
+    assert local.candidates.loc[0, "label"] == "Cooling System"
+
+
+def test_root_causes_evidence_graph(direct):
+    causes = direct.root_causes(asset="3号空压机", failure_mode="过热", limit=5, lang="zh")
+    top = causes.candidates.loc[0, "id"]
+    graph = causes.graph
+    evidence = set(causes.evidence[causes.evidence["candidate"] == top]["id"])
+    assert causes.candidates.loc[0, "label"] == "冷却系统"
+    assert graph.in_degree(top) > 0
+    assert set(graph.predecessors(top)) <= evidence
+    assert {data["type"] for _, _, data in graph.in_edges(top, data=True)} == {"INVOLVES"}
+    assert graph.nodes[top]["role"] == "candidate"
+    assert graph.nodes["equipment:sample-plant:ac-3"]["label"] == "3号空压机"
+
+
+def test_root_causes_evidence_table(direct):
+    causes = direct.root_causes(asset="AC-3", failure_mode="Overheating", limit=5)
+    counts = causes.evidence[causes.evidence["kind"] == "work_order"].groupby("candidate").size()
+    assert counts["system:sample-plant:ac-3/cooling-system"] == 11
+    assert causes.target_work_orders == 14
+
+
+def test_failure_history_pages(http):
+    history = http.failure_history("AC-3")
+    failures = http.failure_history("AC-3", failures_only=True)
+    assert len(history) > len(failures)
+    assert history["date"].is_monotonic_decreasing
+    assert failures["failure_modes"].str.len().gt(0).all()
+
+
+def test_search_in_chinese(direct):
+    found = direct.search("空压机", lang="zh", of_class="Equipment")
+    assert set(found["id"]) == {"equipment:sample-plant:ac-1", "equipment:sample-plant:ac-3"}
+
+
+def test_supplier_tables_consistent(http):
+    ranking = http.rank_suppliers({"certificationCount": 0.5, "partCount": 0.5})
+    closeness = ranking.distances["toAntiIdeal"] / (ranking.distances["toIdeal"] + ranking.distances["toAntiIdeal"])
+    assert ranking.ranking.loc[0, "supplier"] == "supplier:sample-plant:wuxi-bearing"
+    assert ranking.normalized.shape == ranking.decision.shape
+    assert np.allclose(ranking.weighted, ranking.normalized * ranking.weights)
+    assert np.allclose(closeness, ranking.scores)
+
+
+def test_supplier_kpis_indexed(direct):
+    kpis = direct.supplier_kpis()
+    assert kpis.loc["supplier:sample-plant:wuxi-bearing", "certificationCount"] == 2
+    assert len(kpis) == 3
+
+
+def test_design_constraints_listed(direct):
+    constraints = direct.design_constraints("AC-3-CM")
+    assert "constraint:sample-plant:ac-3-cm:wall-thickness" in set(constraints["constraint"])
+    assert constraints["document"].eq("document:sample-plant:ac-3-cm-spec").any()
+
+
+def test_ontology_classes_bilingual(http):
+    classes = http.ontology_classes().set_index("node_label")
+    hierarchy = http.class_hierarchy()
+    assert classes.loc["Bearing", "label_zh"] == "轴承"
+    assert classes["label_zh"].notna().all()
+    assert "Part" in hierarchy.successors("Bearing")
+
+
+def test_ontology_changes_after_edit(plant, direct):
+    editor = OntologyEditor(plant)
+    before = len(direct.ontology_changes())
+    result = editor.relabel_term("Bearing", {"zh": "滚动轴承"}, why="client test", author="tests")
+    editor.relabel_term("Bearing", result.inverse["arguments"]["labels"], why="undo client test", author="tests")
+    changes = direct.ontology_changes()
+    assert len(changes) == before + 2
+    assert changes.iloc[-2]["why"] == "client test"
+    assert changes.iloc[-1]["operation"] == "relabelTerm"
+
+
+def test_ask_through_client(http, monkeypatch):
+    import kg_service.api.ask as ask_module
+    from kg_service.ask.rules import RuleMapper
+
+    # The server would otherwise load the configured language model on the first question.
+    monkeypatch.setattr(ask_module, "_shared_mapper", RuleMapper())
+    answer = http.ask("P-101冷却液泵的维修记录")
+    assert answer["tool"] == "failure_history"
+    assert answer["lang"] == "zh"
+
+
+def test_similar_without_embeddings_raises(direct):
+    with pytest.raises(QueryError):
+        direct.similar("AC-3")
+
+
+def test_unknown_asset_raises(http):
+    with pytest.raises(QueryError) as raised:
+        http.failure_history("Compressor 99")
+    assert "Compressor 99" in str(raised.value)
+
+
+def test_wrong_key_rejected(server_url):
+    with KGClient(url=server_url, api_key="not-a-key") as client:
+        with pytest.raises(ConfigurationError):
+            client.entity("equipment:sample-plant:ac-3")
+
+
+def test_client_needs_one_target():
+    with pytest.raises(ConfigurationError):
+        KGClient()
