@@ -238,7 +238,8 @@ def test_recursive_fragments_are_rejected(client):
 def test_entity_lookups_are_batched(client, store):
     keys = [row["id"] for row in store.read("MATCH (n:Equipment) RETURN n.id AS id ORDER BY id LIMIT 12")]
     aliases = " ".join(f'e{index}: entity(id: "{key}") {{ id label }}' for index, key in enumerate(keys))
-    graphql(client, "{ ontologyClasses { totalCount } }")
+    # One untimed lookup first, so that the ontology allowlist is cached and only the lookups count.
+    graphql(client, f'{{ entity(id: "{keys[0]}") {{ id label }} }}')
     before = store.query_count
     body = graphql(client, "{ " + aliases + " }")
     assert [body["data"][f"e{index}"]["id"] for index in range(len(keys))] == keys
