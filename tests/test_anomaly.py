@@ -220,3 +220,16 @@ def test_anomalies_cli_train_detect(core_graph, settings, tmp_path):
     assert report["detector"] == version
     assert report["windows"] == sum(cycles - WINDOW + 1 for cycles in (31, 49, 126))
     assert stored[0]["n"] == report["events"]
+
+
+@pytest.mark.neo4j
+def test_train_on_causrca_normal_recordings(core_graph, settings):
+    from datetime import datetime
+
+    mapping_path = MAPPINGS_DIR / "causrca_long.yaml"
+    for day, path in enumerate(sorted(data_file("causrca", "real_op").glob("*.csv")), start=1):
+        ingest_telemetry(core_graph, settings, path, mapping_path, time_origin=datetime(2025, 2, day))
+    mapping = load_mapping(mapping_path)
+    result = train_detector(settings, mapping, kind="baseline", window=WINDOW, asset_class="causrca-normal-test")
+    assert 0 < len(result.detector.signals) < len(model_signals(mapping))
+    assert result.folder.is_dir()

@@ -73,12 +73,34 @@ class TrainResult:
     device: str
 
 
+def observed_signals(settings, mapping, names: list[str], assets: list[str] | None = None) -> list[str]:
+    """Return the signals that every stored recording observes, in order.
+
+    A long file records a signal only when its value changes, so a signal that one recording never
+    reports would leave all of that recording's rows incomplete and no window could be trained on.
+    """
+    from loaders.timeseries_store import read_samples
+
+    frame = read_samples(settings.telemetry_dir / mapping.source, assets, names)
+    if frame.empty:
+        return names
+    seen = frame.groupby("recording")[names].agg(lambda column: column.notna().any()).all()
+    kept = [name for name in names if bool(seen[name])]
+    dropped = [name for name in names if name not in kept]
+    if dropped:
+        logger.warning("training without %d signal(s) that some recordings of %r never report: %s",
+                       len(dropped), mapping.source, ", ".join(dropped))
+    return kept
+
+
 def train_detector(settings, mapping, kind: DetectorKind = "model", window: int = 32, epochs: int = 5,
                    signals: list[str] | None = None, assets: list[str] | None = None,
                    asset_class: str | None = None, step_s: float | None = None, max_seconds: float | None = None,
                    on_epoch: Callable[[int, float], None] | None = None, threads: int | None = None) -> TrainResult:
     """Train a detector on a source's stored samples and save its checkpoint under `settings.models_dir`."""
     names = model_signals(mapping, signals)
+    if signals is None and mapping.layout == "long":
+        names = observed_signals(settings, mapping, names, assets)
     segments, report = load_segments(settings, mapping, names, window, step_s, assets)
     series = [segment.values for segment in segments]
     if not series:
