@@ -108,7 +108,7 @@ class ExtractionScope:
         for type_ in sorted(types):
             rule = schema.relationship(type_)
             if type_ in INTERNAL_RELATIONSHIP_TYPES or type_.startswith(PREDICTED_PREFIX):
-                raise UnknownTermError(f"relationship type {type_!r} is internal to kg-service or holds model "
+                raise UnknownTermError(f"relationship type {type_!r} is internal to kg-service or contains model "
                                        "predictions, so it cannot be extracted; choose domain relationship types "
                                        "such as PART_OF")
             meta = relationship_meta.get(type_)

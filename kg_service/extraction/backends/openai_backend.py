@@ -1,7 +1,7 @@
 """Generation through an OpenAI-compatible chat completions endpoint (vLLM, Ollama, llama.cpp, TGI, hosted APIs).
 
 Each request is one POST to `{base_url}/chat/completions`. Requests run in a thread pool of
-`concurrency` workers. A 429, a 5xx answer, a connection error or a timeout is retried up to
+`concurrency` workers. A 408, 409, 429 or 5xx response, a connection error or a timeout is retried up to
 `max_retries` times with exponential backoff (0.5 s, 1 s, 2 s, ... capped at 30 s, or the
 server's `Retry-After` when it sends one). The answer format is the request's JSON schema
 (`response_format` json_schema), or a JSON object, or free text; a server that rejects
@@ -102,7 +102,7 @@ class OpenAIBackend:
         try:
             text = data["choices"][0]["message"]["content"] or ""
         except (KeyError, IndexError, TypeError) as error:
-            raise LLMBackendError(f"endpoint {self.base_url} returned an answer without choices[0].message.content: "
+            raise LLMBackendError(f"endpoint {self.base_url} returned a response without choices[0].message.content: "
                                   f"{str(data)[:200]}") from error
         usage = data.get("usage") or {}
         return Generation(text=text, prompt_tokens=usage.get("prompt_tokens"),
