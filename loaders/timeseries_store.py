@@ -1,4 +1,4 @@
-"""Raw telemetry samples in Parquet, partitioned by asset and day, and running signal statistics.
+"""Raw telemetry samples in Parquet, partitioned by asset and day.
 
 Layout under `settings.telemetry_dir / <source>`::
 
@@ -17,11 +17,8 @@ previous samples untouched.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import shutil
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +27,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from kg_service.graph.records import slug
+# Re-exported: signal statistics lived here before they moved to their own module.
+from loaders.signal_stats import SignalStats  # noqa: F401
 
 logger = logging.getLogger(__name__)
 
@@ -153,40 +152,6 @@ def _days(times: pd.Series) -> pd.Series:
     if dated.any():
         days[dated] = pd.to_datetime(times[dated]).dt.strftime("%Y-%m-%d")
     return days
-
-
-@dataclass
-class SignalStats:
-    """Count, mean, variance (merged with Chan's parallel formula), min, max and time span of one signal."""
-
-    count: int = 0
-    mean: float = 0.0
-    m2: float = 0.0
-    minimum: float = math.inf
-    maximum: float = -math.inf
-    first: datetime | None = None
-    last: datetime | None = None
-
-    def merge(self, count: int, mean: float, m2: float, minimum: float, maximum: float,
-              first: datetime | None = None, last: datetime | None = None) -> None:
-        """Merge the statistics of another part of the samples (count, mean, sum of squared deviations, ...)."""
-        if count == 0:
-            return
-        total = self.count + count
-        delta = mean - self.mean
-        self.mean += delta * count / total
-        self.m2 += m2 + delta * delta * self.count * count / total
-        self.count = total
-        self.minimum = min(self.minimum, minimum)
-        self.maximum = max(self.maximum, maximum)
-        if first is not None:
-            self.first = first if self.first is None else min(self.first, first)
-        if last is not None:
-            self.last = last if self.last is None else max(self.last, last)
-
-    @property
-    def std_dev(self) -> float:
-        return math.sqrt(self.m2 / (self.count - 1)) if self.count > 1 else 0.0
 
 
 def read_samples(root: Path, assets: list[str] | None = None, signals: list[str] | None = None) -> pd.DataFrame:
