@@ -146,7 +146,8 @@ def ingest_telemetry(store: GraphStore, settings: Settings, csv_path: Path, mapp
     chosen = detect_format(Path(csv_path), mapping, file_format)
     if chosen == "csv" and mapping.layout == "wide" and time_origin is None:
         load = TelemetryReader(mapping, settings.telemetry_dir, encoding, mapping_path).read(csv_path)
-        details = {"format": "csv", "failure_modes": dict(load.failure_modes), "failed_assets": load.failed_assets}
+        details = {"format": "csv", "failure_modes": dict(load.failure_modes), "failed_assets": load.failed_assets,
+                   "end_of_life_events": load.end_of_life_events}
         if row_progress is not None:
             row_progress(load.rows)
     else:

@@ -111,6 +111,23 @@ class FailureColumns(_Strict):
         return self
 
 
+class EndOfLife(_Strict):
+    """Run-to-failure files: the last sample of each asset is its failure, written as one FailureEvent."""
+
+    failure_mode: str | None = Field(default=None, description="Failure mode of every end of life (English name)")
+    failure_mode_zh: str | None = Field(default=None, description="Chinese name of the failure mode")
+    only_files: list[str] = Field(default_factory=lambda: ["*"], min_length=1,
+                                  description="File-name patterns (shell style, such as train_*) of the files "
+                                              "whose assets run to failure; other files get no event")
+    severity: str = "end of life"
+
+    @model_validator(mode="after")
+    def _check_names(self) -> "EndOfLife":
+        if self.failure_mode_zh and not self.failure_mode:
+            raise ValueError("'failure_mode_zh' needs 'failure_mode'")
+        return self
+
+
 class TelemetryColumns(_Strict):
     """Source columns of a telemetry file; `signal`, `value`, `value_type` and `unit` apply to long files."""
 
@@ -169,6 +186,7 @@ class TelemetryMapping(_Strict):
     columns: TelemetryColumns
     signals: list[SignalColumn] = Field(min_length=1)
     failure: FailureColumns | None = None
+    end_of_life: EndOfLife | None = None
 
     @model_validator(mode="after")
     def _check_layout(self) -> "TelemetryMapping":

@@ -4,14 +4,14 @@ Raw samples never enter Neo4j: they are staged as Parquet partitioned by asset a
 `loaders.timeseries_store`) and stored when the caller commits `TelemetryLoad.samples` after
 the graph write. The graph gets each asset, one Signal node per asset and signal with summary
 statistics (count, mean, standard deviation, minimum, maximum, first and last time), and a
-FailureEvent per failed row linked to the asset and its failure modes. Long CSV, text and
-Parquet files are read by `loaders.timeseries`.
+FailureEvent per failed row linked to the asset and its failure modes. With `end_of_life`, each
+asset of a run-to-failure file also gets a FailureEvent at its last row (see
+`loaders.end_of_life`). Long CSV, text and Parquet files are read by `loaders.timeseries`.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,39 +22,13 @@ import pandas as pd
 from kg_service.errors import InputDataError
 from kg_service.graph.records import GraphBatch, slug
 from loaders.csv_source import CsvRow, read_csv
+from loaders.end_of_life import LastSample, add_end_of_life
 from loaders.mapping import TelemetryMapping
+from loaders.signal_stats import SignalStats
 from loaders.timeseries_store import SampleWriter
 from loaders.values import parse_flag, parse_number, parse_timestamp
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class RunningStats:
-    """Welford's online mean and variance, with min, max and the time span."""
-
-    count: int = 0
-    mean: float = 0.0
-    m2: float = 0.0
-    minimum: float = math.inf
-    maximum: float = -math.inf
-    first: datetime | None = None
-    last: datetime | None = None
-
-    def add(self, value: float, when: datetime | None) -> None:
-        self.count += 1
-        delta = value - self.mean
-        self.mean += delta / self.count
-        self.m2 += delta * (value - self.mean)
-        self.minimum = min(self.minimum, value)
-        self.maximum = max(self.maximum, value)
-        if when is not None:
-            self.first = when if self.first is None else min(self.first, when)
-            self.last = when if self.last is None else max(self.last, when)
-
-    @property
-    def std_dev(self) -> float:
-        return math.sqrt(self.m2 / (self.count - 1)) if self.count > 1 else 0.0
 
 
 @dataclass
@@ -67,6 +41,7 @@ class TelemetryLoad:
     samples: SampleWriter | None
     failed_assets: int = 0
     failure_modes: Counter = field(default_factory=Counter)
+    end_of_life_events: int = 0
 
 
 class TelemetryReader:
@@ -98,15 +73,17 @@ class TelemetryReader:
         _, rows, encoding = read_csv(path, self._required_columns(), self.encoding, mapping.delimiter, self.mapping_path)
 
         batch = GraphBatch()
-        stats: dict[tuple[str, str], RunningStats] = {}
+        stats: dict[tuple[str, str], SignalStats] = {}
         samples: dict[str, list] = {"asset": [], "time": [], "sequence": []} | {s.name: [] for s in mapping.signals}
         last_time: dict[str, tuple[datetime | int, int]] = {}
         load = TelemetryLoad(batch=batch, rows=0, encoding=encoding, samples=None)
         failed_assets: set[str] = set()
+        last_samples: dict[str, LastSample] = {}
 
         for row in rows:
             asset, when, sequence = self._row_position(path, row, last_time)
             equipment = self._add_asset(batch, row, asset)
+            last_samples[asset] = LastSample(equipment, when, sequence)
             samples["asset"].append(asset)
             samples["time"].append(when)
             samples["sequence"].append(sequence)
@@ -114,7 +91,7 @@ class TelemetryReader:
                 value = parse_number(row.values[signal.column], path, row.line, signal.column)
                 samples[signal.name].append(value)
                 if value is not None:
-                    stats.setdefault((asset, signal.name), RunningStats()).add(value, when)
+                    stats.setdefault((asset, signal.name), SignalStats()).update(value, when)
             if mapping.failure and self._add_failure(path, row, batch, equipment, asset, when, sequence, load):
                 failed_assets.add(asset)
             load.rows += 1
@@ -123,6 +100,7 @@ class TelemetryReader:
             raise InputDataError("the file has a header but no data rows", path=str(path),
                                  hint="export the readings again, or check that this is the right file")
         self._add_signals(batch, stats)
+        load.end_of_life_events = add_end_of_life(batch, mapping, path, last_samples)
         load.failed_assets = len(failed_assets)
         load.samples = self._stage_samples(path, samples)
         logger.info("%s: read %d rows for %d assets; %d failure events; samples staged for %s", path, load.rows,
@@ -185,7 +163,7 @@ class TelemetryReader:
             load.failure_modes[mode] += 1
         return machine_failed
 
-    def _add_signals(self, batch: GraphBatch, stats: dict[tuple[str, str], RunningStats]) -> None:
+    def _add_signals(self, batch: GraphBatch, stats: dict[tuple[str, str], SignalStats]) -> None:
         by_name = {signal.name: signal for signal in self.mapping.signals}
         for (asset, name), summary in sorted(stats.items()):
             signal = by_name[name]

@@ -4,7 +4,8 @@ The file is read in chunks of `mapping.chunk_rows` rows, so memory stays bounded
 size. Each chunk is checked, converted to one row per asset and time with one float column per
 signal, added to running statistics and staged as Parquet (see `loaders.timeseries_store`).
 The graph gets each asset, one Signal node per asset and signal with summary statistics, and a
-Sensor node that MEASURES the signal when the mapping names one.
+Sensor node that MEASURES the signal when the mapping names one. With `end_of_life`, each asset
+of a run-to-failure file also gets a FailureEvent at its last sample (see `loaders.end_of_life`).
 
 Value conversion: numeric signals and counters are parsed as numbers. Binary signals take 1/0,
 true/false or yes/no and are stored as 1.0/0.0. Categorical signals are stored as the number that
@@ -36,8 +37,10 @@ import pyarrow.parquet as pq
 
 from kg_service.errors import InputDataError, MappingError
 from kg_service.graph.records import GraphBatch, slug
+from loaders.end_of_life import LastSample, add_end_of_life, runs_to_failure
 from loaders.mapping import SignalColumn, TelemetryFormat, TelemetryMapping
-from loaders.timeseries_store import SampleWriter, SignalStats
+from loaders.signal_stats import SignalStats
+from loaders.timeseries_store import SampleWriter
 from loaders.values import FALSE_VALUES, TRUE_VALUES
 
 logger = logging.getLogger(__name__)
@@ -78,11 +81,12 @@ class TimeseriesLoad:
     missing_values: int = 0
     gaps: int = 0
     skipped: Counter = field(default_factory=Counter)
+    failure_events: int = 0
 
     @property
     def details(self) -> dict:
         return {"format": self.file_format, "assets": self.assets, "missing_values": self.missing_values,
-                "gaps": self.gaps, "skipped_rows": dict(self.skipped),
+                "gaps": self.gaps, "skipped_rows": dict(self.skipped), "failure_events": self.failure_events,
                 "samples": str(self.samples.root) if self.samples else None}
 
 
@@ -120,8 +124,8 @@ class TimeseriesReader:
         if not path.is_file():
             raise InputDataError("file not found", path=str(path))
         file_format = detect_format(path, self.mapping, self.file_format)
-        # NOTE: run-to-failure files such as C-MAPSS training engines end in a failure, but only wide CSV
-        # files can mark failures yet, so text and Parquet loads write no FailureEvent.
+        # Failures inside a run come from failure columns, which only wide CSV files have. The end of a
+        # run-to-failure asset needs no column: see `end_of_life` and `loaders.end_of_life`.
         if self.mapping.failure is not None:
             raise MappingError("failure columns are read from wide CSV files only", path=str(self.mapping_path),
                                hint="remove 'failure' from the mapping or export the file as wide CSV")
@@ -130,10 +134,13 @@ class TimeseriesReader:
             self.samples_dir / self.mapping.source, path.stem, self.signal_names, self.mapping.partition_assets)
         load = TimeseriesLoad(GraphBatch(), 0, self.encoding, file_format, writer)
         state = _ReadState()
+        to_failure = runs_to_failure(self.mapping, path)
         frames = []
         try:
             for chunk in self._chunks(path, file_format):
                 frame = self._normalise(path, chunk, categories, load, state)
+                if to_failure:
+                    self._track_last_samples(frame, state)
                 if self.mapping.layout == "wide":
                     self._check_order(path, frame, state, load)
                     self._add_stats(frame, state)
@@ -157,6 +164,10 @@ class TimeseriesReader:
                                  hint="export the readings again, or check that this is the right file")
         load.assets = len(state.last_position)
         self._add_records(load.batch, state)
+        if to_failure:
+            last = {asset: LastSample(asset_key(self.mapping, asset), when, sequence)
+                    for asset, (when, sequence) in state.last_sample.items()}
+            load.failure_events = add_end_of_life(load.batch, self.mapping, path, last)
         if load.skipped:
             logger.warning("%s: skipped rows of unknown signals: %s", path, dict(load.skipped))
         if load.gaps:
@@ -438,6 +449,16 @@ class TimeseriesReader:
             return pd.Timedelta(seconds=self.mapping.max_gap_s)
         return self.mapping.max_gap_s / (self.mapping.sequence_step_s or 1.0)
 
+    @staticmethod
+    def _track_last_samples(frame: pd.DataFrame, state: "_ReadState") -> None:
+        """Keep each asset's latest time and sequence number; rows arrive in time order per asset."""
+        if frame.empty:
+            return
+        last = frame.groupby("asset", sort=False)[["time", "sequence"]].last()
+        for asset, row in last.iterrows():
+            sequence = None if pd.isna(row["sequence"]) else int(row["sequence"])
+            state.last_sample[asset] = (_native_time(row["time"]), sequence)
+
     def _add_stats(self, frame: pd.DataFrame, state: "_ReadState") -> None:
         """Merge the chunk's per-asset count, mean, M2, min, max and time span of each signal into the totals."""
         groups = frame.groupby("asset", sort=False)
@@ -453,10 +474,13 @@ class TimeseriesReader:
         for asset in count.index:
             for name in self.signal_names:
                 first, last = spans[name][0].get(asset), spans[name][1].get(asset)
-                state.stats.setdefault((asset, name), SignalStats()).merge(
-                    int(count.at[asset, name]), float(mean.at[asset, name]), float(m2.at[asset, name]),
-                    float(low.at[asset, name]), float(high.at[asset, name]),
-                    None if pd.isna(first) else first.to_pydatetime(), None if pd.isna(last) else last.to_pydatetime())
+                if count.at[asset, name] == 0:
+                    state.stats.setdefault((asset, name), SignalStats())
+                    continue
+                part = SignalStats(int(count.at[asset, name]), float(mean.at[asset, name]), float(m2.at[asset, name]),
+                                   float(low.at[asset, name]), float(high.at[asset, name]), _native_time(first),
+                                   _native_time(last))
+                state.stats.setdefault((asset, name), SignalStats()).merge(part)
 
     def _add_long_stats(self, long: pd.DataFrame, state: "_ReadState") -> None:
         """Merge the recorded values of a long chunk (not the carried-forward states) into the totals."""
@@ -467,9 +491,9 @@ class TimeseriesReader:
         spans = groups["time"].agg(["min", "max"])
         for (asset, name), row in summary.iterrows():
             first, last = spans.at[(asset, name), "min"], spans.at[(asset, name), "max"]
-            state.stats.setdefault((asset, name), SignalStats()).merge(
-                int(row["count"]), float(row["mean"]), float(row["m2"]), float(row["min"]), float(row["max"]),
-                None if pd.isna(first) else first.to_pydatetime(), None if pd.isna(last) else last.to_pydatetime())
+            part = SignalStats(int(row["count"]), float(row["mean"]), float(row["m2"]), float(row["min"]),
+                               float(row["max"]), _native_time(first), _native_time(last))
+            state.stats.setdefault((asset, name), SignalStats()).merge(part)
 
     def _add_records(self, batch: GraphBatch, state: "_ReadState") -> None:
         mapping = self.mapping
@@ -499,7 +523,12 @@ class _ReadState:
     last_position: dict = field(default_factory=dict)
     stats: dict = field(default_factory=dict)
     long_state: dict = field(default_factory=dict)
+    last_sample: dict = field(default_factory=dict)
     first_gap_line: int | None = None
+
+
+def _native_time(value) -> datetime | None:
+    return None if pd.isna(value) else value.to_pydatetime()
 
 
 def asset_key(mapping: TelemetryMapping, asset: str) -> str:
