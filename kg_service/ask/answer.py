@@ -26,6 +26,14 @@ def _join(items: list[str], lang: str) -> str:
     return ("；" if lang == "zh" else "; ").join(items)
 
 
+def _in_place(asset: str | None, place: dict[str, Any] | None, lang: str) -> str | None:
+    """Return the asset's name with the place it was asked about ("AC-3 in Line 1"), when both are known."""
+    if asset is None or not place:
+        return asset
+    place_name = _name(place, lang, with_tag=False)
+    return f"{place_name}的{asset}" if lang == "zh" else f"{asset} in {place_name}"
+
+
 def render(result: ToolResult, lang: str) -> str:
     """Write the answer to a question from the result of its tool call, in `lang` ("en" or "zh")."""
     renderers = {"root_causes": _root_causes, "failure_history": _history, "rank_suppliers": _suppliers,
@@ -39,7 +47,7 @@ def render(result: ToolResult, lang: str) -> str:
 
 def _root_causes(result: ToolResult, lang: str) -> str:
     facts = result.facts
-    asset = _name(facts["asset"], lang) if facts["asset"] else None
+    asset = _in_place(_name(facts["asset"], lang) if facts["asset"] else None, facts.get("place"), lang)
     condition = _name(facts["condition"], lang, with_tag=False) if facts["condition"] else None
     count = facts["target_work_orders"]
     if lang == "zh":
@@ -66,7 +74,7 @@ def _root_causes(result: ToolResult, lang: str) -> str:
 
 def _history(result: ToolResult, lang: str) -> str:
     facts = result.facts
-    asset = _name(facts["asset"], lang)
+    asset = _in_place(_name(facts["asset"], lang), facts.get("place"), lang)
     orders = []
     for row in result.rows[:MAX_LISTED]:
         modes = ", ".join(mode[lang] or mode["en"] for mode in row["failure_modes"] if mode["en"] or mode[lang])
@@ -83,6 +91,25 @@ def _history(result: ToolResult, lang: str) -> str:
 
 
 def _suppliers(result: ToolResult, lang: str) -> str:
+    return _supplier_ranking(result, lang) + _place_note(result.facts, lang)
+
+
+def _place_note(facts: dict[str, Any], lang: str) -> str:
+    """Write how the place of a supplier question narrowed the parts."""
+    if not facts.get("place"):
+        return ""
+    place = _name(facts["place"], lang, with_tag=False)
+    parts = ", ".join(_name(part, lang) for part in facts["parts"])
+    if facts.get("place_unrecorded"):
+        if lang == "zh":
+            return f"图谱没有记录{parts}安装在哪里，所以{place}无法缩小零件范围。"
+        return f" The graph does not record where {parts} is installed, so {place} does not narrow the parts."
+    if lang == "zh":
+        return f"只计入安装在{place}的零件：{parts}。"
+    return f" Only parts installed in {place} count: {parts}."
+
+
+def _supplier_ranking(result: ToolResult, lang: str) -> str:
     facts = result.facts
     parts = ", ".join(_name(part, lang) for part in facts["parts"])
     if facts["single"]:

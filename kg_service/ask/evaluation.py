@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from kg_service.ask.entities import ASSET_CLASSES, CONDITION_CLASSES, DESIGN_TARGET_CLASSES, EntityIndex
 from kg_service.ask.execute import supplier_parts
+from kg_service.ask.places import resolve_place
 from kg_service.ask.prompt import ModelMapper
 from kg_service.ask.tools import TOOL_NAMES, ToolCall, call_arguments
 from kg_service.errors import InputDataError, QueryError, ToolCallError
@@ -27,7 +28,8 @@ logger = logging.getLogger(__name__)
 QUESTIONS_FILE = Path(__file__).resolve().parent / "questions.yaml"
 MODEL_BATCH = 8
 
-# Argument -> classes its entity reference resolves to; "part" resolves like a supplier question does.
+# Argument -> classes its entity reference resolves to; "part" resolves like a supplier question does,
+# and "place" like a place phrase ("line 2") does.
 ENTITY_ARGUMENTS = {"asset": ASSET_CLASSES, "failure_mode": ["FailureMode"], "symptom": CONDITION_CLASSES,
                     "target": DESIGN_TARGET_CLASSES}
 
@@ -91,6 +93,8 @@ def _resolve_value(store: GraphStore, index: EntityIndex, name: str, value: Any)
     try:
         if name in ENTITY_ARGUMENTS:
             return index.resolve(store, value, ENTITY_ARGUMENTS[name], name)["id"]
+        if name == "place":
+            return resolve_place(store, index, value)["id"]
         if name == "part":
             return sorted(row["id"] for row in supplier_parts(store, index, value))
         if name == "text":

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kg_service.ask.entities import ASSET_CLASSES, CONDITION_CLASSES, DESIGN_TARGET_CLASSES, EntityIndex
+from kg_service.ask.places import check_within, find_place_phrases, resolve_place
 from kg_service.ask.tools import (DesignConstraintsCall, FailureHistoryCall, LookupCall, RankSuppliersCall,
                                   RootCausesCall, ToolCall)
-from kg_service.errors import QueryError
+from kg_service.errors import NotFoundError, QueryError
 from kg_service.graph.store import GraphStore
 from kg_service.reasoning import lookup
 from kg_service.reasoning.design import design_constraints
@@ -42,6 +43,21 @@ RETURN DISTINCT p.id AS id, labels(p) AS labels, properties(p) AS props ORDER BY
 CURRENT_SUPPLIERS_QUERY = """
 MATCH (p:Part)-[:SUPPLIED_BY]->(s:Supplier) WHERE p.id IN $parts
 RETURN DISTINCT s.id AS id ORDER BY id
+"""
+
+# A part counts as installed in a place when a component of that part number is PART_OF the place.
+PARTS_IN_PLACE_QUERY = """
+UNWIND $parts AS key
+MATCH (part:Part {id: key})
+RETURN part.id AS id,
+       EXISTS { MATCH (part)<-[:INSTANCE_OF_PART]-(:Component)-[:PART_OF*1..6]->(:Entity {id: $place}) } AS inPlace,
+       EXISTS { MATCH (part)<-[:INSTANCE_OF_PART]-(:Component)-[:PART_OF*1..6]->(located)
+                WHERE located:ProductionLine OR located:Site } AS located
+"""
+
+SUPPLIED_PARTS_IN_PLACE_QUERY = """
+MATCH (:Entity {id: $place})<-[:PART_OF*1..6]-(:Component)-[:INSTANCE_OF_PART]->(part:Part)-[:SUPPLIED_BY]->(:Supplier)
+RETURN DISTINCT part.id AS id, labels(part) AS labels, properties(part) AS props ORDER BY id
 """
 
 LOOKUP_QUERY = """
@@ -92,6 +108,27 @@ def _entity_facts(row: dict[str, Any] | None) -> dict[str, Any] | None:
     return {"id": row["id"], "name": _names(row["props"]), "tag": row["props"].get("name")}
 
 
+def _resolve_asset(store: GraphStore, index: EntityIndex, reference: str) -> dict[str, Any]:
+    """Resolve an asset reference. A place phrase given as the asset ("line 2") names that place."""
+    try:
+        return index.resolve(store, reference, ASSET_CLASSES, "asset")
+    except NotFoundError:
+        if find_place_phrases(reference):
+            return resolve_place(store, index, reference)
+        raise
+
+
+def _scope(store: GraphStore, index: EntityIndex, asset_reference: str | None,
+           place_reference: str | None) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Resolve the asset and the place of a call. Raise QueryError when the asset is outside the place."""
+    asset = _resolve_asset(store, index, asset_reference) if asset_reference else None
+    place = resolve_place(store, index, place_reference) if place_reference else None
+    if asset is not None and place is not None:
+        check_within(store, asset, place, lookup.display_name(asset["props"], "en") or asset["id"],
+                     lookup.display_name(place["props"], "en") or place["id"])
+    return asset, place
+
+
 def run_tool(store: GraphStore, index: EntityIndex, call: ToolCall) -> ToolResult:
     """Run one validated call; raise NotFoundError or QueryError when an argument names nothing usable."""
     runners = {"root_causes": _root_causes, "failure_history": _failure_history, "rank_suppliers": _suppliers,
@@ -101,7 +138,9 @@ def run_tool(store: GraphStore, index: EntityIndex, call: ToolCall) -> ToolResul
 
 def _root_causes(store: GraphStore, index: EntityIndex, call: RootCausesCall) -> ToolResult:
     result = ToolResult("root_causes")
-    asset = index.resolve(store, call.asset, ASSET_CLASSES, "asset") if call.asset else None
+    named_asset, place = _scope(store, index, call.asset, call.place)
+    # Without an asset, the place is the asset whose hierarchy the ranking covers.
+    asset = named_asset or place
     mode = index.resolve(store, call.failure_mode, ["FailureMode"], "failure mode") if call.failure_mode else None
     symptom = index.resolve(store, call.symptom, CONDITION_CLASSES, "symptom") if call.symptom else None
     query = RootCauseQuery(asset=asset["id"] if asset else None, failure_mode=mode["id"] if mode else None,
@@ -117,11 +156,13 @@ def _root_causes(store: GraphStore, index: EntityIndex, call: RootCausesCall) ->
             query.failure_mode = rows[0]["id"]
             ranking = rank_causes(store, query)
 
-    for name, row in (("asset", ranking.asset), ("condition", ranking.condition)):
+    for name, row in (("asset", ranking.asset), ("place", place), ("condition", ranking.condition)):
         if row is not None:
             result.resolved[name] = row["id"]
             result.cite(row["id"], "entity", lookup.display_name(row["props"], "en"))
-    result.facts = {"asset": _entity_facts(ranking.asset), "condition": _entity_facts(ranking.condition),
+    result.facts = {"asset": _entity_facts(ranking.asset),
+                    "place": _entity_facts(place) if named_asset is not None else None,
+                    "condition": _entity_facts(ranking.condition),
                     "condition_chosen": chosen_mode and ranking.condition is not None, "target_work_orders": len(ranking.target_work_orders),
                     "observed_events": [event.id for event in ranking.observed_events],
                     "sources": ranking.sources}
@@ -149,11 +190,17 @@ def _root_causes(store: GraphStore, index: EntityIndex, call: RootCausesCall) ->
 
 def _failure_history(store: GraphStore, index: EntityIndex, call: FailureHistoryCall) -> ToolResult:
     result = ToolResult("failure_history")
-    asset = index.resolve(store, call.asset, ASSET_CLASSES, "asset")
+    named_asset, place = _scope(store, index, call.asset, call.place)
+    # Without an asset, the history covers every asset that is part of the place.
+    asset = named_asset or place
     page = lookup.failure_history(store, asset["id"], call.limit, None, call.failures_only)
     result.resolved["asset"] = asset["id"]
     result.cite(asset["id"], "entity", lookup.display_name(asset["props"], "en"))
-    result.facts = {"asset": _entity_facts(asset), "total": page.total, "failures_only": call.failures_only}
+    if place is not None:
+        result.resolved["place"] = place["id"]
+        result.cite(place["id"], "entity", lookup.display_name(place["props"], "en"))
+    result.facts = {"asset": _entity_facts(asset), "place": _entity_facts(place) if named_asset is not None else None,
+                    "total": page.total, "failures_only": call.failures_only}
     for row in page.rows:
         props = row["props"]
         result.rows.append({"id": row["id"], "date": str(props.get("date")), "order_type": props.get("orderType"),
@@ -188,14 +235,20 @@ def _default_criteria(table_rows: list, wanted: tuple[str, ...]) -> list[str]:
 def _suppliers(store: GraphStore, index: EntityIndex, call: RankSuppliersCall) -> ToolResult:
     result = ToolResult("rank_suppliers")
     parts = supplier_parts(store, index, call.part) if call.part else []
+    place = resolve_place(store, index, call.place) if call.place else None
+    place_unrecorded = False
+    if place is not None:
+        parts, place_unrecorded = _parts_in_place(store, call.part, parts, place)
+        result.resolved["place"] = place["id"]
+        result.cite(place["id"], "entity", lookup.display_name(place["props"], "en"))
     part_ids = [row["id"] for row in parts]
     current = [row["id"] for row in store.read(CURRENT_SUPPLIERS_QUERY, {"parts": part_ids})] if parts else []
     for row in parts:
         result.cite(row["id"], "entity", lookup.display_name(row["props"], "en"))
     if parts:
         result.resolved["part"] = ", ".join(part_ids)
+    scope_facts = {"place": _entity_facts(place), "place_unrecorded": place_unrecorded}
 
-    # NOTE: a scope in the question ("for line 2") is not an argument yet, so parts are matched plant-wide.
     # Alternatives to the current suppliers come from every supplier, so only one part filters the table.
     part_filter = part_ids[0] if len(part_ids) == 1 and not call.replace_current else None
     if part_filter is not None and len(current) == 1:
@@ -207,7 +260,8 @@ def _suppliers(store: GraphStore, index: EntityIndex, call: RankSuppliersCall) -
         for row in rows:
             result.cite(row.supplier_id, "entity", lookup.display_name(row.properties, "en"))
         result.facts = {"parts": [_entity_facts(row) for row in parts], "current": current, "replace_current": False,
-                        "criteria": [], "method": None, "higher_is_better": True, "excluded": [], "single": True}
+                        "criteria": [], "method": None, "higher_is_better": True, "excluded": [], "single": True,
+                        **scope_facts}
         return result
     names = list(call.criteria) if call.criteria else _default_criteria(
         supplier_kpis(store, [part_filter] if part_filter else None).rows, DEFAULT_SUPPLIER_CRITERIA)
@@ -217,9 +271,15 @@ def _suppliers(store: GraphStore, index: EntityIndex, call: RankSuppliersCall) -
     criteria = [Criterion(name, 1.0 / len(names)) for name in names]
     ranking = rank_suppliers(store, criteria, call.method, part=part_filter)
     decision = ranking.result
-    for position, row_index in enumerate(decision.ranking, start=1):
+    # Parts that came from the place and that no single part filter covers keep only their own suppliers.
+    # Their scores stay those of the ranking over every supplier, so only the ranks are renumbered.
+    only_current = place is not None and call.part is None and part_filter is None
+    for row_index in decision.ranking:
         row = ranking.suppliers[row_index]
-        result.rows.append({"rank": position, "id": row.supplier_id, "name_en": lookup.display_name(row.properties, "en"),
+        if only_current and row.supplier_id not in current:
+            continue
+        result.rows.append({"rank": len(result.rows) + 1, "id": row.supplier_id,
+                            "name_en": lookup.display_name(row.properties, "en"),
                             "name_zh": lookup.display_name(row.properties, "zh"),
                             "score": round(float(decision.scores[row_index]), 4),
                             "current": row.supplier_id in current,
@@ -229,8 +289,34 @@ def _suppliers(store: GraphStore, index: EntityIndex, call: RankSuppliersCall) -
                     "replace_current": call.replace_current, "criteria": names, "method": decision.method,
                     "higher_is_better": decision.higher_is_better,
                     "excluded": [{"id": item.supplier_id, "reasons": item.reasons} for item in ranking.excluded],
-                    "single": False}
+                    "single": False, **scope_facts}
     return result
+
+
+def _parts_in_place(store: GraphStore, reference: str | None, parts: list[dict[str, Any]],
+                    place: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+    """Return the parts of a supplier question that are installed in `place`, and whether no location is recorded.
+
+    Without a part in the question, these are the supplied parts installed there. A part whose
+    installation the graph does not record is kept, with the flag set, when no named part is
+    installed in the place, because the graph cannot tell where it is used.
+    """
+    place_name = lookup.display_name(place["props"], "en") or place["id"]
+    if reference is None:
+        rows = store.read(SUPPLIED_PARTS_IN_PLACE_QUERY, {"place": place["id"]})
+        if not rows:
+            raise QueryError(f"no part with a supplier is installed in {place_name}, so the place cannot narrow the "
+                             "suppliers; ask without the place to rank every supplier")
+        return rows, False
+    rows = store.read(PARTS_IN_PLACE_QUERY, {"parts": [row["id"] for row in parts], "place": place["id"]})
+    inside = {row["id"] for row in rows if row["inPlace"]}
+    unlocated = {row["id"] for row in rows if not row["located"]}
+    if inside:
+        return [row for row in parts if row["id"] in inside], False
+    if unlocated:
+        return [row for row in parts if row["id"] in unlocated], True
+    raise QueryError(f"no {lookup.shorten(reference)} part is installed in {place_name}; ask without the place, or "
+                     "name a part used there")
 
 
 def _design(store: GraphStore, index: EntityIndex, call: DesignConstraintsCall) -> ToolResult:

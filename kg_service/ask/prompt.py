@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import logging
 
-from kg_service.ask.entities import EntityIndex
+from kg_service.ask.entities import EntityIndex, IndexedEntity
+from kg_service.ask.places import find_place_phrases, matching_places
 from kg_service.errors import ToolCallError
 from kg_service.ask.tools import ToolCall, parse_tool_call, tool_call_schema
 from kg_service.extraction.backend import ChatMessage, GenerationRequest, LLMBackend
@@ -19,11 +20,14 @@ MAX_HINTS = 6
 
 SYSTEM_PROMPT = f"""You map questions about a manufacturing plant's knowledge graph onto exactly one tool call.
 Answer with one JSON object and nothing else. The tools and their arguments:
-- root_causes: why a failure happens. Arguments: asset, failure_mode or symptom (at least one), limit (1-20).
-- failure_history: past work orders of an asset. Arguments: asset, failures_only (true/false), limit (1-50).
-- rank_suppliers: which supplier to choose or to switch to. Arguments: part, replace_current (true when the
-  question asks for an alternative to the current supplier of the part), method (TOPSIS, VIKOR or WSM),
-  criteria (some of {", ".join(KPI_NAMES)}).
+- root_causes: why a failure happens. Arguments: asset, place, failure_mode or symptom (at least one),
+  limit (1-20).
+- failure_history: past work orders of an asset or of a place. Arguments: asset or place, failures_only
+  (true/false), limit (1-50).
+- rank_suppliers: which supplier to choose or to switch to. Arguments: part, place, replace_current (true
+  when the question asks for an alternative to the current supplier of the part), method (TOPSIS, VIKOR or
+  WSM), criteria (some of {", ".join(KPI_NAMES)}).
+A place is the production line, area or site the question limits the answer to ("line 2", "二号线").
 - design_constraints: constraints or specifications of a product, design or part. Arguments: target.
 - lookup: what or where an entity is. Arguments: text, of_class.
 - unmappable: anything else. Arguments: reason.
@@ -45,14 +49,19 @@ EXAMPLES: list[tuple[str, str, dict]] = [
 ]
 
 
+def _class_label(entity: IndexedEntity) -> str:
+    return next((name for name in entity.labels if name not in ("Entity", "Asset", "Occurrence")), entity.labels[0])
+
+
 def entity_hints(question: str, index: EntityIndex) -> str:
-    """Return the entities that the question names, one `name = key (class)` per item, or "none"."""
+    """Return the entities and places that the question names, one `name = key (class)` per item, or "none"."""
     hints = []
     for mention in index.mentions(question):
         for entity in mention.entities[:2]:
-            label = next((name for name in entity.labels if name not in ("Entity", "Asset", "Occurrence")),
-                         entity.labels[0])
-            hints.append(f"{question[mention.start:mention.end]} = {entity.id} ({label})")
+            hints.append(f"{question[mention.start:mention.end]} = {entity.id} ({_class_label(entity)})")
+    for phrase in find_place_phrases(question):
+        for entity in matching_places(index, phrase)[:2]:
+            hints.append(f"{phrase.text} = {entity.id} ({_class_label(entity)}, place)")
     return "; ".join(hints[:MAX_HINTS]) or "none"
 
 

@@ -1,8 +1,9 @@
 """A keyword mapper from questions to tool calls, used when no language model is installed.
 
 It picks the query from keywords in English and Chinese and fills its arguments from the
-entities that the question names (see `EntityIndex.mentions`). It is also the fallback when a
-model's output is not a valid tool call.
+entities that the question names (see `EntityIndex.mentions`) and from the place it names
+(see `kg_service.ask.places`). It is also the fallback when a model's output is not a valid
+tool call.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import re
 
 from kg_service.ask.entities import DESIGN_TARGET_CLASSES, EntityIndex, IndexedEntity
+from kg_service.ask.places import PLACE_CLASSES, find_place_phrases, matching_places
 from kg_service.ask.tools import (DesignConstraintsCall, FailureHistoryCall, LookupCall, RankSuppliersCall,
                                   RootCausesCall, ToolCall, UnmappableCall)
 
@@ -43,6 +45,24 @@ def _has(text: str, words: tuple[str, ...]) -> bool:
     return False
 
 
+def _place(question: str, index: EntityIndex, named: list[IndexedEntity]) -> tuple[str | None, IndexedEntity | None]:
+    """Return the reference of the place a question names and its entity when the index resolves it.
+
+    A place named in full is its key. A phrase such as "line 2" becomes the key of the one place
+    it matches, and otherwise stays text, so that running the call reports the unknown place.
+    """
+    named_place = _first(named, PLACE_CLASSES)
+    if named_place is not None:
+        return named_place.id, named_place
+    phrases = find_place_phrases(question)
+    if not phrases:
+        return None, None
+    matches = matching_places(index, phrases[0])
+    if len(matches) == 1:
+        return matches[0].id, matches[0]
+    return phrases[0].text, None
+
+
 def _first(entities: list[IndexedEntity], classes: list[str]) -> IndexedEntity | None:
     for label in classes:
         for entity in entities:
@@ -60,14 +80,20 @@ class RuleMapper:
     def map(self, question: str, index: EntityIndex) -> ToolCall:
         text = question.lower()
         named = [entity for mention in index.mentions(question) for entity in mention.entities]
-        asset = _first(named, ["Equipment", "ProductionLine", "Site"]) or _first(named, ["System", "Component"])
+        # NOTE: the place limits the answer, but a kind of equipment ("the pumps") and a relative time
+        # ("last month") are not read, so such questions cover every asset of the place at any time.
+        place, place_entity = _place(question, index, named)
+        if place_entity is not None and place_entity not in named:
+            named.append(place_entity)
+        asset = _first(named, ["Equipment"]) or _first(named, ["System", "Component"])
+        subject = asset is not None or place is not None
         mode = _first(named, ["FailureMode"])
         symptom = _first(named, ["Symptom"])
         part = _first(named, ["Part"])
 
         if _has(text, SUPPLIER_WORDS):
             part_ref = part.id if part else self._part_word(question, index)
-            return RankSuppliersCall(tool="rank_suppliers", part=part_ref,
+            return RankSuppliersCall(tool="rank_suppliers", part=part_ref, place=place,
                                      replace_current=bool(part_ref) and _has(text, REPLACE_WORDS))
         if _has(text, DESIGN_WORDS):
             target = _first(named, DESIGN_TARGET_CLASSES)
@@ -76,12 +102,12 @@ class RuleMapper:
                 target = closest[0][1] if closest else None
             if target is not None:
                 return DesignConstraintsCall(tool="design_constraints", target=target.id)
-        if asset is not None and _has(text, HISTORY_WORDS) and not _has(text, ("why", "为什么", "原因")):
-            return FailureHistoryCall(tool="failure_history", asset=asset.id,
+        if subject and _has(text, HISTORY_WORDS) and not _has(text, ("why", "为什么", "原因")):
+            return FailureHistoryCall(tool="failure_history", asset=asset.id if asset else None, place=place,
                                       failures_only=_has(text, FAILURES_ONLY_WORDS))
-        if _has(text, CAUSE_WORDS) or (asset is not None and (mode or symptom or _has(text, STOP_WORDS))):
-            if asset or mode or symptom:
-                return RootCausesCall(tool="root_causes", asset=asset.id if asset else None,
+        if _has(text, CAUSE_WORDS) or (subject and (mode or symptom or _has(text, STOP_WORDS))):
+            if subject or mode or symptom:
+                return RootCausesCall(tool="root_causes", asset=asset.id if asset else None, place=place,
                                       failure_mode=mode.id if mode else None,
                                       symptom=symptom.id if symptom and not mode else None)
         if named and (_has(text, LOOKUP_WORDS) or len(text) <= 40):

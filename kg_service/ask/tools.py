@@ -34,37 +34,53 @@ class _Call(BaseModel):
 
 
 class RootCausesCall(_Call):
-    """Rank the likely causes of a failure mode or symptom, on one asset or across the plant."""
+    """Rank the likely causes of a failure mode or symptom, on one asset, in one place or across the plant.
+
+    `place` is a production line or site (a name, a key or a phrase such as "line 2" or "二号线")
+    that limits the answer to the assets in it.
+    """
 
     tool: Literal["root_causes"]
     asset: Reference | None = None
+    place: Reference | None = None
     failure_mode: Reference | None = None
     symptom: Reference | None = None
     limit: int = Field(default=5, ge=1, le=20)
 
     @model_validator(mode="after")
     def _check_start(self) -> "RootCausesCall":
-        if self.asset is None and self.failure_mode is None and self.symptom is None:
-            raise ValueError("give an asset, a failure_mode or a symptom")
+        if self.asset is None and self.place is None and self.failure_mode is None and self.symptom is None:
+            raise ValueError("give an asset, a place, a failure_mode or a symptom")
         if self.failure_mode is not None and self.symptom is not None:
             raise ValueError("give at most one of failure_mode or symptom")
         return self
 
 
 class FailureHistoryCall(_Call):
-    """List an asset's work orders, newest first."""
+    """List the work orders of an asset or of every asset in a place, newest first."""
 
     tool: Literal["failure_history"]
-    asset: Reference
+    asset: Reference | None = None
+    place: Reference | None = None
     failures_only: bool = False
     limit: int = Field(default=10, ge=1, le=50)
 
+    @model_validator(mode="after")
+    def _check_subject(self) -> "FailureHistoryCall":
+        if self.asset is None and self.place is None:
+            raise ValueError("give an asset or a place")
+        return self
+
 
 class RankSuppliersCall(_Call):
-    """Rank suppliers on KPIs; with `replace_current`, the suppliers of `part` are the ones to replace."""
+    """Rank suppliers on KPIs; with `replace_current`, the suppliers of `part` are the ones to replace.
+
+    With `place`, only parts installed in that production line or site count.
+    """
 
     tool: Literal["rank_suppliers"]
     part: Reference | None = None
+    place: Reference | None = None
     replace_current: bool = False
     method: Literal["TOPSIS", "VIKOR", "WSM"] = "TOPSIS"
     criteria: list[KpiName] | None = Field(default=None, min_length=1, max_length=len(KPI_NAMES))
