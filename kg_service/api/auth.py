@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -77,6 +78,24 @@ class ApiKeyStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._cached: tuple[tuple[int, int, int], dict[str, dict[str, Any]]] | None = None
+        self._lock = threading.Lock()
+
+    def _entries(self) -> dict[str, dict[str, Any]]:
+        """Return the stored keys for reading, parsed again only when the file's inode, mtime or size changed.
+
+        A `stat` per request replaces a read and JSON parse, and a key created or revoked by
+        another process (a new file replaces the old one) is seen on the next request.
+        """
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return {}
+        signature = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            if self._cached is None or self._cached[0] != signature:
+                self._cached = (signature, self._load())
+            return self._cached[1]
 
     def _load(self) -> dict[str, dict[str, Any]]:
         if not self.path.is_file():
@@ -123,7 +142,7 @@ class ApiKeyStore:
 
     def authenticate(self, key: str) -> Principal | None:
         digest = _hash(key)
-        for stored, entry in self._load().items():
+        for stored, entry in self._entries().items():
             if hmac.compare_digest(stored, digest):
                 return Principal(entry["name"], entry["role"], True)
         return None

@@ -1,20 +1,26 @@
-"""A cost budget for GraphQL queries: page sizes multiplied through the nesting.
+"""Limits on GraphQL queries: depth, tokens, aliases and a cost budget.
 
-Depth, token and alias limits (strawberry's own extensions) bound a query's shape; this one
-bounds how much data it can ask for. Each field costs 1, times the page size of every list
-above it, where a page size is the field's `first` or `limit` argument (a literal or a
-variable). Fragments count where they are spread.
+Depth, token and alias limits (strawberry's own extensions) bound a query's shape; the cost
+budget bounds how much data it can ask for. Each field costs 1, times the page size of every
+list above it, where a page size is the field's `first` or `limit` argument (a literal, a
+variable, or the argument's schema default when the query leaves it out). Fragments count where
+they are spread.
+
+`query_limit_extensions` builds the whole set so that strawberry's parser and validation caches
+hit on a repeated query text.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from graphql import (FieldNode, FragmentDefinitionNode, FragmentSpreadNode, GraphQLError, InlineFragmentNode,
-                     IntValueNode, OperationDefinitionNode, SelectionSetNode, VariableNode)
-from strawberry.extensions import SchemaExtension
+from graphql import (FieldNode, FragmentDefinitionNode, FragmentSpreadNode, GraphQLError, GraphQLField,
+                     GraphQLInterfaceType, GraphQLNamedType, GraphQLObjectType, GraphQLSchema, InlineFragmentNode,
+                     IntValueNode, OperationDefinitionNode, SelectionSetNode, VariableNode, get_named_type)
+from strawberry.extensions import (AddValidationRules, MaxAliasesLimiter, MaxTokensLimiter, ParserCache,
+                                   QueryDepthLimiter, SchemaExtension, ValidationCache)
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +37,18 @@ def _variables_with_defaults(operation: OperationDefinitionNode, variables: dict
     return values
 
 
-def _page_size(field: FieldNode, variables: dict[str, Any]) -> int:
+def _default_page_size(field_def: GraphQLField | None) -> int:
+    """Return the schema default of a field's `first` or `limit` argument, or 1 when it has none."""
+    if field_def is None:
+        return 1
+    for name in PAGE_ARGUMENTS:
+        argument = field_def.args.get(name)
+        if argument is not None and isinstance(argument.default_value, int):
+            return max(1, argument.default_value)
+    return 1
+
+
+def _page_size(field: FieldNode, field_def: GraphQLField | None, variables: dict[str, Any]) -> int:
     for argument in field.arguments or ():
         if argument.name.value not in PAGE_ARGUMENTS:
             continue
@@ -40,27 +57,59 @@ def _page_size(field: FieldNode, variables: dict[str, Any]) -> int:
             return max(1, int(value.value))
         if isinstance(value, VariableNode) and isinstance(variables.get(value.name.value), int):
             return max(1, variables[value.name.value])
-    # NOTE: lists without a page argument (a work order's failure modes, ontology classes) count as one item.
-    return 1
+    # A page argument left out of the query costs its schema default (a connection's first=20).
+    # NOTE: plain lists without a page argument (a work order's failure modes) count as one item.
+    return _default_page_size(field_def)
+
+
+def _field_definition(parent: GraphQLNamedType | None, name: str) -> GraphQLField | None:
+    if isinstance(parent, (GraphQLObjectType, GraphQLInterfaceType)):
+        return parent.fields.get(name)
+    return None
 
 
 def query_cost(selection_set: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode],
-               variables: dict[str, Any], spread: frozenset[str] = frozenset()) -> int:
-    """Return the cost of a selection set; a fragment spread inside itself counts once (validation rejects it)."""
+               variables: dict[str, Any], spread: frozenset[str] = frozenset(), *,
+               schema: GraphQLSchema | None = None, parent: GraphQLNamedType | None = None) -> int:
+    """Return the cost of a selection set; a fragment spread inside itself counts once (validation rejects it).
+
+    With `schema` and the selection's `parent` type, a field without a page argument costs the
+    default of its `first` or `limit` argument; without them it costs 1.
+    """
     if selection_set is None:
         return 0
     total = 0
     for selection in selection_set.selections:
         if isinstance(selection, FieldNode):
-            total += _page_size(selection, variables) * (1 + query_cost(selection.selection_set, fragments,
-                                                                         variables, spread))
+            field_def = _field_definition(parent, selection.name.value)
+            child = get_named_type(field_def.type) if field_def is not None else None
+            inner = query_cost(selection.selection_set, fragments, variables, spread, schema=schema, parent=child)
+            total += _page_size(selection, field_def, variables) * (1 + inner)
         elif isinstance(selection, InlineFragmentNode):
-            total += query_cost(selection.selection_set, fragments, variables, spread)
+            condition = _condition_type(schema, selection.type_condition, parent)
+            total += query_cost(selection.selection_set, fragments, variables, spread, schema=schema,
+                                parent=condition)
         elif isinstance(selection, FragmentSpreadNode):
             name = selection.name.value
             if name in fragments and name not in spread:
-                total += query_cost(fragments[name].selection_set, fragments, variables, spread | {name})
+                fragment = fragments[name]
+                condition = _condition_type(schema, fragment.type_condition, parent)
+                total += query_cost(fragment.selection_set, fragments, variables, spread | {name}, schema=schema,
+                                    parent=condition)
     return total
+
+
+def _condition_type(schema: GraphQLSchema | None, condition: Any, parent: GraphQLNamedType | None
+                    ) -> GraphQLNamedType | None:
+    if schema is None or condition is None:
+        return parent
+    return schema.get_type(condition.name.value)
+
+
+def _root_type(schema: GraphQLSchema | None, operation: OperationDefinitionNode) -> GraphQLNamedType | None:
+    if schema is None:
+        return None
+    return schema.get_root_type(operation.operation)
 
 
 class QueryCostLimiter(SchemaExtension):
@@ -84,7 +133,9 @@ class QueryCostLimiter(SchemaExtension):
             fragments = {definition.name.value: definition for definition in document.definitions
                          if isinstance(definition, FragmentDefinitionNode)}
             variables = context.variables or {}
-            cost = sum(query_cost(definition.selection_set, fragments, _variables_with_defaults(definition, variables))
+            schema = getattr(context.schema, "_schema", None)
+            cost = sum(query_cost(definition.selection_set, fragments, _variables_with_defaults(definition, variables),
+                                  schema=schema, parent=_root_type(schema, definition))
                        for definition in document.definitions
                        if isinstance(definition, OperationDefinitionNode)
                        and (context.operation_name is None or
@@ -95,3 +146,21 @@ class QueryCostLimiter(SchemaExtension):
                     f"query cost {cost} exceeds the budget of {self.max_cost}; request fewer items with smaller "
                     "first/limit values, fewer aliases or less nesting")]
         yield
+
+
+def query_limit_extensions(max_depth: int = 10, max_tokens: int = 2000, max_aliases: int = 20, max_cost: int = 10_000,
+                           cache_size: int = 256) -> list[Callable[[], SchemaExtension]]:
+    """Build extension factories for the depth, token, alias and cost limits and the parser and validation caches.
+
+    strawberry's ValidationCache keys its results by the document and the tuple of validation
+    rules. QueryDepthLimiter and MaxAliasesLimiter create a new rule class per instance, so a
+    fresh limiter per request would make every request miss the cache. Here the rule classes
+    are created once and every request adds the same ones. A query text seen before therefore
+    skips validation, which is safe because the depth and alias rules read only the document.
+    The cost limiter runs on every request because a cost depends on the variables.
+    """
+    shape_rules = [*QueryDepthLimiter(max_depth=max_depth).validation_rules,
+                   *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules]
+    return [lambda: AddValidationRules(shape_rules), lambda: MaxTokensLimiter(max_token_count=max_tokens),
+            lambda: ParserCache(maxsize=cache_size), lambda: ValidationCache(maxsize=cache_size),
+            lambda: QueryCostLimiter(max_cost=max_cost)]

@@ -130,14 +130,21 @@ RETURN count(wo) AS total
 """
 
 
+def _history_position(after: str | None) -> tuple[str | None, str | None]:
+    """Return the (date, key) of a history cursor; raises QueryError for a cursor this module did not make."""
+    position = decode_cursor(after)
+    if position is None:
+        return None, None
+    if not (len(position) == 2 and _is_iso_date(position[0]) and isinstance(position[1], str)):
+        raise QueryError(f"invalid cursor {shorten(after)}; pass an endCursor from a previous page")
+    return position[0], position[1]
+
+
 def failure_history(store: GraphStore, asset_id: str, first: int = 20, after: str | None = None,
                     failures_only: bool = False) -> HistoryPage:
     """Return the asset's work orders (of the asset and everything part of it), newest first."""
     check_page_size(first)
-    position = decode_cursor(after)
-    after_date, after_id = (position + [None, None])[:2] if position else (None, None)
-    if position is not None and not (len(position) == 2 and _is_iso_date(after_date) and isinstance(after_id, str)):
-        raise QueryError(f"invalid cursor {shorten(after)}; pass an endCursor from a previous page")
+    after_date, after_id = _history_position(after)
     rows = store.read(HISTORY_QUERY, {"asset": asset_id, "limit": first, "afterDate": after_date,
                                       "afterId": after_id, "failuresOnly": failures_only})
     if not rows:
@@ -150,3 +157,78 @@ def failure_history(store: GraphStore, asset_id: str, first: int = 20, after: st
     last = rows[-1]
     end_cursor = encode_cursor([str(last["props"]["date"]), last["id"]])
     return HistoryPage(rows, rows[0]["total"], rows[0]["remaining"] > len(rows), end_cursor)
+
+
+# One round trip for the GraphQL field: the asset is resolved as `resolve_entity` does (the
+# key first, else a name in any language among `$classes`), and the page is read only when
+# exactly one asset matches. The query always returns one row, so an unknown or ambiguous asset
+# and a page past the end are distinguished without a second query.
+ASSET_HISTORY_QUERY = """
+OPTIONAL MATCH (keyed:Entity {id: $ref})
+WITH collect(keyed) AS byKey
+CALL (byKey) {
+  WITH byKey WHERE byKey = []
+  MATCH (n:Entity) WHERE any(label IN labels(n) WHERE label IN $classes)
+    AND (toLower(n.name) = toLower($ref) OR toLower(n.nameEn) = toLower($ref) OR n.nameZh = $ref)
+  WITH n ORDER BY n.id LIMIT 10
+  RETURN collect(n) AS byName
+}
+WITH [n IN byKey + byName WHERE any(label IN labels(n) WHERE label IN $classes)] AS matches
+CALL (matches) {
+  WITH matches WHERE size(matches) = 1
+  WITH matches[0] AS asset
+  MATCH (wo:WorkOrder)-[:FOR_ASSET]->(target)
+  WHERE target = asset OR (target)-[:PART_OF*1..4]->(asset)
+  WITH DISTINCT wo
+  WHERE $failuresOnly = false OR (wo)-[:HAS_FAILURE_MODE]->()
+  WITH wo ORDER BY wo.date DESC, wo.id DESC
+  WITH collect(wo) AS orders
+  RETURN size(orders) AS total,
+         CASE WHEN $afterDate IS NULL THEN orders
+              ELSE [o IN orders WHERE o.date < date($afterDate) OR (o.date = date($afterDate) AND o.id < $afterId)]
+         END AS rest
+}
+CALL (rest) {
+  UNWIND rest[0..$limit] AS wo
+  WITH wo ORDER BY wo.date DESC, wo.id DESC
+  RETURN collect({
+    id: wo.id, props: properties(wo),
+    failureModes: COLLECT { MATCH (wo)-[:HAS_FAILURE_MODE]->(x) RETURN DISTINCT properties(x) },
+    parts: COLLECT { MATCH (wo)-[:INVOLVES]->(x:Component) RETURN DISTINCT properties(x) },
+    systems: COLLECT { MATCH (wo)-[:INVOLVES]->(x:System) RETURN DISTINCT properties(x) },
+    actions: COLLECT { MATCH (wo)-[:HAS_ACTION]->(x) RETURN DISTINCT properties(x) },
+    symptoms: COLLECT { MATCH (wo)-[:HAS_SYMPTOM]->(x) RETURN DISTINCT properties(x) }}) AS page
+}
+RETURN [n IN matches | n.id] AS assets, total, size(rest) AS remaining, page
+"""
+
+
+def asset_history(store: GraphStore, reference: str, classes: list[str], first: int = 20, after: str | None = None,
+                  failures_only: bool = False) -> HistoryPage:
+    """Resolve an asset by key or name and return its failure history in one query.
+
+    The rows, totals, cursors and errors are those of `resolve_entity` followed by
+    `failure_history`, but with one round trip to Neo4j. One difference: an invalid `first` or cursor is
+    rejected before the asset is looked up, so it wins over an unknown asset. `classes` are
+    labels from the code, never from request text.
+    """
+    check_page_size(first)
+    after_date, after_id = _history_position(after)
+    row = store.read(ASSET_HISTORY_QUERY, {"ref": reference, "classes": classes, "limit": first,
+                                           "afterDate": after_date, "afterId": after_id,
+                                           "failuresOnly": failures_only})[0]
+
+    assets = row["assets"]
+    if not assets:
+        raise NotFoundError(f"no {' or '.join(classes)} with key or name {shorten(reference)}; "
+                            "look names up with the 'entities' query")
+    if len(assets) > 1:
+        raise QueryError(f"{shorten(reference)} names several entities ({', '.join(assets)}); "
+                         "pass one of these keys instead")
+
+    rows = row["page"]
+    if not rows:
+        return HistoryPage([], row["total"], False, None)
+    last = rows[-1]
+    end_cursor = encode_cursor([str(last["props"]["date"]), last["id"]])
+    return HistoryPage(rows, row["total"], row["remaining"] > len(rows), end_cursor)
