@@ -40,6 +40,13 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 120.0
 PAGE_SIZE = 200
+# Page sizes of a root-cause request, chosen so its cost stays within the API's query-cost budget
+# of 10 000 (kg_service/api/limits.py). 10 candidates with 10 items of each evidence list cost
+# about 5 800, and one candidate's follow-up page of 100 items of each list costs about 4 800.
+CANDIDATE_PAGE = 10
+EVIDENCE_PAGE = 10
+EVIDENCE_FOLLOW_PAGE = 100
+MAX_CANDIDATES = 100  # the server's maximum of `first` on rootCauses.candidates
 
 ENTITY_FIELDS = "id classes en: label(lang: \"en\") zh: label(lang: \"zh\")"
 
@@ -66,22 +73,60 @@ query History($asset: String!, $first: Int!, $after: String, $failuresOnly: Bool
 }}
 """
 
+# The keys of one evidence list of a candidate, with what is needed to follow its pages.
+KEY_PAGE_FIELDS = "totalCount pageInfo { hasNextPage endCursor } edges { node }"
+
+ROOT_CAUSE_ARGUMENTS = """$asset: String, $failureMode: String, $symptom: String, $event: String, $events: [String!],
+  $since: String, $until: String, $windowDays: Int!"""
+
+ROOT_CAUSE_FIELD = """rootCauses(asset: $asset, failureMode: $failureMode, symptom: $symptom, event: $event,
+             events: $events, since: $since, until: $until, windowDays: $windowDays)"""
+
+# One candidate's evidence; `$evidence` is the page size of each list and `$<list>After` its cursor.
+CANDIDATE_EVIDENCE_FIELDS = f"""
+      evidenceWorkOrders(first: $evidence, after: $evidenceWorkOrdersAfter) {{ {KEY_PAGE_FIELDS} }}
+      precedingWorkOrders(first: $evidence, after: $precedingWorkOrdersAfter) {{ {KEY_PAGE_FIELDS} }}
+      documents(first: $evidence, after: $documentsAfter) {{ {KEY_PAGE_FIELDS} }}
+      chunks(first: $evidence, after: $chunksAfter) {{ {KEY_PAGE_FIELDS} }}
+      paths(first: $evidence, after: $pathsAfter) {{
+        totalCount pageInfo {{ hasNextPage endCursor }} edges {{ node {{ nodes relationships }} }} }}
+      events(first: $evidence, after: $eventsAfter) {{
+        totalCount pageInfo {{ hasNextPage endCursor }}
+        edges {{ node {{ id classes startTime secondsBeforeObserved }} }} }}
+"""
+
+EVIDENCE_ARGUMENTS = """$evidence: Int!, $evidenceWorkOrdersAfter: String, $precedingWorkOrdersAfter: String,
+  $documentsAfter: String, $chunksAfter: String, $pathsAfter: String, $eventsAfter: String"""
+
 ROOT_CAUSES_QUERY = f"""
-query RootCauses($asset: String, $failureMode: String, $symptom: String, $event: String, $events: [String!],
-                 $since: String, $until: String, $windowDays: Int!, $limit: Int!) {{
-  rootCauses(asset: $asset, failureMode: $failureMode, symptom: $symptom, event: $event, events: $events,
-             since: $since, until: $until, windowDays: $windowDays, limit: $limit) {{
+query RootCauses({ROOT_CAUSE_ARGUMENTS}, $first: Int!, $after: String, {EVIDENCE_ARGUMENTS}) {{
+  {ROOT_CAUSE_FIELD} {{
     asset {{ {ENTITY_FIELDS} }} condition {{ {ENTITY_FIELDS} }} targetWorkOrders sources
-    observedEvents {{ id classes startTime signals }}
-    candidates {{
-      entity {{ {ENTITY_FIELDS} }} score breakdown {{ source value }}
-      evidenceWorkOrders precedingWorkOrders documents chunks
-      paths {{ nodes relationships }}
-      events {{ id classes startTime secondsBeforeObserved }}
+    observedEvents(first: 100) {{ totalCount edges {{ node {{ id classes startTime signals }} }} }}
+    candidates(first: $first, after: $after) {{
+      totalCount pageInfo {{ hasNextPage endCursor }}
+      edges {{ cursor node {{
+        entity {{ {ENTITY_FIELDS} }} score breakdown {{ source value }}
+        {CANDIDATE_EVIDENCE_FIELDS}
+      }} }}
     }}
   }}
 }}
 """
+
+# The next pages of one candidate's evidence lists: the candidate after `$candidateAfter`.
+CANDIDATE_EVIDENCE_QUERY = f"""
+query CandidateEvidence({ROOT_CAUSE_ARGUMENTS}, $candidateAfter: String, {EVIDENCE_ARGUMENTS}) {{
+  {ROOT_CAUSE_FIELD} {{
+    candidates(first: 1, after: $candidateAfter) {{
+      edges {{ node {{ entity {{ id }} {CANDIDATE_EVIDENCE_FIELDS} }} }}
+    }}
+  }}
+}}
+"""
+
+# The lists of a candidate that the client flattens, by GraphQL field name.
+EVIDENCE_LISTS = ("evidenceWorkOrders", "precedingWorkOrders", "documents", "chunks", "paths", "events")
 
 NAMES_QUERY = f"""
 query Names($id: ID!) {{ entity(id: $id) {{ {ENTITY_FIELDS} }} }}
@@ -98,12 +143,15 @@ query Kpis($first: Int!, $after: String) {{
 
 RANK_SUPPLIERS_QUERY = f"""
 query Rank($criteria: [CriterionInput!]!, $part: String, $category: String, $method: String!,
-           $constraints: [ConstraintInput!], $ahp: [[Float!]!]) {{
+           $constraints: [ConstraintInput!], $ahp: [[Float!]!], $first: Int!, $rankingAfter: String,
+           $excludedAfter: String) {{
   rankSuppliers(criteria: $criteria, part: $part, category: $category, method: $method, constraints: $constraints,
                 ahp: $ahp) {{
     method higherIsBetter partIds
-    ranking {{ rank supplier {{ {ENTITY_FIELDS} }} score }}
-    excluded {{ supplier {{ {ENTITY_FIELDS} }} reasons }}
+    ranking(first: $first, after: $rankingAfter) {{
+      pageInfo {{ hasNextPage endCursor }} edges {{ node {{ rank supplier {{ {ENTITY_FIELDS} }} score }} }} }}
+    excluded(first: $first, after: $excludedAfter) {{
+      pageInfo {{ hasNextPage endCursor }} edges {{ node {{ supplier {{ {ENTITY_FIELDS} }} reasons }} }} }}
     tables {{ alternatives criteria directions weights decision normalized weighted ideal antiIdeal
               distances {{ name values }} scores }}
     ahp {{ weights lambdaMax consistencyIndex randomIndex consistencyRatio }}
@@ -112,20 +160,24 @@ query Rank($criteria: [CriterionInput!]!, $part: String, $category: String, $met
 """
 
 DESIGN_CONSTRAINTS_QUERY = f"""
-query Constraints($target: String!, $lang: String!) {{
+query Constraints($target: String!, $lang: String!, $first: Int!, $constraintsAfter: String) {{
   designConstraints(target: $target, lang: $lang) {{
     target {{ {ENTITY_FIELDS} }}
-    constraints {{ constraint kind label description severity appliesTo appliesToClass inheritedFrom via document
-                   documentName rules {{ path severity message }} }}
+    constraints(first: $first, after: $constraintsAfter) {{
+      pageInfo {{ hasNextPage endCursor }}
+      edges {{ node {{ constraint kind label description severity appliesTo appliesToClass inheritedFrom via
+                       document documentName rules {{ path severity message }} }} }} }}
   }}
 }}
 """
 
 CHECK_DESIGN_QUERY = """
-query Check($design: DesignInput!, $lang: String!) {
+query Check($design: DesignInput!, $lang: String!, $first: Int!, $violationsAfter: String) {
   checkDesign(design: $design, lang: $lang) {
     conforms violationCount warningCount dataTriples
-    violations { focusNode path message severity sourceShape constraint value }
+    violations(first: $first, after: $violationsAfter) {
+      pageInfo { hasNextPage endCursor }
+      edges { node { focusNode path message severity sourceShape constraint value } } }
   }
 }
 """
@@ -152,8 +204,9 @@ query Changes($first: Int!, $after: String, $ontology: String) {
 
 SIMILAR_QUERY = f"""
 query Similar($entity: String!, $k: Int!) {{
-  similar(entity: $entity, k: $k) {{
-    entity {{ {ENTITY_FIELDS} }} modelVersion neighbours {{ entity {{ {ENTITY_FIELDS} }} score }}
+  similar(entity: $entity) {{
+    entity {{ {ENTITY_FIELDS} }} modelVersion
+    neighbours(first: $k) {{ edges {{ node {{ entity {{ {ENTITY_FIELDS} }} score }} }} }}
   }}
 }}
 """
@@ -342,6 +395,27 @@ class KGClient:
         """Run one of the GraphQL documents of this module (or your own) with variables; return `data`."""
         return self._transport.execute(document, variables)
 
+    def _follow(self, document: str, field_name: str, lists: tuple[str, ...],
+                **variables: Any) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+        """Run `document` until every connection in `lists` under `field_name` is read to its end.
+
+        Each list takes its cursor from the variable `<list>After`. A list that is already complete
+        gets its own end cursor again and so returns an empty page.
+        """
+        afters: dict[str, str | None] = {name: None for name in lists}
+        nodes: dict[str, list[Any]] = {name: [] for name in lists}
+        while True:
+            result = self.execute(document, first=PAGE_SIZE, **variables,
+                                  **{f"{name}After": after for name, after in afters.items()})[field_name]
+            more = False
+            for name in lists:
+                page = result[name]
+                nodes[name].extend(edge["node"] for edge in page["edges"])
+                more = more or page["pageInfo"]["hasNextPage"]
+                afters[name] = page["pageInfo"]["endCursor"] or afters[name]
+            if not more:
+                return result, nodes
+
     def _pages(self, document: str, field_name: str, **variables: Any) -> Iterator[dict[str, Any]]:
         after = None
         while True:
@@ -394,9 +468,11 @@ class KGClient:
                     until: str | None = None, window_days: int = 30, limit: int = 10,
                     lang: str = "en") -> RootCauses:
         """Rank the causes of a failure mode, symptom or events (alarms, anomalies, failures); see `RootCauses`."""
-        result = self.execute(ROOT_CAUSES_QUERY, asset=asset, failureMode=failure_mode, symptom=symptom, event=event,
-                              events=events, since=since, until=until, windowDays=window_days,
-                              limit=limit)["rootCauses"]
+        if not 1 <= limit <= MAX_CANDIDATES:
+            raise QueryError(f"limit must be between 1 and {MAX_CANDIDATES}, got {limit}")
+        arguments = {"asset": asset, "failureMode": failure_mode, "symptom": symptom, "event": event,
+                     "events": events, "since": since, "until": until, "windowDays": window_days}
+        result = self._root_causes(arguments, limit)
         rows, evidence = [], []
         for rank, item in enumerate(result["candidates"], start=1):
             entity = item["entity"]
@@ -416,6 +492,47 @@ class KGClient:
                           target_work_orders=result["targetWorkOrders"], sources=result["sources"],
                           candidates=candidates, evidence=pd.DataFrame(evidence, columns=["candidate", "kind", "id"]),
                           observed_events=observed, graph=graph)
+
+    def _root_causes(self, arguments: dict[str, Any], limit: int) -> dict[str, Any]:
+        """Return the rootCauses result with the best `limit` candidates and every item of their evidence lists.
+
+        The lists come back as plain lists under their field names, as an unpaged result would have them.
+        """
+        no_cursors = {f"{name}After": None for name in EVIDENCE_LISTS}
+        candidates: list[dict[str, Any]] = []
+        after = None
+        while True:
+            page_size = min(CANDIDATE_PAGE, limit - len(candidates))
+            result = self.execute(ROOT_CAUSES_QUERY, **arguments, first=page_size, after=after,
+                                  evidence=EVIDENCE_PAGE, **no_cursors)["rootCauses"]
+            page = result["candidates"]
+            for edge in page["edges"]:
+                candidates.append(self._candidate_evidence(arguments, edge["node"], after))
+                after = edge["cursor"]
+            if not page["pageInfo"]["hasNextPage"] or len(candidates) >= limit:
+                break
+        result["candidates"] = candidates
+        result["observedEvents"] = [edge["node"] for edge in result["observedEvents"]["edges"]]
+        return result
+
+    def _candidate_evidence(self, arguments: dict[str, Any], node: dict[str, Any],
+                            candidate_after: str | None) -> dict[str, Any]:
+        """Flatten a candidate's evidence connections into lists, reading the pages that the first request left."""
+        lists = {name: [edge["node"] for edge in node[name]["edges"]] for name in EVIDENCE_LISTS}
+        pages = {name: node[name]["pageInfo"] for name in EVIDENCE_LISTS}
+        while any(info["hasNextPage"] for info in pages.values()):
+            cursors = {f"{name}After": pages[name]["endCursor"] for name in EVIDENCE_LISTS}
+            edges = self.execute(CANDIDATE_EVIDENCE_QUERY, **arguments, candidateAfter=candidate_after,
+                                 evidence=EVIDENCE_FOLLOW_PAGE, **cursors)["rootCauses"]["candidates"]["edges"]
+            if not edges or edges[0]["node"]["entity"]["id"] != node["entity"]["id"]:
+                raise QueryError(f"the ranking changed while its evidence was read (candidate "
+                                 f"{node['entity']['id']}); run the query again")
+            follow = edges[0]["node"]
+            for name in EVIDENCE_LISTS:
+                lists[name].extend(edge["node"] for edge in follow[name]["edges"])
+                end_cursor = follow[name]["pageInfo"]["endCursor"] or pages[name]["endCursor"]
+                pages[name] = {"hasNextPage": follow[name]["pageInfo"]["hasNextPage"], "endCursor": end_cursor}
+        return {**node, **lists}
 
     def _evidence_graph(self, result: dict[str, Any], lang: str) -> "nx.MultiDiGraph":
         import networkx as nx
@@ -470,8 +587,8 @@ class KGClient:
         """
         items = ([{"name": name, "weight": weight} for name, weight in criteria.items()]
                  if isinstance(criteria, dict) else criteria)
-        result = self.execute(RANK_SUPPLIERS_QUERY, criteria=items, part=part, category=category, method=method,
-                              constraints=constraints, ahp=ahp)["rankSuppliers"]
+        result, lists = self._follow(RANK_SUPPLIERS_QUERY, "rankSuppliers", ("ranking", "excluded"), criteria=items,
+                                     part=part, category=category, method=method, constraints=constraints, ahp=ahp)
         tables = result["tables"]
         rows, names = tables["alternatives"], tables["criteria"]
 
@@ -480,9 +597,9 @@ class KGClient:
 
         ranking = pd.DataFrame([{"rank": item["rank"], "supplier": item["supplier"]["id"],
                                  "name": _label(item["supplier"]), "score": item["score"]}
-                                for item in result["ranking"]])
+                                for item in lists["ranking"]])
         excluded = pd.DataFrame([{"supplier": item["supplier"]["id"], "name": _label(item["supplier"]),
-                                  "reasons": "; ".join(item["reasons"])} for item in result["excluded"]],
+                                  "reasons": "; ".join(item["reasons"])} for item in lists["excluded"]],
                                 columns=["supplier", "name", "reasons"])
         return SupplierRanking(
             method=result["method"], higher_is_better=result["higherIsBetter"], ranking=ranking,
@@ -499,19 +616,20 @@ class KGClient:
 
     def design_constraints(self, target: str, lang: str = "en") -> pd.DataFrame:
         """Return the constraints on a product, design, part or component and its bill of materials."""
-        result = self.execute(DESIGN_CONSTRAINTS_QUERY, target=target, lang=lang)["designConstraints"]
+        _, lists = self._follow(DESIGN_CONSTRAINTS_QUERY, "designConstraints", ("constraints",), target=target,
+                                lang=lang)
         return pd.DataFrame([{"constraint": item["constraint"], "kind": item["kind"], "label": item["label"],
                               "applies_to": item["appliesTo"], "inherited_from": item["inheritedFrom"],
                               "severity": item["severity"], "document": item["document"],
-                              "rules": len(item["rules"])} for item in result["constraints"]],
+                              "rules": len(item["rules"])} for item in lists["constraints"]],
                             columns=["constraint", "kind", "label", "applies_to", "inherited_from", "severity",
                                      "document", "rules"])
 
     def check_design(self, design: dict[str, Any], lang: str = "en") -> DesignCheck:
         """Validate a proposed design (the DesignInput fields in camelCase) with pySHACL."""
-        result = self.execute(CHECK_DESIGN_QUERY, design=design, lang=lang)["checkDesign"]
+        result, lists = self._follow(CHECK_DESIGN_QUERY, "checkDesign", ("violations",), design=design, lang=lang)
         return DesignCheck(conforms=result["conforms"], violation_count=result["violationCount"],
-                           warning_count=result["warningCount"], violations=pd.DataFrame(result["violations"]))
+                           warning_count=result["warningCount"], violations=pd.DataFrame(lists["violations"]))
 
     # ontology
 
@@ -554,7 +672,8 @@ class KGClient:
         result = self.execute(SIMILAR_QUERY, entity=entity, k=k)["similar"]
         return pd.DataFrame([{"id": row["entity"]["id"], "label": _label(row["entity"]),
                               "class": row["entity"]["classes"][0], "score": row["score"]}
-                             for row in result["neighbours"]], columns=["id", "label", "class", "score"])
+                             for row in (edge["node"] for edge in result["neighbours"]["edges"])],
+                            columns=["id", "label", "class", "score"])
 
     def ask(self, question: str, lang: str | None = None) -> dict[str, Any]:
         """Answer a question in English or Chinese; returns text, tool, arguments, citations and rows."""

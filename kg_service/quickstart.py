@@ -25,15 +25,19 @@ SAMPLE_SOURCES = [f"{SAMPLE_DIR / name}.csv={SAMPLE_DIR / name}.yaml"
 
 ROOT_CAUSE_QUERY = """
 query RootCause($asset: String!, $failureMode: String!, $lang: String!) {
-  rootCauses(asset: $asset, failureMode: $failureMode, limit: 5) {
+  rootCauses(asset: $asset, failureMode: $failureMode) {
     targetWorkOrders
     asset { id label(lang: $lang) }
     condition { id label(lang: $lang) }
-    candidates {
-      entity { id classes label(lang: $lang) }
-      score
-      breakdown { source value }
-      evidenceWorkOrders
+    candidates(first: 5) {
+      edges {
+        node {
+          entity { id classes label(lang: $lang) }
+          score
+          breakdown { source value }
+          evidenceWorkOrders { totalCount }
+        }
+      }
     }
   }
 }
@@ -77,11 +81,11 @@ def _print_answer(answer: dict, lang: str) -> None:
                                              count=result["targetWorkOrders"]))
     for column in text["columns"]:
         table.add_column(column)
-    for rank, candidate in enumerate(result["candidates"], start=1):
+    for rank, candidate in enumerate((edge["node"] for edge in result["candidates"]["edges"]), start=1):
         entity = candidate["entity"]
         breakdown = ", ".join(f"{part['source']} {part['value']:.2f}" for part in candidate["breakdown"])
         table.add_row(str(rank), entity["label"] or entity["id"], entity["classes"][0], f"{candidate['score']:.3f}",
-                      breakdown, str(len(candidate["evidenceWorkOrders"])))
+                      breakdown, str(candidate["evidenceWorkOrders"]["totalCount"]))
     console.print(table)
 
 

@@ -59,6 +59,19 @@ def wipe(store: GraphStore) -> None:
     store.wipe()
 
 
+def load_sample_plant(store: GraphStore, settings: Settings) -> GraphStore:
+    """Wipe the graph and load the core ontology, the sample plant's work orders (en and zh) and its designs."""
+    from kg_service.ingest import ingest_workorders
+    from loaders.rdf_instances import load_rdf_instances
+
+    wipe(store)
+    load_ontologies(store, [CORE_ONTOLOGY])
+    for name in ("workorders_en", "workorders_zh"):
+        ingest_workorders(store, settings, SAMPLE_DIR / f"{name}.csv", SAMPLE_DIR / f"{name}.yaml")
+    load_rdf_instances(store, settings, SAMPLE_DIR / "designs.ttl")
+    return store
+
+
 @pytest.fixture
 def empty_graph(store: GraphStore) -> GraphStore:
     wipe(store)

@@ -16,15 +16,29 @@ pytestmark = pytest.mark.neo4j
 
 ROOT_CAUSES = """
 query($asset: String!, $mode: String!, $lang: String!) {
-  rootCauses(asset: $asset, failureMode: $mode, limit: 5) {
+  rootCauses(asset: $asset, failureMode: $mode) {
     targetWorkOrders
     asset { id label(lang: $lang) }
     condition { id label(lang: $lang) }
-    candidates { entity { id classes label(lang: $lang) } score breakdown { source value }
-                 evidenceWorkOrders paths { nodes relationships } }
+    candidates(first: 5) { edges { node {
+      entity { id classes label(lang: $lang) } score breakdown { source value }
+      evidenceWorkOrders(first: 200) { totalCount edges { node } }
+      paths(first: 200) { edges { node { nodes relationships } } } } } }
   }
 }
 """
+
+
+def candidates(result: dict) -> list[dict]:
+    """Return the candidate nodes of a rootCauses result with their evidence lists flattened."""
+    nodes = []
+    for edge in result["candidates"]["edges"]:
+        node = dict(edge["node"])
+        for name in ("evidenceWorkOrders", "paths"):
+            if name in node:
+                node[name] = [item["node"] for item in node[name]["edges"]]
+        nodes.append(node)
+    return nodes
 
 
 @pytest.fixture(scope="module")
@@ -105,10 +119,11 @@ def test_root_causes_rank_cooling_fan(client, store):
     targets = store.read("MATCH (wo:WorkOrder)-[:FOR_ASSET]->(:Equipment {name: 'AC-3'}), "
                          "(wo)-[:HAS_FAILURE_MODE]->(:FailureMode {name: 'Overheating'}) RETURN wo.id AS id")
     assert result["targetWorkOrders"] == len(targets) > 0
-    top = result["candidates"][0]
+    ranked = candidates(result)
+    top = ranked[0]
     assert top["entity"]["label"] in {"Cooling Fan", "Cooling System"}
     assert top["score"] == pytest.approx(sum(part["value"] for part in top["breakdown"]), abs=1e-5)
-    scores = [candidate["score"] for candidate in result["candidates"]]
+    scores = [candidate["score"] for candidate in ranked]
     assert scores == sorted(scores, reverse=True)
     target_ids = {row["id"] for row in targets}
     assert set(top["evidenceWorkOrders"]) <= target_ids
@@ -122,7 +137,7 @@ def test_root_causes_rank_cooling_fan(client, store):
 def test_root_causes_same_in_chinese(client):
     english = graphql(client, ROOT_CAUSES, asset="AC-3", mode="Overheating", lang="en")["data"]["rootCauses"]
     chinese = graphql(client, ROOT_CAUSES, asset="3号空压机", mode="过热", lang="zh")["data"]["rootCauses"]
-    assert [c["entity"]["id"] for c in chinese["candidates"]] == [c["entity"]["id"] for c in english["candidates"]]
+    assert [c["entity"]["id"] for c in candidates(chinese)] == [c["entity"]["id"] for c in candidates(english)]
     assert chinese["condition"]["label"] == "过热"
 
 
@@ -226,6 +241,22 @@ def test_query_cost_counts_variables(client):
     assert "exceeds the budget" in body["errors"][0]["message"]
 
 
+def test_cost_counts_default_first_regression():
+    """A nested connection left without `first` used to cost one item instead of its default page."""
+    from graphql import parse
+
+    from kg_service.api.limits import query_cost
+    from kg_service.api.schema import build_schema
+
+    schema = build_schema()._schema
+    implicit = parse('{ rootCauses(asset: "AC-3") { candidates { edges { node { score } } } } }')
+    explicit = parse('{ rootCauses(asset: "AC-3") { candidates(first: 10) { edges { node { score } } } } }')
+    root = schema.query_type
+    costs = [query_cost(document.definitions[0].selection_set, {}, {}, schema=schema, parent=root)
+             for document in (implicit, explicit)]
+    assert costs[0] == costs[1]
+
+
 def test_recursive_fragments_are_rejected(client):
     query = """{ entity(id: "equipment:sample-plant:ac-3") { ...A } }
                fragment A on Entity { id ...B }
@@ -246,16 +277,43 @@ def test_entity_lookups_are_batched(client, store):
     assert store.query_count - before <= 2
 
 
+ROOT_CAUSE_PAGE = """query($first: Int!, $evidence: Int!, $after: String) {
+  rootCauses(asset: "AC-3", failureMode: "Overheating") {
+    candidates(first: $first, after: $after) { pageInfo { endCursor } edges { node { entity { id label }
+      evidenceWorkOrders(first: $evidence) { totalCount edges { node } }
+      paths(first: $evidence) { edges { node { nodes } } }
+      events(first: $evidence) { edges { node { id } } } } } } } }"""
+
+
+def test_root_cause_pages_bounded_queries(client, store):
+    # The whole ranking is computed per request, so neither the page nor the evidence page sizes add queries.
+    first = graphql(client, ROOT_CAUSE_PAGE, first=2, evidence=3, after=None)["data"]["rootCauses"]["candidates"]
+    before = store.query_count
+    graphql(client, ROOT_CAUSE_PAGE, first=2, evidence=3, after=None)
+    first_page_queries = store.query_count - before
+    before = store.query_count
+    second = graphql(client, ROOT_CAUSE_PAGE, first=2, evidence=3, after=first["pageInfo"]["endCursor"])
+    second_page_queries = store.query_count - before
+    before = store.query_count
+    graphql(client, ROOT_CAUSE_PAGE, first=10, evidence=15, after=None)
+    larger_page_queries = store.query_count - before
+    assert second["data"]["rootCauses"]["candidates"]["edges"]
+    assert second_page_queries == first_page_queries
+    assert larger_page_queries == first_page_queries
+    assert first_page_queries <= 15
+
+
 def test_root_causes_from_failure_event(client):
     key = "failure-event:sample-plant-telemetry:ac-3:2025-06-20T14:00:00"
-    query = """query($e: String!) { rootCauses(event: $e, limit: 3) { sources observedEvents { id startTime }
-               asset { id } condition { label } candidates { entity { label } score } } }"""
+    query = """query($e: String!) { rootCauses(event: $e) { sources
+               observedEvents { edges { node { id startTime } } }
+               asset { id } condition { label } candidates(first: 3) { edges { node { entity { label } score } } } } }"""
     result = graphql(client, query, e=key)["data"]["rootCauses"]
-    assert result["observedEvents"] == [{"id": key, "startTime": "2025-06-20T14:00:00"}]
+    assert [edge["node"] for edge in result["observedEvents"]["edges"]] == [{"id": key, "startTime": "2025-06-20T14:00:00"}]
     assert result["asset"]["id"] == "equipment:sample-plant:ac-3"
     assert result["condition"]["label"] == "Overheating"
     assert "co-occurrence" in result["sources"]
-    assert result["candidates"][0]["entity"]["label"] in {"Cooling System", "Cooling Fan"}
+    assert candidates(result)[0]["entity"]["label"] in {"Cooling System", "Cooling Fan"}
 
 
 def test_ontology_properties_lists_domain_range(client):

@@ -14,21 +14,14 @@ from kg_service.ask.rules import RuleMapper
 from kg_service.ask.tools import LookupCall, RankSuppliersCall, RootCausesCall, parse_tool_call
 from kg_service.errors import QueryError, ToolCallError
 from kg_service.extraction.backend import ScriptedBackend
-from kg_service.ingest import ingest_workorders, load_ontologies
-from loaders.rdf_instances import load_rdf_instances
-from tests.conftest import CORE_ONTOLOGY, SAMPLE_DIR, wipe
+from tests.conftest import load_sample_plant
 
 pytestmark = pytest.mark.neo4j
 
 
 @pytest.fixture(scope="module")
 def plant(store, settings):
-    wipe(store)
-    load_ontologies(store, [CORE_ONTOLOGY])
-    for name in ("workorders_en", "workorders_zh"):
-        ingest_workorders(store, settings, SAMPLE_DIR / f"{name}.csv", SAMPLE_DIR / f"{name}.yaml")
-    load_rdf_instances(store, settings, SAMPLE_DIR / "designs.ttl")
-    return store
+    return load_sample_plant(store, settings)
 
 
 # tool calls, without the graph

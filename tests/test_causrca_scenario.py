@@ -21,10 +21,10 @@ GROUP = "probe"
 SCENARIO = "exp_1"
 ROOT_CAUSES = """
 query($event: String!) {
-  rootCauses(event: $event, limit: 5) {
-    observedEvents { id signals }
-    candidates { entity { id classes label(lang: "en") } score breakdown { source value }
-                 paths { nodes relationships } events { id } }
+  rootCauses(event: $event) {
+    observedEvents { edges { node { id signals } } }
+    candidates(first: 5) { edges { node { entity { id classes label(lang: "en") } score breakdown { source value }
+      paths(first: 50) { edges { node { nodes relationships } } } events(first: 50) { edges { node { id } } } } } }
   }
 }
 """
@@ -129,12 +129,13 @@ def test_root_causes_from_alarm(scenario, client):
     body = response.json()
     assert "errors" not in body, body.get("errors")
     result = body["data"]["rootCauses"]
-    names = [candidate["entity"]["label"] for candidate in result["candidates"]]
-    assert result["observedEvents"][0]["id"] == alarm_key(run, number)
+    candidates = [edge["node"] for edge in result["candidates"]["edges"]]
+    names = [candidate["entity"]["label"] for candidate in candidates]
+    assert result["observedEvents"]["edges"][0]["node"]["id"] == alarm_key(run, number)
     assert run.manipulated[0] in names
-    walked = next(candidate for candidate in result["candidates"] if candidate["entity"]["label"] == run.manipulated[0])
-    assert walked["paths"][0]["relationships"][0] == "CAUSES"
-    assert walked["events"], "the manipulated variable has no anomaly event as evidence"
+    walked = next(candidate for candidate in candidates if candidate["entity"]["label"] == run.manipulated[0])
+    assert walked["paths"]["edges"][0]["node"]["relationships"][0] == "CAUSES"
+    assert walked["events"]["edges"], "the manipulated variable has no anomaly event as evidence"
 
 
 def test_root_causes_from_anomaly(scenario, store):

@@ -14,10 +14,8 @@ import uvicorn
 from kg_service.api.app import create_app
 from kg_service.client import KGClient
 from kg_service.errors import ConfigurationError, QueryError
-from kg_service.ingest import ingest_workorders, load_ontologies
 from kg_service.ontology.editing import OntologyEditor
-from loaders.rdf_instances import load_rdf_instances
-from tests.conftest import CORE_ONTOLOGY, SAMPLE_DIR, wipe
+from tests.conftest import load_sample_plant
 
 pytestmark = pytest.mark.neo4j
 
@@ -30,12 +28,7 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def plant(store, settings):
-    wipe(store)
-    load_ontologies(store, [CORE_ONTOLOGY])
-    for name in ("workorders_en", "workorders_zh"):
-        ingest_workorders(store, settings, SAMPLE_DIR / f"{name}.csv", SAMPLE_DIR / f"{name}.yaml")
-    load_rdf_instances(store, settings, SAMPLE_DIR / "designs.ttl")
-    return store
+    return load_sample_plant(store, settings)
 
 
 @pytest.fixture(scope="module")

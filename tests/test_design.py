@@ -275,9 +275,11 @@ def test_ingest_rdf_rejects_bad_relationship(design_graph, settings, tmp_path):
 def test_graphql_design_constraints_and_check(design_graph, settings):
     query = """query($design: DesignInput!) {
       designConstraints(target: "AC-3-CM", lang: "zh") {
-        target { id } constraints { constraint kind label inheritedFrom appliesTo document rules { severity } } }
+        target { id } constraints(first: 200) { totalCount edges { node {
+          constraint kind label inheritedFrom appliesTo document rules { severity } } } } }
       checkDesign(design: $design, lang: "zh") {
-        conforms violationCount warningCount violations { focusNode message severity sourceShape value } } }"""
+        conforms violationCount warningCount
+        violations(first: 200) { totalCount edges { node { focusNode message severity sourceShape value } } } } }"""
     design = {"product": PRODUCT, "materials": ["S235JR"],
               "dimensions": [{"name": "wall thickness", "value": 2, "unit": "mm"}], "parts": [{"part": BEARING}]}
     with TestClient(create_app(settings, design_graph)) as client:
@@ -285,7 +287,9 @@ def test_graphql_design_constraints_and_check(design_graph, settings):
     assert "errors" not in body
     assert body["data"]["designConstraints"]["target"]["id"] == PRODUCT
     assert body["data"]["checkDesign"]["violationCount"] == 2
-    assert all(CJK.search(item["message"]) for item in body["data"]["checkDesign"]["violations"])
+    violations = [edge["node"] for edge in body["data"]["checkDesign"]["violations"]["edges"]]
+    assert body["data"]["checkDesign"]["violations"]["totalCount"] == len(violations)
+    assert all(CJK.search(item["message"]) for item in violations)
 
 
 def test_graphql_bad_unit_is_clear_error(design_graph, settings):

@@ -302,15 +302,17 @@ def test_fact_evidence_graphql(ingest_env):
     ingestor(store, settings).ingest_paths([folder])
     [row] = store.read("MATCH (a:Component {name: 'mechanical seal'})-[:PART_OF]->(b) RETURN a.id AS a, b.id AS b")
     query = ("query($a: String!, $b: String!, $t: String!) { factEvidence(source: $a, type: $t, target: $b) "
-             "{ model confidence label(lang: \"zh\") chunks { text mentions source } } }")
+             "{ model confidence label(lang: \"zh\") chunks { totalCount edges { node { text mentions source } } } } }")
     with TestClient(create_app(settings, store)) as client:
         good = client.post("/graphql", json={"query": query, "variables": {"a": row["a"], "b": row["b"],
                                                                            "t": "PART_OF"}}).json()
         bad = client.post("/graphql", json={"query": query, "variables": {"a": row["a"], "b": row["b"],
                                                                           "t": "PART_OF`]->() DELETE n //"}}).json()
     evidence = good["data"]["factEvidence"]
-    assert evidence["chunks"][0]["text"] == "轴承磨损; replaced mechanical seal on pump P-101."
-    assert evidence["chunks"][0]["mentions"] == ["mechanical seal", "pump P-101"]
+    chunk = evidence["chunks"]["edges"][0]["node"]
+    assert evidence["chunks"]["totalCount"] == 1
+    assert chunk["text"] == "轴承磨损; replaced mechanical seal on pump P-101."
+    assert chunk["mentions"] == ["mechanical seal", "pump P-101"]
     assert evidence["label"] == "隶属于"
     assert "not an object property" in bad["errors"][0]["message"]
 

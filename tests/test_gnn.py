@@ -327,21 +327,52 @@ def test_similar_returns_nearest_over_graphql(trained, exported, maintkg_subset,
 
     with TestClient(create_app(settings, maintkg_subset)) as client:
         response = client.post("/graphql", json={"query": """
-            query($entity: String!) { similar(entity: $entity, k: 3) {
-              entity { id } modelVersion neighbours { entity { id label(lang: "zh") } score } } }""",
+            query($entity: String!) { similar(entity: $entity) {
+              entity { id } modelVersion
+              neighbours(first: 3) { edges { node { entity { id label(lang: "zh") } score } } } } }""",
             "variables": {"entity": keys[query]}})
     body = response.json()
     assert "errors" not in body, body
     result = body["data"]["similar"]
     assert result["modelVersion"] == manifest.version
-    assert len(result["neighbours"]) == 3
-    assert result["neighbours"][0]["entity"]["id"] == nearest
+    neighbours = [edge["node"] for edge in result["neighbours"]["edges"]]
+    assert len(neighbours) == 3
+    assert neighbours[0]["entity"]["id"] == nearest
 
 
-def test_similar_rejects_large_k(maintkg_subset, settings):
+NEIGHBOURS = """query($key: String!, $first: Int!, $after: String) { similar(entity: $key) {
+  neighbours(first: $first, after: $after) { totalCount pageInfo { hasNextPage endCursor }
+                                            edges { node { entity { id } score } } } } }"""
+
+
+def test_similar_pages_match_unpaged(trained, exported, maintkg_subset, settings):
+    predictor, manifest, _ = trained
+    embed_nodes(maintkg_subset, GraphSchema.from_store(maintkg_subset), predictor, exported.node_keys,
+                manifest.version, settings)
+    key = exported.node_keys["FailureMode"][0]
     with TestClient(create_app(settings, maintkg_subset)) as client:
-        body = client.post("/graphql", json={"query": '{ similar(entity: "x", k: 1000) { modelVersion } }'}).json()
-    assert "between 1 and 100" in body["errors"][0]["message"]
+        def page(first: int, after: str | None) -> dict:
+            body = client.post("/graphql", json={"query": NEIGHBOURS, "variables": {"key": key, "first": first,
+                                                                                   "after": after}}).json()
+            assert "errors" not in body, body
+            return body["data"]["similar"]["neighbours"]
+
+        whole = page(6, None)
+        head = page(4, None)
+        tail = page(2, head["pageInfo"]["endCursor"])
+    assert [edge["node"] for edge in head["edges"] + tail["edges"]] == [edge["node"] for edge in whole["edges"]]
+    assert head["totalCount"] == whole["totalCount"]
+
+
+def test_similar_rejects_large_first(trained, exported, maintkg_subset, settings):
+    predictor, manifest, _ = trained
+    embed_nodes(maintkg_subset, GraphSchema.from_store(maintkg_subset), predictor, exported.node_keys,
+                manifest.version, settings)
+    key = exported.node_keys["FailureMode"][0]
+    query = 'query($key: String!) { similar(entity: $key) { neighbours(first: 1000) { totalCount } } }'
+    with TestClient(create_app(settings, maintkg_subset)) as client:
+        body = client.post("/graphql", json={"query": query, "variables": {"key": key}}).json()
+    assert "first of neighbours must be between 1 and 100" in body["errors"][0]["message"]
 
 
 def count(store, cypher: str) -> int:

@@ -287,10 +287,11 @@ RANK_QUERY = """
 query($criteria: [CriterionInput!]!, $method: String!, $constraints: [ConstraintInput!], $ahp: [[Float!]!]) {
   rankSuppliers(category: "ARV", criteria: $criteria, method: $method, constraints: $constraints, ahp: $ahp) {
     method higherIsBetter
-    ranking { rank supplier { id label } score distances { name value } values }
+    ranking(first: 200) { totalCount pageInfo { hasNextPage }
+      edges { node { rank supplier { id label } score distances { name value } values } } }
     tables { alternatives criteria directions weights decision normalized weighted ideal antiIdeal
              distances { name values } scores }
-    excluded { supplier { id } reasons }
+    excluded(first: 200) { totalCount pageInfo { hasNextPage } edges { node { supplier { id } reasons } } }
     ahp { consistencyRatio weights }
   }
   supplierKpis(first: 5) { columns totalCount edges { node { supplier { id } values } } pageInfo { hasNextPage } }
@@ -311,6 +312,11 @@ def graphql(client, query: str, **variables) -> dict:
     return response.json()
 
 
+def nodes(connection: dict) -> list[dict]:
+    assert not connection["pageInfo"]["hasNextPage"]
+    return [edge["node"] for edge in connection["edges"]]
+
+
 @pytest.mark.parametrize("method", ["TOPSIS", "VIKOR", "WSM"])
 def test_graphql_tables_shapes(client, method):
     criteria = [{"name": "onTimeRate", "weight": 0.5}, {"name": "meanDelayDays", "weight": 0.3},
@@ -318,9 +324,11 @@ def test_graphql_tables_shapes(client, method):
     body = graphql(client, RANK_QUERY, criteria=criteria, method=method,
                    constraints=[{"criterion": "shipmentCount", "min": 5}])
     result = body["data"]["rankSuppliers"]
+    ranking, excluded = nodes(result["ranking"]), nodes(result["excluded"])
     tables = result["tables"]
     rows, columns = len(tables["alternatives"]), len(tables["criteria"])
-    assert rows == len(result["ranking"])
+    assert rows == len(ranking)
+    assert result["ranking"]["totalCount"] == rows
     assert columns == 3
     for name in ("decision", "normalized", "weighted"):
         assert np.shape(tables[name]) == (rows, columns)
@@ -328,18 +336,19 @@ def test_graphql_tables_shapes(client, method):
     assert len(tables["antiIdeal"]) == columns
     assert all(len(vector["values"]) == rows for vector in tables["distances"])
     assert len(tables["scores"]) == rows
-    assert [item["rank"] for item in result["ranking"]] == list(range(1, rows + 1))
-    assert all(item["reasons"] for item in result["excluded"])
+    assert [item["rank"] for item in ranking] == list(range(1, rows + 1))
+    assert all(item["reasons"] for item in excluded)
 
 
 def test_graphql_covers_every_supplier(client):
     criteria = [{"name": "onTimeRate", "weight": 1.0}]
     body = graphql(client, RANK_QUERY, criteria=criteria, method="TOPSIS", constraints=None)
     result = body["data"]["rankSuppliers"]
-    arv_suppliers = len(result["ranking"]) + len(result["excluded"])
+    ranking, excluded = nodes(result["ranking"]), nodes(result["excluded"])
+    arv_suppliers = len(ranking) + len(excluded)
     assert body["data"]["supplierKpis"]["totalCount"] == 73
-    assert arv_suppliers == len(result["tables"]["alternatives"]) + len(result["excluded"])
-    assert result["ranking"][0]["score"] >= result["ranking"][-1]["score"]
+    assert arv_suppliers == len(result["tables"]["alternatives"]) + len(excluded)
+    assert ranking[0]["score"] >= ranking[-1]["score"]
 
 
 def test_graphql_ahp_weights(client):

@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from pydantic import ValidationError
 from strawberry.types import Info
 
 from kg_service.api.context import request_schema, request_store
-from kg_service.api.types import Entity
+from kg_service.api.paging import Connection, connection, fingerprint
+from kg_service.api.types import Entity, EntityConnection, EntityEdge
 from kg_service.errors import QueryError
 from kg_service.reasoning import design
 from kg_service.reasoning.lookup import check_language
@@ -63,13 +64,28 @@ class DesignViolation:
     value: str | None
 
 
+# Default page size of the lists of a design result; each takes `first` up to 200.
+DESIGN_PAGE = 20
+
+
+@strawberry.type(description="Relay-style page of SHACL validation results, violations first")
+class DesignViolationConnection(Connection[DesignViolation]):
+    pass
+
+
 @strawberry.type(description="The outcome of validating a proposed design with pySHACL")
 class DesignCheckResult:
     conforms: bool = strawberry.field(description="pySHACL's result: false also when there are only warnings")
     violation_count: int
     warning_count: int
     data_triples: int
-    violations: list[DesignViolation]
+    scope: strawberry.Private[dict[str, Any]]
+    results: strawberry.Private[list[DesignViolation]]
+
+    @strawberry.field(description="Every validation result (violations, warnings and infos), most severe first")
+    def violations(self, first: int = DESIGN_PAGE, after: str | None = None) -> DesignViolationConnection:
+        return connection(DesignViolationConnection, self.results, first, after,
+                          fingerprint("DesignCheckResult.violations", self.scope), "violations")
 
 
 @strawberry.type(description="One constraint of a SHACL shape")
@@ -96,11 +112,27 @@ class AppliedDesignConstraint:
     document_name: str | None
 
 
+@strawberry.type(description="Relay-style page of the constraints on a target and its bill of materials")
+class AppliedDesignConstraintConnection(Connection[AppliedDesignConstraint]):
+    pass
+
+
 @strawberry.type(description="Every constraint on a product, design, part or component and its bill of materials")
 class DesignConstraintsResult:
     target: Entity
-    items: list[Entity] = strawberry.field(description="The target and the entities of its bill of materials")
-    constraints: list[AppliedDesignConstraint]
+    scope: strawberry.Private[dict[str, Any]]
+    bill: strawberry.Private[list[Entity]]
+    applied: strawberry.Private[list[AppliedDesignConstraint]]
+
+    @strawberry.field(description="The target and the entities of its bill of materials, the target first")
+    def items(self, first: int = DESIGN_PAGE, after: str | None = None) -> EntityConnection:
+        return connection(EntityConnection, self.bill, first, after,
+                          fingerprint("DesignConstraintsResult.items", self.scope), "items", edge_type=EntityEdge)
+
+    @strawberry.field(description="The constraints that apply to the target or an item of its bill of materials")
+    def constraints(self, first: int = DESIGN_PAGE, after: str | None = None) -> AppliedDesignConstraintConnection:
+        return connection(AppliedDesignConstraintConnection, self.applied, first, after,
+                          fingerprint("DesignConstraintsResult.constraints", self.scope), "constraints")
 
 
 def to_design_input(value: DesignInputType) -> design.DesignInput:
@@ -129,8 +161,9 @@ class DesignQuery:
             for item in result.constraints]
         return DesignConstraintsResult(
             target=Entity.from_row(result.target["id"], result.target["labels"], result.target["props"], schema),
-            items=[Entity.from_row(item.key, item.labels, item.props, schema) for item in result.items],
-            constraints=constraints)
+            scope={"target": target, "lang": lang},
+            bill=[Entity.from_row(item.key, item.labels, item.props, schema) for item in result.items],
+            applied=constraints)
 
     @strawberry.field(description="Validate a proposed design with pySHACL against the design-constraint shapes")
     async def check_design(self, info: Info, design_input: Annotated[DesignInputType, strawberry.argument(name="design")],
@@ -141,7 +174,8 @@ class DesignQuery:
         return DesignCheckResult(
             conforms=report.conforms, violation_count=report.count("Violation"),
             warning_count=report.count("Warning"), data_triples=report.data_triples,
-            violations=[DesignViolation(focus_node=item.focus_node, path=item.path, message=item.message,
+            scope={"design": proposal.model_dump(mode="json"), "lang": lang},
+            results=[DesignViolation(focus_node=item.focus_node, path=item.path, message=item.message,
                                         severity=item.severity, source_shape=item.source_shape,
                                         constraint=item.constraint, value=item.value)
                         for item in report.violations])

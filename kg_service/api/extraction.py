@@ -13,7 +13,9 @@ import strawberry
 from strawberry.types import Info
 
 from kg_service.api.context import request_schema, request_store
-from kg_service.extraction.evidence import EvidenceChunk, entity_evidence, relation_evidence
+from kg_service.api.paging import (Connection, check_first, connection, decode_cursor, edges, fingerprint, page_at,
+                                   page_info)
+from kg_service.extraction.evidence import MAX_EVIDENCE, EvidenceChunk, entity_evidence_page, relation_evidence
 from kg_service.extraction.scope import core_ontology
 from kg_service.reasoning.lookup import check_language
 
@@ -33,6 +35,15 @@ class EvidenceChunkType:
     mentions: list[str] = strawberry.field(description="Texts in this chunk that mention the fact's entities")
 
 
+@strawberry.type(name="EvidenceChunkConnection", description="Relay-style page of evidence chunks")
+class EvidenceChunkConnection(Connection[EvidenceChunkType]):
+    pass
+
+
+# Default page size of evidence chunks; `first` goes up to 200.
+EVIDENCE_PAGE = 20
+
+
 @strawberry.type(description="An extracted relation with the model, confidence, time and supporting text")
 class FactEvidence:
     source_id: str
@@ -41,7 +52,15 @@ class FactEvidence:
     confidence: float | None
     model: str | None = strawberry.field(description="The model that extracted the relation")
     extracted_at: str | None = strawberry.field(description="UTC time of the extraction, ISO 8601")
-    chunks: list[EvidenceChunkType]
+    supporting: strawberry.Private[list[EvidenceChunkType]]
+
+    @strawberry.field(description="Chunks that the relation was extracted from, in the order the relation stores "
+                                  f"them; at most the first {MAX_EVIDENCE} count")
+    def chunks(self, first: int = EVIDENCE_PAGE, after: str | None = None) -> EvidenceChunkConnection:
+        # NOTE: relation_evidence reads at most MAX_EVIDENCE chunk keys, so totalCount stops there.
+        scope = fingerprint("FactEvidence.chunks", {"source": self.source_id, "type": self.type,
+                                                    "target": self.target_id})
+        return connection(EvidenceChunkConnection, self.supporting, first, after, scope, "chunks")
 
     @strawberry.field(description="Label of the relationship type in the requested language ('en' or 'zh')")
     def label(self, lang: str = "en") -> str | None:
@@ -67,12 +86,17 @@ class ExtractionQuery:
                                            target)
         return FactEvidence(source_id=evidence.source_id, type=evidence.type, target_id=evidence.target_id,
                             confidence=evidence.confidence, model=evidence.model, extracted_at=evidence.extracted_at,
-                            chunks=[_chunk(item) for item in evidence.chunks])
+                            supporting=[_chunk(item) for item in evidence.chunks])
 
-    @strawberry.field(description="Chunks of document text that mention an entity, at most `limit` (1 to 200)")
-    async def entity_evidence(self, info: Info, id: str, limit: int = 20) -> list[EvidenceChunkType]:
-        chunks = await asyncio.to_thread(entity_evidence, request_store(info), id, limit)
-        return [_chunk(item) for item in chunks]
+    @strawberry.field(description="Chunks of document text that mention an entity, ordered by chunk key")
+    async def entity_evidence(self, info: Info, id: str, first: int = EVIDENCE_PAGE,
+                              after: str | None = None) -> EvidenceChunkConnection:
+        check_first(first, "entityEvidence", MAX_EVIDENCE)
+        scope = fingerprint("entityEvidence", {"id": id})
+        start = decode_cursor(after, scope, "entityEvidence") + 1
+        chunks, total = await asyncio.to_thread(entity_evidence_page, request_store(info), id, start, first)
+        page = page_at([_chunk(item) for item in chunks], start, total, scope)
+        return EvidenceChunkConnection(total_count=page.total, edges=edges(page), page_info=page_info(page))
 
 
 query_type = ExtractionQuery

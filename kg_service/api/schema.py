@@ -13,21 +13,21 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import (MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, ParserCache, QueryDepthLimiter,
-                                   ValidationCache)
+from strawberry.extensions import MaskErrors
 from strawberry.tools import merge_types
 from strawberry.types import Info
 
 from kg_service.api.types import (Entity, EntityConnection, EntityEdge, EvidencePath, ObservedEvent, OntologyClass,
                                   OntologyClassConnection, OntologyClassEdge, OntologyProperty,
-                                  OntologyPropertyConnection, OntologyPropertyEdge, PageInfo, RootCauseCandidate, RootCauseResult, ScoreComponent,
-                                  TelemetryEvidence, WorkOrder, WorkOrderConnection, WorkOrderEdge)
+                                  OntologyPropertyConnection, OntologyPropertyEdge, PageInfo, RootCauseCandidate,
+                                  RootCauseResult, ScoreComponent, TelemetryEvidence, WorkOrder, WorkOrderConnection,
+                                  WorkOrderEdge)
 from kg_service.api import features
 from kg_service.api.context import request_schema, request_store
-from kg_service.api.limits import QueryCostLimiter
+from kg_service.api.limits import query_limit_extensions
 from kg_service.errors import KGServiceError
 from kg_service.reasoning import lookup
-from kg_service.reasoning.rootcause import ASSET_CLASSES, RootCauseQuery, rank_causes
+from kg_service.reasoning.rootcause import ASSET_CLASSES, MAX_CANDIDATES, RootCauseQuery, rank_causes
 
 logger = logging.getLogger(__name__)
 
@@ -148,9 +148,8 @@ class CoreQuery:
     @strawberry.field(description="Work orders of an asset and of everything part of it, newest first")
     async def failure_history(self, info: Info, asset: str, first: int = 20, after: str | None = None,
                               failures_only: bool = False) -> WorkOrderConnection:
-        store = _store(info)
-        asset_row = await asyncio.to_thread(lookup.resolve_entity, store, asset, ASSET_CLASSES)
-        page = await asyncio.to_thread(lookup.failure_history, store, asset_row["id"], first, after, failures_only)
+        page = await asyncio.to_thread(lookup.asset_history, _store(info), asset, ASSET_CLASSES, first, after,
+                                       failures_only)
         edges = [WorkOrderEdge(cursor=lookup.encode_cursor([str(row["props"]["date"]), row["id"]]), node=_work_order(row))
                  for row in page.rows]
         return WorkOrderConnection(total_count=page.total, edges=edges,
@@ -182,10 +181,15 @@ class CoreQuery:
     async def root_causes(self, info: Info, asset: str | None = None, failure_mode: str | None = None,
                           symptom: str | None = None, event: str | None = None, events: list[str] | None = None,
                           since: str | None = None, until: str | None = None, window_days: int = 30,
-                          lookback_minutes: int = 60, limit: int = 10, use_anomalies: bool = True) -> RootCauseResult:
+                          lookback_minutes: int = 60, use_anomalies: bool = True) -> RootCauseResult:
+        # The whole ranking is computed on every request and `candidates` pages over it, so a page's
+        # ranks and scores are those of an unpaged ranking. The arguments scope the cursors.
         query = RootCauseQuery(asset=asset, failure_mode=failure_mode, symptom=symptom, event=event,
                                events=list(events or []), since=since, until=until, window_days=window_days,
-                               lookback_minutes=lookback_minutes, limit=limit, use_anomalies=use_anomalies)
+                               lookback_minutes=lookback_minutes, limit=MAX_CANDIDATES, use_anomalies=use_anomalies)
+        scope = {"asset": asset, "failureMode": failure_mode, "symptom": symptom, "event": event,
+                 "events": query.events, "since": since, "until": until, "windowDays": window_days,
+                 "lookbackMinutes": lookback_minutes, "useAnomalies": use_anomalies}
         result = await asyncio.to_thread(rank_causes, _store(info), query)
         schema = await asyncio.to_thread(_schema, info)
 
@@ -195,17 +199,18 @@ class CoreQuery:
         candidates = [RootCauseCandidate(
             entity=Entity.from_row(item.id, item.classes, item.properties, schema), score=item.score,
             breakdown=[ScoreComponent(source=part.source, value=part.value) for part in item.breakdown],
-            evidence_work_orders=item.work_orders, preceding_work_orders=item.preceding_work_orders,
-            paths=[EvidencePath(nodes=path.nodes, relationships=path.relationships) for path in item.paths],
-            documents=item.documents, chunks=item.chunks,
-            events=[TelemetryEvidence(id=event.id, classes=event.classes, start_time=_iso(event.start_time),
-                                      seconds_before_observed=event.seconds_before_observed) for event in item.events])
+            scope=scope, work_order_keys=item.work_orders, preceding_keys=item.preceding_work_orders,
+            path_items=[EvidencePath(nodes=path.nodes, relationships=path.relationships) for path in item.paths],
+            document_keys=item.documents, chunk_keys=item.chunks,
+            event_items=[TelemetryEvidence(id=event.id, classes=event.classes, start_time=_iso(event.start_time),
+                                           seconds_before_observed=event.seconds_before_observed)
+                         for event in item.events])
             for item in result.candidates]
         observed = [ObservedEvent(id=item.id, classes=item.classes, start_time=_iso(item.start_time),
                                   signals=item.signals) for item in result.observed_events]
         return RootCauseResult(asset=entity(result.asset), condition=entity(result.condition),
-                               target_work_orders=len(result.target_work_orders), observed_events=observed,
-                               sources=result.sources, candidates=candidates)
+                               target_work_orders=len(result.target_work_orders), sources=result.sources,
+                               scope=scope, ranked=candidates, observed=observed)
 
 
 def _iso(value: Any) -> str | None:
@@ -243,12 +248,9 @@ class KGSchema(strawberry.Schema):
 
 def build_schema(debug: bool = False) -> strawberry.Schema:
     """Build the schema with depth, token and alias limits; errors are masked unless `debug`."""
-    # Factories, so each request gets fresh extension instances. The parser and validation caches
-    # skip re-parsing and re-validating a query text seen before; the cost limiter comes after them
-    # because its cost depends on each request's variables.
-    extensions: list[Any] = [lambda: QueryDepthLimiter(max_depth=10), lambda: MaxTokensLimiter(max_token_count=2000),
-                             lambda: MaxAliasesLimiter(max_alias_count=20), lambda: ParserCache(maxsize=256),
-                             lambda: ValidationCache(maxsize=256), lambda: QueryCostLimiter(max_cost=10_000)]
+    # Factories, so each request gets fresh extension instances. A query text seen before is
+    # neither parsed nor validated again (see query_limit_extensions).
+    extensions: list[Any] = query_limit_extensions(max_depth=10, max_tokens=2000, max_aliases=20, max_cost=10_000)
     if not debug:
         extensions.append(lambda: MaskErrors(should_mask_error=_should_mask))
     query = merge_types("Query", (CoreQuery, *features.query_types()))

@@ -9,6 +9,7 @@ against the KPI list; none of them reaches Cypher.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from typing import Any
 
@@ -16,6 +17,7 @@ import strawberry
 from strawberry.types import Info
 
 from kg_service.api.context import request_store
+from kg_service.api.paging import Connection, connection, fingerprint
 from kg_service.api.types import Entity, PageInfo
 from kg_service.reasoning import lookup
 from kg_service.reasoning.mcdm import AhpResult, DecisionResult
@@ -115,15 +117,42 @@ class AhpConsistency:
     consistency_ratio: float
 
 
+@strawberry.type(description="Relay-style page of ranked suppliers, best first")
+class RankedSupplierConnection(Connection[RankedSupplier]):
+    pass
+
+
+@strawberry.type(description="Relay-style page of the suppliers left out of a ranking, ordered by supplier key")
+class ExcludedSupplierConnection(Connection[ExcludedSupplier]):
+    pass
+
+
+# Default page size of `ranking` and `excluded`; either takes `first` up to 200.
+SUPPLIER_PAGE = 20
+
+
 @strawberry.type(description="Suppliers ranked by a decision method, with its tables and the exclusions")
 class SupplierRankingResult:
     method: str
     higher_is_better: bool = strawberry.field(description="Whether a higher score ranks better (false for VIKOR)")
     part_ids: list[str] | None = strawberry.field(description="Keys of the parts that filtered the suppliers")
-    ranking: list[RankedSupplier]
-    tables: DecisionTables
-    excluded: list[ExcludedSupplier]
+    tables: DecisionTables = strawberry.field(description="Every table of the method, with one row per ranked "
+                                                          "supplier on every page")
     ahp: AhpConsistency | None
+    scope: strawberry.Private[dict[str, Any]]
+    ranked: strawberry.Private[list[RankedSupplier]]
+    excluded_items: strawberry.Private[list[ExcludedSupplier]]
+
+    @strawberry.field(description="Suppliers by rank, best first; ranks and scores come from the whole ranking")
+    def ranking(self, first: int = SUPPLIER_PAGE, after: str | None = None) -> RankedSupplierConnection:
+        return connection(RankedSupplierConnection, self.ranked, first, after,
+                          fingerprint("SupplierRankingResult.ranking", self.scope), "ranking")
+
+    @strawberry.field(description="Suppliers that the hard constraints or missing KPI values left out, with the "
+                                  "reasons")
+    def excluded(self, first: int = SUPPLIER_PAGE, after: str | None = None) -> ExcludedSupplierConnection:
+        return connection(ExcludedSupplierConnection, self.excluded_items, first, after,
+                          fingerprint("SupplierRankingResult.excluded", self.scope), "excluded")
 
 
 def _kpi_row(row: SupplierKpiRow, columns: list[str]) -> SupplierKpiRowType:
@@ -155,7 +184,7 @@ def _ahp(result: AhpResult | None) -> AhpConsistency | None:
                           consistency_ratio=result.consistency_ratio)
 
 
-def _ranking_result(ranking: SupplierRanking) -> SupplierRankingResult:
+def _ranking_result(ranking: SupplierRanking, scope: dict[str, Any]) -> SupplierRankingResult:
     result = ranking.result
     ranked = []
     for position, index in enumerate(result.ranking, start=1):
@@ -167,8 +196,8 @@ def _ranking_result(ranking: SupplierRanking) -> SupplierRankingResult:
     excluded = [ExcludedSupplier(supplier=_supplier(item.supplier_id, item.properties), reasons=item.reasons)
                 for item in ranking.excluded]
     return SupplierRankingResult(method=result.method, higher_is_better=result.higher_is_better,
-                                 part_ids=ranking.part_ids, ranking=ranked, tables=_tables(result), excluded=excluded,
-                                 ahp=_ahp(ranking.ahp))
+                                 part_ids=ranking.part_ids, tables=_tables(result), ahp=_ahp(ranking.ahp),
+                                 scope=scope, ranked=ranked, excluded_items=excluded)
 
 
 @strawberry.type
@@ -197,7 +226,10 @@ class SupplierQuery:
         constraint_values = [Constraint(item.criterion, item.min, item.max) for item in constraints or []]
         ranking = await asyncio.to_thread(rank_suppliers, request_store(info), criteria_values, method,
                                           constraint_values, part, category, ahp)
-        return _ranking_result(ranking)
+        scope = {"criteria": [dataclasses.asdict(item) for item in criteria], "part": part, "category": category,
+                 "method": method, "constraints": [dataclasses.asdict(item) for item in constraints or []],
+                 "ahp": ahp}
+        return _ranking_result(ranking, scope)
 
 
 query_type = SupplierQuery

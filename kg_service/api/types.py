@@ -7,8 +7,10 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
+from kg_service.api.paging import Connection, KeyConnection, PageInfo, connection, fingerprint, key_connection
 from kg_service.ontology.schema import GraphSchema
 from kg_service.reasoning.lookup import check_language, display_name
+from kg_service.reasoning.rootcause import MAX_CANDIDATES
 
 
 def _plain(value: Any) -> Any:
@@ -62,12 +64,6 @@ class WorkOrder:
     systems: list[Entity]
     actions: list[Entity]
     symptoms: list[Entity]
-
-
-@strawberry.type
-class PageInfo:
-    has_next_page: bool
-    end_cursor: str | None
 
 
 @strawberry.type
@@ -166,20 +162,62 @@ class EvidencePath:
     relationships: list[str]
 
 
+@strawberry.type(description="Relay-style page of evidence paths")
+class EvidencePathConnection(Connection[EvidencePath]):
+    pass
+
+
+# Default page sizes of the lists under a root-cause result; `first` goes up to 200 (100 for candidates).
+CANDIDATES_PAGE = 10
+EVIDENCE_PAGE = 20
+
+
 @strawberry.type(description="A candidate cause, ranked by score, with its evidence")
 class RootCauseCandidate:
     entity: Entity
     score: float
     breakdown: list[ScoreComponent]
-    evidence_work_orders: list[str] = strawberry.field(
-        description="Keys of the target work orders (those recording the condition) that involve the candidate")
-    preceding_work_orders: list[str] = strawberry.field(
-        description="Keys of earlier work orders involving the candidate within the window before a target")
-    paths: list[EvidencePath]
-    documents: list[str] = strawberry.field(description="Keys of documents whose chunks mention the candidate")
-    chunks: list[str] = strawberry.field(description="Keys of chunks that mention the candidate with the condition")
-    events: list["TelemetryEvidence"] = strawberry.field(
-        description="Alarms and anomaly events on the candidate before the observed events")
+    scope: strawberry.Private[dict[str, Any]]
+    work_order_keys: strawberry.Private[list[str]]
+    preceding_keys: strawberry.Private[list[str]]
+    path_items: strawberry.Private[list[EvidencePath]]
+    document_keys: strawberry.Private[list[str]]
+    chunk_keys: strawberry.Private[list[str]]
+    event_items: strawberry.Private[list["TelemetryEvidence"]]
+
+    def _scope(self, field: str) -> str:
+        return fingerprint(f"RootCauseCandidate.{field}", {**self.scope, "candidate": str(self.entity.id)})
+
+    @strawberry.field(description="Keys of the target work orders (those recording the condition) that involve "
+                                  "the candidate, in key order")
+    def evidence_work_orders(self, first: int = EVIDENCE_PAGE, after: str | None = None) -> KeyConnection:
+        return key_connection(self.work_order_keys, first, after, self._scope("evidenceWorkOrders"),
+                              "evidenceWorkOrders")
+
+    @strawberry.field(description="Keys of earlier work orders involving the candidate within the window before a "
+                                  "target, in key order")
+    def preceding_work_orders(self, first: int = EVIDENCE_PAGE, after: str | None = None) -> KeyConnection:
+        return key_connection(self.preceding_keys, first, after, self._scope("precedingWorkOrders"),
+                              "precedingWorkOrders")
+
+    # NOTE: paths keep the order in which the scorers found them, which follows the order of Cypher rows.
+    # Neo4j does not promise that order for queries without ORDER BY, so pages rely on it being repeatable.
+    @strawberry.field(description="Evidence paths of the candidate, in the order the evidence sources found them")
+    def paths(self, first: int = EVIDENCE_PAGE, after: str | None = None) -> EvidencePathConnection:
+        return connection(EvidencePathConnection, self.path_items, first, after, self._scope("paths"), "paths")
+
+    @strawberry.field(description="Keys of documents whose chunks mention the candidate, in key order")
+    def documents(self, first: int = EVIDENCE_PAGE, after: str | None = None) -> KeyConnection:
+        return key_connection(self.document_keys, first, after, self._scope("documents"), "documents")
+
+    @strawberry.field(description="Keys of chunks that mention the candidate with the condition, in key order")
+    def chunks(self, first: int = EVIDENCE_PAGE, after: str | None = None) -> KeyConnection:
+        return key_connection(self.chunk_keys, first, after, self._scope("chunks"), "chunks")
+
+    @strawberry.field(description="Alarms and anomaly events on the candidate before the observed events")
+    def events(self, first: int = EVIDENCE_PAGE, after: str | None = None) -> TelemetryEvidenceConnection:
+        return connection(TelemetryEvidenceConnection, self.event_items, first, after, self._scope("events"),
+                          "events")
 
 
 @strawberry.type(description="An alarm or anomaly event that supports a candidate")
@@ -198,12 +236,40 @@ class ObservedEvent:
     signals: list[str] = strawberry.field(description="Keys of the signals the event involves")
 
 
-@strawberry.type
+@strawberry.type(description="Relay-style page of telemetry events that support a candidate, earliest first")
+class TelemetryEvidenceConnection(Connection[TelemetryEvidence]):
+    pass
+
+
+@strawberry.type(description="Relay-style page of the events a ranking started from")
+class ObservedEventConnection(Connection[ObservedEvent]):
+    pass
+
+
+@strawberry.type(description="Relay-style page of root-cause candidates, best first")
+class RootCauseCandidateConnection(Connection[RootCauseCandidate]):
+    pass
+
+
+@strawberry.type(description="A ranking of candidate causes with what it started from")
 class RootCauseResult:
     asset: Entity | None
     condition: Entity | None = strawberry.field(description="The failure mode or symptom, when the query named one")
     target_work_orders: int = strawberry.field(description="Work orders on the asset that record the condition")
-    observed_events: list[ObservedEvent]
     sources: list[str] = strawberry.field(description="Evidence sources that contributed: co-occurrence, "
                                                       "precedence, mechanism, causal, text, prediction")
-    candidates: list[RootCauseCandidate]
+    scope: strawberry.Private[dict[str, Any]]
+    ranked: strawberry.Private[list[RootCauseCandidate]]
+    observed: strawberry.Private[list[ObservedEvent]]
+
+    @strawberry.field(description="The events the ranking explains: those the query named, else the asset's "
+                                  "alarm, anomaly and failure events in the time window (at most 100)")
+    def observed_events(self, first: int = EVIDENCE_PAGE, after: str | None = None) -> ObservedEventConnection:
+        return connection(ObservedEventConnection, self.observed, first, after,
+                          fingerprint("RootCauseResult.observedEvents", self.scope), "observedEvents")
+
+    @strawberry.field(description="Candidates ranked by score (ties by key), best first; the ranking keeps the "
+                                  f"best {MAX_CANDIDATES}")
+    def candidates(self, first: int = CANDIDATES_PAGE, after: str | None = None) -> RootCauseCandidateConnection:
+        return connection(RootCauseCandidateConnection, self.ranked, first, after,
+                          fingerprint("RootCauseResult.candidates", self.scope), "candidates", maximum=MAX_CANDIDATES)

@@ -104,3 +104,23 @@ def entity_evidence(store: GraphStore, entity_id: str, limit: int = 20) -> list[
     rows = store.read("MATCH (c:Chunk)-[:MENTIONS]->(:Entity {id: $id}) "
                       "RETURN c.id AS id ORDER BY c.id LIMIT $limit", {"id": entity_id, "limit": limit})
     return _chunks(store, [row["id"] for row in rows], [entity_id])
+
+
+ENTITY_CHUNKS_QUERY = """
+MATCH (c:Chunk)-[:MENTIONS]->(:Entity {id: $id})
+WITH c.id AS id ORDER BY id
+WITH collect(id) AS ids
+RETURN size(ids) AS total, ids[$offset..$offset + $limit] AS page
+"""
+
+
+def entity_evidence_page(store: GraphStore, entity_id: str, offset: int, limit: int) -> tuple[list[EvidenceChunk], int]:
+    """Return `limit` chunks that mention an entity, from position `offset` in chunk-key order, and their total."""
+    _check_key(entity_id, "id")
+    if not 1 <= limit <= MAX_EVIDENCE:
+        raise QueryError(f"limit must be between 1 and {MAX_EVIDENCE}, got {limit}")
+    if offset < 0:
+        raise QueryError(f"offset must be at least 0, got {offset}")
+    row = store.read(ENTITY_CHUNKS_QUERY, {"id": entity_id, "offset": offset, "limit": limit})[0]
+    chunks = _chunks(store, row["page"], [entity_id]) if row["page"] else []
+    return chunks, row["total"]

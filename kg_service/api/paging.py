@@ -1,0 +1,157 @@
+"""Relay cursor pagination over lists that a resolver computes in full.
+
+A computed list (a root-cause ranking, a supplier ranking, the evidence of one candidate)
+pages by position. Its cursor is opaque base64 of `[scope, position]`. The scope is a
+fingerprint of the field name and of the request arguments that produced the list. A cursor
+taken from another field, or from a request with other arguments, is therefore rejected
+instead of silently pointing into a different list.
+
+`entityEvidence` uses the same cursors with an offset in Cypher. Lists that Cypher pages by
+key (entities, work orders, ontology terms) keep their keyset cursors from
+`kg_service.reasoning.lookup`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import strawberry
+
+from kg_service.errors import QueryError
+from kg_service.reasoning.lookup import MAX_PAGE_SIZE, shorten
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+FINGERPRINT_LENGTH = 16
+# Larger positions come only from forged cursors; Cypher parameters are 64-bit integers.
+MAX_POSITION = 2**31
+
+
+@strawberry.type(description="Where a page ends and whether more items follow it")
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type(description="An item of a page with the cursor that points at it")
+class Edge(Generic[T]):
+    cursor: str
+    node: T
+
+
+@strawberry.type(description="Relay-style page of a list")
+class Connection(Generic[T]):
+    total_count: int
+    edges: list[Edge[T]]
+    page_info: PageInfo
+
+
+@strawberry.type(description="A graph key of a paged list, with the cursor that points at it")
+class KeyEdge:
+    cursor: str
+    node: str
+
+
+@strawberry.type(description="Relay-style page of graph keys")
+class KeyConnection:
+    total_count: int
+    edges: list[KeyEdge]
+    page_info: PageInfo
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list: the items with their cursors, the list's length and whether more follow."""
+
+    items: list[tuple[str, T]]
+    total: int
+    has_next: bool
+
+    @property
+    def end_cursor(self) -> str | None:
+        return self.items[-1][0] if self.items else None
+
+
+def fingerprint(field: str, arguments: dict[str, Any]) -> str:
+    """Return the scope of a list: a short hash of the field name and the arguments that produce the list."""
+    text = json.dumps([field, arguments], sort_keys=True, default=str, ensure_ascii=False)
+    return f"{field}:{hashlib.sha256(text.encode('utf-8')).hexdigest()[:FINGERPRINT_LENGTH]}"
+
+
+def check_first(first: int, field: str, maximum: int = MAX_PAGE_SIZE) -> int:
+    """Return `first`, or raise QueryError naming the field and the value when it is outside 1..maximum."""
+    if isinstance(first, bool) or not 1 <= first <= maximum:
+        raise QueryError(f"first of {field} must be between 1 and {maximum}, got {first}")
+    return first
+
+
+def encode_cursor(scope: str, position: int) -> str:
+    """Return the opaque cursor of the item at `position` (from 0) of the list `scope`."""
+    return base64.urlsafe_b64encode(json.dumps([scope, position]).encode("utf-8")).decode("ascii")
+
+
+def decode_cursor(cursor: str | None, scope: str, field: str) -> int:
+    """Return the position after which the next page starts (-1 without a cursor).
+
+    Raises QueryError for a cursor that this API did not issue, and for a cursor of another list
+    or of the same field with other arguments.
+    """
+    if cursor is None:
+        return -1
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
+    except (ValueError, UnicodeError, binascii.Error, RecursionError):
+        values = None
+    valid = (isinstance(values, list) and len(values) == 2 and isinstance(values[0], str)
+             and isinstance(values[1], int) and not isinstance(values[1], bool) and 0 <= values[1] < MAX_POSITION)
+    if not valid:
+        raise QueryError(f"invalid cursor {shorten(cursor)} in after of {field}; pass an endCursor that "
+                         f"{field} returned")
+    if values[0] != scope:
+        raise QueryError(f"cursor {shorten(cursor)} in after of {field} belongs to another list or to a request "
+                         f"with other arguments; pass an endCursor that {field} returned for the same arguments")
+    return values[1]
+
+
+def slice_page(items: Sequence[T], first: int, after: str | None, scope: str, field: str,
+               maximum: int = MAX_PAGE_SIZE) -> Page[T]:
+    """Return the `first` items after the cursor `after`; a cursor past the end gives an empty page."""
+    check_first(first, field, maximum)
+    start = decode_cursor(after, scope, field) + 1
+    return page_at(items[start:start + first], start, len(items), scope)
+
+
+def page_at(items: Sequence[T], start: int, total: int, scope: str) -> Page[T]:
+    """Return a page that a query read from position `start` (from 0) of a list of `total` items."""
+    return Page([(encode_cursor(scope, start + offset), item) for offset, item in enumerate(items)], total,
+                start + len(items) < total)
+
+
+def edges(page: Page[Any], edge_type: type = Edge) -> list[Any]:
+    """Return the edges of a page as `edge_type` objects (fields cursor and node)."""
+    return [edge_type(cursor=cursor, node=node) for cursor, node in page.items]
+
+
+def page_info(page: Page[Any]) -> PageInfo:
+    return PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor)
+
+
+def connection(connection_type: type, items: Sequence[Any], first: int, after: str | None, scope: str, field: str,
+               maximum: int = MAX_PAGE_SIZE, edge_type: type = Edge) -> Any:
+    """Return one page of `items` as a `connection_type` (fields total_count, edges, page_info)."""
+    page = slice_page(items, first, after, scope, field, maximum)
+    return connection_type(total_count=page.total, edges=edges(page, edge_type), page_info=page_info(page))
+
+
+def key_connection(keys: Sequence[str], first: int, after: str | None, scope: str, field: str) -> KeyConnection:
+    """Return one page of graph keys."""
+    return connection(KeyConnection, keys, first, after, scope, field, edge_type=KeyEdge)
