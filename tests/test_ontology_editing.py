@@ -123,11 +123,11 @@ def test_rename_class_exports(editor, tmp_path):
 
 
 def test_rename_property_exports(editor, tmp_path):
-    editor.rename_term("HAS_SYMPTOM", "showsSymptom", **WHO)
+    editor.rename_term("HAS_SYMPTOM", "exhibitsSymptom", **WHO)
     graph = reloaded_export(editor.store, tmp_path)
-    assert str(graph.value(KG.showsSymptom, KG.relationshipType)) == "SHOWS_SYMPTOM"
-    rows = editor.store.read("MATCH (p:OntologyProperty {relationshipType: 'SHOWS_SYMPTOM'}) RETURN p.iri AS iri")
-    assert rows == [{"iri": str(KG.showsSymptom)}]
+    assert str(graph.value(KG.exhibitsSymptom, KG.relationshipType)) == "EXHIBITS_SYMPTOM"
+    rows = editor.store.read("MATCH (p:OntologyProperty {relationshipType: 'EXHIBITS_SYMPTOM'}) RETURN p.iri AS iri")
+    assert rows == [{"iri": str(KG.exhibitsSymptom)}]
 
 
 def test_rename_with_instances_migrates(plant):
