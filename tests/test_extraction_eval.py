@@ -10,9 +10,11 @@ from typer.testing import CliRunner
 
 from kg_service.cli import app
 from kg_service.evaluation.extraction import (EntityKey, GoldSet, PrecisionRecallF1, RelationKey, char_span_to_tokens,
-                                              evaluate_extraction, load_gold, score, token_offsets, truncate)
+                                              evaluate_extraction, load_gold, predicted_keys, score, token_offsets,
+                                              truncate)
 from kg_service.evaluation.type_mappings import MAINTIE, MWO2KG
 from kg_service.extraction.backend import GenerationRequest, ScriptedBackend
+from kg_service.extraction.results import ChunkExtraction, ExtractedEntity, ExtractedRelation
 from kg_service.extraction.scope import ExtractionScope, core_schema
 from tests.conftest import data_file
 
@@ -147,6 +149,37 @@ def test_mappings_cover_maintie_top_levels() -> None:
 def test_mappings_use_scope_classes(scope: ExtractionScope) -> None:
     for mapping in (MAINTIE, MWO2KG):
         assert set(mapping.entities) <= set(scope.classes)
+
+
+def test_mappings_use_scope_relationships(scope: ExtractionScope) -> None:
+    assert set(MAINTIE.relations) <= set(scope.relationships)
+
+
+def _extraction(text: str, entities: list[tuple[str, str]], relations: list[tuple[int, str, int]]) -> ChunkExtraction:
+    found = [ExtractedEntity(surface, type_, text.index(surface), text.index(surface) + len(surface), 0.7)
+             for surface, type_ in entities]
+    return ChunkExtraction(text=text, entities=found,
+                           relations=[ExtractedRelation(source, type_, target, 0.7)
+                                      for source, type_, target in relations])
+
+
+def test_failure_mode_relation_scores_patient() -> None:
+    gold = load_gold(data_file("maintie", "gold_dev.json"), limit=1)
+    example = gold.examples[0]
+    extraction = _extraction(example.text, [("air conditioner", "Equipment"), ("warm", "FailureMode")],
+                             [(0, "SHOWS_FAILURE_MODE", 1)])
+    _, relations = predicted_keys(example, extraction, MAINTIE)
+    assert relations == [RelationKey((3, 4), (1, 3), "hasParticipant/hasPatient")]
+    assert relations[0] in example.relations
+
+
+def test_action_relation_scores_patient() -> None:
+    example = load_gold(data_file("maintie", "gold_dev.json"), limit=2).examples[1]
+    extraction = _extraction(example.text, [("air freight", "MaintenanceAction"), ("pump", "Equipment")],
+                             [(0, "PERFORMED_ON", 1)])
+    _, relations = predicted_keys(example, extraction, MAINTIE)
+    assert relations[0].type == "hasParticipant/hasPatient"
+    assert relations[0] in example.relations
 
 
 # scoring real extraction results

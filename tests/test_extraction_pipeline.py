@@ -53,10 +53,34 @@ def test_prompt_lists_both_languages(scope):
 def test_prompt_example_follows_language(scope):
     messages = build_messages("泵泄漏", scope, None)
     assert [message["role"] for message in messages] == ["system", "user", "assistant", "user"]
-    assert "更换P-101泵泄漏的机械密封" in messages[1]["content"]
-    assert json.loads(messages[2]["content"])["entities"][0] == {"text": "P-101泵", "type": "Equipment",
-                                                                  "confidence": 0.9}
+    assert "液压泵电机过热，更换轴承" in messages[1]["content"]
+    assert json.loads(messages[2]["content"])["entities"][0] == {"text": "液压泵", "type": "Equipment"}
     assert messages[3]["content"] == "Text: 泵泄漏"
+
+
+def test_prompt_example_has_relations(scope):
+    example = json.loads(build_messages("pump leaking", scope, "en")[2]["content"])
+    types = {relation["type"] for relation in example["relations"]}
+    assert types == {"PART_OF", "SHOWS_FAILURE_MODE", "PERFORMED_ON"}
+
+
+def test_prompt_example_relations_fit(scope):
+    for lang in ("en", "zh"):
+        example = json.loads(build_messages("x", scope, lang)[2]["content"])
+        classes = [entity["type"] for entity in example["entities"]]
+        for relation in example["relations"]:
+            assert scope.fits(relation["type"], classes[relation["source"]], classes[relation["target"]])
+
+
+def test_prompt_names_concrete_classes(scope):
+    system = build_messages("pump leaking", scope, "en")[0]["content"]
+    assert "from MaintenanceAction to Equipment or System or Component or Sensor" in system
+
+
+def test_answer_schema_has_no_confidence(scope):
+    schema = answer_schema(scope)
+    assert "confidence" not in schema["properties"]["entities"]["items"]["properties"]
+    assert "confidence" not in schema["properties"]["relations"]["items"]["properties"]
 
 
 def test_answer_schema_enumerates_classes(scope):
@@ -99,6 +123,46 @@ def test_invented_span_dropped(scope):
     assert "invented span" in result.dropped[0].reason
 
 
+def test_fullwidth_punctuation_span_located(scope):
+    text = "更换P－101泵（主泵）的机械密封"
+    raw = answer(("P-101泵(主泵)", "Equipment"))
+    entity = extract_text(text, ScriptedBackend([raw]), scope).entities[0]
+    assert entity.text == "P－101泵（主泵）"
+    assert text[entity.start:entity.end] == entity.text
+
+
+def test_cjk_spaced_span_located(scope):
+    text = "轴承因缺少润滑而磨损"
+    entity = extract_text(text, ScriptedBackend([answer(("缺少 润滑", "FailureCause"))]), scope).entities[0]
+    assert (entity.start, entity.end) == (3, 7)
+    assert entity.text == "缺少润滑"
+
+
+def test_invented_cjk_span_dropped(scope):
+    result = extract_text("轴承磨损", ScriptedBackend([answer(("轴承 断裂", "FailureMode"))]), scope)
+    assert result.entities == []
+    assert "invented span" in result.dropped[0].reason
+
+
+def test_ligature_half_not_located(scope):
+    result = extract_text("ﬁlter blocked", ScriptedBackend([answer(("ilter", "Component"))]), scope)
+    assert result.entities == []
+
+
+def test_confidence_derived_without_value(scope):
+    text = "更换P－101泵"
+    raw = answer(("更换", "MaintenanceAction"), ("P-101泵", "Equipment"), relations=[(0, "PERFORMED_ON", 1)])
+    result = extract_text(text, ScriptedBackend([raw]), scope)
+    assert [entity.confidence for entity in result.entities] == [0.7, 0.63]
+    assert result.relations[0].confidence == 0.63
+
+
+def test_given_confidence_kept(scope):
+    raw = json.dumps({"entities": [{"text": "pump", "type": "Equipment", "confidence": 0.95}], "relations": []})
+    result = extract_text("pump", ScriptedBackend([raw]), scope)
+    assert result.entities[0].confidence == 0.95
+
+
 def test_compound_type_rejected(scope):
     result = extract_text("leaking", ScriptedBackend([answer(("leaking", "DataIngestion,FileProcessing"))]), scope)
     assert result.entities == []
@@ -133,6 +197,13 @@ def test_relation_domain_checked(scope):
     result = extract_text("pump leaking", ScriptedBackend([raw]), scope)
     assert result.relations == []
     assert "must go from Asset to Asset" in result.dropped[0].reason
+
+
+def test_reversed_relation_swapped(scope):
+    raw = answer(("pump", "Equipment"), ("leaking", "FailureMode"), relations=[(1, "SHOWS_FAILURE_MODE", 0)])
+    result = extract_text("pump leaking", ScriptedBackend([raw]), scope)
+    assert [(r.source, r.type, r.target) for r in result.relations] == [(0, "SHOWS_FAILURE_MODE", 1)]
+    assert result.relations[0].confidence == 0.56
 
 
 def test_relation_missing_end_dropped(scope):

@@ -59,6 +59,11 @@ MAINTIE = SchemeMapping(
         "HAS_FAILURE_MODE": RelationMapping("hasParticipant/hasPatient", reverse=True),
         "HAS_SYMPTOM": RelationMapping("hasParticipant/hasPatient", reverse=True),
         "FOR_ASSET": RelationMapping("hasParticipant/hasPatient"),
+        # MaintIE links a state ("not working") and an activity ("replace") to the object they
+        # concern with hasPatient, from the state or activity to the object.
+        "SHOWS_FAILURE_MODE": RelationMapping("hasParticipant/hasPatient", reverse=True),
+        "SHOWS_SYMPTOM": RelationMapping("hasParticipant/hasPatient", reverse=True),
+        "PERFORMED_ON": RelationMapping("hasParticipant/hasPatient"),
     },
 )
 

@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,11 +22,18 @@ from kg_service.extraction.scope import INTERNAL_LABELS, ExtractionScope
 logger = logging.getLogger(__name__)
 
 MAX_ENTITY_CHARS = 200
+# Confidence of an item that the model output gives no confidence for. That is the usual case,
+# because the answer schema has no confidence field. The factors below lower it for a type or
+# span that the parser had to map.
 DEFAULT_CONFIDENCE = 0.7
 # Confidence factors for a type that was not given by its exact class name.
 LABEL_MATCH_FACTOR = 0.9
 FUZZY_MATCH_FACTOR = 0.8
 FUZZY_CUTOFF = 0.85
+# Confidence factor for a span found only after width, case and whitespace normalization.
+NORMALIZED_SPAN_FACTOR = 0.9
+# Confidence factor for a relation whose two ends the parser swapped to fit its domain and range.
+REVERSED_RELATION_FACTOR = 0.8
 
 _FENCE = re.compile(r"```[a-zA-Z0-9_-]*")
 _TYPE_SEPARATORS = re.compile(r"[,;|/]+")
@@ -101,16 +109,17 @@ def _validate_entities(items: list[Any], text: str, scope: ExtractionScope,
             dropped.append(DroppedItem("entity", item, problem))
             continue
 
-        span = _locate(surface, text, item.get("start"), {key[:2] for key in position_of})
-        if span is None:
+        located = _locate(surface, text, item.get("start"), {key[:2] for key in position_of})
+        if located is None:
             dropped.append(DroppedItem("entity", item, "entity text does not occur in the text (invented span)"))
             continue
+        span, exact = located
 
         key = (span[0], span[1], class_name)
         if key in position_of:
             index_map[position] = position_of[key]
             continue
-        confidence = _confidence(item.get("confidence")) * factor
+        confidence = _confidence(item.get("confidence")) * factor * (1.0 if exact else NORMALIZED_SPAN_FACTOR)
         position_of[key] = len(entities)
         index_map[position] = len(entities)
         entities.append(ExtractedEntity(text=text[span[0]:span[1]], type=class_name, start=span[0], end=span[1],
@@ -142,30 +151,71 @@ def map_type(type_name: str, scope: ExtractionScope) -> tuple[str | None, float,
     return None, 0.0, f"type {name[:80]!r} is not a class in scope ({', '.join(scope.classes)})"
 
 
-def _locate(surface: str, text: str, hint: Any, used_spans: set[tuple[int, int]]) -> tuple[int, int] | None:
-    """Return the span of `surface` in `text`: exact match first, then case- and spacing-insensitive.
+def _locate(surface: str, text: str, hint: Any,
+            used_spans: set[tuple[int, int]]) -> tuple[tuple[int, int], bool] | None:
+    """Return the span of `surface` in `text` and whether it matched character for character.
 
-    Among several occurrences the first one at or after an integer `hint` wins, else the first
-    one that no other entity has taken yet, else the first.
+    The search tries an exact match, then a case- and spacing-insensitive one, then one that
+    compares NFKC-normalized, case-folded characters with all whitespace removed. The last one
+    finds "P-101泵" in "P－101泵" and "机 械 密 封" in "机械密封". Every span is a slice of
+    `text`, so the stored entity keeps the text's own characters. Among several occurrences
+    the first one at or after an integer `hint` wins, else the first one that no other entity
+    has taken yet, else the first.
     """
-    pattern = r"\s+".join(re.escape(word) for word in surface.split())
+    exact = True
     spans = [match.span() for match in re.finditer(re.escape(surface), text)]
     if not spans:
+        exact = False
+        pattern = r"\s+".join(re.escape(word) for word in surface.split())
         spans = [match.span() for match in re.finditer(pattern, text, flags=re.IGNORECASE)]
     if not spans:
+        spans = _normalized_spans(surface, text)
+    if not spans:
         return None
+
     if isinstance(hint, int) and not isinstance(hint, bool):
         after = [span for span in spans if span[0] >= hint]
         if after:
-            return after[0]
+            return after[0], exact
     free = [span for span in spans if span not in used_spans]
-    return (free or spans)[0]
+    return (free or spans)[0], exact
 
 
-def _confidence(value: Any) -> float:
+def _normalize_chars(text: str) -> tuple[str, list[int]]:
+    """Return `text` NFKC-normalized and case-folded without whitespace, and the source index of each character."""
+    characters: list[str] = []
+    sources: list[int] = []
+    for index, char in enumerate(text):
+        if char.isspace():
+            continue
+        for folded in unicodedata.normalize("NFKC", char).casefold():
+            if not folded.isspace():
+                characters.append(folded)
+                sources.append(index)
+    return "".join(characters), sources
+
+
+def _normalized_spans(surface: str, text: str) -> list[tuple[int, int]]:
+    """Return the spans of `text` whose normalized characters equal those of `surface`."""
+    needle, _ = _normalize_chars(surface)
+    if not needle:
+        return []
+    haystack, sources = _normalize_chars(text)
+    spans = []
+    position = haystack.find(needle)
+    while position != -1:
+        span = (sources[position], sources[position + len(needle) - 1] + 1)
+        # A match that starts or ends inside the expansion of one character (the "i" of "ﬁ") is no span.
+        if _normalize_chars(text[span[0]:span[1]])[0] == needle:
+            spans.append(span)
+        position = haystack.find(needle, position + 1)
+    return spans
+
+
+def _confidence(value: Any, default: float = DEFAULT_CONFIDENCE) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and 0 <= value <= 1:
         return float(value)
-    return DEFAULT_CONFIDENCE
+    return default
 
 
 def _end_index(value: Any, entities: list[ExtractedEntity], index_map: dict[int, int]) -> int | None:
@@ -200,15 +250,25 @@ def _validate_relations(items: list[Any], entities: list[ExtractedEntity], index
         if source == target:
             dropped.append(DroppedItem("relation", item, "source and target are the same entity"))
             continue
+        factor = 1.0
         if not scope.fits(type_, entities[source].type, entities[target].type):
-            rel = scope.relationships[type_]
-            dropped.append(DroppedItem("relation", item, f"{type_} must go from {rel.domain} to {rel.range}, not "
-                                                         f"from {entities[source].type} to {entities[target].type}"))
-            continue
+            if not scope.fits(type_, entities[target].type, entities[source].type):
+                rel = scope.relationships[type_]
+                dropped.append(DroppedItem("relation", item, f"{type_} must go from {rel.domain} to {rel.range}, "
+                                                             f"not from {entities[source].type} to "
+                                                             f"{entities[target].type}"))
+                continue
+            # The classes fit only the other way round ("leaking" SHOWS_FAILURE_MODE "pump"), so the
+            # model output has the two ends swapped.
+            source, target = target, source
+            factor = REVERSED_RELATION_FACTOR
         key = (source, type_, target)
         if key in seen:
             continue
         seen.add(key)
+        # Without a confidence of its own, a relation is as certain as the weaker of its two ends.
+        ends_confidence = min(entities[source].confidence, entities[target].confidence)
         relations.append(ExtractedRelation(source=source, type=type_, target=target,
-                                           confidence=round(_confidence(item.get("confidence")), 4)))
+                                           confidence=round(_confidence(item.get("confidence"), ends_confidence)
+                                                            * factor, 4)))
     return relations
