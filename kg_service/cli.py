@@ -345,6 +345,7 @@ FEATURE_COMMANDS: list[str] = [
     "kg_service.commands.evaluate_linkprediction",
     "kg_service.commands.models",
     "kg_service.commands.evaluate_extraction",
+    "kg_service.commands.evaluate_graphrag",
 ]
 
 for _module_name in FEATURE_COMMANDS:

@@ -1,0 +1,83 @@
+"""`kg-service evaluate extraction-graphrag --gold FILE`: our extraction against neo4j-graphrag's SimpleKGPipeline."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from kg_service.commands.evaluate import evaluate_app
+
+
+@evaluate_app.command("extraction-graphrag")
+def evaluate_extraction_graphrag_command(
+        gold: Path = typer.Option(..., "--gold", "-g", help="Gold file: MaintIE JSON (English or Chinese) or "
+                                                            "MWO2KG NER JSON lines"),
+        limit: Optional[int] = typer.Option(None, min=1, help="Compare on the first N examples only"),
+        depth: int = typer.Option(1, min=1, help="Type-path depth of the hierarchical scores (1 = top-level type)"),
+        backend: Optional[str] = typer.Option(None, help="Backend: auto, transformers, openai, llama-cpp or "
+                                                         "scripted (default KG_LLM_BACKEND)"),
+        model: Optional[str] = typer.Option(None, help="Model folder, GGUF file, hub id, endpoint model name or "
+                                                       "a short name (smollm2-135m, qwen2.5-coder-1.5b); default "
+                                                       "KG_LLM_MODEL"),
+        max_new_tokens: int = typer.Option(384, min=16, help="Token limit of one model answer, for both systems"),
+        prompt_cache_mib: int = typer.Option(1024, min=0, help="Size in MiB of the llama.cpp cache of model states "
+                                                               "that keeps each system's prompt prefix between "
+                                                               "alternating calls (0 = off)"),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table")) -> None:
+    """Run our extraction and SimpleKGPipeline on the same texts with the same model; report F1 and speed.
+
+    SimpleKGPipeline writes into the configured Neo4j: the command deletes the nodes it wrote
+    (label __KGBuilder__) before each text and after the last one.
+    """
+    from kg_service.cli import _errors, _store
+    from kg_service.config import get_settings
+    from kg_service.evaluation.extraction import load_gold
+    from kg_service.extraction.backends import create_backend
+    from kg_service.extraction.scope import ExtractionScope, core_schema
+
+    settings = get_settings()
+    overrides = {key: value for key, value in (("backend", backend), ("model", model)) if value is not None}
+    # neo4j-graphrag logs each pipeline run's whole schema at INFO.
+    logging.getLogger("neo4j_graphrag").setLevel(max(logging.WARNING, logging.getLogger().level))
+    with _errors():
+        from kg_service.evaluation.graphrag_comparison import compare_with_graphrag
+
+        gold_set = load_gold(gold, limit)
+        store = _store(settings, start_local=True)
+        try:
+            llm = create_backend(settings, **overrides)
+            scope = ExtractionScope.from_schema(core_schema())
+            comparison = compare_with_graphrag(gold_set, llm, scope, store, depth=depth,
+                                               max_new_tokens=max_new_tokens,
+                                               prompt_cache_bytes=prompt_cache_mib << 20)
+        finally:
+            store.close()
+
+    if as_json:
+        typer.echo(comparison.model_dump_json())
+        return
+    _print_table(comparison)
+
+
+def _print_table(comparison) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{comparison.gold_file}: {comparison.examples} {comparison.lang} texts, "
+                        f"{comparison.backend} {comparison.model}")
+    for column in ("system", f"entity F1 at depth {comparison.depth}", "entity span F1", "relation F1",
+                   "texts/s", "s per text", "model s", "no span", "failed texts"):
+        table.add_column(column, justify="left" if column == "system" else "right")
+    for scores in (comparison.ours, comparison.graphrag):
+        table.add_row(scores.system, f"{scores.entity_at_depth.f1:.3f}", f"{scores.entity_span.f1:.3f}",
+                      f"{scores.relation_at_depth.f1:.3f}", f"{scores.texts_per_second:.3f}",
+                      f"{scores.seconds_per_text:.1f}", f"{scores.model_seconds:.1f}",
+                      str(scores.entities_without_span), str(scores.failed_texts))
+    console = Console()
+    console.print(table)
+    console.print(f"peak RSS {comparison.peak_rss_bytes / 2**30:.2f} GiB; F1 goal (ours >= graphrag) "
+                  f"{'met' if comparison.f1_goal_met else 'not met'}; throughput goal (ours >= 2x graphrag) "
+                  f"{'met' if comparison.throughput_goal_met else 'not met'}")

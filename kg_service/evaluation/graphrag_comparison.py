@@ -1,0 +1,417 @@
+"""Side-by-side run of our extraction and neo4j-graphrag's `SimpleKGPipeline` on the same gold texts.
+
+Both systems get the same model object, the same classes and relationship types (our
+`ExtractionScope`, with the definitions in the gold file's language) and the same texts. The
+runner alternates which system goes first on each text, so that machine load hits both alike,
+and times every call. SimpleKGPipeline writes into Neo4j: before each text the runner deletes the
+nodes that graphrag wrote (label `__KGBuilder__`), runs the pipeline, and reads back the entity
+nodes (label and `name`) and the relationships between them.
+
+A graphrag node has a name but no offsets, so its span is the first case-insensitive occurrence
+of the name in the text. A name that does not occur counts as a wrong prediction.
+`comparable_keys` scores both systems with the same rule: every predicted entity without a token
+span, and every relation with such an end, counts as a false positive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import resource
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from kg_service.errors import GraphStoreError
+from kg_service.evaluation.extraction import (UNMAPPED_PREFIX, EntityKey, GoldExample, GoldSet, PrecisionRecallF1,
+                                              RelationKey, char_span_to_tokens, predicted_keys, score)
+from kg_service.evaluation.type_mappings import SCHEMES, SchemeMapping
+from kg_service.extraction.backend import Generation, GenerationRequest, LLMBackend
+from kg_service.extraction.scope import ExtractionScope
+from kg_service.graph.store import GraphStore
+
+logger = logging.getLogger(__name__)
+
+PROMPT_CACHE_BYTES = 1 << 30
+"""Default size of the llama.cpp prompt cache; beyond it the least recently used model states are dropped."""
+
+OURS = "kg-service"
+GRAPHRAG = "neo4j-graphrag"
+
+_DELETE_GRAPHRAG_NODES = "MATCH (n:__KGBuilder__) DETACH DELETE n RETURN count(*) AS deleted"
+_READ_ENTITIES = ("MATCH (n:__KGBuilder__:__Entity__) "
+                  "RETURN elementId(n) AS id, labels(n) AS labels, n.name AS name ORDER BY id")
+_READ_RELATIONSHIPS = ("MATCH (a:__KGBuilder__:__Entity__)-[r]->(b:__KGBuilder__:__Entity__) "
+                       "RETURN elementId(a) AS source, type(r) AS type, elementId(b) AS target ORDER BY source, target")
+
+
+@dataclass(frozen=True)
+class NamedEntity:
+    """An entity that graphrag wrote, with the span of its name in the text; start == end == 0 when not found."""
+
+    text: str
+    type: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class NamedRelation:
+    """A relationship that graphrag wrote, between two positions in the entity list."""
+
+    source: int
+    type: str
+    target: int
+
+
+@dataclass
+class GraphragExtraction:
+    """The entities and relationships that SimpleKGPipeline wrote for one text."""
+
+    text: str
+    entities: list[NamedEntity] = field(default_factory=list)
+    relations: list[NamedRelation] = field(default_factory=list)
+    writer_status: str = ""
+
+
+class SystemScores(BaseModel):
+    """Scores, speed and memory of one system over the gold texts."""
+
+    system: str
+    entity_at_depth: PrecisionRecallF1
+    entity_span: PrecisionRecallF1
+    relation_at_depth: PrecisionRecallF1
+    seconds: float
+    """Wall time of the system's calls only, without clearing and reading back Neo4j."""
+    seconds_per_text: float
+    texts_per_second: float
+    model_seconds: float
+    """Time spent inside the backend's `generate`."""
+    model_requests: int
+    max_rss_bytes: int
+    """Largest resident set size sampled right after one of this system's calls."""
+    entities_without_span: int
+    failed_texts: int
+    """Texts quarantined (ours) or whose graph write failed (graphrag)."""
+
+
+class TextTiming(BaseModel):
+    """Seconds and entity counts of both systems on one text, and which went first."""
+
+    index: int
+    first: str
+    ours_seconds: float
+    graphrag_seconds: float
+    ours_entities: int
+    graphrag_entities: int
+
+
+class GraphragComparison(BaseModel):
+    """Our extraction against SimpleKGPipeline on one gold file, with the goal check."""
+
+    gold_file: str
+    scheme: str
+    lang: str
+    examples: int
+    backend: str
+    model: str
+    depth: int
+    max_new_tokens: int
+    prompt_cache: bool
+    """Whether the llama.cpp prompt cache was on (see `enable_prompt_cache`)."""
+    ours: SystemScores
+    graphrag: SystemScores
+    peak_rss_bytes: int
+    """Peak resident set size of the whole process (both systems share the model)."""
+    f1_goal_met: bool
+    """Our entity F1 at depth 1 is at least graphrag's."""
+    throughput_goal_met: bool
+    """Our texts per second are at least twice graphrag's."""
+    texts: list[TextTiming]
+
+
+def enable_prompt_cache(backend: LLMBackend, capacity_bytes: int) -> bool:
+    """Give a llama-cpp backend a RAM cache of model states; return False for other backends.
+
+    llama.cpp reuses the key-value cache of the previous prompt's common prefix. The two systems
+    have different prompts, so alternating them would make every call evaluate its whole prompt
+    again, which neither system does when it runs alone. The cache keeps recent states of both
+    and restores the one with the longest common prefix. `capacity_bytes` bounds the memory of
+    the cached states. With Qwen2.5-Coder-1.5B and 2,500-token prompts one state takes about 365 MiB
+    (68 MiB of model state and 296 MiB of logits), so 1 GiB keeps the latest state of each system.
+    """
+    # NOTE: this reaches into LlamaCppBackend's private Llama object, because the backend has no
+    # public switch for llama-cpp-python's cache (llama_cpp.LlamaRAMCache, version 0.3.36).
+    llama = getattr(backend, "_llama", None)
+    if llama is None or not hasattr(llama, "set_cache"):
+        return False
+    from llama_cpp import Llama, LlamaRAMCache
+
+    class StateCache(LlamaRAMCache):
+        """A RAM cache of one state per prompt family, whose size also counts each state's copy of the logits."""
+
+        @property
+        def cache_size(self) -> int:
+            return sum(state.llama_state_size + state.scores.nbytes + state.input_ids.nbytes
+                       for state in self.cache_state.values())
+
+        def __setitem__(self, key: Any, value: Any) -> None:
+            # A new state replaces those sharing at least half of its tokens as a prefix (the same
+            # system's earlier prompts), so two calls of one system cannot evict the other's state.
+            key = tuple(key)
+            for old in [old for old in self.cache_state
+                        if Llama.longest_token_prefix(old, key) * 2 >= min(len(old), len(key))]:
+                del self.cache_state[old]
+            super().__setitem__(key, value)
+
+    llama.set_cache(StateCache(capacity_bytes=capacity_bytes))
+    logger.info("llama.cpp prompt cache of %d MiB enabled for %s", capacity_bytes >> 20, backend.model_id)
+    return True
+
+
+class TimedBackend:
+    """An `LLMBackend` proxy that adds up the time and the number of requests sent to `generate`."""
+
+    def __init__(self, backend: LLMBackend) -> None:
+        self.backend = backend
+        self.name = backend.name
+        self.model_id = backend.model_id
+        self.seconds = 0.0
+        self.requests = 0
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        """Forward the requests to the wrapped backend and record the time taken."""
+        started = time.perf_counter()
+        try:
+            return self.backend.generate(requests)
+        finally:
+            self.seconds += time.perf_counter() - started
+            self.requests += len(requests)
+
+
+def graphrag_schema(scope: ExtractionScope, lang: str) -> Any:
+    """Build graphrag's `GraphSchema` from our scope: the same classes, types, definitions and domain/range pairs.
+
+    Every relationship type gets one pattern per pair of classes in scope that its domain and
+    range allow, and nothing outside the scope is allowed, so graphrag's pruner applies the same
+    checks as our validation.
+    """
+    from neo4j_graphrag.components.schema import GraphSchema, NodeType, PropertyType, RelationshipType
+
+    def definition(definitions: dict[str, str]) -> str:
+        return definitions.get(lang) or definitions.get("en", "")
+
+    name_description = "the entity's text, copied from the input text" if lang == "en" else "实体在原文中的文字"
+    node_types = [NodeType(label=scope_class.name, description=definition(scope_class.definitions),
+                           properties=[PropertyType(name="name", type="STRING", description=name_description)],
+                           additional_properties=False)
+                  for scope_class in scope.classes.values()]
+    relationship_types = [RelationshipType(label=rel.type, description=definition(rel.definitions))
+                          for rel in scope.relationships.values()]
+    patterns = [(source, rel.type, target) for rel in scope.relationships.values()
+                for source in scope.classes for target in scope.classes if scope.fits(rel.type, source, target)]
+    return GraphSchema(node_types=node_types, relationship_types=relationship_types, patterns=patterns,
+                       additional_node_types=False, additional_relationship_types=False, additional_patterns=False)
+
+
+def build_pipeline(llm: Any, store: GraphStore, scope: ExtractionScope, lang: str, embedder: Any) -> Any:
+    """Create a SimpleKGPipeline on `store` with our scope's schema, without APOC and without entity resolution.
+
+    Entity resolution (`apoc.refactor.mergeNodes`) needs APOC, and it would only merge nodes of
+    one text with the same label and name, which the set-based scoring counts once anyway.
+    """
+    from neo4j_graphrag.experimental.pipeline.kg_builder import SimpleKGPipeline
+
+    from kg_service.extraction.graphrag_adapter import AllowlistNeo4jWriter
+
+    writer = AllowlistNeo4jWriter(store.driver, labels=scope.classes, relationship_types=scope.relationships,
+                                  neo4j_database=store.database)
+    return SimpleKGPipeline(llm=llm, driver=store.driver, embedder=embedder, schema=graphrag_schema(scope, lang),
+                            from_file=False, kg_writer=writer, on_error="IGNORE", perform_entity_resolution=False,
+                            neo4j_database=store.database)
+
+
+def locate_name(text: str, name: str) -> tuple[int, int] | None:
+    """Return the character span of the first case-insensitive occurrence of `name` in `text`, or None."""
+    name = name.strip()
+    if not name:
+        return None
+    match = re.search(re.escape(name), text, flags=re.IGNORECASE)
+    return (match.start(), match.end()) if match else None
+
+
+def clear_graphrag_nodes(store: GraphStore) -> int:
+    """Delete every node that graphrag's writer created (label `__KGBuilder__`); return how many."""
+    [row] = store.write(_DELETE_GRAPHRAG_NODES)
+    return int(row["deleted"])
+
+
+def read_graphrag_extraction(store: GraphStore, text: str, scope: ExtractionScope) -> GraphragExtraction:
+    """Read the entity nodes and their relationships back from Neo4j and locate each name in `text`."""
+    extraction = GraphragExtraction(text=text)
+    positions: dict[str, int] = {}
+    for row in store.read(_READ_ENTITIES):
+        classes = [label for label in row["labels"] if label in scope.classes]
+        type_ = classes[0] if len(classes) == 1 else UNMAPPED_PREFIX + "+".join(sorted(row["labels"]))
+        name = str(row["name"] or "")
+        span = locate_name(text, name) or (0, 0)
+        positions[row["id"]] = len(extraction.entities)
+        extraction.entities.append(NamedEntity(text=name, type=type_, start=span[0], end=span[1]))
+    for row in store.read(_READ_RELATIONSHIPS):
+        extraction.relations.append(NamedRelation(source=positions[row["source"]], type=row["type"],
+                                                  target=positions[row["target"]]))
+    return extraction
+
+
+def comparable_keys(example: GoldExample, extraction: Any,
+                    mapping: SchemeMapping) -> tuple[list[EntityKey], list[RelationKey]]:
+    """Score keys of one extraction, with an unmatched key for each entity or relation end without a token span.
+
+    `predicted_keys` skips entities whose span covers no token. Here each of them, and each
+    relation with such an end, becomes a key that no gold item can match. It then counts as a
+    false positive, for both systems alike.
+    """
+    entities, relations = predicted_keys(example, extraction, mapping)
+    spans = [char_span_to_tokens(example.offsets, entity.start, entity.end) for entity in extraction.entities]
+    for position, (entity, span) in enumerate(zip(extraction.entities, spans)):
+        if span is None:
+            marker = -1 - position
+            entities.append(EntityKey(marker, marker, mapping.entities.get(entity.type, UNMAPPED_PREFIX + entity.type)))
+    for position, relation in enumerate(extraction.relations):
+        if spans[relation.source] is None or spans[relation.target] is None:
+            marker = (-1 - position, -1 - position)
+            relations.append(RelationKey(marker, marker, UNMAPPED_PREFIX + relation.type))
+    return entities, relations
+
+
+def compare_with_graphrag(gold: GoldSet, backend: LLMBackend, scope: ExtractionScope, store: GraphStore, *,
+                          depth: int = 1, max_new_tokens: int = 384, embedder: Any | None = None,
+                          prompt_cache_bytes: int = PROMPT_CACHE_BYTES) -> GraphragComparison:
+    """Run both systems on every gold text, alternating which goes first, and score them the same way.
+
+    `embedder` is any object with `embed(texts)` for graphrag's chunk embeddings (default: the e5
+    model). Graphrag's nodes are deleted before each text and after the last one.
+    `prompt_cache_bytes` sizes the llama.cpp prompt cache (see `enable_prompt_cache`; 0 turns it off).
+    """
+    from kg_service.extraction.graphrag_adapter import BackendLLM, E5Embedder
+    from kg_service.extraction.pipeline import extract_texts
+
+    mapping = SCHEMES[gold.scheme]
+    prompt_cache = prompt_cache_bytes > 0 and enable_prompt_cache(backend, prompt_cache_bytes)
+    timed = TimedBackend(backend)
+    llm = BackendLLM(timed, max_new_tokens=max_new_tokens)
+    pipeline = build_pipeline(llm, store, scope, gold.lang, E5Embedder(embedder))
+    runs = {OURS: _SystemRun(), GRAPHRAG: _SystemRun()}
+    timings: list[TextTiming] = []
+
+    loop = asyncio.new_event_loop()
+    try:
+        for index, example in enumerate(gold.examples):
+            order = (OURS, GRAPHRAG) if index % 2 == 0 else (GRAPHRAG, OURS)
+            for system in order:
+                run = runs[system]
+                model_before, requests_before = timed.seconds, timed.requests
+                if system == OURS:
+                    started = time.perf_counter()
+                    [extraction] = extract_texts([example.text], timed, scope, lang=gold.lang,
+                                                 max_new_tokens=max_new_tokens)
+                    seconds = time.perf_counter() - started
+                    failed = extraction.quarantined
+                else:
+                    clear_graphrag_nodes(store)
+                    started = time.perf_counter()
+                    result = loop.run_until_complete(pipeline.run_async(text=example.text))
+                    seconds = time.perf_counter() - started
+                    extraction = read_graphrag_extraction(store, example.text, scope)
+                    extraction.writer_status = _writer_status(result)
+                    failed = extraction.writer_status != "SUCCESS"
+                run.record(example, extraction, mapping, seconds, timed.seconds - model_before,
+                           timed.requests - requests_before, failed)
+            timings.append(TextTiming(index=index, first=order[0], ours_seconds=runs[OURS].seconds[-1],
+                                      graphrag_seconds=runs[GRAPHRAG].seconds[-1],
+                                      ours_entities=len(runs[OURS].extractions[-1].entities),
+                                      graphrag_entities=len(runs[GRAPHRAG].extractions[-1].entities)))
+            logger.info("text %d of %d: %s %.1f s, %s %.1f s", index + 1, len(gold.examples), OURS,
+                        timings[-1].ours_seconds, GRAPHRAG, timings[-1].graphrag_seconds)
+    finally:
+        loop.close()
+        clear_graphrag_nodes(store)
+
+    ours = runs[OURS].scores(OURS, gold, depth)
+    graphrag = runs[GRAPHRAG].scores(GRAPHRAG, gold, depth)
+    return GraphragComparison(
+        gold_file=str(gold.path), scheme=gold.scheme, lang=gold.lang, examples=len(gold.examples),
+        backend=backend.name, model=backend.model_id, depth=depth, max_new_tokens=max_new_tokens,
+        prompt_cache=prompt_cache,
+        ours=ours, graphrag=graphrag, peak_rss_bytes=_peak_rss_bytes(),
+        f1_goal_met=ours.entity_at_depth.f1 >= graphrag.entity_at_depth.f1,
+        throughput_goal_met=ours.texts_per_second >= 2 * graphrag.texts_per_second,
+        texts=timings)
+
+
+@dataclass
+class _SystemRun:
+    """What one system produced so far: extractions, score keys, times and memory samples."""
+
+    extractions: list[Any] = field(default_factory=list)
+    predictions: list[tuple[list[EntityKey], list[RelationKey]]] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    model_seconds: float = 0.0
+    model_requests: int = 0
+    max_rss_bytes: int = 0
+    entities_without_span: int = 0
+    failed_texts: int = 0
+
+    def record(self, example: GoldExample, extraction: Any, mapping: SchemeMapping, seconds: float,
+               model_seconds: float, model_requests: int, failed: bool) -> None:
+        self.extractions.append(extraction)
+        self.predictions.append(comparable_keys(example, extraction, mapping))
+        self.seconds.append(seconds)
+        self.model_seconds += model_seconds
+        self.model_requests += model_requests
+        self.max_rss_bytes = max(self.max_rss_bytes, _current_rss_bytes())
+        self.entities_without_span += sum(
+            1 for entity in extraction.entities if char_span_to_tokens(example.offsets, entity.start, entity.end) is None)
+        self.failed_texts += int(failed)
+
+    def scores(self, system: str, gold: GoldSet, depth: int) -> SystemScores:
+        scores = score(gold, self.predictions, depth)
+        total = sum(self.seconds)
+        return SystemScores(system=system, entity_at_depth=scores.entity_at_depth, entity_span=scores.entity_span,
+                            relation_at_depth=scores.relation_at_depth, seconds=total,
+                            seconds_per_text=total / len(self.seconds) if self.seconds else 0.0,
+                            texts_per_second=len(self.seconds) / total if total else 0.0,
+                            model_seconds=self.model_seconds, model_requests=self.model_requests,
+                            max_rss_bytes=self.max_rss_bytes, entities_without_span=self.entities_without_span,
+                            failed_texts=self.failed_texts)
+
+
+def _writer_status(result: Any) -> str:
+    """Return the writer's status from a PipelineResult ("SUCCESS" or "FAILURE")."""
+    output = (result.result or {}).get("writer") or {}
+    status = output.get("status") if isinstance(output, dict) else getattr(output, "status", None)
+    if status is None:
+        raise GraphStoreError(f"SimpleKGPipeline returned no writer status (result {result.result!r}); "
+                              "check that the pipeline ends with its writer")
+    if status != "SUCCESS":
+        logger.warning("graphrag's writer failed: %s", output)
+    return str(status)
+
+
+def _current_rss_bytes() -> int:
+    """Return the resident set size of this process from /proc, or 0 where /proc is missing."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as handle:
+            pages = int(handle.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+    return pages * resource.getpagesize()
+
+
+def _peak_rss_bytes() -> int:
+    """Return the peak resident set size of this process (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
