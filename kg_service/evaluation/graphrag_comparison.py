@@ -144,31 +144,10 @@ def enable_prompt_cache(backend: LLMBackend, capacity_bytes: int) -> bool:
     the cached states. With Qwen2.5-Coder-1.5B and 2,500-token prompts one state takes about 365 MiB
     (68 MiB of model state and 296 MiB of logits), so 1 GiB keeps the latest state of each system.
     """
-    # NOTE: this reaches into LlamaCppBackend's private Llama object, because the backend has no
-    # public switch for llama-cpp-python's cache (llama_cpp.LlamaRAMCache, version 0.3.36).
-    llama = getattr(backend, "_llama", None)
-    if llama is None or not hasattr(llama, "set_cache"):
+    use_cache = getattr(backend, "use_prompt_cache", None)
+    if use_cache is None:
         return False
-    from llama_cpp import Llama, LlamaRAMCache
-
-    class StateCache(LlamaRAMCache):
-        """A RAM cache of one state per prompt family, whose size also counts each state's copy of the logits."""
-
-        @property
-        def cache_size(self) -> int:
-            return sum(state.llama_state_size + state.scores.nbytes + state.input_ids.nbytes
-                       for state in self.cache_state.values())
-
-        def __setitem__(self, key: Any, value: Any) -> None:
-            # A new state replaces those sharing at least half of its tokens as a prefix (the same
-            # system's earlier prompts), so two calls of one system cannot evict the other's state.
-            key = tuple(key)
-            for old in [old for old in self.cache_state
-                        if Llama.longest_token_prefix(old, key) * 2 >= min(len(old), len(key))]:
-                del self.cache_state[old]
-            super().__setitem__(key, value)
-
-    llama.set_cache(StateCache(capacity_bytes=capacity_bytes))
+    use_cache(capacity_bytes)
     logger.info("llama.cpp prompt cache of %d MiB enabled for %s", capacity_bytes >> 20, backend.model_id)
     return True
 

@@ -55,6 +55,38 @@ class LlamaCppBackend:
             raise ConfigurationError(f"llama.cpp could not load {path}: {error}") from error
         logger.info("loaded %s with llama.cpp in %.1f s", path.name, time.perf_counter() - started)
 
+    def use_prompt_cache(self, capacity_bytes: int) -> None:
+        """Keep recent model states in RAM, one per prompt family, so that alternating prompts reuse their prefixes.
+
+        llama.cpp reuses the key-value cache only for the common prefix with the previous prompt.
+        Two callers with different system prompts that take turns would each evaluate their whole
+        prompt again on every call. The cache restores the stored state with the longest common
+        prefix instead. A new state replaces the states that share at least half of its tokens as a
+        prefix (earlier prompts of the same family), so one family cannot evict the other's state.
+        `capacity_bytes` bounds the cached states, logits included.
+        """
+        if capacity_bytes < 1:
+            raise ValueError(f"capacity_bytes must be at least 1, got {capacity_bytes}")
+        from llama_cpp import Llama, LlamaRAMCache
+
+        class StateCache(LlamaRAMCache):
+            """A RAM cache of one state per prompt family, whose size also counts each state's copy of the logits."""
+
+            @property
+            def cache_size(self) -> int:
+                return sum(state.llama_state_size + state.scores.nbytes + state.input_ids.nbytes
+                           for state in self.cache_state.values())
+
+            def __setitem__(self, key: Any, value: Any) -> None:
+                key = tuple(key)
+                for old in [old for old in self.cache_state
+                            if Llama.longest_token_prefix(old, key) * 2 >= min(len(old), len(key))]:
+                    del self.cache_state[old]
+                super().__setitem__(key, value)
+
+        with self._lock:
+            self._llama.set_cache(StateCache(capacity_bytes=capacity_bytes))
+
     def count_tokens(self, text: str) -> int:
         """Return the number of tokens of `text` without special tokens."""
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
