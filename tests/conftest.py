@@ -72,6 +72,13 @@ def load_sample_plant(store: GraphStore, settings: Settings) -> GraphStore:
     return store
 
 
+def graphql(client, query: str, **variables) -> dict:
+    """Post a GraphQL query with variables to a test client and return the decoded answer (HTTP 200 asserted)."""
+    response = client.post("/graphql", json={"query": query, "variables": variables})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
 @pytest.fixture
 def empty_graph(store: GraphStore) -> GraphStore:
     wipe(store)

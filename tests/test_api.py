@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 from kg_service.api.app import create_app
 from kg_service.graph.checksum import graph_checksum
 from kg_service.ingest import ingest_telemetry, ingest_workorders, load_ontologies
-from tests.conftest import CORE_ONTOLOGY, MAPPINGS_DIR, SAMPLE_DIR, data_file, wipe
+from tests.conftest import CORE_ONTOLOGY, MAPPINGS_DIR, SAMPLE_DIR, data_file, graphql, wipe
 
 pytestmark = pytest.mark.neo4j
 
@@ -51,12 +51,6 @@ def client(store, settings):
     ingest_workorders(store, settings, data_file("maintkg_pdl", "case_study_pdl.csv"), MAPPINGS_DIR / "maintkg_pdl.yaml")
     with TestClient(create_app(settings, store)) as test_client:
         yield test_client
-
-
-def graphql(client: TestClient, query: str, **variables) -> dict:
-    response = client.post("/graphql", json={"query": query, "variables": variables})
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def test_entity_by_key(client):

@@ -17,7 +17,7 @@ from kg_service.errors import NotFoundError, QueryError
 from kg_service.ingest import ingest_workorders, load_ontologies
 from kg_service.reasoning import lookup
 from kg_service.reasoning.rootcause import ASSET_CLASSES
-from tests.conftest import CORE_ONTOLOGY, SAMPLE_DIR, wipe
+from tests.conftest import CORE_ONTOLOGY, SAMPLE_DIR, graphql, wipe
 
 pytestmark = pytest.mark.neo4j
 
@@ -37,12 +37,6 @@ def client(store, settings):
         ingest_workorders(store, settings, SAMPLE_DIR / f"{name}.csv", SAMPLE_DIR / f"{name}.yaml")
     with TestClient(create_app(settings, store)) as test_client:
         yield test_client
-
-
-def graphql(client: TestClient, query: str, **variables) -> dict:
-    response = client.post("/graphql", json={"query": query, "variables": variables})
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def _two_step_pages(store, reference: str, failures_only: bool) -> list[lookup.HistoryPage]:

@@ -10,9 +10,7 @@ from kg_service.ask.rules import RuleMapper
 from kg_service.ask.tools import parse_tool_call
 from kg_service.errors import ToolCallError
 from kg_service.extraction.backend import ScriptedBackend
-from kg_service.ingest import ingest_workorders, load_ontologies
-from loaders.rdf_instances import load_rdf_instances
-from tests.conftest import CORE_ONTOLOGY, SAMPLE_DIR, wipe
+from tests.conftest import load_sample_plant
 
 LINE_1 = "line:sample-plant:line-1-machining"
 LINE_2 = "line:sample-plant:line-2-assembly"
@@ -26,12 +24,7 @@ RETURN key, EXISTS { MATCH (target)-[:PART_OF*1..4]->(:Entity {id: $line}) } AS 
 
 @pytest.fixture(scope="module")
 def plant_graph(store, settings):
-    wipe(store)
-    load_ontologies(store, [CORE_ONTOLOGY])
-    for name in ("workorders_en", "workorders_zh"):
-        ingest_workorders(store, settings, SAMPLE_DIR / f"{name}.csv", SAMPLE_DIR / f"{name}.yaml")
-    load_rdf_instances(store, settings, SAMPLE_DIR / "designs.ttl")
-    return store
+    return load_sample_plant(store, settings)
 
 
 def _ask(store, question: str):

@@ -13,7 +13,7 @@ import kg_service.client as client_module
 from kg_service.api import paging
 from kg_service.api.app import create_app
 from kg_service.client import KGClient
-from tests.conftest import load_sample_plant
+from tests.conftest import graphql, load_sample_plant
 
 pytestmark = pytest.mark.neo4j
 
@@ -65,12 +65,6 @@ def plant(store, settings):
 def api(plant, settings):
     with TestClient(create_app(settings, plant)) as test_client:
         yield test_client
-
-
-def graphql(api: TestClient, query: str, **variables) -> dict:
-    response = api.post("/graphql", json={"query": query, "variables": variables})
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def connection_at(data: dict, path: tuple[str, ...]) -> dict:

@@ -26,7 +26,7 @@ from kg_service.reasoning.suppliers import Constraint, Criterion, rank_suppliers
 from loaders.mapping import load_mapping
 from kg_service.ingest import ingest_shipments
 from loaders.shipments import ShipmentReader
-from tests.conftest import CORE_ONTOLOGY, MAPPINGS_DIR, ROOT, data_file, wipe
+from tests.conftest import CORE_ONTOLOGY, MAPPINGS_DIR, ROOT, data_file, graphql, wipe
 
 pytestmark = pytest.mark.neo4j
 
@@ -304,12 +304,6 @@ def client(scms, settings):
     store, _ = scms
     with TestClient(create_app(settings, store)) as test_client:
         yield test_client
-
-
-def graphql(client, query: str, **variables) -> dict:
-    response = client.post("/graphql", json={"query": query, "variables": variables})
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def nodes(connection: dict) -> list[dict]:
