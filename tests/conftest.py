@@ -73,7 +73,7 @@ def load_sample_plant(store: GraphStore, settings: Settings) -> GraphStore:
 
 
 def graphql(client, query: str, **variables) -> dict:
-    """Post a GraphQL query with variables to a test client and return the decoded answer (HTTP 200 asserted)."""
+    """Post a GraphQL query with variables to a test client, check for HTTP 200 and return the decoded response."""
     response = client.post("/graphql", json={"query": query, "variables": variables})
     assert response.status_code == 200, response.text
     return response.json()

@@ -73,8 +73,8 @@ def query_cost(selection_set: SelectionSetNode | None, fragments: dict[str, Frag
                schema: GraphQLSchema | None = None, parent: GraphQLNamedType | None = None) -> int:
     """Return the cost of a selection set; a fragment spread inside itself counts once (validation rejects it).
 
-    With `schema` and the selection's `parent` type, a field without a page argument costs the
-    default of its `first` or `limit` argument; without them it costs 1.
+    Given `schema` and the selection's `parent` type, a field without a page argument costs the
+    schema default of its `first` or `limit` argument. Without them, such a field costs 1.
     """
     if selection_set is None:
         return 0

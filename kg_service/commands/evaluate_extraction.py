@@ -11,20 +11,26 @@ import typer
 from kg_service.commands.evaluate import evaluate_app
 
 
+# Options that `evaluate extraction-graphrag` shares.
+GOLD_OPTION = typer.Option(..., "--gold", "-g", help="Gold file: MaintIE JSON (English or Chinese) or MWO2KG NER "
+                                                     "JSON lines")
+DEPTH_OPTION = typer.Option(1, min=1, help="Type-path depth of the hierarchical scores (1 = top-level type)")
+BACKEND_OPTION = typer.Option(None, help="Backend: auto, transformers, openai, llama-cpp or scripted (default "
+                                         "KG_LLM_BACKEND)")
+MODEL_OPTION = typer.Option(None, help="Model folder, GGUF file, hub id, endpoint model name or a short name "
+                                       "(smollm2-135m, qwen2.5-coder-1.5b); default KG_LLM_MODEL")
+
+
 @evaluate_app.command("extraction")
 def evaluate_extraction_command(
-        gold: Path = typer.Option(..., "--gold", "-g", help="Gold file: MaintIE JSON (English or Chinese) or "
-                                                            "MWO2KG NER JSON lines"),
+        gold: Path = GOLD_OPTION,
         limit: Optional[int] = typer.Option(None, min=1, help="Score only the first N examples"),
-        depth: int = typer.Option(1, min=1, help="Type-path depth of the hierarchical scores (1 = top-level type)"),
-        backend: Optional[str] = typer.Option(None, help="Backend: auto, transformers, openai, llama-cpp or "
-                                                         "scripted (default KG_LLM_BACKEND)"),
-        model: Optional[str] = typer.Option(None, help="Model folder, GGUF file, hub id, endpoint model name or "
-                                                       "a short name (smollm2-135m, qwen2.5-coder-1.5b); default "
-                                                       "KG_LLM_MODEL"),
+        depth: int = DEPTH_OPTION,
+        backend: Optional[str] = BACKEND_OPTION,
+        model: Optional[str] = MODEL_OPTION,
         batch_size: Optional[int] = typer.Option(None, min=1, help="Texts per backend batch (default "
                                                                    "KG_LLM_BATCH_SIZE)"),
-        max_new_tokens: int = typer.Option(384, min=16, help="Token limit of one model answer"),
+        max_new_tokens: int = typer.Option(384, min=16, help="Maximum new tokens of one model response"),
         predictions: Optional[Path] = typer.Option(None, help="Also write each text's extraction as JSON lines "
                                                               "to this file"),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table")) -> None:

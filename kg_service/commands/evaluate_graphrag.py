@@ -9,20 +9,18 @@ from typing import Optional
 import typer
 
 from kg_service.commands.evaluate import evaluate_app
+from kg_service.commands.evaluate_extraction import BACKEND_OPTION, DEPTH_OPTION, GOLD_OPTION, MODEL_OPTION
 
 
 @evaluate_app.command("extraction-graphrag")
 def evaluate_extraction_graphrag_command(
-        gold: Path = typer.Option(..., "--gold", "-g", help="Gold file: MaintIE JSON (English or Chinese) or "
-                                                            "MWO2KG NER JSON lines"),
+        gold: Path = GOLD_OPTION,
         limit: Optional[int] = typer.Option(None, min=1, help="Compare on the first N examples only"),
-        depth: int = typer.Option(1, min=1, help="Type-path depth of the hierarchical scores (1 = top-level type)"),
-        backend: Optional[str] = typer.Option(None, help="Backend: auto, transformers, openai, llama-cpp or "
-                                                         "scripted (default KG_LLM_BACKEND)"),
-        model: Optional[str] = typer.Option(None, help="Model folder, GGUF file, hub id, endpoint model name or "
-                                                       "a short name (smollm2-135m, qwen2.5-coder-1.5b); default "
-                                                       "KG_LLM_MODEL"),
-        max_new_tokens: int = typer.Option(384, min=16, help="Token limit of one model answer, for both systems"),
+        depth: int = DEPTH_OPTION,
+        backend: Optional[str] = BACKEND_OPTION,
+        model: Optional[str] = MODEL_OPTION,
+        max_new_tokens: int = typer.Option(384, min=16, help="Maximum new tokens of one model response, for both "
+                                                             "systems"),
         prompt_cache_mib: int = typer.Option(1024, min=0, help="Size in MiB of the llama.cpp cache of model states "
                                                                "that keeps each system's prompt prefix between "
                                                                "alternating calls (0 = off)"),

@@ -334,7 +334,7 @@ def compare_with_graphrag(gold: GoldSet, backend: LLMBackend, scope: ExtractionS
 
 @dataclass
 class _SystemRun:
-    """What one system produced so far: extractions, score keys, times and memory samples."""
+    """Extractions, score keys, times and memory samples that one system has produced so far."""
 
     extractions: list[Any] = field(default_factory=list)
     predictions: list[tuple[list[EntityKey], list[RelationKey]]] = field(default_factory=list)
