@@ -8,7 +8,7 @@ model loading (and the one-time GGUF conversion of the transformers backend) is 
 separately. Configurations:
 
 - `transformers-float32`, `transformers-bfloat16`: TransformersBackend on the CPU;
-- `llama-cpp`: LlamaCppBackend (needs `kg-service[llama]`), JSON grammar from the answer schema;
+- `llama-cpp`: LlamaCppBackend (needs `kg-service[llama]`), batched decoding under the answer grammar;
 - `openai`: OpenAIBackend against tests/openai_server.py, started on 127.0.0.1 for the run and
   serving the transformers model in float32, so it measures the HTTP path on top of the model.
 

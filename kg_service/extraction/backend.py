@@ -28,13 +28,18 @@ ChatMessage = dict[str, str]
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """One prompt to answer: chat messages, a token limit and an optional JSON schema for the answer."""
+    """One prompt to answer: chat messages, a token limit and an optional JSON schema for the answer.
+
+    `grammar` is an optional GBNF grammar that is stricter than the schema. A backend that decodes
+    under GBNF (llama.cpp) uses it instead of `json_schema`; the others ignore it.
+    """
 
     messages: list[ChatMessage]
     max_new_tokens: int = 512
     json_schema: dict[str, Any] | None = None
     temperature: float = 0.0
     stop_after_json: bool = True
+    grammar: str | None = None
 
 
 @dataclass(frozen=True)

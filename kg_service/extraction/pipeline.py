@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 from kg_service.extraction.answer import MalformedAnswerError, parse_answer
 from kg_service.extraction.backend import GenerationRequest, LLMBackend
+from kg_service.extraction.grammar import answer_grammar
 from kg_service.extraction.prompt import answer_schema, build_messages, detect_language, retry_message
 from kg_service.extraction.results import ChunkExtraction, DroppedItem, ExtractedEntity, ExtractedRelation
 from kg_service.extraction.scope import ExtractionScope
@@ -45,7 +46,7 @@ def extract_texts(texts: Sequence[str], backend: LLMBackend, scope: ExtractionSc
     """Extract from several texts, sending each attempt's open requests to the backend as one batch."""
     if max_attempts < 1:
         raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
-    schema = answer_schema(scope)
+    schema, grammar = answer_schema(scope), answer_grammar(scope)
     results = [ChunkExtraction(text=text, model_id=backend.model_id, lang=lang or detect_language(text))
                for text in texts]
     conversations = [build_messages(text, scope, result.lang) for text, result in zip(texts, results)]
@@ -56,7 +57,7 @@ def extract_texts(texts: Sequence[str], backend: LLMBackend, scope: ExtractionSc
         if not pending:
             break
         requests = [GenerationRequest(messages=conversations[index], max_new_tokens=max_new_tokens,
-                                      json_schema=schema) for index in pending]
+                                      json_schema=schema, grammar=grammar) for index in pending]
         generations = backend.generate(requests)
         still_pending = []
         for index, generation in zip(pending, generations):

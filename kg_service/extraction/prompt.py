@@ -8,7 +8,8 @@ object:
     {"entities": [{"text": "pump P-101", "type": "Equipment"}, ...],
      "relations": [{"source": 1, "target": 0, "type": "PART_OF"}, ...]}
 
-`source` and `target` are 0-based positions in the `entities` list. The schema has no
+`source` and `target` are 0-based positions in the `entities` list (`grammar.answer_grammar`
+keeps them within the list under llama.cpp). The schema has no
 per-item confidence, because each one costs several output tokens, and Qwen2.5-Coder-1.5B only
 copied the worked example's 0.9 and 0.8 when the schema had one. The answer parser derives the
 confidence from how the type and the span were matched instead.
@@ -52,9 +53,9 @@ def detect_language(text: str) -> str:
 def answer_schema(scope: ExtractionScope) -> dict[str, Any]:
     """Return the JSON schema of an answer, with the class and relationship names in scope as enums.
 
-    NOTE: Qwen2.5-Coder-1.5B gave an end position past the entity list for 11 of the 63 relations
-    it proposed on 20 English and 20 Chinese MaintIE texts. Ends given as entity texts, which the parser also accepts,
-    may be more robust but cost more output tokens, and they are not measured yet.
+    NOTE: a schema cannot tie a relation's end positions to the length of the entity list. Under
+    llama.cpp, `grammar.answer_grammar` does; an OpenAI-compatible endpoint or transformers may
+    still return an end past the list, which the parser drops with its reason.
     """
     entity = {"type": "object",
               "properties": {"text": {"type": "string"}, "type": {"type": "string", "enum": sorted(scope.classes)}},
