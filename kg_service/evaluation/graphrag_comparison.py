@@ -2,8 +2,10 @@
 
 Both systems get the same model object, the same classes and relationship types (our
 `ExtractionScope`, with the definitions in the gold file's language) and the same texts. The
-runner alternates which system goes first on each text, so that machine load hits both alike,
-and times every call. SimpleKGPipeline writes into Neo4j: before each text the runner deletes the
+texts go in blocks of `batch_size`: our extraction takes a block as one batch, as `ingest
+documents` and `evaluate extraction` do, and SimpleKGPipeline runs once per text, because its LLM
+interface takes one prompt per call. The runner alternates which system goes first on each
+block, so that machine load hits both alike, and times every call. SimpleKGPipeline writes into Neo4j: before each text the runner deletes the
 nodes that graphrag wrote (label `__KGBuilder__`), runs the pipeline, and reads back the entity
 nodes (label and `name`) and the relationships between them.
 
@@ -36,8 +38,8 @@ from kg_service.graph.store import GraphStore
 
 logger = logging.getLogger(__name__)
 
-PROMPT_CACHE_BYTES = 1 << 30
-"""Default size of the llama.cpp prompt cache; beyond it the least recently used model states are dropped."""
+PREFIX_SLOTS = 2
+"""Prompt prefixes that a llama-cpp backend keeps cached during the comparison: one per system."""
 
 OURS = "kg-service"
 GRAPHRAG = "neo4j-graphrag"
@@ -92,6 +94,8 @@ class SystemScores(BaseModel):
     model_seconds: float
     """Time spent inside the backend's `generate`."""
     model_requests: int
+    completion_tokens: int
+    """Answer tokens that the backend generated for this system (0 where the backend does not count them)."""
     max_rss_bytes: int
     """Largest resident set size sampled right after one of this system's calls."""
     entities_without_span: int
@@ -121,8 +125,10 @@ class GraphragComparison(BaseModel):
     model: str
     depth: int
     max_new_tokens: int
-    prompt_cache: bool
-    """Whether the llama.cpp prompt cache was on (see `enable_prompt_cache`)."""
+    batch_size: int
+    """Texts that our extraction decodes together (SimpleKGPipeline takes one text per run)."""
+    prefix_slots: int
+    """Prompt prefixes the llama.cpp backend kept cached (0: another backend; see `keep_prompt_prefixes`)."""
     ours: SystemScores
     graphrag: SystemScores
     peak_rss_bytes: int
@@ -134,22 +140,18 @@ class GraphragComparison(BaseModel):
     texts: list[TextTiming]
 
 
-def enable_prompt_cache(backend: LLMBackend, capacity_bytes: int) -> bool:
-    """Give a llama-cpp backend a RAM cache of model states; return False for other backends.
+def keep_prompt_prefixes(backend: LLMBackend, count: int) -> int:
+    """Make a llama-cpp backend keep `count` prompt prefixes cached; return the count, or 0 for other backends.
 
-    llama.cpp reuses the key-value cache of the previous prompt's common prefix. The two systems
-    have different prompts, so alternating them would make every call evaluate its whole prompt
-    again, which neither system does when it runs alone. The cache keeps recent states of both
-    and restores the one with the longest common prefix. `capacity_bytes` bounds the memory of
-    the cached states. With Qwen2.5-Coder-1.5B and 2,500-token prompts one state takes about 365 MiB
-    (68 MiB of model state and 296 MiB of logits), so 1 GiB keeps the latest state of each system.
+    The two systems have different prompts. With one cached prefix, alternating them would make
+    every call evaluate its whole prompt again, which neither system does when it runs alone.
     """
-    use_cache = getattr(backend, "use_prompt_cache", None)
-    if use_cache is None:
-        return False
-    use_cache(capacity_bytes)
-    logger.info("llama.cpp prompt cache of %d MiB enabled for %s", capacity_bytes >> 20, backend.model_id)
-    return True
+    keep = getattr(backend, "keep_prefixes", None)
+    if keep is None:
+        return 0
+    keep(count)
+    logger.info("llama.cpp keeps %d prompt prefixes for %s", count, backend.model_id)
+    return count
 
 
 class TimedBackend:
@@ -161,15 +163,18 @@ class TimedBackend:
         self.model_id = backend.model_id
         self.seconds = 0.0
         self.requests = 0
+        self.completion_tokens = 0
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
-        """Forward the requests to the wrapped backend and record the time taken."""
+        """Forward the requests to the wrapped backend and record the time taken and the answer tokens."""
         started = time.perf_counter()
         try:
-            return self.backend.generate(requests)
+            generations = self.backend.generate(requests)
         finally:
             self.seconds += time.perf_counter() - started
             self.requests += len(requests)
+        self.completion_tokens += sum(generation.completion_tokens or 0 for generation in generations)
+        return generations
 
 
 def graphrag_schema(scope: ExtractionScope, lang: str) -> Any:
@@ -269,18 +274,22 @@ def comparable_keys(example: GoldExample, extraction: Any,
 
 def compare_with_graphrag(gold: GoldSet, backend: LLMBackend, scope: ExtractionScope, store: GraphStore, *,
                           depth: int = 1, max_new_tokens: int = 384, embedder: Any | None = None,
-                          prompt_cache_bytes: int = PROMPT_CACHE_BYTES) -> GraphragComparison:
+                          batch_size: int = 4, prefix_slots: int = PREFIX_SLOTS) -> GraphragComparison:
     """Run both systems on every gold text, alternating which goes first, and score them the same way.
 
     `embedder` is any object with `embed(texts)` for graphrag's chunk embeddings (default: the e5
-    model). Graphrag's nodes are deleted before each text and after the last one.
-    `prompt_cache_bytes` sizes the llama.cpp prompt cache (see `enable_prompt_cache`; 0 turns it off).
+    model). Graphrag's nodes are deleted before each text and after the last one. Our extraction
+    takes `batch_size` texts per batch; each of its texts is timed as an equal share of its batch.
+    `prefix_slots` is passed to `keep_prompt_prefixes`.
     """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if prefix_slots < 1:
+        raise ValueError(f"prefix_slots must be at least 1, got {prefix_slots}")
     from kg_service.extraction.graphrag_adapter import BackendLLM, E5Embedder
-    from kg_service.extraction.pipeline import extract_texts
 
     mapping = SCHEMES[gold.scheme]
-    prompt_cache = prompt_cache_bytes > 0 and enable_prompt_cache(backend, prompt_cache_bytes)
+    kept_prefixes = keep_prompt_prefixes(backend, prefix_slots)
     timed = TimedBackend(backend)
     llm = BackendLLM(timed, max_new_tokens=max_new_tokens)
     pipeline = build_pipeline(llm, store, scope, gold.lang, E5Embedder(embedder))
@@ -289,33 +298,24 @@ def compare_with_graphrag(gold: GoldSet, backend: LLMBackend, scope: ExtractionS
 
     loop = asyncio.new_event_loop()
     try:
-        for index, example in enumerate(gold.examples):
-            order = (OURS, GRAPHRAG) if index % 2 == 0 else (GRAPHRAG, OURS)
+        for block, start in enumerate(range(0, len(gold.examples), batch_size)):
+            examples = gold.examples[start:start + batch_size]
+            order = (OURS, GRAPHRAG) if block % 2 == 0 else (GRAPHRAG, OURS)
             for system in order:
-                run = runs[system]
-                model_before, requests_before = timed.seconds, timed.requests
                 if system == OURS:
-                    started = time.perf_counter()
-                    [extraction] = extract_texts([example.text], timed, scope, lang=gold.lang,
-                                                 max_new_tokens=max_new_tokens)
-                    seconds = time.perf_counter() - started
-                    failed = extraction.quarantined
+                    _run_ours(runs[OURS], examples, timed, scope, gold.lang, mapping, max_new_tokens)
                 else:
-                    clear_graphrag_nodes(store)
-                    started = time.perf_counter()
-                    result = loop.run_until_complete(pipeline.run_async(text=example.text))
-                    seconds = time.perf_counter() - started
-                    extraction = read_graphrag_extraction(store, example.text, scope)
-                    extraction.writer_status = _writer_status(result)
-                    failed = extraction.writer_status != "SUCCESS"
-                run.record(example, extraction, mapping, seconds, timed.seconds - model_before,
-                           timed.requests - requests_before, failed)
-            timings.append(TextTiming(index=index, first=order[0], ours_seconds=runs[OURS].seconds[-1],
-                                      graphrag_seconds=runs[GRAPHRAG].seconds[-1],
-                                      ours_entities=len(runs[OURS].extractions[-1].entities),
-                                      graphrag_entities=len(runs[GRAPHRAG].extractions[-1].entities)))
-            logger.info("text %d of %d: %s %.1f s, %s %.1f s", index + 1, len(gold.examples), OURS,
-                        timings[-1].ours_seconds, GRAPHRAG, timings[-1].graphrag_seconds)
+                    for example in examples:
+                        _run_graphrag(runs[GRAPHRAG], example, pipeline, loop, timed, store, scope, mapping)
+            for offset, example in enumerate(examples):
+                index = start + offset
+                timings.append(TextTiming(index=index, first=order[0], ours_seconds=runs[OURS].seconds[index],
+                                          graphrag_seconds=runs[GRAPHRAG].seconds[index],
+                                          ours_entities=len(runs[OURS].extractions[index].entities),
+                                          graphrag_entities=len(runs[GRAPHRAG].extractions[index].entities)))
+            logger.info("texts %d to %d of %d: %s %.1f s, %s %.1f s", start + 1, start + len(examples),
+                        len(gold.examples), OURS, sum(runs[OURS].seconds[start:]), GRAPHRAG,
+                        sum(runs[GRAPHRAG].seconds[start:]))
     finally:
         loop.close()
         clear_graphrag_nodes(store)
@@ -325,11 +325,43 @@ def compare_with_graphrag(gold: GoldSet, backend: LLMBackend, scope: ExtractionS
     return GraphragComparison(
         gold_file=str(gold.path), scheme=gold.scheme, lang=gold.lang, examples=len(gold.examples),
         backend=backend.name, model=backend.model_id, depth=depth, max_new_tokens=max_new_tokens,
-        prompt_cache=prompt_cache,
+        batch_size=batch_size, prefix_slots=kept_prefixes,
         ours=ours, graphrag=graphrag, peak_rss_bytes=_peak_rss_bytes(),
         f1_goal_met=ours.entity_at_depth.f1 >= graphrag.entity_at_depth.f1,
         throughput_goal_met=ours.texts_per_second >= 2 * graphrag.texts_per_second,
         texts=timings)
+
+
+def _run_ours(run: _SystemRun, examples: Sequence[GoldExample], timed: TimedBackend, scope: ExtractionScope,
+              lang: str, mapping: SchemeMapping, max_new_tokens: int) -> None:
+    """Extract a block of texts as one batch and record each text with an equal share of the time."""
+    from kg_service.extraction.pipeline import extract_texts
+
+    model_before, requests_before, tokens_before = timed.seconds, timed.requests, timed.completion_tokens
+    started = time.perf_counter()
+    extractions = extract_texts([example.text for example in examples], timed, scope, lang=lang,
+                                max_new_tokens=max_new_tokens)
+    share = (time.perf_counter() - started) / len(examples)
+    model_share = (timed.seconds - model_before) / len(examples)
+    requests, tokens = timed.requests - requests_before, timed.completion_tokens - tokens_before
+    for offset, (example, extraction) in enumerate(zip(examples, extractions)):
+        first = offset == 0
+        run.record(example, extraction, mapping, share, model_share, requests if first else 0,
+                   extraction.quarantined, tokens if first else 0)
+
+
+def _run_graphrag(run: _SystemRun, example: GoldExample, pipeline: Any, loop: asyncio.AbstractEventLoop,
+                  timed: TimedBackend, store: GraphStore, scope: ExtractionScope, mapping: SchemeMapping) -> None:
+    """Run SimpleKGPipeline on one text and record what it wrote."""
+    model_before, requests_before, tokens_before = timed.seconds, timed.requests, timed.completion_tokens
+    clear_graphrag_nodes(store)
+    started = time.perf_counter()
+    result = loop.run_until_complete(pipeline.run_async(text=example.text))
+    seconds = time.perf_counter() - started
+    extraction = read_graphrag_extraction(store, example.text, scope)
+    extraction.writer_status = _writer_status(result)
+    run.record(example, extraction, mapping, seconds, timed.seconds - model_before, timed.requests - requests_before,
+               extraction.writer_status != "SUCCESS", timed.completion_tokens - tokens_before)
 
 
 @dataclass
@@ -341,13 +373,15 @@ class _SystemRun:
     seconds: list[float] = field(default_factory=list)
     model_seconds: float = 0.0
     model_requests: int = 0
+    completion_tokens: int = 0
     max_rss_bytes: int = 0
     entities_without_span: int = 0
     failed_texts: int = 0
 
     def record(self, example: GoldExample, extraction: Any, mapping: SchemeMapping, seconds: float,
-               model_seconds: float, model_requests: int, failed: bool) -> None:
+               model_seconds: float, model_requests: int, failed: bool, completion_tokens: int = 0) -> None:
         self.extractions.append(extraction)
+        self.completion_tokens += completion_tokens
         self.predictions.append(comparable_keys(example, extraction, mapping))
         self.seconds.append(seconds)
         self.model_seconds += model_seconds
@@ -365,6 +399,7 @@ class _SystemRun:
                             seconds_per_text=total / len(self.seconds) if self.seconds else 0.0,
                             texts_per_second=len(self.seconds) / total if total else 0.0,
                             model_seconds=self.model_seconds, model_requests=self.model_requests,
+                            completion_tokens=self.completion_tokens,
                             max_rss_bytes=self.max_rss_bytes, entities_without_span=self.entities_without_span,
                             failed_texts=self.failed_texts)
 
