@@ -8,6 +8,8 @@ import time
 from contextlib import asynccontextmanager
 from typing import Any
 
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse
@@ -18,6 +20,7 @@ from strawberry.asgi import GraphQL
 from cross_web import HTTPException
 
 from kg_service.api.auth import ApiKeyStore, AuthenticationError, Authenticator
+from kg_service.api.json_post import answer_json_post, is_json_post, view_supports_short_path
 from kg_service.api.loaders import entity_loader
 from kg_service.api.graphiql import ASSET_ROUTE, assets_dir, assets_installed, offline_page
 from kg_service.api.schema import build_schema
@@ -26,6 +29,8 @@ from kg_service.graph.store import GraphStore
 from kg_service.ontology.schema import GraphSchema
 
 logger = logging.getLogger(__name__)
+
+ACCESS_LOGGER = "uvicorn.access"
 
 
 class SchemaCache:
@@ -44,6 +49,13 @@ class SchemaCache:
         self._loaded_at = 0.0
         self._lock = threading.Lock()
 
+    def fresh(self) -> GraphSchema | None:
+        """Return the cached allowlist while it is younger than `max_age_s`, else None (without reading Neo4j)."""
+        with self._lock:
+            if self._schema is None or time.monotonic() - self._loaded_at > self.max_age_s:
+                return None
+            return self._schema
+
     def get(self) -> GraphSchema:
         with self._lock:
             if self._schema is None or time.monotonic() - self._loaded_at > self.max_age_s:
@@ -53,14 +65,28 @@ class SchemaCache:
 
 
 class KGGraphQL(GraphQL):
-    """strawberry's ASGI view with the graph store in each request's context."""
+    """strawberry's ASGI view with the graph store in each request's context.
 
-    def __init__(self, store: GraphStore, debug: bool, authenticator: Authenticator, offline_ide: bool = False) -> None:
+    With `json_post_shortcut`, a POST of one JSON object takes the short path of
+    `kg_service.api.json_post`, which runs the same context, schema and result processing.
+    """
+
+    def __init__(self, store: GraphStore, debug: bool, authenticator: Authenticator, offline_ide: bool = False,
+                 json_post_shortcut: bool = True) -> None:
         super().__init__(build_schema(debug=debug), graphql_ide="graphiql")
         self.store = store
         self.schema_cache = SchemaCache(store)
         self.authenticator = authenticator
         self.offline_ide = offline_ide
+        # The short path returns a single result, so it must not run when @defer/@stream can make several.
+        self.json_post_shortcut = (json_post_shortcut and not self.schema.config.enable_experimental_incremental_execution
+                                   and view_supports_short_path(self))
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self.json_post_shortcut and scope["type"] == "http" and is_json_post(scope):
+            await answer_json_post(self, scope, receive, send, fallback=super().__call__)
+        else:
+            await super().__call__(scope, receive, send)
 
     @property
     def graphql_ide_html(self) -> str:
@@ -78,14 +104,32 @@ class KGGraphQL(GraphQL):
                 "entity_loader": entity_loader(self.store)}
 
 
-def create_app(settings: Settings, store: GraphStore | None = None) -> Starlette:
-    """Create the app; it opens its own GraphStore from `settings` unless one is given."""
+class ServerOptions(BaseSettings):
+    """HTTP server settings that `kg_service.config.Settings` does not hold, read from KG_API_* variables."""
+
+    model_config = SettingsConfigDict(env_prefix="KG_API_", env_file=".env", env_file_encoding="utf-8",
+                                      extra="ignore")
+
+    access_log: bool = Field(False, description="Log one line per HTTP request (uvicorn's access log). Off by "
+                                                "default because it costs time on every request")
+
+
+def create_app(settings: Settings, store: GraphStore | None = None, access_log: bool | None = None,
+               json_post_shortcut: bool = True) -> Starlette:
+    """Create the app; it opens its own GraphStore from `settings` unless one is given.
+
+    `access_log` (default: KG_API_ACCESS_LOG, off) keeps uvicorn's one line per request.
+    `json_post_shortcut=False` sends every request through strawberry's full view.
+    """
     own_store = store is None
     store = store or GraphStore.from_settings(settings)
+    access_log = ServerOptions().access_log if access_log is None else access_log
 
     @asynccontextmanager
     async def lifespan(app: Starlette):
-        logger.info("GraphQL API starting on Neo4j %s", store.uri)
+        # uvicorn configures its loggers before the lifespan starts, so this level is the one that applies.
+        logging.getLogger(ACCESS_LOGGER).setLevel(logging.INFO if access_log else logging.WARNING)
+        logger.info("GraphQL API starting on Neo4j %s (access log %s)", store.uri, "on" if access_log else "off")
         yield
         if own_store:
             store.close()
@@ -106,7 +150,7 @@ def create_app(settings: Settings, store: GraphStore | None = None) -> Starlette
         logger.warning("GraphiQL assets are not installed in %s, so the GraphiQL page loads them from unpkg.com; "
                        "run 'kg-service graphiql install' for offline use", settings.cache_dir)
     authenticator = Authenticator(ApiKeyStore(settings.api_keys_file), settings.jwt_secret, settings.anonymous_role)
-    graphql = KGGraphQL(store, settings.debug, authenticator, offline_ide)
+    graphql = KGGraphQL(store, settings.debug, authenticator, offline_ide, json_post_shortcut)
     routes = [Route("/", root), Route("/health", health), Route("/graphql", graphql), Mount("/graphql", graphql)]
     if offline_ide:
         routes.append(Mount(ASSET_ROUTE, StaticFiles(directory=assets_dir(settings.cache_dir))))

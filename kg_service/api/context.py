@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from strawberry.types import Info
 
 from kg_service.graph.store import GraphStore
@@ -16,3 +18,15 @@ def request_store(info: Info) -> GraphStore:
 def request_schema(info: Info) -> GraphSchema:
     """Return the ontology allowlist, re-read from Neo4j at most every 30 seconds."""
     return info.context["schema_cache"].get()
+
+
+async def request_schema_async(info: Info) -> GraphSchema:
+    """Return the ontology allowlist, reading Neo4j in a worker thread only when the cached copy is too old.
+
+    A fresh cached copy comes back without the thread hop of `asyncio.to_thread(request_schema, info)`.
+    """
+    cache = info.context["schema_cache"]
+    schema = cache.fresh()
+    if schema is not None:
+        return schema
+    return await asyncio.to_thread(cache.get)

@@ -23,7 +23,8 @@ from kg_service.api.types import (Entity, EntityConnection, EntityEdge, Evidence
                                   RootCauseResult, ScoreComponent, TelemetryEvidence, WorkOrder, WorkOrderConnection,
                                   WorkOrderEdge)
 from kg_service.api import features
-from kg_service.api.context import request_schema, request_store
+from kg_service.api.context import request_schema_async, request_store
+from kg_service.api.execution import executor_for
 from kg_service.api.limits import query_limit_extensions
 from kg_service.errors import KGServiceError
 from kg_service.reasoning import lookup
@@ -77,11 +78,11 @@ RETURN total, size(rest) AS remaining, rest[0..$first] AS page
 
 
 _store = request_store
-_schema = request_schema
 
 
 def _entities(items: list[dict[str, Any]], label: str) -> list[Entity]:
-    return [Entity.from_row(item["id"], [label], item) for item in items if item]
+    # The same entities as Entity.from_row(item["id"], [label], item), without its sort of a one-label list.
+    return [Entity(id=strawberry.ID(item["id"]), classes=[label], props=item) for item in items if item]
 
 
 def _work_order(row: dict[str, Any]) -> WorkOrder:
@@ -115,7 +116,7 @@ class CoreQuery:
         row = await info.context["entity_loader"].load(str(id))
         if row is None:
             return None
-        schema = await asyncio.to_thread(_schema, info)
+        schema = await request_schema_async(info)
         return Entity.from_row(row["id"], row["labels"], row["props"], schema)
 
     @strawberry.field(description="Entities whose name contains `text` in the given language, optionally of one class")
@@ -128,7 +129,7 @@ class CoreQuery:
         if len(text) > MAX_SEARCH_TEXT:
             raise KGServiceError(f"text is {len(text)} characters long; search with at most {MAX_SEARCH_TEXT}")
         store = _store(info)
-        schema = await asyncio.to_thread(_schema, info)
+        schema = await request_schema_async(info)
         if of_class is not None:
             schema.label(of_class)
         position = lookup.decode_cursor(after)
@@ -191,7 +192,7 @@ class CoreQuery:
                  "events": query.events, "since": since, "until": until, "windowDays": window_days,
                  "lookbackMinutes": lookback_minutes, "useAnomalies": use_anomalies}
         result = await asyncio.to_thread(rank_causes, _store(info), query)
-        schema = await asyncio.to_thread(_schema, info)
+        schema = await request_schema_async(info)
 
         def entity(row: dict[str, Any] | None) -> Entity | None:
             return Entity.from_row(row["id"], row["labels"], row["props"], schema) if row else None
@@ -256,4 +257,7 @@ def build_schema(debug: bool = False) -> strawberry.Schema:
     query = merge_types("Query", (CoreQuery, *features.query_types()))
     mutations = features.mutation_types()
     mutation = merge_types("Mutation", tuple(mutations)) if mutations else None
-    return KGSchema(query=query, mutation=mutation, extensions=extensions)
+    schema = KGSchema(query=query, mutation=mutation, extensions=extensions)
+    # The executor needs the finished GraphQL schema to find its plain fields, so it is set afterwards.
+    schema.execution_context_class = executor_for(schema._schema)
+    return schema

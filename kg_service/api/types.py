@@ -7,6 +7,7 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
+from kg_service.api.execution import PURE_RESOLVER
 from kg_service.api.paging import Connection, KeyConnection, PageInfo, connection, fingerprint, key_connection
 from kg_service.ontology.schema import GraphSchema
 from kg_service.reasoning.lookup import check_language, display_name
@@ -32,7 +33,8 @@ class Entity:
     classes: list[str] = strawberry.field(description="Ontology classes (node labels), most specific first")
     props: strawberry.Private[dict[str, Any]]
 
-    @strawberry.field(description="Name in the requested language ('en' or 'zh'), else in the source's language")
+    @strawberry.field(description="Name in the requested language ('en' or 'zh'), else in the source's language",
+                      metadata={PURE_RESOLVER: True})
     def label(self, lang: str = "en") -> str | None:
         return display_name(self.props, check_language(lang))
 
@@ -98,11 +100,11 @@ class OntologyTexts:
 
     texts: strawberry.Private[dict[str, Any]]
 
-    @strawberry.field
+    @strawberry.field(metadata={PURE_RESOLVER: True})
     def label(self, lang: str = "en") -> str | None:
         return self.texts.get(f"label_{check_language(lang)}") or self.texts.get("label_en")
 
-    @strawberry.field
+    @strawberry.field(metadata={PURE_RESOLVER: True})
     def definition(self, lang: str = "en") -> str | None:
         return self.texts.get(f"definition_{check_language(lang)}") or self.texts.get("definition_en")
 

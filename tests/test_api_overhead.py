@@ -1,0 +1,306 @@
+"""Fixed work per GraphQL request: the JSON POST short path, plain-field execution, access log, allowlist cache.
+
+Each shortcut must respond exactly as the standard path does, so most tests send the same
+request both ways and compare the whole response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+
+import pytest
+import strawberry
+import uvicorn
+from starlette.testclient import TestClient
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from benchmarks.api_latency import FAMILIES, http_client
+from kg_service.api import context as api_context
+from kg_service.api.app import ACCESS_LOGGER, SchemaCache, create_app
+from kg_service.api.auth import Principal
+from kg_service.api.execution import PURE_RESOLVER, PlainFieldExecutor, executor_for
+from kg_service.api.loaders import entity_loader
+from kg_service.api.schema import build_schema
+from kg_service.errors import KGServiceError
+from kg_service.ingest import ingest_workorders, load_ontologies
+from tests.conftest import CORE_ONTOLOGY, SAMPLE_DIR, wipe
+
+pytestmark = pytest.mark.neo4j
+
+ASSET = "equipment:sample-plant:ac-3"
+
+ENTITY = """query($id: ID!, $lang: String!) { entity(id: $id) { __typename id classes label(lang: $lang)
+  en: label properties } }"""
+HISTORY = """query($a: String!, $first: Int!, $withCost: Boolean!) {
+  failureHistory(asset: $a, first: $first) { totalCount pageInfo { hasNextPage endCursor }
+    edges { cursor node { ...Order cost @include(if: $withCost) } } } }
+fragment Order on WorkOrder { id date text orderType runningHours
+  failureModes { __typename id label(lang: "zh") classes } parts { id label } systems { id properties }
+  actions { label } symptoms { id } }"""
+BAD_LANGUAGE = '{ failureHistory(asset: "AC-3", first: 2) { edges { node { id failureModes { id label(lang: "fr") } } } } }'
+ONTOLOGY = "{ ontologyClasses(first: 15) { totalCount edges { node { iri nodeLabel parents deprecated " \
+           "label(lang: \"zh\") definition } } } }"
+
+# (document, variables): each runs through both paths, and the responses must match.
+CASES = [
+    (ENTITY, {"id": ASSET, "lang": "zh"}),
+    (ENTITY, {"id": "no-such-entity", "lang": "en"}),
+    (HISTORY, {"a": "AC-3", "first": 20, "withCost": True}),
+    (HISTORY, {"a": "Air Compressor 3", "first": 3, "withCost": False}),
+    (HISTORY, {"a": "AC-99", "first": 3, "withCost": True}),
+    (BAD_LANGUAGE, {}),
+    (ONTOLOGY, {}),
+    *((family.document, family.variables) for family in FAMILIES),
+]
+CASE_IDS = ["entity", "entity-missing", "history", "history-page", "history-unknown", "bad-language", "ontology",
+            *(family.key for family in FAMILIES)]
+
+
+@pytest.fixture(scope="module")
+def plant(store, settings):
+    wipe(store)
+    load_ontologies(store, [CORE_ONTOLOGY])
+    for name in ("workorders_en", "workorders_zh"):
+        ingest_workorders(store, settings, SAMPLE_DIR / f"{name}.csv", SAMPLE_DIR / f"{name}.yaml")
+    return store
+
+
+@pytest.fixture(scope="module")
+def clients(plant, settings):
+    """Test clients of the app with the JSON POST short path and without it."""
+    with TestClient(create_app(settings, plant)) as short, \
+            TestClient(create_app(settings, plant, json_post_shortcut=False)) as full:
+        yield short, full
+
+
+def _post_both(clients, **request) -> tuple:
+    short, full = clients
+    return short.post("/graphql", **request), full.post("/graphql", **request)
+
+
+@pytest.mark.parametrize(("document", "variables"), CASES, ids=CASE_IDS)
+def test_short_path_same_response(clients, document, variables):
+    short, full = _post_both(clients, json={"query": document, "variables": variables})
+    assert short.status_code == full.status_code
+    assert short.headers["content-type"] == full.headers["content-type"]
+    assert short.json() == full.json()
+
+
+@pytest.mark.parametrize("request_kind", ["batch", "invalid-json", "query-not-string", "no-query", "mutation-get"])
+def test_short_path_rejects_like_view(clients, request_kind):
+    requests = {
+        "batch": {"json": [{"query": "{ __typename }"}]},
+        "invalid-json": {"content": b"{not json", "headers": {"content-type": "application/json"}},
+        "query-not-string": {"json": {"query": 42}},
+        "no-query": {"json": {"variables": {}}},
+        "mutation-get": {"json": {"query": "subscription { x }"}},
+    }
+    short, full = _post_both(clients, **requests[request_kind])
+    assert short.status_code == full.status_code
+    assert short.text == full.text
+
+
+def test_short_path_bad_key_401(clients):
+    short, full = _post_both(clients, json={"query": "{ __typename }"}, headers={"X-API-Key": "kgs_not-a-key"})
+    assert short.status_code == 401
+    assert short.text == full.text
+
+
+def test_short_path_skips_negotiation(clients, monkeypatch):
+    # strawberry's view parses the Content-Type with email.message, and the short path must not call it.
+    from strawberry.http import async_base_view
+
+    calls = []
+    original = async_base_view.parse_content_type
+    monkeypatch.setattr(async_base_view, "parse_content_type", lambda value: calls.append(value) or original(value))
+    short, full = _post_both(clients, json={"query": "{ __typename }"})
+    assert short.json() == full.json()
+    assert len(calls) == 1
+
+
+def test_short_path_off_without_view_methods(plant, settings, monkeypatch):
+    from kg_service.api import json_post
+
+    monkeypatch.setattr(json_post, "VIEW_METHODS", (*json_post.VIEW_METHODS, "_method_of_another_version"))
+    app = create_app(settings, plant)
+    view = next(route.endpoint for route in app.routes if getattr(route, "path", "") == "/graphql")
+    assert view.json_post_shortcut is False
+
+
+def _context(store) -> dict:
+    return {"store": store, "schema_cache": SchemaCache(store), "principal": Principal("test", "reader", False),
+            "entity_loader": entity_loader(store)}
+
+
+def _execute(schema, document: str, variables: dict, store) -> tuple:
+    async def run():
+        return await schema.execute(document, variable_values=variables, context_value=_context(store))
+
+    result = asyncio.run(run())
+    errors = [(error.message, error.path) for error in result.errors or []]
+    return result.data, errors
+
+
+@pytest.mark.parametrize(("document", "variables"), CASES, ids=CASE_IDS)
+def test_plain_executor_same_result(plant, document, variables):
+    standard = build_schema()
+    standard.execution_context_class = StrawberryGraphQLCoreExecutionContext
+    plain = build_schema()
+    assert issubclass(plain.execution_context_class, PlainFieldExecutor)
+    expected_data, expected_errors = _execute(standard, document, variables, plant)
+    data, errors = _execute(plain, document, variables, plant)
+    assert json.dumps(data) == json.dumps(expected_data)
+    assert errors == expected_errors
+
+
+def test_history_page_skips_resolvers(plant, monkeypatch):
+    schema = build_schema()
+    calls = []
+    original = PlainFieldExecutor.build_resolve_info
+    monkeypatch.setattr(PlainFieldExecutor, "build_resolve_info",
+                        lambda self, *args: calls.append(args[0]) or original(self, *args))
+    history = next(family for family in FAMILIES if family.key == "history")
+    data, errors = _execute(schema, history.document, history.variables, plant)
+    assert errors == []
+    assert len(data["failureHistory"]["edges"]) == 20
+    # Only the root field runs its resolver; 20 work orders with their lists complete in one pass.
+    assert len(calls) == 1
+
+
+@strawberry.type
+class Item:
+    name: str
+    tags: list[str]
+
+    @strawberry.field(metadata={PURE_RESOLVER: True})
+    def shout(self, suffix: str = "!") -> str:
+        if suffix == "?":
+            raise KGServiceError("suffix '?' is not allowed; pass another suffix")
+        return self.name.upper() + suffix
+
+
+@strawberry.type
+class ItemQuery:
+    @strawberry.field
+    def items(self) -> list[Item]:
+        # The second item breaks the schema: a null name and a null in a list of non-null strings.
+        return [Item(name="a", tags=["x"]), Item(name=None, tags=["y", None]), Item(name="c", tags=[])]
+
+
+@pytest.mark.parametrize("document", [
+    "{ items { name tags } }",
+    "{ items { tags } }",
+    '{ items { shout(suffix: "?") } }',
+    '{ items { __typename n: shout s: shout(suffix: "!!") } }',
+])
+def test_plain_executor_null_and_error(document):
+    standard = strawberry.Schema(query=ItemQuery)
+    plain = strawberry.Schema(query=ItemQuery)
+    plain.execution_context_class = executor_for(plain._schema)
+    expected, found = standard.execute_sync(document), plain.execute_sync(document)
+    assert found.data == expected.data
+    assert [(error.message, error.path) for error in found.errors or []] == \
+           [(error.message, error.path) for error in expected.errors or []]
+
+
+def test_other_graphql_core_standard_executor(monkeypatch):
+    from kg_service.api import execution
+
+    monkeypatch.setitem(execution._EXPECTED_PARAMETERS, "execute_fields", ("self", "parent_type"))
+    executor = executor_for(strawberry.Schema(query=ItemQuery)._schema)
+    assert executor is StrawberryGraphQLCoreExecutionContext
+
+
+def test_pure_mark_rejects_info():
+    @strawberry.type
+    class BadQuery:
+        @strawberry.field(metadata={PURE_RESOLVER: True})
+        def name(self, info: strawberry.Info) -> str:
+            return "x"
+
+    with pytest.raises(ValueError, match="reads info or root"):
+        executor_for(strawberry.Schema(query=BadQuery)._schema)
+
+
+@pytest.mark.parametrize(("environment", "level"), [(None, logging.WARNING), ("true", logging.INFO)])
+def test_access_log_setting(plant, settings, monkeypatch, environment, level):
+    if environment is None:
+        monkeypatch.delenv("KG_API_ACCESS_LOG", raising=False)
+    else:
+        monkeypatch.setenv("KG_API_ACCESS_LOG", environment)
+    logging.getLogger(ACCESS_LOGGER).setLevel(logging.NOTSET)
+    with TestClient(create_app(settings, plant)):
+        assert logging.getLogger(ACCESS_LOGGER).level == level
+
+
+def test_fresh_allowlist_no_thread(plant, monkeypatch):
+    cache = SchemaCache(plant)
+    assert cache.fresh() is None
+    loaded = cache.get()
+    assert cache.fresh() is loaded
+
+    class Info:
+        context = {"schema_cache": cache}
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a fresh allowlist must not need a worker thread")
+
+    monkeypatch.setattr(api_context.asyncio, "to_thread", fail)
+    assert asyncio.run(api_context.request_schema_async(Info())) is loaded
+
+
+def test_stale_allowlist_read_again(plant):
+    cache = SchemaCache(plant, max_age_s=0.0)
+    cache.get()
+    time.sleep(0.01)
+    assert cache.fresh() is None
+
+    class Info:
+        context = {"schema_cache": cache}
+
+    assert asyncio.run(api_context.request_schema_async(Info())) is not None
+
+
+@pytest.fixture(scope="module")
+def server_url(plant, settings):
+    """Serve the app with uvicorn (httptools) on a free port in a thread; yield its GraphQL URL."""
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, plant), host="127.0.0.1", port=0, log_level="warning",
+                                           http="httptools", loop="asyncio"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start within 30 s"
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}/graphql"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=[family.key for family in FAMILIES])
+def test_benchmark_clients_same_answer(server_url, family):
+    async def post_with(kind: str) -> dict:
+        async with http_client(kind, server_url) as post:
+            return await post({"query": family.document, "variables": family.variables})
+
+    by_aiohttp, by_httpx = asyncio.run(post_with("aiohttp")), asyncio.run(post_with("httpx"))
+    assert "errors" not in by_aiohttp
+    assert by_aiohttp == by_httpx
+
+
+def test_replay_store_reads_once(plant):
+    from benchmarks.api_overhead import ReplayStore
+
+    replay = ReplayStore(plant)
+    entity = next(family for family in FAMILIES if family.key == "entity")
+    before = plant.query_count
+    first = entity.direct(replay)
+    second = entity.direct(replay)
+    assert first == second
+    assert first[0]["id"] == ASSET
+    assert plant.query_count - before == 1
