@@ -8,6 +8,8 @@ that server's database: point it at an empty, disposable one.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -70,6 +72,29 @@ def load_sample_plant(store: GraphStore, settings: Settings) -> GraphStore:
         ingest_workorders(store, settings, SAMPLE_DIR / f"{name}.csv", SAMPLE_DIR / f"{name}.yaml")
     load_rdf_instances(store, settings, SAMPLE_DIR / "designs.ttl")
     return store
+
+
+@contextmanager
+def serve_in_thread(app, **config) -> Iterator[str]:
+    """Serve `app` with uvicorn on a free 127.0.0.1 port in a daemon thread; yield its GraphQL URL."""
+    import threading
+    import time
+
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", **config))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "the GraphQL server did not start within 30 s"
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/graphql"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 def graphql(client, query: str, **variables) -> dict:

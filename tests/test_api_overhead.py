@@ -9,12 +9,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import threading
 import time
 
 import pytest
 import strawberry
-import uvicorn
 from starlette.testclient import TestClient
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
@@ -26,8 +24,7 @@ from kg_service.api.execution import PURE_RESOLVER, PlainFieldExecutor, executor
 from kg_service.api.loaders import entity_loader
 from kg_service.api.schema import build_schema
 from kg_service.errors import KGServiceError
-from kg_service.ingest import ingest_workorders, load_ontologies
-from tests.conftest import CORE_ONTOLOGY, SAMPLE_DIR, wipe
+from tests.conftest import load_sample_plant, serve_in_thread
 
 pytestmark = pytest.mark.neo4j
 
@@ -62,11 +59,7 @@ CASE_IDS = ["entity", "entity-missing", "history", "history-page", "history-unkn
 
 @pytest.fixture(scope="module")
 def plant(store, settings):
-    wipe(store)
-    load_ontologies(store, [CORE_ONTOLOGY])
-    for name in ("workorders_en", "workorders_zh"):
-        ingest_workorders(store, settings, SAMPLE_DIR / f"{name}.csv", SAMPLE_DIR / f"{name}.yaml")
-    return store
+    return load_sample_plant(store, settings)
 
 
 @pytest.fixture(scope="module")
@@ -268,18 +261,8 @@ def test_stale_allowlist_read_again(plant):
 @pytest.fixture(scope="module")
 def server_url(plant, settings):
     """Serve the app with uvicorn (httptools) on a free port in a thread; yield its GraphQL URL."""
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, plant), host="127.0.0.1", port=0, log_level="warning",
-                                           http="httptools", loop="asyncio"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start within 30 s"
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}/graphql"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_in_thread(create_app(settings, plant), http="httptools", loop="asyncio") as url:
+        yield url
 
 
 @pytest.mark.parametrize("family", FAMILIES, ids=[family.key for family in FAMILIES])

@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
-import uvicorn
 
 from kg_service.api.app import create_app
 from kg_service.client import KGClient
 from kg_service.errors import ConfigurationError, QueryError
 from kg_service.ontology.editing import OntologyEditor
-from tests.conftest import load_sample_plant
+from tests.conftest import load_sample_plant, serve_in_thread
 
 pytestmark = pytest.mark.neo4j
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -33,18 +22,8 @@ def plant(store, settings):
 
 @pytest.fixture(scope="module")
 def server_url(plant, settings):
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, plant), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the GraphQL server did not start within 30 s"
-        time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}/graphql"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_in_thread(create_app(settings, plant)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
