@@ -36,8 +36,10 @@ def test_grammar_positions_follow_count(scope) -> None:
 
 
 def test_grammar_bounds_relation_count(scope) -> None:
-    rules = _rules(answer_grammar(scope, max_entities=2, max_relations=5))
-    assert "{0,4}" in rules["rels-2"]
+    rules = _rules(answer_grammar(scope, max_entities=4, max_relations=5))
+    # Two relations per listed entity, and never more than max_relations.
+    assert "{0,3}" in rules["rels-2"]
+    assert "{0,4}" in rules["rels-4"]
 
 
 def test_grammar_enumerates_scope_terms(scope) -> None:

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from kg_service.errors import UnknownTermError
-from kg_service.extraction.answer import MalformedAnswerError, first_json_object, map_type
+from kg_service.extraction.answer import MalformedAnswerError, close_truncated_object, first_json_object, map_type
+from kg_service.extraction.grammar import answer_grammar
 from kg_service.extraction.backend import ScriptedBackend
 from kg_service.extraction.pipeline import build_messages, extract_text, extract_texts
 from kg_service.extraction.prompt import answer_schema, detect_language
@@ -108,6 +109,43 @@ def test_parser_skips_broken_prefix():
 def test_parser_rejects_missing_object():
     with pytest.raises(MalformedAnswerError):
         first_json_object("no json here [1, 2]")
+
+
+CUT_OFF = ('{"entities": [{"text": "pump", "type": "Equipment"}, {"text": "seal", "type": "Component"}], '
+           '"relations": [{"source": 1, "target": 0, "type": "PART_OF"}, {"source": 0, "tar')
+
+
+def test_cut_off_answer_keeps_items(scope):
+    result = extract_text("pump seal leaking", ScriptedBackend([CUT_OFF]), scope)
+    assert [entity.text for entity in result.entities] == ["pump", "seal"]
+    assert len(result.relations) == 1
+    assert result.attempts == 1
+    assert "cut off" in result.dropped[0].reason
+
+
+def test_cut_off_inside_entities(scope):
+    raw = '{"entities": [{"text": "pump", "type": "Equipment"}, {"text": "se'
+    result = extract_text("pump seal", ScriptedBackend([raw]), scope)
+    assert [entity.text for entity in result.entities] == ["pump"]
+
+
+def test_cut_off_before_any_item(scope):
+    backend = ScriptedBackend(['{"entities": [{"text": "pu', '{"entities": [{"text": "pu'])
+    result = extract_text("pump seal", backend, scope)
+    assert result.quarantined is True
+
+
+def test_close_truncated_skips_string_brackets():
+    raw = '{"entities": [{"text": "a]}\\"x", "type": "Equipment"}, {"te'
+    closed, cut = close_truncated_object(raw)
+    assert json.loads(closed)["entities"][0]["type"] == "Equipment"
+    assert cut == 6
+
+
+def test_request_carries_grammar(scope):
+    backend = ScriptedBackend([answer()])
+    extract_text("pump leaking", backend, scope)
+    assert backend.requests[0].grammar == answer_grammar(scope)
 
 
 def test_entities_get_offsets(scope):

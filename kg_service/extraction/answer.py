@@ -69,14 +69,76 @@ def first_json_object(raw: str) -> dict[str, Any]:
     raise MalformedAnswerError("the answer contains no complete JSON object")
 
 
+def close_truncated_object(raw: str) -> tuple[str, int] | None:
+    """Close an answer that stops inside its JSON object after its last complete list item.
+
+    A model that reaches its token limit leaves an unfinished object, such as a relations list cut
+    in the middle of an item. The answer is cut back to the last item that was complete inside a
+    list nested in the object, and the open lists and objects are closed. Return the repaired text
+    and the number of characters cut, or None when no list item was complete.
+    """
+    text = _FENCE.sub("", raw)
+    start = text.find("{")
+    if start == -1:
+        return None
+    stack: list[str] = []
+    in_string = escaped = False
+    last_cut: tuple[int, list[str]] | None = None
+    for position in range(start, len(text)):
+        char = text[position]
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+            continue
+        if char == '"':
+            in_string = True
+        elif char in "{[":
+            stack.append("}" if char == "{" else "]")
+        elif char in "}]":
+            if not stack or stack[-1] != char:
+                return None
+            stack.pop()
+            if not stack:
+                return None  # the object is complete, so first_json_object would have found it
+            if len(stack) >= 2 and stack[-1] == "]":
+                # An item of a list nested in the object has just ended.
+                last_cut = (position + 1, list(stack))
+    if last_cut is None:
+        return None
+    end, open_brackets = last_cut
+    return text[:end] + "".join(reversed(open_brackets)), len(text) - end
+
+
 def parse_answer(raw: str, text: str, scope: ExtractionScope) -> ValidatedAnswer:
-    """Parse `raw` and validate it against `text` and `scope`; raise MalformedAnswerError when unusable."""
-    answer = first_json_object(raw)
+    """Parse `raw` and validate it against `text` and `scope`; raise MalformedAnswerError when unusable.
+
+    An answer cut off inside its object (at the token limit) keeps its complete items, and the
+    cut is recorded as a dropped item of kind "answer".
+    """
+    dropped: list[DroppedItem] = []
+    try:
+        answer = first_json_object(raw)
+    except MalformedAnswerError:
+        answer = {}
+    if not isinstance(answer.get("entities"), list):
+        # A cut-off answer has no complete outer object, so the first complete one is an inner item.
+        closed = close_truncated_object(raw)
+        if closed is not None:
+            answer = first_json_object(closed[0])
+            logger.info("kept the complete items of an answer cut off %d characters before its end", closed[1])
+            dropped.append(DroppedItem("answer", raw[-200:], f"the answer was cut off (token limit); the last "
+                                                             f"{closed[1]} characters, an unfinished item, were "
+                                                             "dropped"))
+        elif not answer:
+            raise MalformedAnswerError("the answer contains no complete JSON object")
     entities_in = answer.get("entities")
     if not isinstance(entities_in, list):
         raise MalformedAnswerError('the JSON object has no "entities" list')
     relations_in = answer.get("relations", [])
-    dropped: list[DroppedItem] = []
     if not isinstance(relations_in, list):
         dropped.append(DroppedItem("answer", relations_in, '"relations" is not a list'))
         relations_in = []
