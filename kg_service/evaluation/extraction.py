@@ -114,8 +114,8 @@ class ExtractionScores(BaseModel):
     relation_at_depth: PrecisionRecallF1
 
 
-class ExtractionEvaluation(BaseModel):
-    """An extraction run over a gold file: scores, model, timing and what validation rejected."""
+class GoldRun(BaseModel):
+    """The gold file, its scheme and language, the number of examples, and the model that ran on them."""
 
     gold_file: str
     scheme: str
@@ -123,6 +123,11 @@ class ExtractionEvaluation(BaseModel):
     examples: int
     backend: str
     model: str
+
+
+class ExtractionEvaluation(GoldRun):
+    """An extraction run over a gold file: scores, model, timing and what validation rejected."""
+
     scores: ExtractionScores
     seconds: float
     texts_per_second: float

@@ -29,8 +29,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from kg_service.errors import GraphStoreError
-from kg_service.evaluation.extraction import (UNMAPPED_PREFIX, EntityKey, GoldExample, GoldSet, PrecisionRecallF1,
-                                              RelationKey, char_span_to_tokens, predicted_keys, score)
+from kg_service.evaluation.extraction import (UNMAPPED_PREFIX, EntityKey, GoldExample, GoldRun, GoldSet,
+                                              PrecisionRecallF1, RelationKey, char_span_to_tokens, predicted_keys,
+                                              score)
 from kg_service.evaluation.type_mappings import SCHEMES, SchemeMapping
 from kg_service.extraction.backend import Generation, GenerationRequest, LLMBackend
 from kg_service.extraction.scope import ExtractionScope
@@ -95,7 +96,7 @@ class SystemScores(BaseModel):
     """Time spent inside the backend's `generate`."""
     model_requests: int
     completion_tokens: int
-    """Answer tokens that the backend generated for this system (0 where the backend does not count them)."""
+    """Number of tokens the backend generated for this system (0 where the backend does not count them)."""
     max_rss_bytes: int
     """Largest resident set size sampled right after one of this system's calls."""
     entities_without_span: int
@@ -114,15 +115,9 @@ class TextTiming(BaseModel):
     graphrag_entities: int
 
 
-class GraphragComparison(BaseModel):
+class GraphragComparison(GoldRun):
     """Our extraction against SimpleKGPipeline on one gold file, with the goal check."""
 
-    gold_file: str
-    scheme: str
-    lang: str
-    examples: int
-    backend: str
-    model: str
     depth: int
     max_new_tokens: int
     batch_size: int

@@ -9,7 +9,7 @@ A JSON schema can bound a relation end only by a fixed number. Qwen2.5-Coder-1.5
 past the entity list for 11 of the 63 relations it proposed on 20 English and 20 Chinese MaintIE
 texts, and in a trial of a shorter answer form it kept counting positions ([1, "HAS_BOM_ITEM",
 17], [1, "HAS_BOM_ITEM", 18] …) until its token limit. This grammar counts instead: after k
-entities, the relation ends it allows are 0 to k-1, and the relation list holds at most 2k
+entities, the relation ends it allows are 0 to k-1, and the relation list contains at most 2k
 items (and never more than `max_relations`). The separators are fixed to those of the worked example (", " and ": "),
 so no token is spent on optional whitespace.
 
@@ -23,16 +23,16 @@ import json
 from kg_service.extraction.scope import ExtractionScope
 
 MAX_ENTITIES = 48
-"""Most entities one answer may list. An estimate: the English MaintIE dev texts have 2 to 6 gold
+"""Maximum number of entities in one answer. An estimate: the English MaintIE dev texts have 2 to 6 gold
 entities each, and a chunk of 384 tokens (the default chunk size) holds about 30 such lines.
 
 NOTE: a denser chunk (a parts list) may name more; the grammar then closes the list at this count."""
 
 MAX_RELATIONS = 48
-"""Most relations one answer may list."""
+"""Maximum number of relations in one answer."""
 
 RELATIONS_PER_ENTITY = 2
-"""Most relations per listed entity. The MaintIE dev files have at most 1.2 gold relations per entity
+"""Maximum number of relations per listed entity. The MaintIE dev files have at most 1.2 gold relations per entity
 in a text, and a model that loops through positions ([0, PART_OF, 1], [0, PART_OF, 2] …) stops here."""
 
 # A JSON string of at least one character: no raw quote, backslash or control character, or an escape.
@@ -71,9 +71,9 @@ def answer_grammar(scope: ExtractionScope, *, max_entities: int = MAX_ENTITIES,
         if not relationship_types or max_relations == 0:
             lines.append(f"rels-{count} ::= {empty_relations}")
             continue
-        most = min(max_relations, RELATIONS_PER_ENTITY * count)
+        relation_limit = min(max_relations, RELATIONS_PER_ENTITY * count)
         lines.append(f'rels-{count} ::= ", \\"relations\\": [" (rel-{count} (", " rel-{count})'
-                     f'{{0,{most - 1}}})? "]}}"')
+                     f'{{0,{relation_limit - 1}}})? "]}}"')
         lines.append(f'rel-{count} ::= "{{\\"source\\": " pos-{count} ", \\"target\\": " pos-{count} '
                      f'", \\"type\\": " relationship "}}"')
         lines.append(f"pos-{count} ::= " + " | ".join(f'"{position}"' for position in range(count)))

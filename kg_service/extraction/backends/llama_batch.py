@@ -5,8 +5,8 @@ vocabulary at every step. Extraction sends many prompts that share a long first 
 schema-guided system message and the worked example) and differ in a short text. This decoder
 runs them as parallel sequences of one context instead:
 
-- The prompts' common prefix is decoded once into a prefix slot, a sequence that only holds the
-  prefix. Every answer's sequence starts as a copy of it (no copy of the data: the cache is
+- The prompts' common prefix is decoded once into a prefix slot, a sequence that contains only
+  the prefix. Every answer's sequence starts as a copy of it (no copy of the data: the cache is
   unified, so the copy only adds a sequence id to the same cells). Up to `prefix_slots` prefixes
   stay resident, so two prompt families that take turns (our extraction and neo4j-graphrag in
   the comparison) do not evaluate their prompts again on every call.
@@ -127,7 +127,7 @@ class BatchedDecoder:
             pass
 
     def generate(self, requests: Sequence[DecodeRequest]) -> list[DecodeResult]:
-        """Answer the requests in groups of at most `max_sequences`, each group as parallel sequences."""
+        """Generate the answers to the requests in groups of at most `max_sequences`, run as parallel sequences."""
         results: list[DecodeResult] = []
         for start in range(0, len(requests), self.max_sequences):
             results.extend(self._generate_group(list(requests[start:start + self.max_sequences])))
@@ -161,7 +161,8 @@ class BatchedDecoder:
             seq_id = self._first_work_seq + index
             lib.llama_memory_seq_rm(self._memory, seq_id, -1, -1)
             lib.llama_memory_seq_cp(self._memory, slot.seq_id, seq_id, 0, shared)
-            body.extend((token, shared + offset, seq_id, False) for offset, token in enumerate(request.tokens[shared:-1]))
+            rest = request.tokens[shared:-1]
+            body.extend((token, shared + offset, seq_id, False) for offset, token in enumerate(rest))
             last.append((request.tokens[-1], len(request.tokens) - 1, seq_id, True))
             positions.append(len(request.tokens))
         try:
@@ -196,32 +197,33 @@ class BatchedDecoder:
         return results
 
     def _prefix_slot(self, prefix: list[int], room: int) -> tuple[_PrefixSlot, int]:
-        """Return the slot that holds `prefix` after decoding what it lacks, and how many tokens it already held.
+        """Return the slot that contains `prefix` after decoding what it lacks, and how many of its tokens were cached.
 
         Other slots are emptied, least recently used first, until `room` more tokens fit in the context.
         """
         self._clock += 1
         best = max(self._slots, key=lambda slot: common_prefix_length(slot.tokens, prefix))
-        kept = common_prefix_length(best.tokens, prefix)
-        if kept * 2 < len(prefix):
+        cached_length = common_prefix_length(best.tokens, prefix)
+        if cached_length * 2 < len(prefix):
             # A prompt family of its own: replace the least recently used slot.
             best = min(self._slots, key=lambda slot: slot.last_used)
-            kept = common_prefix_length(best.tokens, prefix)
-        self._lib.llama_memory_seq_rm(self._memory, best.seq_id, kept, -1)
-        best.tokens = best.tokens[:kept]
+            cached_length = common_prefix_length(best.tokens, prefix)
+        self._lib.llama_memory_seq_rm(self._memory, best.seq_id, cached_length, -1)
+        best.tokens = best.tokens[:cached_length]
         for other in sorted(self._slots, key=lambda slot: slot.last_used):
-            if sum(len(slot.tokens) for slot in self._slots) + len(prefix) - kept + room <= self.n_ctx:
+            if sum(len(slot.tokens) for slot in self._slots) + len(prefix) - cached_length + room <= self.n_ctx:
                 break
             if other is not best and other.tokens:
                 self._lib.llama_memory_seq_rm(self._memory, other.seq_id, -1, -1)
                 other.tokens = []
-        if kept < len(prefix):
-            logger.debug("decoding a prompt prefix of %d tokens into slot %d (%d cached)", len(prefix) - kept,
-                         best.seq_id, kept)
-            self._decode([(token, kept + offset, best.seq_id, False) for offset, token in enumerate(prefix[kept:])])
+        if cached_length < len(prefix):
+            logger.debug("decoding a prompt prefix of %d tokens into slot %d (%d cached)", len(prefix) - cached_length,
+                         best.seq_id, cached_length)
+            missing = prefix[cached_length:]
+            self._decode([(token, cached_length + offset, best.seq_id, False) for offset, token in enumerate(missing)])
         best.tokens = list(prefix)
         best.last_used = self._clock
-        return best, kept
+        return best, cached_length
 
     def _decode(self, entries: list[tuple[int, int, int, bool]]) -> dict[int, int]:
         """Decode (token, position, sequence, wants logits) entries and return the logits row of each sequence."""
@@ -264,8 +266,8 @@ class _GrammarSampler:
             self._chain = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
             lib.llama_sampler_chain_add(self._chain, lib.llama_sampler_init_temp(request.temperature))
             lib.llama_sampler_chain_add(self._chain, lib.llama_sampler_init_dist(request.seed))
-        self._one = (lib.llama_token_data * 1)()
-        self._one_array = lib.llama_token_data_array(data=self._one, size=1, selected=-1, sorted=False)
+        self._single = (lib.llama_token_data * 1)()
+        self._single_array = lib.llama_token_data_array(data=self._single, size=1, selected=-1, sorted=False)
         self._all = numpy.zeros(n_vocab, dtype=[("id", numpy.int32), ("logit", numpy.float32), ("p", numpy.float32)])
         self._ids = numpy.arange(n_vocab, dtype=numpy.int32)
 
@@ -285,16 +287,16 @@ class _GrammarSampler:
         return token
 
     def _allows(self, token: int, logit: float) -> bool:
-        self._one[0].id = token
-        self._one[0].logit = logit
-        self._one[0].p = 0.0
-        self._one_array.size = 1
-        self._lib.llama_sampler_apply(self._grammar, ctypes.byref(self._one_array))
-        return math.isfinite(self._one[0].logit)
+        self._single[0].id = token
+        self._single[0].logit = logit
+        self._single[0].p = 0.0
+        self._single_array.size = 1
+        self._lib.llama_sampler_apply(self._grammar, ctypes.byref(self._single_array))
+        return math.isfinite(self._single[0].logit)
 
     def _masked_choice(self, logits: Any) -> int:
         """Apply the grammar to the whole vocabulary, then take the greedy or the sampled token."""
-        lib, numpy = self._lib, self._numpy
+        lib = self._lib
         self._all["id"] = self._ids
         self._all["logit"] = logits
         self._all["p"] = 0.0

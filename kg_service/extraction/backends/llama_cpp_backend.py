@@ -111,7 +111,7 @@ class LlamaCppBackend:
         return self._llama.tokenize(formatted.prompt.encode("utf-8"), add_bos=add_bos, special=True)
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
-        """Answer the requests in batches of `batch_size`, each under its grammar."""
+        """Generate the answers to the requests in batches of `batch_size`, each under its grammar."""
         from kg_service.extraction.backends.llama_batch import DecodeRequest
 
         decode_requests = [DecodeRequest(tokens=self._prompt_tokens(request), max_new_tokens=request.max_new_tokens,
