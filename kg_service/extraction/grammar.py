@@ -24,7 +24,7 @@ from kg_service.extraction.scope import ExtractionScope
 
 MAX_ENTITIES = 48
 """Maximum number of entities in one answer. An estimate: the English MaintIE dev texts have 2 to 6 gold
-entities each, and a chunk of 384 tokens (the default chunk size) holds about 30 such lines.
+entities each, and a chunk of 384 tokens (the default chunk size) contains about 30 such lines.
 
 NOTE: a denser chunk (a parts list) may name more; the grammar then closes the list at this count."""
 

@@ -13,9 +13,9 @@ runs them as parallel sequences of one context instead:
 - Each step decodes one new token for every unfinished sequence in one `llama_decode` call. With
   Qwen2.5-Coder-1.5B on a 2-core machine, a step with four sequences took about 2.5 times as long
   as a step with one (about 100 against 40 ms).
-- A grammar-constrained sequence takes the greedy token first and asks the grammar only about
-  that token. The grammar scans the whole vocabulary only when it rejects it, which gives the
-  same token as masking first.
+- A grammar-constrained sequence takes the greedy token first and checks only that token against
+  the grammar. The grammar scans the whole vocabulary only when it rejects the token, which gives
+  the same token as masking the vocabulary first.
 
 Usage (LlamaCppBackend does this):
 
