@@ -65,7 +65,9 @@ def test_repeated_query_skips_validation(client):
     before = cache.cache_info()
     graphql(client, query)
     after = cache.cache_info()
-    assert after.hits == before.hits + 1
+    # The repeated text runs as a prepared operation (kg_service.api.prepared), which does not
+    # even ask the validation cache.
+    assert after.hits == before.hits
     assert after.misses == before.misses
 
 

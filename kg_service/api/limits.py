@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from graphql import (FieldNode, FragmentDefinitionNode, FragmentSpreadNode, GraphQLError, GraphQLField,
+from graphql import (DocumentNode, FieldNode, FragmentDefinitionNode, FragmentSpreadNode, GraphQLError, GraphQLField,
                      GraphQLInterfaceType, GraphQLNamedType, GraphQLObjectType, GraphQLSchema, InlineFragmentNode,
                      IntValueNode, OperationDefinitionNode, SelectionSetNode, VariableNode, get_named_type)
 from strawberry.extensions import (AddValidationRules, MaxAliasesLimiter, MaxTokensLimiter, ParserCache,
@@ -112,6 +112,18 @@ def _root_type(schema: GraphQLSchema | None, operation: OperationDefinitionNode)
     return schema.get_root_type(operation.operation)
 
 
+def operation_cost(schema: GraphQLSchema | None, document: DocumentNode, operation_name: str | None,
+                   variables: dict[str, Any]) -> int:
+    """Return the cost of the operations in `document` that `operation_name` selects (all of them when None)."""
+    fragments = {definition.name.value: definition for definition in document.definitions
+                 if isinstance(definition, FragmentDefinitionNode)}
+    return sum(query_cost(definition.selection_set, fragments, _variables_with_defaults(definition, variables),
+                          schema=schema, parent=_root_type(schema, definition))
+               for definition in document.definitions
+               if isinstance(definition, OperationDefinitionNode)
+               and (operation_name is None or (definition.name and definition.name.value == operation_name)))
+
+
 class QueryCostLimiter(SchemaExtension):
     """Reject a query whose estimated cost exceeds `max_cost` before it is validated or run.
 
@@ -130,16 +142,8 @@ class QueryCostLimiter(SchemaExtension):
         document = context.graphql_document
         # Runs after strawberry's validation (or its cache), so only a query that passed it is costed.
         if document is not None and not context.pre_execution_errors:
-            fragments = {definition.name.value: definition for definition in document.definitions
-                         if isinstance(definition, FragmentDefinitionNode)}
-            variables = context.variables or {}
-            schema = getattr(context.schema, "_schema", None)
-            cost = sum(query_cost(definition.selection_set, fragments, _variables_with_defaults(definition, variables),
-                                  schema=schema, parent=_root_type(schema, definition))
-                       for definition in document.definitions
-                       if isinstance(definition, OperationDefinitionNode)
-                       and (context.operation_name is None or
-                            (definition.name and definition.name.value == context.operation_name)))
+            cost = operation_cost(getattr(context.schema, "_schema", None), document, context.operation_name,
+                                  context.variables or {})
             if cost > self.max_cost:
                 logger.warning("rejected a GraphQL query of cost %d (budget %d)", cost, self.max_cost)
                 context.pre_execution_errors = [GraphQLError(

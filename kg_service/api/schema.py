@@ -13,9 +13,12 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors
+from strawberry.execution.is_awaitable import optimized_is_awaitable
+from strawberry.extensions import (AddValidationRules, MaskErrors, MaxTokensLimiter, ParserCache,
+                                   ValidationCache)
+from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES, execution_context_class_kwargs
 from strawberry.tools import merge_types
-from strawberry.types import Info
+from strawberry.types import ExecutionResult, Info
 
 from kg_service.api.types import (Entity, EntityConnection, EntityEdge, EvidencePath, ObservedEvent, OntologyClass,
                                   OntologyClassConnection, OntologyClassEdge, OntologyProperty,
@@ -25,7 +28,8 @@ from kg_service.api.types import (Entity, EntityConnection, EntityEdge, Evidence
 from kg_service.api import features
 from kg_service.api.context import request_schema_async, request_store
 from kg_service.api.execution import executor_for
-from kg_service.api.limits import query_limit_extensions
+from kg_service.api.limits import QueryCostLimiter, query_limit_extensions
+from kg_service.api.prepared import PreparedOperations, RecordPreparedOperation
 from kg_service.errors import KGServiceError
 from kg_service.reasoning import lookup
 from kg_service.reasoning.rootcause import ASSET_CLASSES, MAX_CANDIDATES, RootCauseQuery, rank_causes
@@ -33,6 +37,15 @@ from kg_service.reasoning.rootcause import ASSET_CLASSES, MAX_CANDIDATES, RootCa
 logger = logging.getLogger(__name__)
 
 MAX_SEARCH_TEXT = 200
+
+# The schema methods of strawberry 0.341 that the prepared path calls.
+STRAWBERRY_INTERNALS = ("_get_execute_function", "_get_custom_context_kwargs", "_create_execution_context",
+                        "_process_errors")
+
+# The extensions whose work the prepared path stands in for: the checks of a document that passed
+# once (depth, alias and token limits, the two caches), the cost budget and error masking.
+PREPARED_PATH_EXTENSIONS = (AddValidationRules, MaxTokensLimiter, ParserCache, ValidationCache, QueryCostLimiter,
+                            MaskErrors, RecordPreparedOperation)
 
 # The total counts every match, so it is the same on every page; the rows are one page after the cursor.
 ENTITY_SEARCH_QUERY = """
@@ -228,12 +241,64 @@ def _should_mask(error: GraphQLError) -> bool:
 
 
 class KGSchema(strawberry.Schema):
-    """strawberry's schema with quieter error logging.
+    """strawberry's schema with quieter error logging and prepared operations.
 
     A request error that kg-service raised on purpose (unknown asset, bad argument) is the
     client's mistake: it is logged as one warning line. Anything else is logged with its
     traceback, as strawberry does.
+
+    With `prepared`, a query text that passed the standard path once runs straight to the
+    executor (see `kg_service.api.prepared`). The schema turns that off when it has an
+    extension that the prepared path does not stand in for, or directives.
     """
+
+    def __init__(self, *args: Any, prepared: PreparedOperations | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.prepared = prepared if prepared is not None and self._prepared_path_applies() else None
+
+    def _prepared_path_applies(self) -> bool:
+        missing = [name for name in STRAWBERRY_INTERNALS if not callable(getattr(self, name, None))]
+        if missing:
+            logger.warning("prepared operations are off: this strawberry has no %s", ", ".join(missing))
+            return False
+        extensions = self.get_extensions()
+        unknown = [type(extension).__name__ for extension in extensions
+                   if not isinstance(extension, PREPARED_PATH_EXTENSIONS)]
+        if unknown or self.directives or not any(isinstance(extension, RecordPreparedOperation)
+                                                 for extension in extensions):
+            logger.info("prepared operations are off: extensions %s, %d directives", unknown or "-",
+                        len(self.directives))
+            return False
+        return True
+
+    async def execute(self, query: str | None, variable_values: dict[str, Any] | None = None,  # noqa: PLR0917
+                      context_value: Any | None = None, root_value: Any | None = None,
+                      operation_name: str | None = None, allowed_operation_types: Any = None,
+                      operation_extensions: dict[str, Any] | None = None) -> ExecutionResult:
+        prepared = self.prepared.get(query, operation_name) if self.prepared is not None else None
+        allowed = DEFAULT_ALLOWED_OPERATION_TYPES if allowed_operation_types is None else allowed_operation_types
+        if prepared is None or not self.prepared.runs(prepared, self._schema, operation_name, variable_values,
+                                                      allowed):
+            return await super().execute(query, variable_values, context_value, root_value, operation_name,
+                                         allowed_operation_types, operation_extensions)
+
+        execute = self._get_execute_function()
+        result = execute(self._schema, prepared.document, root_value=root_value, variable_values=variable_values,
+                         operation_name=operation_name, context_value=context_value,
+                         is_awaitable=optimized_is_awaitable,
+                         **execution_context_class_kwargs(self.execution_context_class),
+                         **self._get_custom_context_kwargs(operation_extensions))
+        if optimized_is_awaitable(result):
+            result = await result
+        errors = result.errors
+        if errors:
+            execution_context = self._create_execution_context(
+                query=query, allowed_operation_types=allowed, variable_values=variable_values,
+                context_value=context_value, root_value=root_value, operation_name=operation_name,
+                operation_extensions=operation_extensions)
+            self._process_errors(errors, execution_context)
+            errors = self.prepared.mask(errors)
+        return ExecutionResult(data=result.data, errors=errors, extensions={})
 
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         unexpected = []
@@ -250,14 +315,18 @@ class KGSchema(strawberry.Schema):
 def build_schema(debug: bool = False) -> strawberry.Schema:
     """Build the schema with depth, token and alias limits; errors are masked unless `debug`."""
     # Factories, so each request gets fresh extension instances. A query text seen before is
-    # neither parsed nor validated again (see query_limit_extensions).
-    extensions: list[Any] = query_limit_extensions(max_depth=10, max_tokens=2000, max_aliases=20, max_cost=10_000)
+    # neither parsed nor validated again (see query_limit_extensions), and runs as a prepared
+    # operation once it has passed every check (see kg_service.api.prepared).
+    max_cost = 10_000
+    extensions: list[Any] = query_limit_extensions(max_depth=10, max_tokens=2000, max_aliases=20, max_cost=max_cost)
     if not debug:
         extensions.append(lambda: MaskErrors(should_mask_error=_should_mask))
+    prepared = PreparedOperations(max_cost=max_cost, should_mask=None if debug else _should_mask)
+    extensions.append(lambda: RecordPreparedOperation(prepared))
     query = merge_types("Query", (CoreQuery, *features.query_types()))
     mutations = features.mutation_types()
     mutation = merge_types("Mutation", tuple(mutations)) if mutations else None
-    schema = KGSchema(query=query, mutation=mutation, extensions=extensions)
+    schema = KGSchema(query=query, mutation=mutation, extensions=extensions, prepared=prepared)
     # The executor needs the finished GraphQL schema to find its plain fields, so it is set afterwards.
     schema.execution_context_class = executor_for(schema._schema)
     return schema
