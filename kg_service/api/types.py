@@ -45,10 +45,9 @@ class Entity:
     @classmethod
     def from_row(cls, key: str, labels: list[str], props: dict[str, Any], schema: GraphSchema | None = None) -> "Entity":
         """Build an entity; with `schema`, classes are ordered most specific first."""
-        def depth(label: str) -> int:
-            return len(schema.ancestors(label)) if schema is not None and label in schema.parents else 0
-        ordered = sorted(labels, key=lambda label: (-depth(label), label != "Entity", label))
-        if schema is None:
+        if schema is not None:
+            ordered = schema.most_specific_first(labels)
+        else:
             ordered = [label for label in sorted(labels) if label != "Entity"] + (["Entity"] if "Entity" in labels else [])
         return cls(id=strawberry.ID(key), classes=ordered, props=props)
 

@@ -35,6 +35,9 @@ class GraphSchema:
     relationships: dict[str, RelationshipRule] = field(default_factory=dict)
     properties: set[str] = field(default_factory=set)
     deprecated: set[str] = field(default_factory=set)
+    # Orders already computed by `most_specific_first`. NOTE: the schema is complete once built
+    # (from_models, from_store); a change to `parents` after a first call would not reach it.
+    _orders: dict[tuple[str, ...], list[str]] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_models(cls, models: list["OntologyModel"]) -> "GraphSchema":
@@ -92,6 +95,21 @@ class GraphSchema:
             seen.append(current)
             frontier.extend(sorted(self.parents.get(current, ())))
         return seen
+
+    def most_specific_first(self, labels: list[str]) -> list[str]:
+        """Return node labels ordered by depth in the class hierarchy, deepest first, `Entity` last among equals.
+
+        Labels that are not classes of the ontology count as depth 0; ties go alphabetically.
+        """
+        key = tuple(labels)
+        order = self._orders.get(key)
+        if order is None:
+            def depth(label: str) -> int:
+                return len(self.ancestors(label)) if label in self.parents else 0
+
+            order = sorted(labels, key=lambda label: (-depth(label), label != "Entity", label))
+            self._orders[key] = order
+        return list(order)
 
     def is_a(self, label: str, ancestor: str) -> bool:
         return ancestor in self.ancestors(label)
