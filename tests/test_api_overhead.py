@@ -9,14 +9,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import shutil
 import time
+from collections import Counter
 
 import pytest
 import strawberry
 from starlette.testclient import TestClient
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from benchmarks.api_latency import FAMILIES, http_client
+from benchmarks.api_latency import (FAMILIES, _quantile, http_client, parse_wrk_output, remove_wrk_correction,
+                                    run_wrk)
 from kg_service.api import context as api_context
 from kg_service.api.app import ACCESS_LOGGER, SchemaCache, create_app
 from kg_service.api.auth import Principal
@@ -122,6 +125,41 @@ def test_short_path_off_without_view_methods(plant, settings, monkeypatch):
     app = create_app(settings, plant)
     view = next(route.endpoint for route in app.routes if getattr(route, "path", "") == "/graphql")
     assert view.json_post_shortcut is False
+
+
+def test_graphql_post_skips_starlette_stack(clients, monkeypatch):
+    # A POST to /graphql goes straight to the view; Starlette's router is not asked.
+    from starlette.routing import Router
+
+    calls = []
+    original = Router.__call__
+    monkeypatch.setattr(Router, "__call__", lambda self, *args: calls.append(1) or original(self, *args))
+    short, _ = clients
+    assert short.post("/graphql", json={"query": "{ __typename }"}).json() == {"data": {"__typename": "Query"}}
+    assert calls == []
+    assert short.get("/health").json()["status"] == "ok"
+    assert "graphiql" in short.get("/graphql", headers={"Accept": "text/html"}).text.lower()
+    assert short.post("/graphql/", json={"query": "{ __typename }"}).json() == {"data": {"__typename": "Query"}}
+    assert len(calls) == 3
+
+
+def test_graphql_post_unexpected_error_500(plant, settings, monkeypatch):
+    # An exception that escapes the view still becomes a 500 response from the server (uvicorn's).
+    import httpx
+
+    from kg_service.api.app import KGGraphQL
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("view broke")
+
+    app = create_app(settings, plant)
+    monkeypatch.setattr(KGGraphQL, "__call__", broken)
+    with serve_in_thread(app, http="httptools", loop="asyncio") as url:
+        response = httpx.post(url, json={"query": "{ __typename }"}, timeout=10)
+        health = httpx.get(url.removesuffix("/graphql") + "/health", timeout=10)
+    assert response.status_code == 500
+    assert "view broke" not in response.text
+    assert health.status_code == 200
 
 
 def _context(store) -> dict:
@@ -274,6 +312,63 @@ def test_benchmark_clients_same_answer(server_url, family):
     by_aiohttp, by_httpx = asyncio.run(post_with("aiohttp")), asyncio.run(post_with("httpx"))
     assert "errors" not in by_aiohttp
     assert by_aiohttp == by_httpx
+
+
+needs_wrk = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)")
+
+
+@needs_wrk
+@pytest.mark.parametrize("clients", [1, 4])
+def test_wrk_client_counts_requests(server_url, clients):
+    entity = next(family for family in FAMILIES if family.key == "entity")
+    run = run_wrk(server_url, {"query": entity.document, "variables": entity.variables}, clients, 1)
+    assert run.requests > 10
+    assert sum(run.histogram.values()) == run.requests
+    assert 0 < _quantile(run.histogram, 0.5) <= _quantile(run.histogram, 0.99) < 1_000_000
+    assert 0.9 < run.seconds < 3
+
+
+@needs_wrk
+def test_wrk_client_reports_graphql_errors(server_url):
+    # An error comes back with status 200, so only the body tells; the benchmark must not time failures.
+    with pytest.raises(RuntimeError, match=r"[1-9]\d* GraphQL errors"):
+        run_wrk(server_url, {"query": BAD_LANGUAGE}, 1, 1)
+
+
+def test_parse_wrk_output():
+    run = parse_wrk_output("Running 1s test\nsummary 5 1000250 0 0 0\nlatency 180 2\nlatency 250 3\n", 1)
+    assert (run.requests, run.seconds, run.graphql_errors) == (5, 1.00025, 0)
+    assert run.histogram == Counter({180: 2, 250: 3})
+    assert _quantile(run.histogram, 0.5) == 250
+    assert _quantile(run.histogram, 0.0) == 180
+    with pytest.raises(RuntimeError, match="no summary line"):
+        parse_wrk_output("unable to connect to 127.0.0.1:1 Connection refused", 1)
+
+
+def _wrk_correct(histogram: Counter, interval: int) -> Counter:
+    """wrk 4's stats_correct: each sample n >= 2 * interval adds samples at n - k * interval above `interval`."""
+    corrected = Counter(histogram)
+    for value in sorted(histogram):
+        if value < 2 * interval:
+            continue
+        lower = value - interval
+        while lower > interval:
+            corrected[lower] += histogram[value]
+            lower -= interval
+    return corrected
+
+
+@pytest.mark.parametrize("connections", [1, 4])
+def test_remove_wrk_correction(connections):
+    measured = Counter({90: 40, 100: 50, 110: 20, 150: 5, 200: 3, 300: 1, 410: 2, 1000: 1})
+    requests = sum(measured.values())
+    duration_us = 100 * requests // connections + 7
+    interval = duration_us // (requests // connections)
+    reported = _wrk_correct(measured, interval)
+    assert sum(reported.values()) > requests
+    assert remove_wrk_correction(reported, requests, duration_us, connections) == measured
+    with pytest.raises(RuntimeError, match="histogram holds"):
+        remove_wrk_correction(reported, requests + 1, duration_us, connections)
 
 
 def test_replay_store_reads_once(plant):

@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 ACCESS_LOGGER = "uvicorn.access"
 
+GRAPHQL_PATH = "/graphql"
+
 
 class SchemaCache:
     """The ontology allowlist read from Neo4j, re-read at most every `max_age_s` seconds.
@@ -104,6 +106,32 @@ class KGGraphQL(GraphQL):
                 "entity_loader": entity_loader(self.store)}
 
 
+class KGStarlette(Starlette):
+    """Starlette, with a POST to /graphql handed straight to the GraphQL view.
+
+    The view answers every error of a GraphQL request itself, so Starlette's error and exception
+    middleware and its router have nothing to add there, and they cost about a twentieth of a
+    small request's time. Other requests (GET /graphql for GraphiQL, /health, the page assets,
+    the lifespan) go through Starlette as usual. An exception that escapes the view reaches
+    uvicorn, which logs it and answers 500 as Starlette's middleware would.
+
+    Usage::
+
+        KGStarlette(graphql_view, routes=[...], lifespan=lifespan)
+    """
+
+    def __init__(self, graphql_view: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.graphql_view = graphql_view
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == GRAPHQL_PATH:
+            scope["app"] = self
+            await self.graphql_view(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+
 class ServerOptions(BaseSettings):
     """HTTP server settings that `kg_service.config.Settings` does not hold, read from KG_API_* variables."""
 
@@ -151,10 +179,10 @@ def create_app(settings: Settings, store: GraphStore | None = None, access_log: 
                        "run 'kg-service graphiql install' for offline use", settings.cache_dir)
     authenticator = Authenticator(ApiKeyStore(settings.api_keys_file), settings.jwt_secret, settings.anonymous_role)
     graphql = KGGraphQL(store, settings.debug, authenticator, offline_ide, json_post_shortcut)
-    routes = [Route("/", root), Route("/health", health), Route("/graphql", graphql), Mount("/graphql", graphql)]
+    routes = [Route("/", root), Route("/health", health), Route(GRAPHQL_PATH, graphql), Mount(GRAPHQL_PATH, graphql)]
     if offline_ide:
         routes.append(Mount(ASSET_ROUTE, StaticFiles(directory=assets_dir(settings.cache_dir))))
-    return Starlette(routes=routes, lifespan=lifespan)
+    return KGStarlette(graphql, routes=routes, lifespan=lifespan)
 
 
 def app_from_settings() -> Starlette:
