@@ -23,16 +23,19 @@ The driver path skips what GraphQL adds: HTTP, parsing, validation, the limit ex
 authentication, building the typed result and JSON encoding. Both paths call the synchronous
 driver through `asyncio.to_thread`, as the resolvers do.
 
-The HTTP client runs in the benchmark's process, and its CPU time counts on the GraphQL side
-only. The default client is aiohttp, which used about 0.2 ms of process CPU time per request
-against 0.6 ms for httpx (150 sequential entity lookups on a 2-core machine, 2026-12-05). Where
-the client, the server and Neo4j share the cores, the extra CPU time of httpx also takes a core
-from the server. `--client httpx` repeats the earlier measurement for comparison.
+The default HTTP client is wrk (Debian's `wrk` package), a load generator written in C, which
+runs as a separate process with one connection per client. It reports every latency in
+microseconds, and its CPU time per request is small next to the server's. The Python clients
+(`--client aiohttp` or `--client httpx`) run in the benchmark's process, and their CPU time
+counts on the GraphQL side only: about 0.2 ms per request for aiohttp and 0.6 ms for httpx
+(150 sequential entity lookups on a 2-core machine, 2026-12-05). Where the client, the server
+and Neo4j share the cores, that time also takes a core from the server. With wrk, a GraphQL
+block runs for `--block-seconds` and the driver block that follows sends as many requests.
 
 Run against a graph that holds the sample plant (``kg-service quickstart --exit`` loads it):
 
-    .venv/bin/python benchmarks/api_latency.py --workers 1 2 --requests 200 --output results.json
-    .venv/bin/python benchmarks/api_latency.py --client httpx --output results-httpx.json
+    .venv/bin/python benchmarks/api_latency.py --workers 1 2 --output results.json
+    .venv/bin/python benchmarks/api_latency.py --client aiohttp --requests 200 --output results-aiohttp.json
 """
 
 from __future__ import annotations
@@ -41,10 +44,11 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
+import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -60,6 +64,10 @@ from kg_service.reasoning import lookup
 from kg_service.reasoning.rootcause import ASSET_CLASSES, MAX_CANDIDATES, RootCauseQuery, rank_causes
 
 CONCURRENCY_LEVELS = (1, 8, 32)
+
+WRK_SCRIPT = Path(__file__).with_name("wrk_graphql.lua")
+
+CLIENTS = ("wrk", "aiohttp", "httpx")
 
 ASSET_KEY = "equipment:sample-plant:ac-3"
 
@@ -105,10 +113,25 @@ class Measurement(NamedTuple):
     throughput_per_s: float
 
 
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
-    return ordered[index]
+Histogram = Counter  # latency in microseconds -> number of requests
+
+
+def _quantile(histogram: Histogram, fraction: float) -> int:
+    """Return the latency at `fraction` of the requests, in microseconds (the nearest-rank sample)."""
+    total = sum(histogram.values())
+    if total == 0:
+        raise ValueError("the latency histogram is empty; measure at least one request")
+    rank = min(total - 1, max(0, round(fraction * (total - 1))))
+    seen = 0
+    for value in sorted(histogram):
+        seen += histogram[value]
+        if seen > rank:
+            return value
+    raise AssertionError("unreachable: the rank is below the total")
+
+
+def _histogram(latencies_s: list[float]) -> Histogram:
+    return Counter(round(latency * 1_000_000) for latency in latencies_s)
 
 
 async def _run_block(call: Callable[[], Awaitable[None]], clients: int, requests: int) -> tuple[list[float], float]:
@@ -140,11 +163,88 @@ def _block_sizes(requests: int, clients: int, rounds: int) -> list[int]:
     return [base + 1 if index < extra else base for index in range(count)]
 
 
-def _measurement(family: Family, path: str, workers: int, clients: int, latencies: list[float],
+def _measurement(family: Family, path: str, workers: int, clients: int, histogram: Histogram,
                  elapsed: float) -> Measurement:
-    return Measurement(family.name, path, workers, clients, len(latencies),
-                       round(statistics.median(latencies) * 1000, 2), round(_percentile(latencies, 0.99) * 1000, 2),
-                       round(len(latencies) / elapsed, 1))
+    requests = sum(histogram.values())
+    return Measurement(family.name, path, workers, clients, requests, round(_quantile(histogram, 0.5) / 1000, 2),
+                       round(_quantile(histogram, 0.99) / 1000, 2), round(requests / elapsed, 1))
+
+
+class WrkRun(NamedTuple):
+    """The report of one wrk run: requests, duration, errors and the measured latency histogram."""
+
+    requests: int
+    seconds: float
+    http_errors: int
+    graphql_errors: int
+    socket_errors: int
+    histogram: Histogram
+
+
+def remove_wrk_correction(histogram: Histogram, requests: int, duration_us: int, connections: int) -> Histogram:
+    """Return the measured latencies from the histogram that wrk 4 reports, without its synthetic samples.
+
+    Before its report, wrk corrects for coordinated omission as if requests were due at a fixed
+    rate: with `interval` the run time divided by the requests per connection, each sample of
+    n >= 2 * interval adds one sample at each n - k * interval above `interval`. The
+    benchmark's clients send a request when the previous one returns, like the driver path, so
+    the comparison needs the measured samples. The samples added at a value m come from the
+    samples at m + interval, m + 2 * interval and so on. Counting down from the largest value
+    therefore removes them. The result must contain exactly `requests` samples.
+    """
+    per_connection = requests // connections
+    if per_connection == 0:
+        measured = Counter(histogram)
+    else:
+        interval = duration_us // per_connection
+        measured = Counter()
+        above: dict[int, int] = {}  # value -> measured samples at value + interval, value + 2 * interval, ...
+        for value in sorted(histogram, reverse=True):
+            added = 0
+            if value > interval:
+                added = measured.get(value + interval, 0) + above.get(value + interval, 0)
+                above[value] = added
+            count = histogram[value] - added
+            if count < 0:
+                raise RuntimeError(f"wrk's histogram does not match its correction at {value} us; "
+                                   "check the wrk version (4.x expected)")
+            if count:
+                measured[value] = count
+    if sum(measured.values()) != requests:
+        raise RuntimeError(f"wrk reported {requests} requests but its histogram contains {sum(measured.values())} "
+                           "measured samples after removing the correction; check the wrk version (4.x expected)")
+    return measured
+
+
+def parse_wrk_output(output: str, connections: int) -> WrkRun:
+    """Read the lines that `wrk_graphql.lua` writes after a run made with `connections` connections."""
+    summary = None
+    histogram: Histogram = Counter()
+    for line in output.splitlines():
+        fields = line.split()
+        if fields[:1] == ["summary"] and len(fields) == 6:
+            summary = [int(field) for field in fields[1:]]
+        elif fields[:1] == ["latency"] and len(fields) == 3:
+            histogram[int(fields[1])] += int(fields[2])
+    if summary is None:
+        raise RuntimeError(f"wrk printed no summary line; its output was:\n{output[-2000:]}")
+    requests, duration_us, http_errors, graphql_errors, socket_errors = summary
+    measured = remove_wrk_correction(histogram, requests, duration_us, connections)
+    return WrkRun(requests, duration_us / 1_000_000, http_errors, graphql_errors, socket_errors, measured)
+
+
+def run_wrk(url: str, body: dict[str, Any], clients: int, seconds: int) -> WrkRun:
+    """Run wrk with one thread and `clients` connections for `seconds`; raise if any request failed."""
+    command = ["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "--timeout", "30s", "-s", str(WRK_SCRIPT), url]
+    completed = subprocess.run(command, capture_output=True, text=True, check=False,
+                               env={**os.environ, "KG_WRK_BODY": json.dumps(body)})
+    if completed.returncode != 0:
+        raise RuntimeError(f"wrk exited with status {completed.returncode}: {completed.stderr.strip()}")
+    run = parse_wrk_output(completed.stdout, clients)
+    if run.http_errors or run.graphql_errors or run.socket_errors:
+        raise RuntimeError(f"wrk saw {run.http_errors} HTTP errors, {run.graphql_errors} GraphQL errors and "
+                           f"{run.socket_errors} socket errors in {run.requests} requests")
+    return run
 
 
 PostJson = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -175,8 +275,10 @@ async def http_client(kind: str, url: str) -> AsyncIterator[PostJson]:
 
 
 async def measure(url: str, store: GraphStore, families: list[Family], workers: int, requests: int, warmup: int,
-                  rounds: int, client: str = "aiohttp") -> list[Measurement]:
+                  rounds: int, client: str = "wrk", block_seconds: int = 1) -> list[Measurement]:
     """Measure each family at each concurrency level, GraphQL and driver blocks alternating."""
+    if client == "wrk":
+        return await _measure_with_wrk(url, store, families, workers, warmup, rounds, block_seconds)
     results = []
     async with http_client(client, url) as post:
         for family in families:
@@ -185,22 +287,50 @@ async def measure(url: str, store: GraphStore, families: list[Family], workers: 
                 if body.get("errors"):
                     raise RuntimeError(f"{family.name}: {body['errors'][0]['message']}")
 
-            async def driver_call(family: Family = family) -> None:
-                await asyncio.to_thread(family.direct, store)
-
-            calls = {"graphql": graphql_call, "driver": driver_call}
+            calls = {"graphql": graphql_call, "driver": _driver_call(family, store)}
             for clients in CONCURRENCY_LEVELS:
-                latencies: dict[str, list[float]] = {path: [] for path in calls}
+                histograms: dict[str, Histogram] = {path: Counter() for path in calls}
                 elapsed = dict.fromkeys(calls, 0.0)
                 for path, call in calls.items():
                     await _run_block(call, clients, warmup)
                 for size in _block_sizes(requests, clients, rounds):
                     for path, call in calls.items():
                         block_latencies, block_elapsed = await _run_block(call, clients, size)
-                        latencies[path] += block_latencies
+                        histograms[path] += _histogram(block_latencies)
                         elapsed[path] += block_elapsed
                 for path in calls:
-                    results.append(_measurement(family, path, workers, clients, latencies[path], elapsed[path]))
+                    results.append(_measurement(family, path, workers, clients, histograms[path], elapsed[path]))
+    return results
+
+
+def _driver_call(family: Family, store: GraphStore) -> Callable[[], Awaitable[None]]:
+    async def driver_call() -> None:
+        await asyncio.to_thread(family.direct, store)
+
+    return driver_call
+
+
+async def _measure_with_wrk(url: str, store: GraphStore, families: list[Family], workers: int, warmup: int,
+                            rounds: int, block_seconds: int) -> list[Measurement]:
+    """Alternate a wrk run of `block_seconds` with a driver block of as many requests, `rounds` times per level."""
+    results = []
+    for family in families:
+        body = {"query": family.document, "variables": family.variables}
+        driver_call = _driver_call(family, store)
+        for clients in CONCURRENCY_LEVELS:
+            await asyncio.to_thread(run_wrk, url, body, clients, 1)
+            await _run_block(driver_call, clients, warmup)
+            histograms = {"graphql": Counter(), "driver": Counter()}
+            elapsed = {"graphql": 0.0, "driver": 0.0}
+            for _ in range(rounds):
+                run = await asyncio.to_thread(run_wrk, url, body, clients, block_seconds)
+                histograms["graphql"] += run.histogram
+                elapsed["graphql"] += run.seconds
+                block_latencies, block_elapsed = await _run_block(driver_call, clients, max(run.requests, 2 * clients))
+                histograms["driver"] += _histogram(block_latencies)
+                elapsed["driver"] += block_elapsed
+            for path in ("graphql", "driver"):
+                results.append(_measurement(family, path, workers, clients, histograms[path], elapsed[path]))
     return results
 
 
@@ -247,7 +377,7 @@ def _serve_and_measure(args: argparse.Namespace, store: GraphStore, families: li
     try:
         _wait_for_health(f"http://127.0.0.1:{args.port}/health", server)
         return asyncio.run(measure(f"http://127.0.0.1:{args.port}/graphql", store, families, workers, args.requests,
-                                   args.warmup, args.rounds, args.client))
+                                   args.warmup, args.rounds, args.client, args.block_seconds))
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -260,16 +390,24 @@ def main() -> None:
     parser.add_argument("--families", nargs="+", choices=[family.key for family in FAMILIES],
                         help="query families to measure (default: all)")
     parser.add_argument("--requests", type=int, default=200,
-                        help="timed requests per family, path and concurrency level")
+                        help="timed requests per family, path and concurrency level (aiohttp and httpx)")
+    parser.add_argument("--block-seconds", type=int, default=1,
+                        help="length of one wrk run; the driver block after it sends as many requests (wrk)")
     parser.add_argument("--warmup", type=int, default=20, help="untimed requests per path before each level")
     parser.add_argument("--rounds", type=int, default=10,
                         help="alternations of a GraphQL block and a driver block per level (fewer where a block "
                              "would hold less than twice the client count)")
     parser.add_argument("--port", type=int, default=8765, help="port of the GraphQL server that the script starts")
-    parser.add_argument("--client", choices=["aiohttp", "httpx"], default="aiohttp",
-                        help="HTTP client of the GraphQL path (default aiohttp, the one with less CPU per request)")
+    parser.add_argument("--client", choices=CLIENTS, default="wrk",
+                        help="HTTP client of the GraphQL path: wrk (default, a separate process written in C), "
+                             "aiohttp or httpx (in the benchmark's process)")
     parser.add_argument("--output", help="write the measurements and the load averages as JSON to this file")
     args = parser.parse_args()
+    if args.client == "wrk" and shutil.which("wrk") is None:
+        parser.error("--client wrk needs the wrk load generator on PATH; install it with 'apt-get install wrk' "
+                     "or pass --client aiohttp")
+    if args.block_seconds < 1:
+        parser.error(f"--block-seconds must be at least 1, got {args.block_seconds}")
 
     families = _select_families(args.families)
     settings = get_settings()

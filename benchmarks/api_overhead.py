@@ -4,14 +4,15 @@ Two measurements, on a graph that contains the sample plant (``kg-service quicks
 
 - in process: the ASGI app is called directly, without a client or sockets, with the store's
   answers recorded once and replayed. What remains is the GraphQL work of one request plus
-  one worker-thread hop per query. It runs in three variants: strawberry's full HTTP view
+  one worker-thread hop per query. It runs in four variants: strawberry's full HTTP view
   with graphql-core's standard executor, the JSON POST short path with the standard executor,
-  and the short path with the plain-field executor (the app as served).
+  the short path with the plain-field executor, and that with prepared operations (the app
+  as served).
 - over HTTP: `kg-service serve` runs as a separate process, and one client sends requests one
   at a time: `{ __typename }`, which reads nothing from Neo4j, and the entity lookup and
   failure history of `api_latency.py`. Each HTTP client (aiohttp, httpx) is timed, with the
-  client process's CPU time per request. The driver's time for the same Cypher is measured
-  as well.
+  client process's CPU time per request. So is wrk, when it is installed. The driver's time for
+  the same Cypher is measured as well.
 
     .venv/bin/python benchmarks/api_overhead.py --requests 500 --output overhead.json
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -33,13 +35,17 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 # Run as a script, the file's own folder is on sys.path but the repository root is not.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.api_latency import FAMILIES, _wait_for_health, http_client  # noqa: E402
+from benchmarks.api_latency import FAMILIES, _quantile, _wait_for_health, http_client, run_wrk  # noqa: E402
 from kg_service.api.app import create_app  # noqa: E402
 from kg_service.config import get_settings  # noqa: E402
 from kg_service.graph.store import GraphStore  # noqa: E402
 
 TYPENAME_DOCUMENT = "{ __typename }"
-VARIANTS = ("full view, standard executor", "short path, standard executor", "short path, plain executor")
+
+# Length of each wrk run over HTTP, when wrk is installed.
+WRK_SECONDS = 3
+VARIANTS = ("full view, standard executor", "short path, standard executor", "short path, plain executor",
+            "short path, plain executor, prepared operations")
 
 
 class ReplayStore:
@@ -94,9 +100,11 @@ async def measure_in_process(settings: Any, store: GraphStore, requests: int) ->
     apps = {}
     for variant in VARIANTS:
         app = create_app(settings, replay, json_post_shortcut=not variant.startswith("full"))
+        view = next(route.endpoint for route in app.routes if getattr(route, "path", "") == "/graphql")
         if variant.endswith("standard executor"):
-            view = next(route.endpoint for route in app.routes if getattr(route, "path", "") == "/graphql")
             view.schema.execution_context_class = StrawberryGraphQLCoreExecutionContext
+        if not variant.endswith("prepared operations"):
+            view.schema.prepared = None
         apps[variant] = app
 
     results = {}
@@ -136,6 +144,13 @@ async def measure_over_http(url: str, store: GraphStore, requests: int) -> dict[
                     latencies.append(time.perf_counter() - started)
                 cpu_ms = (time.process_time() - cpu_started) / requests * 1000
                 results[f"{client}: {name}"] = {"p50_ms": _median_ms(latencies), "client_cpu_ms": round(cpu_ms, 3)}
+
+    # wrk runs as a process of its own, so its CPU time is not measured here.
+    if shutil.which("wrk") is not None:
+        for name, body in bodies.items():
+            run_wrk(url, body, 1, 1)
+            run = run_wrk(url, body, 1, WRK_SECONDS)
+            results[f"wrk: {name}"] = {"p50_ms": round(_quantile(run.histogram, 0.5) / 1000, 3)}
 
     for family in families:
         latencies = []

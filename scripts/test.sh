@@ -6,24 +6,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 
-# The GraphiQL browser test needs Debian's Chromium and its driver; install them when running as root.
-if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+# Debian packages that some tests use, installed with apt-get when running as root:
+# - chromium and chromium-driver: the GraphiQL browser test;
+# - mosquitto: the live MQTT tests, which start their own broker on 127.0.0.1
+#   (tests/mqtt_fixtures.py through scripts/mosquitto.sh);
+# - wrk: the latency benchmark's HTTP client, which tests/test_api_overhead.py runs briefly.
+missing=()
+{ command -v chromium >/dev/null && command -v chromedriver >/dev/null; } || missing+=(chromium chromium-driver)
+{ command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ]; } || missing+=(mosquitto)
+command -v wrk >/dev/null || missing+=(wrk)
+if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        echo "test: installing chromium and chromium-driver with apt-get" >&2
-        apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null
+        echo "test: installing ${missing[*]} with apt-get" >&2
+        apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
     else
-        echo "test: chromium or chromedriver missing; the GraphiQL browser test will be skipped" >&2
-    fi
-fi
-
-# Live MQTT tests: Debian's Mosquitto broker, which the tests start themselves on 127.0.0.1
-# (tests/mqtt_fixtures.py through scripts/mosquitto.sh). Install it when running as root.
-if ! command -v mosquitto >/dev/null && [ ! -x /usr/sbin/mosquitto ]; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        echo "test: installing mosquitto with apt-get" >&2
-        apt-get update -qq && apt-get install -y -qq mosquitto >/dev/null
-    else
-        echo "test: mosquitto missing; the live MQTT tests will be skipped" >&2
+        echo "test: ${missing[*]} missing; the tests that need them will be skipped" >&2
     fi
 fi
 exec .venv/bin/python -m pytest "$@"

@@ -367,7 +367,7 @@ def test_remove_wrk_correction(connections):
     reported = _wrk_correct(measured, interval)
     assert sum(reported.values()) > requests
     assert remove_wrk_correction(reported, requests, duration_us, connections) == measured
-    with pytest.raises(RuntimeError, match="histogram holds"):
+    with pytest.raises(RuntimeError, match="histogram contains"):
         remove_wrk_correction(reported, requests + 1, duration_us, connections)
 
 
