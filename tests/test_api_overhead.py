@@ -100,6 +100,17 @@ def test_short_path_rejects_like_view(clients, request_kind):
     assert short.text == full.text
 
 
+def test_oversized_body_rejected_413(clients, plant):
+    short, _ = clients
+    before = plant.query_count
+    body = {"query": "query($x: String) { __typename }", "variables": {"x": "a" * (1024 * 1024)}}
+    response = short.post("/graphql", json=body)
+    assert response.status_code == 413
+    assert "request body exceeds 1048576 bytes" in response.text
+    assert plant.query_count == before
+    assert short.post("/graphql", json={"query": "{ __typename }"}).status_code == 200
+
+
 def test_short_path_bad_key_401(clients):
     short, full = _post_both(clients, json={"query": "{ __typename }"}, headers={"X-API-Key": "kgs_not-a-key"})
     assert short.status_code == 401

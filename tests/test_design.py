@@ -394,3 +394,15 @@ def test_upserted_shape_listed_from_graph(edited_shapes):
     result = design_constraints(edited_shapes, PRODUCT)
     wall = [item for item in result.constraints if item.constraint == SHAPES + "CoolingModuleWallThicknessShape"]
     assert [item.source_file for item in wall] == ["neo4j:https://w3id.org/kg-service/shapes"]
+
+
+def test_graphql_design_lists_bounded(design_graph, settings):
+    # Each material costs a lookup, so an oversized list is rejected before any query runs.
+    query = "query($design: DesignInput!) { checkDesign(design: $design) { conforms } }"
+    design = {"materials": ["S235JR"] * 201}
+    before = design_graph.query_count
+    with TestClient(create_app(settings, design_graph)) as client:
+        body = client.post("/graphql", json={"query": query, "variables": {"design": design}}).json()
+    assert body["data"] is None
+    assert "invalid design: materials: List should have at most 200 items" in body["errors"][0]["message"]
+    assert design_graph.query_count - before <= 1

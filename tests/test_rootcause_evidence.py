@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from kg_service.errors import InputDataError
+from kg_service.errors import InputDataError, QueryError
 from kg_service.evaluation.rootcause import evaluate_ai4i, evaluate_failure_mode_classifier
 from kg_service.graph.records import GraphBatch
 from kg_service.graph.writer import BatchedWriter
@@ -82,6 +82,67 @@ def test_asset_window_keeps_first_alarm(chain_graph):
     result = rank_causes(chain_graph, RootCauseQuery(asset="eq:press", since=T0, until=T0 + timedelta(minutes=1)))
     assert len(result.observed_events) == 3
     assert result.candidates[0].id == "sig:A"
+
+
+def test_asset_window_includes_anomalies(chain_graph):
+    batch = GraphBatch()
+    batch.add_node("Equipment", "eq:press", name="Press")
+    batch.add_node("Signal", "sig:A", name="A")
+    anomaly = batch.add_node("AnomalyEvent", "anomaly:press:A", name="anomaly on A",
+                             startTime=T0 - timedelta(seconds=5))
+    batch.add_relationship("INVOLVES_SIGNAL", anomaly, "sig:A")
+    batch.add_relationship("FOR_ASSET", anomaly, "eq:press")
+    BatchedWriter(chain_graph, current_schema(chain_graph)).write(batch.nodes.values(), batch.relationships.values())
+    window = {"asset": "eq:press", "since": T0 - timedelta(minutes=1), "until": T0 + timedelta(minutes=1)}
+
+    with_anomalies = rank_causes(chain_graph, RootCauseQuery(**window))
+    without = rank_causes(chain_graph, RootCauseQuery(**window, use_anomalies=False))
+    assert [event.id for event in with_anomalies.observed_events][0] == "anomaly:press:A"
+    assert len(with_anomalies.observed_events) == 4
+    assert "anomaly:press:A" not in [event.id for event in without.observed_events]
+    assert len(without.observed_events) == 3
+
+
+def test_named_events_deduplicated(chain_graph):
+    single = rank_causes(chain_graph, RootCauseQuery(event="alarm:C"))
+    before = chain_graph.query_count
+    rank_causes(chain_graph, RootCauseQuery(event="alarm:C"))
+    queries_single = chain_graph.query_count - before
+    before = chain_graph.query_count
+    repeated = rank_causes(chain_graph, RootCauseQuery(event="alarm:C", events=["alarm:C"] * 20))
+    assert chain_graph.query_count - before == queries_single
+    assert [candidate.id for candidate in repeated.candidates] == [candidate.id for candidate in single.candidates]
+
+
+def test_too_many_named_events_rejected(chain_graph):
+    before = chain_graph.query_count
+    with pytest.raises(QueryError, match="events names 21 events; name at most 20"):
+        rank_causes(chain_graph, RootCauseQuery(events=[f"alarm:{index}" for index in range(21)]))
+    assert chain_graph.query_count == before
+
+
+def test_mechanism_paths_reach_part(chain_graph):
+    batch = GraphBatch()
+    batch.add_node("FailureMode", "fm:leak", name="Leak")
+    mechanism = batch.add_node("FailureMechanism", "mech:seal-wear", name="Seal wear")
+    batch.add_relationship("HAS_MECHANISM", "fm:leak", mechanism)
+    BatchedWriter(chain_graph, current_schema(chain_graph)).write(batch.nodes.values(), batch.relationships.values())
+    # No core property links a mechanism to a component, so the test writes one link directly;
+    # the ranking follows any relationship between them.
+    chain_graph.write("MATCH (m:Entity {id: 'mech:seal-wear'}), (c:Entity {id: 'co:valve'}) "
+                      "MERGE (m)-[:AFFECTS]->(c)")
+
+    result = rank_causes(chain_graph, RootCauseQuery(failure_mode="fm:leak"))
+    by_id = {candidate.id: candidate for candidate in result.candidates}
+    assert by_id["mech:seal-wear"].component("mechanism") == pytest.approx(0.5)
+    assert by_id["mech:seal-wear"].paths[0].nodes == ["fm:leak", "mech:seal-wear"]
+    assert by_id["mech:seal-wear"].paths[0].relationships == ["HAS_MECHANISM"]
+    valve = by_id["co:valve"]
+    assert valve.component("mechanism") == pytest.approx(0.25)
+    mechanism_path = next(path for path in valve.paths if "mech:seal-wear" in path.nodes)
+    assert mechanism_path.nodes == ["fm:leak", "mech:seal-wear", "co:valve"]
+    assert mechanism_path.relationships == ["HAS_MECHANISM", "AFFECTS"]
+    assert "mechanism" in result.sources
 
 
 def test_prediction_adds_component(chain_graph):

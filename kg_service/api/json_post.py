@@ -35,6 +35,10 @@ Send = Callable[[Message], Awaitable[None]]
 
 JSON_MEDIA_TYPE = b"application/json"
 
+# Largest JSON request body read, in bytes. The token limit bounds the query text and this bounds
+# the variables. NOTE: other requests (multipart uploads) go to strawberry's view without this limit.
+MAX_BODY_BYTES = 1024 * 1024
+
 # Methods of strawberry's view (some of them private) that the short path calls.
 VIEW_METHODS = ("get_root_value", "get_sub_response", "get_context", "execute_single", "process_result", "encode_json",
                 "request_adapter_class", "_get_stream_transport_from_headers", "_handle_errors")
@@ -58,14 +62,26 @@ def is_json_post(scope: Scope) -> bool:
     return False
 
 
-async def read_body(receive: Receive) -> bytes | None:
-    """Return the whole request body, or None when the client disconnected before sending it."""
+class BodyTooLarge(Exception):
+    """The request body is longer than MAX_BODY_BYTES."""
+
+
+async def read_body(receive: Receive, limit: int = MAX_BODY_BYTES) -> bytes | None:
+    """Return the whole request body, or None when the client disconnected before sending it.
+
+    Raise BodyTooLarge as soon as the body exceeds `limit` bytes, without reading the rest.
+    """
     chunks = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             return None
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
 
@@ -106,7 +122,14 @@ def request_data(body: bytes) -> GraphQLRequestData | None:
 async def answer_json_post(view: "GraphQL", scope: Scope, receive: Receive, send: Send,
                            fallback: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
     """Execute a JSON POST and send the response as strawberry's view would, or pass it to `fallback` (the view)."""
-    body = await read_body(receive)
+    try:
+        body = await read_body(receive)
+    except BodyTooLarge:
+        logger.warning("rejected a GraphQL request body over %d bytes from %s", MAX_BODY_BYTES, scope.get("client"))
+        message = (f"request body exceeds {MAX_BODY_BYTES} bytes; send a smaller query or fewer variables, "
+                   "and split large inputs over several requests")
+        await PlainTextResponse(message, status_code=413)(scope, receive, send)
+        return
     if body is None:
         return
     request = Request(scope, replay(body, receive))

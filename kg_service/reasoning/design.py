@@ -55,6 +55,10 @@ SEVERITY_RANK = {"Violation": 0, "Warning": 1, "Info": 2}
 
 # Proposed designs
 
+# Materials, dimensions and parts per checked design; a bill of materials is usually far smaller.
+MAX_DESIGN_ITEMS = 200
+
+
 class Quantity(BaseModel):
     """A value with its unit, for example 13.5 kN."""
 
@@ -90,15 +94,20 @@ class PartChoice(BaseModel):
 
 
 class DesignInput(BaseModel):
-    """A proposed design to check against the design-constraint shapes."""
+    """A proposed design to check against the design-constraint shapes.
+
+    Each material, part and process costs a lookup in the graph, so each list contains at most
+    MAX_DESIGN_ITEMS entries.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(default="proposed design", min_length=1)
     product: str | None = Field(default=None, description="Key or name of the Product the design is for")
-    materials: list[str] = Field(default_factory=list, description="Keys or names of Materials")
-    dimensions: list[DimensionInput] = Field(default_factory=list)
-    parts: list[PartChoice] = Field(default_factory=list)
+    materials: list[str] = Field(default_factory=list, max_length=MAX_DESIGN_ITEMS,
+                                 description="Keys or names of Materials")
+    dimensions: list[DimensionInput] = Field(default_factory=list, max_length=MAX_DESIGN_ITEMS)
+    parts: list[PartChoice] = Field(default_factory=list, max_length=MAX_DESIGN_ITEMS)
 
 
 # Results

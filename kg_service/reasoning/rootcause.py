@@ -75,8 +75,10 @@ PREDICTED_PREFIX = "PREDICTED_"
 MAX_WINDOW_DAYS = 3650
 MAX_LOOKBACK_MINUTES = 60 * 24 * 30
 MAX_CANDIDATES = 100
-# NOTE: an asset window with more alarms and failure events than this explains only the earliest ones.
+# NOTE: an asset window with more alarm, anomaly and failure events than this explains only the earliest ones.
 MAX_OBSERVED_EVENTS = 100
+# Events named in one request; each costs two queries, so larger sets go through an asset's time window.
+MAX_NAMED_EVENTS = 20
 MAX_EVIDENCE_ITEMS = 20
 ASSET_CLASSES = ["Equipment", "System", "Component", "ProductionLine", "Site", "Asset"]
 CONDITION_CLASSES = ["FailureMode", "Symptom", "Observation"]
@@ -164,7 +166,8 @@ class RootCauseQuery:
 
     `since` and `until` bound work-order dates and event start times. `lookback_minutes` bounds how
     long before an observed event a candidate's own event counts as its precursor. With
-    `use_anomalies` False the causal source ignores AnomalyEvents and times only alarms.
+    `use_anomalies` False the causal source ignores AnomalyEvents and times only alarms, and an
+    asset's window observes only its alarms and failure events.
     """
 
     asset: str | None = None
@@ -181,7 +184,8 @@ class RootCauseQuery:
 
     @property
     def event_keys(self) -> list[str]:
-        return ([self.event] if self.event else []) + [key for key in self.events if key != self.event]
+        """Return the named events, `event` first, each key once."""
+        return list(dict.fromkeys(([self.event] if self.event else []) + list(self.events)))
 
 
 TARGETS_QUERY = """
@@ -253,7 +257,8 @@ RETURN event.id AS id, labels(event) AS labels, event.startTime AS start, collec
 WINDOW_EVENTS_QUERY = """
 MATCH (asset:Entity {id: $asset})
 MATCH (event:Event)-[:FOR_ASSET]->(target)
-WHERE (target = asset OR (target)-[:PART_OF*1..6]->(asset)) AND (event:Alarm OR event:FailureEvent)
+WHERE (target = asset OR (target)-[:PART_OF*1..6]->(asset))
+  AND (event:Alarm OR event:FailureEvent OR ($anomalies AND event:AnomalyEvent))
   AND ($since IS NULL OR event.startTime >= $since) AND ($until IS NULL OR event.startTime <= $until)
 OPTIONAL MATCH (event)-[:INVOLVES_SIGNAL]->(signal:Signal)
 OPTIONAL MATCH (event)-[:HAS_FAILURE_MODE]->(mode)
@@ -397,6 +402,9 @@ def _check(query: RootCauseQuery) -> None:
         raise QueryError("give at most one of failureMode or symptom")
     if not (query.event_keys or query.asset or query.failure_mode or query.symptom):
         raise QueryError("give an event, an asset (with a time window) or a failure mode or symptom to explain")
+    if len(query.event_keys) > MAX_NAMED_EVENTS:
+        raise QueryError(f"events names {len(query.event_keys)} events; name at most {MAX_NAMED_EVENTS}, or give the "
+                         "asset with since and until to explain every event in that window")
     if not 0 <= query.window_days <= MAX_WINDOW_DAYS:
         raise QueryError(f"windowDays must be between 0 and {MAX_WINDOW_DAYS}, got {query.window_days}")
     if not 0 <= query.lookback_minutes <= MAX_LOOKBACK_MINUTES:
@@ -434,7 +442,7 @@ def _resolve(store: GraphStore, query: RootCauseQuery) -> _Context:
     start = start or condition or asset
     if not observed and asset is not None and (since is not None or until is not None or condition is None):
         rows = store.read(WINDOW_EVENTS_QUERY, {"asset": asset["id"], "since": since, "until": until,
-                                                "max": MAX_OBSERVED_EVENTS})
+                                                "max": MAX_OBSERVED_EVENTS, "anomalies": query.use_anomalies})
         observed = [ObservedEvent(row["id"], sorted(row["labels"]), _native(row["start"]), row["signals"])
                     for row in rows]
         if condition is None:
