@@ -282,16 +282,18 @@ def shape_catalog(files: Iterable[Path]) -> list[ShapeEntry]:
 SHAPES_STATE_QUERY = """
 OPTIONAL MATCH (o:Ontology {iri: $iri})
 OPTIONAL MATCH (c:OntologyChange {ontology: $iri})
-RETURN o IS NOT NULL AS stored, max(c.version) AS version
+RETURN o IS NOT NULL AS stored, max(c.version) AS version, toString(max(c.at)) AS changed
 """
 
-_STORED_SHAPES: dict[tuple[int, int], tuple[Graph, list[ShapeEntry]]] = {}
+# Keyed by store, change-log version and time of the latest change: a wiped and re-edited
+# database starts again at version 1, so the version alone could serve an old graph.
+_STORED_SHAPES: dict[tuple[int, int, str | None], tuple[Graph, list[ShapeEntry]]] = {}
 
 
 def stored_shapes(store: GraphStore) -> tuple[Graph, list[ShapeEntry]] | None:
     """Return the stored shapes graph and its catalog, or None when no shapes are stored.
 
-    The result is cached per store and change-log version, so an edit is seen by the next query.
+    The result is cached per store and latest change, so an edit is seen by the next query.
     """
     from kg_service.ontology.editing import SHAPES_ONTOLOGY_IRI
     from kg_service.ontology.storage import export_ontology
@@ -299,7 +301,7 @@ def stored_shapes(store: GraphStore) -> tuple[Graph, list[ShapeEntry]] | None:
     state = store.read(SHAPES_STATE_QUERY, {"iri": SHAPES_ONTOLOGY_IRI})[0]
     if not state["stored"]:
         return None
-    key = (id(store), state["version"] or 0)
+    key = (id(store), state["version"] or 0, state["changed"])
     if key not in _STORED_SHAPES:
         graph = export_ontology(store, SHAPES_ONTOLOGY_IRI)
         _STORED_SHAPES.clear()
