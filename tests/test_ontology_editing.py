@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from rdflib import Graph, Literal, URIRef
-from rdflib.namespace import OWL, RDFS, SKOS
+from rdflib.namespace import OWL, RDF, RDFS, SKOS
 from starlette.testclient import TestClient
 
 from kg_service.api.app import create_app
@@ -20,7 +20,9 @@ from kg_service.ontology.diff import diff_graphs
 from kg_service.ontology.editing import SHAPES_ONTOLOGY_IRI, OntologyEditor, bump_version
 from kg_service.ontology.model import KG, KG_ONTOLOGY_IRI
 from kg_service.ontology.parsing import parse_ontology_file
+from kg_service.ontology.schema import GraphSchema
 from kg_service.ontology.storage import export_ontology
+from kg_service.reasoning import design
 from tests.conftest import CORE_ONTOLOGY, SAMPLE_DIR, wipe
 
 pytestmark = pytest.mark.neo4j
@@ -29,6 +31,12 @@ KG_SERVICE = Path(sys.executable).parent / "kg-service"
 WHO = {"why": "test edit", "author": "tester"}
 PUMP = {"en": "Pump", "zh": "泵"}
 PUMP_DEFINITION = {"en": "Equipment that moves fluid.", "zh": "输送流体的设备。"}
+FEEDS = {"en": "feeds into", "zh": "供给"}
+FEEDS_DEFINITION = {"en": "The equipment passes its output to another equipment.", "zh": "设备将其输出传给另一设备。"}
+RATED_POWER = {"en": "rated power", "zh": "额定功率"}
+RATED_POWER_DEFINITION = {"en": "Nameplate power in kW.", "zh": "铭牌功率，单位 kW。"}
+XSD_DECIMAL = URIRef("http://www.w3.org/2001/XMLSchema#decimal")
+SH_TARGET_CLASS = URIRef("http://www.w3.org/ns/shacl#targetClass")
 PUMP_SHAPE = """
 kgsh:PumpShape a sh:NodeShape ;
     sh:targetClass kg:Equipment ;
@@ -208,6 +216,28 @@ INVALID_EDITS = [
     ("missing zh", lambda e: e.add_class("Pump", "Equipment", {"en": "Pump"}, PUMP_DEFINITION, **WHO), "zh"),
     ("empty why", lambda e: e.deprecate_term("Sensor", why=" ", author="tester"), "why must not be empty"),
     ("bad shape", lambda e: e.upsert_shape("kgsh:S a sh:NodeShape ; sh:minCount \"x\" .", **WHO), "SHACL"),
+    ("cyrillic look-alike", lambda e: e.add_class("\u0415quipment", "Asset", PUMP, PUMP_DEFINITION, **WHO),
+     "ASCII letters"),
+    ("over-long name", lambda e: e.add_class("P" * 300, "Equipment", PUMP, PUMP_DEFINITION, **WHO),
+     "the limit is 256"),
+    ("leading underscore", lambda e: e.rename_term("Sensor", "_Sensor", **WHO), "start with a letter"),
+    ("duplicate property", lambda e: e.add_property("cost", "datatype", "WorkOrder", "xsd:decimal", RATED_POWER,
+                                                    RATED_POWER_DEFINITION, **WHO), "already used"),
+    ("taken property type", lambda e: e.add_property("has_symptom", "object", "Equipment", "Equipment", FEEDS,
+                                                     FEEDS_DEFINITION, **WHO), "HAS_SYMPTOM"),
+    ("dangling domain", lambda e: e.add_property("feedsInto", "object", "NoSuchClass", "Equipment", FEEDS,
+                                                 FEEDS_DEFINITION, **WHO), "NoSuchClass"),
+    ("dangling range", lambda e: e.add_property("feedsInto", "object", "Equipment", "NoSuchClass", FEEDS,
+                                                FEEDS_DEFINITION, **WHO), "NoSuchClass"),
+    ("unknown datatype", lambda e: e.add_property("ratedPower", "datatype", "Equipment", "xsd:money", RATED_POWER,
+                                                  RATED_POWER_DEFINITION, **WHO), "xsd:money"),
+    ("unknown kind", lambda e: e.add_property("ratedPower", "annotation", "Equipment", "xsd:decimal", RATED_POWER,
+                                              RATED_POWER_DEFINITION, **WHO), "'annotation' is invalid"),
+    ("duplicate property label", lambda e: e.add_property("displayName", "datatype", "Entity", "xsd:string",
+                                                          {"en": "Name", "zh": "显示名"}, RATED_POWER_DEFINITION,
+                                                          **WHO), "already the label of property"),
+    ("property missing zh", lambda e: e.add_property("ratedPower", "datatype", "Equipment", "xsd:decimal",
+                                                     {"en": "rated power"}, RATED_POWER_DEFINITION, **WHO), "zh"),
 ]
 
 
@@ -228,6 +258,118 @@ OTHER_ONTOLOGY = """\
 <http://example.org/plant> a owl:Ontology .
 <http://example.org/plant#Valve> a owl:Class ; rdfs:label "valve"@en .
 """
+
+
+def test_add_object_property_in_allowlist(editor, tmp_path):
+    result = editor.add_property("feedsInto", "object", "Equipment", "Equipment", FEEDS, FEEDS_DEFINITION, **WHO)
+    graph = reloaded_export(editor.store, tmp_path)
+    schema = GraphSchema.from_store(editor.store)
+    assert result.applied
+    assert result.term == str(KG.feedsInto)
+    assert (KG.feedsInto, RDF.type, OWL.ObjectProperty) in graph
+    assert (KG.feedsInto, RDFS.label, Literal("供给", lang="zh")) in graph
+    assert schema.relationships["FEEDS_INTO"].domain == "Equipment"
+    assert schema.relationships["FEEDS_INTO"].range == "Equipment"
+
+
+def test_add_datatype_property_in_allowlist(editor, tmp_path):
+    editor.add_property("ratedPower", "datatype", "Equipment", "xsd:decimal", RATED_POWER, RATED_POWER_DEFINITION,
+                        **WHO)
+    graph = reloaded_export(editor.store, tmp_path)
+    rows = editor.store.read("MATCH (p:OntologyProperty {propertyName: 'ratedPower'})-[:DOMAIN]->(d) "
+                             "RETURN p.kind AS kind, p.datatype AS datatype, d.nodeLabel AS domain")
+    assert (KG.ratedPower, RDFS.range, XSD_DECIMAL) in graph
+    assert rows == [{"kind": "datatype", "datatype": str(XSD_DECIMAL), "domain": "Equipment"}]
+    assert "ratedPower" in GraphSchema.from_store(editor.store).properties
+
+
+def test_add_property_preview_changes_nothing(editor):
+    before = state(editor.store)
+    result = editor.add_property("feedsInto", "object", "Equipment", "Equipment", FEEDS, FEEDS_DEFINITION,
+                                 preview=True, **WHO)
+    assert not result.applied
+    assert "FEEDS_INTO" in result.impact.description
+    assert state(editor.store) == before
+    assert "FEEDS_INTO" not in GraphSchema.from_store(editor.store).relationships
+
+
+def test_add_property_logged(editor):
+    editor.add_property("ratedPower", "datatype", "Equipment", "xsd:decimal", RATED_POWER, RATED_POWER_DEFINITION,
+                        why="energy audit", author="li.wei")
+    change = editor.history()[-1]
+    assert change.operation == "addProperty"
+    assert change.author == "li.wei"
+    assert change.why == "energy audit"
+    assert change.arguments["name"] == "ratedPower"
+    assert change.arguments["range"] == "xsd:decimal"
+    assert editor.version() == ("0.1.1", 1)
+
+
+def _pump_min_count(shapes: Graph) -> int:
+    sh = "http://www.w3.org/ns/shacl#"
+    shape = next(subject for subject in shapes.subjects(URIRef(sh + "targetClass"), None)
+                 if str(subject).endswith("PumpShape"))
+    return int(next(shapes.objects(next(shapes.objects(shape, URIRef(sh + "property"))), URIRef(sh + "minCount"))))
+
+
+def test_stored_shapes_fresh_after_wipe(editor):
+    # Regression: the cache of stored shapes was keyed by the change-log version only, which
+    # starts again at 1 after a wipe, so a re-edited database got the shapes of the old one.
+    editor.upsert_shape(PUMP_SHAPE, **WHO)
+    first, _ = design.stored_shapes(editor.store)
+    assert _pump_min_count(first) == 1
+    wipe(editor.store)
+    load_ontologies(editor.store, [CORE_ONTOLOGY])
+    editor.upsert_shape(PUMP_SHAPE.replace("sh:minCount 1", "sh:minCount 2"), **WHO)
+    second, _ = design.stored_shapes(editor.store)
+    assert _pump_min_count(second) == 2
+
+
+def test_rename_rewrites_file_shapes(editor, tmp_path):
+    preview = editor.rename_term("Sensor", "Transducer", preview=True, **WHO)
+    editor.rename_term("Sensor", "Transducer", **WHO)
+    shapes = reloaded_export(editor.store, tmp_path, SHAPES_ONTOLOGY_IRI)
+    reasoning_graph, _ = design.stored_shapes(editor.store)
+    assert preview.impact.shapes == 1
+    assert (URIRef("https://w3id.org/kg-service/shapes#AssetShape"), SH_TARGET_CLASS, KG.Transducer) in shapes
+    assert not any(KG.Sensor in triple for triple in shapes)
+    assert (None, SH_TARGET_CLASS, KG.Transducer) in reasoning_graph
+    assert editor.store.read("MATCH (c:OntologyChange {ontology: $iri}) RETURN c.operation AS operation",
+                             {"iri": SHAPES_ONTOLOGY_IRI}) == [{"operation": "renameTerm"}]
+
+
+def test_rename_rewrites_upserted_shape(editor, tmp_path):
+    editor.upsert_shape(PUMP_SHAPE, **WHO)
+    result = editor.rename_term("Equipment", "Machine", **WHO)
+    shapes = reloaded_export(editor.store, tmp_path, SHAPES_ONTOLOGY_IRI)
+    pump_shape = URIRef("https://w3id.org/kg-service/shapes#PumpShape")
+    assert result.impact.shapes == 3
+    assert list(shapes.objects(pump_shape, SH_TARGET_CLASS)) == [KG.Machine]
+    assert not any(KG.Equipment in triple for triple in shapes)
+
+
+def test_rename_property_rewrites_shape_path(editor, tmp_path):
+    editor.rename_term("cost", "totalCost", **WHO)
+    shapes = reloaded_export(editor.store, tmp_path, SHAPES_ONTOLOGY_IRI)
+    assert (None, URIRef("http://www.w3.org/ns/shacl#path"), KG.totalCost) in shapes
+    assert not any(KG.cost in triple for triple in shapes)
+
+
+def test_deprecate_counts_shapes(editor):
+    result = editor.deprecate_term("Equipment", preview=True, **WHO)
+    assert result.impact.shapes == 2
+    assert "2 SHACL shapes refer to Equipment" in result.impact.description
+
+
+def test_rename_keeps_parallel_relationships(core_graph):
+    core_graph.write("CREATE (a:Entity:Asset:Equipment {id: 'pump-1'}), (b:Entity:FailureMode {id: 'leak'}), "
+                     "(a)-[:HAS_FAILURE_MODE {workOrder: 'WO-1', cost: 10}]->(b), "
+                     "(a)-[:HAS_FAILURE_MODE {workOrder: 'WO-2'}]->(b)")
+    OntologyEditor(core_graph).rename_term("HAS_FAILURE_MODE", "exhibitsFailureMode", migrate=True, **WHO)
+    rows = core_graph.read("MATCH (:Equipment {id: 'pump-1'})-[r:EXHIBITS_FAILURE_MODE]->(:FailureMode {id: 'leak'}) "
+                           "RETURN properties(r) AS props ORDER BY r.workOrder")
+    assert [row["props"] for row in rows] == [{"workOrder": "WO-1", "cost": 10}, {"workOrder": "WO-2"}]
+    assert core_graph.read("MATCH ()-[r:HAS_FAILURE_MODE]->() RETURN count(r) AS n") == [{"n": 0}]
 
 
 def test_label_of_other_ontology_rejected(editor, tmp_path):
@@ -337,6 +479,37 @@ def test_graphql_mutation_round_trip(core_graph, settings):
     assert node["arguments"]["name"] == "Pump"
     assert changes["data"]["ontologyVersion"] == {"versionInfo": "0.1.1", "changeVersion": 1}
     assert {"node": {"nodeLabel": "Pump", "label": "泵"}} in classes["data"]["ontologyClasses"]["edges"]
+
+
+ADD_PROPERTY = """
+mutation($preview: Boolean!) {
+  addProperty(name: "feedsInto", kind: "object", domain: "Equipment", range: "Equipment", labelEn: "feeds into",
+              labelZh: "供给", definitionEn: "Passes its output on.", definitionZh: "将输出传给下游。",
+              why: "line layout", author: "li.wei", preview: $preview) {
+    applied term version impact { nodes relationships shapes description }
+  }
+}
+"""
+
+
+def test_graphql_add_property_round_trip(core_graph, settings):
+    with TestClient(create_app(settings.model_copy(update={"anonymous_role": "admin"}), core_graph)) as client:
+        preview = client.post("/graphql", json={"query": ADD_PROPERTY, "variables": {"preview": True}}).json()
+        applied = client.post("/graphql", json={"query": ADD_PROPERTY, "variables": {"preview": False}}).json()
+    assert preview["data"]["addProperty"]["applied"] is False
+    assert applied["data"]["addProperty"]["applied"] is True
+    assert applied["data"]["addProperty"]["term"] == str(KG.feedsInto)
+    assert applied["data"]["addProperty"]["version"] == 1
+    assert "FEEDS_INTO" in GraphSchema.from_store(core_graph).relationships
+
+
+def test_graphql_add_property_needs_editor(core_graph, settings):
+    before = state(core_graph)
+    with TestClient(create_app(settings.model_copy(update={"anonymous_role": "reader"}), core_graph)) as client:
+        body = client.post("/graphql", json={"query": ADD_PROPERTY, "variables": {"preview": False}}).json()
+    assert body["data"] is None
+    assert "needs the role ontology-editor" in body["errors"][0]["message"]
+    assert state(core_graph) == before
 
 
 def test_graphql_rejects_injection(core_graph, settings):

@@ -34,6 +34,7 @@ class OntologyImpact:
     nodes: int = strawberry.field(description="Instance nodes affected (renamed, counted or checked)")
     relationships: int = strawberry.field(description="Relationships affected")
     violations: int = strawberry.field(description="Existing relationships or nodes that break a new domain or range")
+    shapes: int = strawberry.field(description="SHACL shapes that refer to the term (renameTerm rewrites them to the new IRI)")
     description: str
 
 
@@ -124,6 +125,16 @@ class OntologyEditMutation:
                         definition_zh: str, why: str, author: str, preview: bool = False,
                         ontology: str | None = None) -> OntologyEditResult:
         return await _edit(info, ontology, "add_class", name, parent, _texts(label_en, label_zh),
+                           _texts(definition_en, definition_zh), why=why, author=author, preview=preview)
+
+    @strawberry.mutation(permission_classes=[EDITOR], description="Add an object property (kind \"object\": domain and range are "
+                                     "classes; the relationship type follows from the name, drivesPump -> "
+                                     "DRIVES_PUMP) or a datatype property (kind \"datatype\": range an XSD "
+                                     "datatype such as xsd:decimal), with labels and definitions in en and zh")
+    async def add_property(self, info: Info, name: str, kind: str, domain: str, range: str, label_en: str,
+                           label_zh: str, definition_en: str, definition_zh: str, why: str, author: str,
+                           preview: bool = False, ontology: str | None = None) -> OntologyEditResult:
+        return await _edit(info, ontology, "add_property", name, kind, domain, range, _texts(label_en, label_zh),
                            _texts(definition_en, definition_zh), why=why, author=author, preview=preview)
 
     @strawberry.mutation(permission_classes=[EDITOR], description="Rename a class or property (new node label, relationship type or property "

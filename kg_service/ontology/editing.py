@@ -29,7 +29,7 @@ from importlib import resources
 from typing import Any
 
 from rdflib import BNode, Graph, Literal, URIRef
-from rdflib.namespace import OWL, RDF, RDFS, SKOS
+from rdflib.namespace import OWL, RDF, RDFS, SKOS, XSD
 
 from kg_service.config import find_project_root
 from kg_service.errors import NotFoundError, OntologyError, UnknownTermError
@@ -48,8 +48,14 @@ DEFAULT_SHAPES_FILE = find_project_root() / "ontology" / "shapes.ttl"
 SH = "http://www.w3.org/ns/shacl#"
 MIGRATION_BATCH_SIZE = 10_000
 MAX_TEXT_LENGTH = 2000
-# Characters that the N-Triples IRIREF grammar excludes, plus the separators of a local name.
-_IRI_FORBIDDEN = re.compile(r'[\x00-\x20<>"{}|^`\\#/]')
+# New class and property names become node labels, relationship types and property names. They are
+# plain ASCII because a letter from another script (Cyrillic Е) would make a name that looks like an
+# existing one. Names in other scripts belong in rdfs:label.
+_NEW_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+# Ranges that a new datatype property may take. Each maps to a Neo4j property type.
+XSD_DATATYPES = ("string", "boolean", "integer", "decimal", "double", "float", "date", "dateTime", "time",
+                 "duration", "anyURI")
+PROPERTY_KINDS = ("object", "datatype")
 CHANGE_LOG_SCHEMA = ["CREATE CONSTRAINT ontology_change_version IF NOT EXISTS FOR (c:OntologyChange) "
                      "REQUIRE (c.ontology, c.version) IS UNIQUE"]
 
@@ -61,6 +67,7 @@ class Impact:
     nodes: int = 0
     relationships: int = 0
     violations: int = 0
+    shapes: int = 0
     description: str = ""
 
 
@@ -99,6 +106,17 @@ class EditPlan:
     impact: Impact
     migrations: list[Migration] = field(default_factory=list)
     inverse: dict[str, Any] | None = None
+    # (old IRI, new IRI) of a renamed term, whose references in the stored shapes are rewritten too.
+    shape_rename: tuple[str, str] | None = None
+
+
+@dataclass
+class ShapeRewrite:
+    """The shapes graph after a rename, written in the same transaction as the renamed ontology."""
+
+    model: OntologyModel
+    expected_version: int
+    change: dict[str, Any]
 
 
 @dataclass
@@ -164,6 +182,58 @@ class OntologyEditor:
 
         return self._run("addClass", arguments, plan, why, author, preview)
 
+    def add_property(self, name: str, kind: str, domain: str, range_: str, labels: dict[str, str],
+                     definitions: dict[str, str], *, why: str, author: str, preview: bool = False) -> EditResult:
+        """Add an object or datatype property named `name` in the ontology's namespace.
+
+        An object property ("object") links instances of the class `domain` to instances of the
+        class `range_`, and its relationship type follows from `name` as for loaded ontologies
+        (drivesPump -> DRIVES_PUMP). A datatype property ("datatype") becomes the node property
+        `name` on instances of `domain`, and `range_` is one of XSD_DATATYPES (xsd:decimal or its full IRI).
+        """
+        arguments = {"name": name, "kind": kind, "domain": domain, "range": range_, "labels": labels,
+                     "definitions": definitions}
+
+        def plan(graph: Graph, model: OntologyModel) -> EditPlan:
+            if kind not in PROPERTY_KINDS:
+                raise OntologyError(f"property kind {kind!r} is invalid; use 'object' for a relationship "
+                                    "between classes or 'datatype' for a value such as xsd:string")
+            check_local_name(name, "property name")
+            check_texts(labels, "label", required=True)
+            check_texts(definitions, "definition", required=True)
+            domain_iri = self._resolve(model, domain, kinds=("class",), role="domain")
+            if kind == "object":
+                range_iri = self._resolve(model, range_, kinds=("class",), role="range")
+                rel_type = relationship_type_for(name)
+            else:
+                range_iri = xsd_datatype(range_)
+                rel_type = None
+            iri = namespace_of(model) + name
+            if (URIRef(iri), None, None) in graph:
+                raise OntologyError(f"property name {name!r}: the IRI {iri} is already used in {model.iri}; "
+                                    "choose another name")
+            self._check_free_label(name)
+            self._check_free_property(name)
+            self._check_free_type(rel_type or name)
+            self._check_unique_property_texts(model, labels)
+            subject = URIRef(iri)
+            graph.add((subject, RDF.type, OWL.ObjectProperty if kind == "object" else OWL.DatatypeProperty))
+            graph.add((subject, RDFS.domain, URIRef(domain_iri)))
+            graph.add((subject, RDFS.range, URIRef(range_iri)))
+            for language, text in labels.items():
+                graph.add((subject, RDFS.label, Literal(text.strip(), lang=language)))
+            for language, text in definitions.items():
+                graph.add((subject, SKOS.definition, Literal(text.strip(), lang=language)))
+            if kind == "object":
+                description = (f"adds object property {name} (relationship type {rel_type}) from "
+                               f"{local_name(domain_iri)} to {local_name(range_iri)}")
+            else:
+                description = f"adds datatype property {name} ({range_iri}) on {local_name(domain_iri)}"
+            # NOTE: there is no delete operation yet, so an added property has no inverse.
+            return EditPlan(graph, iri, Impact(description=description))
+
+        return self._run("addProperty", arguments, plan, why, author, preview)
+
     def rename_term(self, term: str, new_name: str, *, migrate: bool = False, relationship_type: str | None = None,
                     why: str, author: str, preview: bool = False) -> EditResult:
         """Rename a class or property: new IRI local name, so a new node label, relationship type or property name.
@@ -187,6 +257,7 @@ class OntologyEditor:
                 raise OntologyError(f"new name {new_name!r}: the IRI {new_iri} is already used in {model.iri}; "
                                     "choose another name")
             migration, impact = self._rename_migration(graph, model, iri, new_name, relationship_type)
+            self._count_shapes(model, iri, impact)
             if (impact.nodes or impact.relationships) and not migrate and not preview:
                 raise OntologyError(f"{term!r} has {impact.nodes} instance nodes and {impact.relationships} "
                                     f"relationships; pass migrate=true to rename them in the same change")
@@ -197,7 +268,7 @@ class OntologyEditor:
                 graph.set((URIRef(new_iri), KG.relationshipType, Literal(migration.new)))
                 inverse_arguments["relationship_type"] = migration.old
             inverse = {"operation": "renameTerm", "arguments": inverse_arguments}
-            return EditPlan(graph, new_iri, impact, [migration], inverse)
+            return EditPlan(graph, new_iri, impact, [migration], inverse, shape_rename=(iri, new_iri))
 
         return self._run("renameTerm", arguments, plan, why, author, preview)
 
@@ -235,6 +306,8 @@ class OntologyEditor:
                 graph.add((subject, OWL.deprecated, Literal(True)))
             _, impact = self._rename_migration(graph, model, iri, local_name(iri))
             impact.description = f"{'deprecates' if deprecated else 'restores'} {local_name(iri)}; instances are kept"
+            # Shapes keep referring to a deprecated term, so they are counted here but not rewritten.
+            self._count_shapes(model, iri, impact)
             inverse = {"operation": "deprecateTerm", "arguments": {"term": iri, "deprecated": not deprecated}}
             return EditPlan(graph, iri, impact, [], inverse)
 
@@ -373,6 +446,7 @@ class OntologyEditor:
         plan.graph.set((URIRef(ontology_iri), OWL.versionInfo, Literal(new_info)))
         edited = OntologyModel.from_graph(plan.graph, ontology_iri)
         self._drop_foreign_collisions(edited)
+        shape_rewrite = self._plan_shape_rewrite(plan, ontology_iri, why, author)
         ensure_schema(self.store)
         self.store.run_schema(CHANGE_LOG_SCHEMA)
         change = {"ontology": ontology_iri, "author": author.strip(), "operation": operation,
@@ -393,6 +467,8 @@ class OntologyEditor:
             tx.run("MATCH (o:Ontology {iri: $iri}) SET o.versionInfo = $info", iri=ontology_iri, info=new_info).consume()
             for migration in plan.migrations:
                 self._migrate(tx, migration)
+            if shape_rewrite is not None:
+                self._write_shape_rewrite(tx, shape_rewrite)
             tx.run("CREATE (c:OntologyChange) SET c = $change, c.version = $version, c.at = datetime()",
                    change=change, version=latest + 1).consume()
             return latest + 1
@@ -401,6 +477,60 @@ class OntologyEditor:
         logger.info("applied ontology change %d (%s) to %s by %s: %d nodes, %d relationships affected",
                     version, operation, ontology_iri, author, plan.impact.nodes, plan.impact.relationships)
         return EditResult(operation, ontology_iri, plan.term, True, plan.impact, version, new_info, plan.inverse)
+
+    def _count_shapes(self, model: OntologyModel, iri: str, impact: Impact) -> None:
+        """Set `impact.shapes` to the number of stored shapes (or shapes-file shapes) that refer to `iri`."""
+        if model.iri == SHAPES_ONTOLOGY_IRI:
+            return
+        shapes, _ = self._load(SHAPES_ONTOLOGY_IRI)
+        impact.shapes = len(shapes_referring_to(shapes, URIRef(iri)))
+        impact.description += f"; {impact.shapes} SHACL shapes refer to {local_name(iri)}"
+
+    def _plan_shape_rewrite(self, plan: EditPlan, ontology_iri: str, why: str, author: str) -> ShapeRewrite | None:
+        """Return the shapes graph with a renamed term's IRI replaced, or None when no shape refers to it.
+
+        Until the first shape edit, reasoning reads ontology/shapes.ttl. A rename that rewrites shapes
+        stores that file's shapes in Neo4j, so reasoning reads the rewritten copy from then on.
+        """
+        if plan.shape_rename is None or ontology_iri == SHAPES_ONTOLOGY_IRI:
+            return None
+        old, new = (URIRef(iri) for iri in plan.shape_rename)
+        shapes, expected_version = self._load(SHAPES_ONTOLOGY_IRI)
+        referring = shapes_referring_to(shapes, old)
+        if not referring:
+            return None
+        # NOTE: only RDF terms are rewritten. A SPARQL constraint (sh:select text) that names the old
+        # term keeps the old name until someone edits it with upsertShape.
+        _replace_iri(shapes, old, new)
+        old_info = _version_info(shapes, SHAPES_ONTOLOGY_IRI)
+        new_info = bump_version(old_info)
+        shapes.set((URIRef(SHAPES_ONTOLOGY_IRI), OWL.versionInfo, Literal(new_info)))
+        arguments = {"ontology": ontology_iri, "term": str(old), "new_iri": str(new),
+                     "shapes": [str(name) for name in referring]}
+        change = {"ontology": SHAPES_ONTOLOGY_IRI, "author": author.strip(), "operation": "renameTerm",
+                  "arguments": json.dumps(arguments, ensure_ascii=False, sort_keys=True), "why": why.strip(),
+                  "term": str(new), "nodes": 0, "relationships": 0, "violations": 0,
+                  "ontologyVersion": new_info, "previousOntologyVersion": old_info, "inverse": None}
+        return ShapeRewrite(OntologyModel.from_graph(shapes, SHAPES_ONTOLOGY_IRI), expected_version, change)
+
+    def _write_shape_rewrite(self, tx, rewrite: ShapeRewrite) -> None:
+        """Store the rewritten shapes graph and log it as a change of the shapes ontology, inside `tx`."""
+        tx.run("MERGE (o:Ontology {iri: $iri}) ON CREATE SET o.source = 'ontology editor' "
+               "SET o.editLock = true REMOVE o.editLock", iri=SHAPES_ONTOLOGY_IRI).consume()
+        latest = tx.run("MATCH (c:OntologyChange {ontology: $iri}) RETURN max(c.version) AS version",
+                        iri=SHAPES_ONTOLOGY_IRI).single()["version"] or 0
+        if latest != rewrite.expected_version:
+            raise OntologyError(f"the shapes graph {SHAPES_ONTOLOGY_IRI} changed while this rename was prepared "
+                                f"(version {rewrite.expected_version} -> {latest}); run the edit again")
+        replace_ontology_terms(tx, rewrite.model, source="ontology editor")
+        tx.run("MATCH (o:Ontology {iri: $iri}) SET o.versionInfo = $info", iri=SHAPES_ONTOLOGY_IRI,
+               info=rewrite.change["ontologyVersion"]).consume()
+        # The new change-log entry changes the key of reasoning's cache of stored shapes, so they are re-read.
+        tx.run("CREATE (c:OntologyChange) SET c = $change, c.version = $version, c.at = datetime()",
+               change=rewrite.change, version=latest + 1).consume()
+        renamed = json.loads(rewrite.change["arguments"])
+        logger.info("rewrote %d shapes in %s for the rename of %s to %s", len(renamed["shapes"]),
+                    SHAPES_ONTOLOGY_IRI, renamed["term"], renamed["new_iri"])
 
     def _load(self, ontology_iri: str) -> tuple[Graph, int]:
         rows = self.store.read("OPTIONAL MATCH (o:Ontology {iri: $iri}) OPTIONAL MATCH (c:OntologyChange {ontology: $iri}) "
@@ -476,6 +606,16 @@ class OntologyEditor:
                 if existing is not None and existing.casefold() == text.strip().casefold():
                     raise OntologyError(f"label {text!r}@{language} is already the label of class {iri}; "
                                         "choose a label that tells the two classes apart")
+
+    @staticmethod
+    def _check_unique_property_texts(model: OntologyModel, labels: dict[str, str]) -> None:
+        mappings = list(model.relationships.values()) + list(model.properties.values())
+        for mapping in mappings:
+            for language, text in labels.items():
+                existing = mapping.labels.get(language)
+                if existing is not None and existing.casefold() == text.strip().casefold():
+                    raise OntologyError(f"label {text!r}@{language} is already the label of property {mapping.iri}; "
+                                        "choose a label that tells the two properties apart")
 
     def _rename_migration(self, graph: Graph, model: OntologyModel, iri: str, new_name: str,
                           relationship_type: str | None = None) -> tuple[Migration, Impact]:
@@ -576,8 +716,10 @@ class OntologyEditor:
             query = (f"MATCH (n:{quote(ENTITY_LABEL)}:{quote(old, 'label')}) WITH n LIMIT $size "
                      f"SET n:{quote(new, 'label')} REMOVE n:{quote(old, 'label')} RETURN count(n) AS moved")
         elif migration.kind == "type":
+            # CREATE, not MERGE: parallel relationships of one type between the same two nodes are
+            # separate facts (two work orders, two measurements), and each keeps its own properties.
             query = (f"MATCH (a)-[r:{quote(old, 'relationship type')}]->(b) WITH a, r, b LIMIT $size "
-                     f"MERGE (a)-[s:{quote(new, 'relationship type')}]->(b) SET s += properties(r) DELETE r "
+                     f"CREATE (a)-[s:{quote(new, 'relationship type')}]->(b) SET s = properties(r) DELETE r "
                      "RETURN count(*) AS moved")
         else:
             old_q, new_q = quote(old, "property name"), quote(new, "property name")
@@ -598,20 +740,33 @@ class OntologyEditor:
 # validation helpers
 
 def check_local_name(name: str, role: str) -> str:
-    """Return `name` when it can be an IRI local name and a Cypher name, else raise OntologyError."""
+    """Return `name` when it can be a new IRI local name and Cypher name, else raise OntologyError.
+
+    New names are ASCII letters, digits and '_', starting with a letter, and no longer than
+    `check_identifier` allows.
+    """
     if not isinstance(name, str) or not name:
         raise OntologyError(f"{role} must be a non-empty name, got {name!r}")
     try:
         check_identifier(name, role)
     except UnknownTermError as error:
         raise OntologyError(f"{error}") from None
-    bad = _IRI_FORBIDDEN.search(name)
-    if bad:
-        raise OntologyError(f"{role} {name!r} contains {bad.group()!r}, which an IRI local name may not contain "
-                            "(no spaces, quotes, backticks, backslashes, '#', '/', '<', '>', braces, '|' or '^')")
-    if name[0].isdigit() or name[0] in "-.":
-        raise OntologyError(f"{role} {name!r} must start with a letter or '_'")
+    if not _NEW_NAME.fullmatch(name):
+        bad = next((char for char in name if not (char.isascii() and (char.isalnum() or char == "_"))), name[0])
+        raise OntologyError(f"{role} {name!r} is invalid at {bad!r} (U+{ord(bad):04X}): a name may not contain "
+                            "anything but ASCII letters, digits and '_', and must start with a letter; "
+                            "write names in other scripts as labels (labelZh, labelEn)")
     return name
+
+
+def xsd_datatype(reference: str) -> str:
+    """Return the full IRI of the XSD datatype that `reference` names (xsd:decimal or its IRI), else raise."""
+    text = reference.strip() if isinstance(reference, str) else ""
+    for prefix in ("xsd:", str(XSD)):
+        if text.startswith(prefix) and text[len(prefix):] in XSD_DATATYPES:
+            return str(XSD) + text[len(prefix):]
+    raise OntologyError(f"range {reference!r} is not a supported datatype for a datatype property; use one of "
+                        f"{', '.join('xsd:' + name for name in XSD_DATATYPES)}")
 
 
 def check_texts(texts: dict[str, str], role: str, required: bool) -> None:
@@ -686,6 +841,17 @@ def shape_subjects(graph: Graph) -> list[URIRef]:
     """Return the IRIs typed sh:NodeShape or sh:PropertyShape, sorted."""
     names = set(graph.subjects(RDF.type, URIRef(SH + "NodeShape"))) | set(graph.subjects(RDF.type, URIRef(SH + "PropertyShape")))
     return sorted(name for name in names if isinstance(name, URIRef))
+
+
+def shapes_referring_to(shapes: Graph, iri: URIRef) -> list[URIRef]:
+    """Return the named shapes whose statements (nested property shapes and lists included) mention `iri`, sorted.
+
+    Named shapes are those typed sh:NodeShape or sh:PropertyShape and those with an sh:targetClass.
+    """
+    names = set(shape_subjects(shapes))
+    names.update(name for name in shapes.subjects(URIRef(SH + "targetClass"), None) if isinstance(name, URIRef))
+    return sorted(name for name in names
+                  if any(iri in (predicate, value) for _, predicate, value in _closure(shapes, name)))
 
 
 def check_shapes_graph(shapes: Graph) -> None:
