@@ -137,15 +137,22 @@ def ontology_load(files: list[Path] = typer.Argument(..., help="Turtle, RDF/XML,
 
 @ontology_app.command("export")
 def ontology_export(file: Path = typer.Argument(..., help="Output file; the suffix picks the format (.ttl, .rdf, .nt)"),
-                    iri: Optional[str] = typer.Option(None, help="Ontology IRI; default the kg-service core ontology")) -> None:
+                    iri: Optional[str] = typer.Option(None, help="Ontology IRI; default the kg-service core ontology"),
+                    version: Optional[int] = typer.Option(None, help="Version of the change log to write (0: as "
+                                                                     "loaded, before the first change); default "
+                                                                     "the current ontology")) -> None:
     """Write a stored ontology back to RDF."""
+    from kg_service.ontology.editing import OntologyEditor
     from kg_service.ontology.model import KG_ONTOLOGY_IRI
     from kg_service.ontology.storage import export_ontology, write_export
 
     with _errors():
         store = _store(get_settings())
         try:
-            graph = export_ontology(store, iri or KG_ONTOLOGY_IRI)
+            if version is None:
+                graph = export_ontology(store, iri or KG_ONTOLOGY_IRI)
+            else:
+                graph = OntologyEditor(store, iri or KG_ONTOLOGY_IRI).snapshot(version)
         finally:
             store.close()
         write_export(graph, file)

@@ -440,6 +440,51 @@ def test_diff_cli_against_stored(editor, tmp_path):
     assert all(fields in (["domain"], ["range"], ["parents"]) for fields in changed.values())
 
 
+def test_diff_between_logged_versions(editor, tmp_path):
+    editor.rename_term("Sensor", "Transducer", **WHO)
+    editor.relabel_term("Transducer", {"zh": "变送器"}, **WHO)
+
+    def diff(old: str, new: str) -> dict:
+        run = subprocess.run([str(KG_SERVICE), "ontology", "diff", old, new, "--json"], capture_output=True,
+                             text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        return json.loads(run.stdout)
+
+    first = diff("stored:@0", "stored:@1")
+    assert [term["iri"] for term in first["added"]] == [str(KG.Transducer)]
+    assert [term["iri"] for term in first["removed"]] == [str(KG.Sensor)]
+    second = diff("stored:@1", "stored:@2")
+    assert second["added"] == []
+    assert second["removed"] == []
+    assert [term["iri"] for term in second["changed"]] == [str(KG.Transducer)]
+    assert diff("stored:@2", "stored:")["changed"] == []
+    assert diff(str(CORE_ONTOLOGY), "stored:@0")["added"] == []
+
+
+def test_export_logged_version(editor, tmp_path):
+    editor.rename_term("Sensor", "Transducer", **WHO)
+    path = tmp_path / "v0.ttl"
+    run = subprocess.run([str(KG_SERVICE), "ontology", "export", str(path), "--version", "0"], capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    exported = Graph().parse(path, format="turtle")
+    assert (KG.Sensor, None, None) in exported
+    assert (KG.Transducer, None, None) not in exported
+    missing = subprocess.run([str(KG_SERVICE), "ontology", "export", str(path), "--version", "9"],
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode != 0
+    assert "has no change 9; its change log ends at version 1" in missing.stdout + missing.stderr
+
+
+def test_snapshot_per_version(editor):
+    editor.deprecate_term("Sensor", **WHO)
+    assert (KG.Sensor, OWL.deprecated, Literal(True)) not in editor.snapshot(0)
+    assert (KG.Sensor, OWL.deprecated, Literal(True)) in editor.snapshot(1)
+    assert [record.operation for record in editor.history()] == ["deprecateTerm"]
+    with pytest.raises(OntologyError, match="version must be 0 or more, got -1"):
+        editor.snapshot(-1)
+
+
 def test_history_cli_prints_log(editor):
     editor.deprecate_term("Sensor", why="replaced by Signal sources", author="li.wei")
     run = subprocess.run([str(KG_SERVICE), "ontology", "history"], capture_output=True, text=True, timeout=120)

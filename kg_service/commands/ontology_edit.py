@@ -14,8 +14,10 @@ logger = logging.getLogger(__name__)
 
 
 @ontology_app.command("diff")
-def ontology_diff(old: str = typer.Argument(..., help="Old side: an ontology file, 'stored:' or 'stored:IRI'"),
-                  new: str = typer.Argument(..., help="New side: an ontology file, 'stored:' or 'stored:IRI'"),
+def ontology_diff(old: str = typer.Argument(..., help="Old side: an ontology file, 'stored:' or 'stored:IRI', "
+                                                     "with '@N' for version N of the change log ('stored:@0')"),
+                  new: str = typer.Argument(..., help="New side: an ontology file, 'stored:' or 'stored:IRI', "
+                                                     "with '@N' for version N of the change log"),
                   as_json: bool = typer.Option(False, "--json", help="Print one JSON object")) -> None:
     """List the classes and properties added, removed or changed from OLD to NEW (labels, domains, ranges)."""
     from kg_service.cli import _errors, _store

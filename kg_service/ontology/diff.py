@@ -2,13 +2,15 @@
 
 Both sides are rdflib graphs mapped with `OntologyModel`, so the comparison ignores the order and
 formatting of the files. A side is a file path, `stored:` (the stored core ontology) or
-`stored:IRI` (another stored ontology).
+`stored:IRI` (another stored ontology), and a stored side may name a version of its change log:
+`stored:@2` is the core ontology as it was after change 2, `stored:@0` before the first change.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 STORED_PREFIX = "stored:"
+# A stored side may end in '@N', a version of the ontology's change log.
+VERSION_SUFFIX = re.compile(r"@(\d+)$")
 
 
 @dataclass
@@ -95,17 +99,34 @@ class OntologyDiff:
 
 
 def load_side(spec: str, store: "GraphStore | None") -> Graph:
-    """Return the graph that `spec` names: a file path, 'stored:' or 'stored:IRI'."""
+    """Return the graph that `spec` names: a file path, 'stored:' or 'stored:IRI', optionally with '@VERSION'.
+
+    'stored:@3' is the stored core ontology as it was after change 3 of its change log, and
+    'stored:@0' as it was before the first change.
+    """
     if spec.startswith(STORED_PREFIX):
         from kg_service.errors import ConfigurationError
         from kg_service.ontology.storage import export_ontology
 
         if store is None:
             raise ConfigurationError(f"{spec!r} needs a Neo4j connection")
-        return export_ontology(store, spec[len(STORED_PREFIX):] or KG_ONTOLOGY_IRI)
+        iri, version = _stored_reference(spec[len(STORED_PREFIX):])
+        if version is None:
+            return export_ontology(store, iri)
+        from kg_service.ontology.editing import OntologyEditor
+
+        return OntologyEditor(store, iri).snapshot(version)
     from kg_service.ontology.parsing import parse_ontology_file
 
     return parse_ontology_file(Path(spec))
+
+
+def _stored_reference(reference: str) -> tuple[str, int | None]:
+    """Split 'IRI@VERSION' into the ontology IRI (default the core ontology) and the change-log version."""
+    match = VERSION_SUFFIX.search(reference)
+    if match is None:
+        return reference or KG_ONTOLOGY_IRI, None
+    return reference[:match.start()] or KG_ONTOLOGY_IRI, int(match.group(1))
 
 
 def diff_graphs(old: Graph, new: Graph, old_name: str = "A", new_name: str = "B") -> OntologyDiff:

@@ -410,9 +410,35 @@ class OntologyEditor:
         rows = self.store.read(
             "MATCH (c:OntologyChange {ontology: $iri}) WHERE c.version > $after "
             "AND ($term IS NULL OR c.term = $term OR c.arguments CONTAINS $term) "
-            "RETURN c ORDER BY c.version" + limit,
+            "RETURN c {.*, snapshot: null, baseline: null} AS c ORDER BY c.version" + limit,
             {"iri": self.ontology_iri, "after": after_version, "term": term, "first": first})
         return [_change_record(row["c"]) for row in rows]
+
+    def snapshot(self, version: int) -> Graph:
+        """Return the ontology as it was after change `version` (0: before the first change).
+
+        Without any change, version 0 is the stored ontology as loaded.
+        """
+        if version < 0:
+            raise OntologyError(f"version must be 0 or more, got {version}")
+        if version == 0:
+            rows = self.store.read("MATCH (c:OntologyChange {ontology: $iri, version: 1}) RETURN c.baseline AS turtle",
+                                   {"iri": self.ontology_iri})
+            if not rows:
+                return export_ontology(self.store, self.ontology_iri)
+        else:
+            rows = self.store.read("MATCH (c:OntologyChange {ontology: $iri, version: $version}) "
+                                   "RETURN c.snapshot AS turtle", {"iri": self.ontology_iri, "version": version})
+            if not rows:
+                _, latest = self.version()
+                raise NotFoundError(f"ontology {self.ontology_iri} has no change {version}; its change log ends at "
+                                    f"version {latest} ('kg-service ontology history' lists them)")
+        if rows[0]["turtle"] is None:
+            raise NotFoundError(f"change {version} of {self.ontology_iri} was logged without a copy of the ontology "
+                                "(before copies were kept); compare exported files instead")
+        graph = Graph()
+        graph.parse(data=rows[0]["turtle"], format="turtle")
+        return graph
 
     def version(self) -> tuple[str | None, int]:
         """Return the ontology's owl:versionInfo and its latest change-log version (0 before any change)."""
@@ -434,6 +460,8 @@ class OntologyEditor:
         check_free_text(why, "why")
         check_free_text(author, "author")
         graph, expected_version = self._load(ontology_iri)
+        # The first change also keeps the ontology as it was before, so that version 0 can be exported.
+        baseline = graph.serialize(format="turtle") if expected_version == 0 and not preview else None
         model = OntologyModel.from_graph(_copy(graph), ontology_iri)
         plan = plan_edit(graph, model)
         edited = OntologyModel.from_graph(plan.graph, ontology_iri)
@@ -453,7 +481,8 @@ class OntologyEditor:
                   "arguments": json.dumps(arguments, ensure_ascii=False, sort_keys=True), "why": why.strip(),
                   "term": plan.term, "nodes": plan.impact.nodes, "relationships": plan.impact.relationships,
                   "violations": plan.impact.violations, "ontologyVersion": new_info, "previousOntologyVersion": old_info,
-                  "inverse": json.dumps(plan.inverse, ensure_ascii=False, sort_keys=True) if plan.inverse else None}
+                  "inverse": json.dumps(plan.inverse, ensure_ascii=False, sort_keys=True) if plan.inverse else None,
+                  "snapshot": plan.graph.serialize(format="turtle"), "baseline": baseline}
 
         def work(tx) -> int:
             tx.run("MERGE (o:Ontology {iri: $iri}) ON CREATE SET o.source = 'ontology editor' "
@@ -499,10 +528,11 @@ class OntologyEditor:
         referring = shapes_referring_to(shapes, old)
         if not referring:
             return None
+        old_info = _version_info(shapes, SHAPES_ONTOLOGY_IRI)
+        baseline = shapes.serialize(format="turtle") if expected_version == 0 else None
         # NOTE: only RDF terms are rewritten. A SPARQL constraint (sh:select text) that names the old
         # term keeps the old name until someone edits it with upsertShape.
         _replace_iri(shapes, old, new)
-        old_info = _version_info(shapes, SHAPES_ONTOLOGY_IRI)
         new_info = bump_version(old_info)
         shapes.set((URIRef(SHAPES_ONTOLOGY_IRI), OWL.versionInfo, Literal(new_info)))
         arguments = {"ontology": ontology_iri, "term": str(old), "new_iri": str(new),
@@ -510,7 +540,8 @@ class OntologyEditor:
         change = {"ontology": SHAPES_ONTOLOGY_IRI, "author": author.strip(), "operation": "renameTerm",
                   "arguments": json.dumps(arguments, ensure_ascii=False, sort_keys=True), "why": why.strip(),
                   "term": str(new), "nodes": 0, "relationships": 0, "violations": 0,
-                  "ontologyVersion": new_info, "previousOntologyVersion": old_info, "inverse": None}
+                  "ontologyVersion": new_info, "previousOntologyVersion": old_info, "inverse": None,
+                  "snapshot": shapes.serialize(format="turtle"), "baseline": baseline}
         return ShapeRewrite(OntologyModel.from_graph(shapes, SHAPES_ONTOLOGY_IRI), expected_version, change)
 
     def _write_shape_rewrite(self, tx, rewrite: ShapeRewrite) -> None:
