@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     jwt_secret: str | None = Field(default=None, min_length=32,
                                    description="HS256 secret for JWT bearer tokens, at least 32 bytes (RFC 7518 "
                                                "section 3.2); unset rejects JWTs")
+    jwt_audience: str | None = Field(default=None, description="Required `aud` claim of JWTs; unset accepts tokens "
+                                                               "without one")
+    jwt_issuer: str | None = Field(default=None, description="Required `iss` claim of JWTs; unset does not check it")
     log_level: str = "INFO"
 
     llm_backend: str = Field(default="auto", description="Extraction and question backend: auto, transformers, openai, "

@@ -70,6 +70,23 @@ def test_jwt_roles_and_expiry(keys):
         authenticator.principal({"authorization": f"Bearer {forged}"})
 
 
+def test_jwt_audience_and_issuer_checked(keys):
+    authenticator = Authenticator(keys, SECRET, "reader", jwt_audience="kg-service", jwt_issuer="https://idp.plant")
+    claims = {"sub": "erin", "role": "analyst", "exp": int(time.time()) + 60}
+
+    def bearer(**extra) -> dict:
+        return {"authorization": "Bearer " + jwt.encode({**claims, **extra}, SECRET, algorithm="HS256")}
+
+    assert authenticator.principal(bearer(aud="kg-service", iss="https://idp.plant")) == \
+        Principal("erin", "analyst", True)
+    with pytest.raises(AuthenticationError, match="invalid JWT: .*aud"):
+        authenticator.principal(bearer(iss="https://idp.plant"))
+    with pytest.raises(AuthenticationError, match="invalid JWT: Audience doesn't match"):
+        authenticator.principal(bearer(aud="another-service", iss="https://idp.plant"))
+    with pytest.raises(AuthenticationError, match="invalid JWT: Invalid issuer"):
+        authenticator.principal(bearer(aud="kg-service", iss="https://elsewhere"))
+
+
 def test_jwt_rejected_without_secret(keys):
     token = jwt.encode({"sub": "x", "exp": int(time.time()) + 60}, SECRET, algorithm="HS256")
     with pytest.raises(AuthenticationError, match="KG_JWT_SECRET is not set"):

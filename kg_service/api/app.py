@@ -177,7 +177,8 @@ def create_app(settings: Settings, store: GraphStore | None = None, access_log: 
     if not offline_ide:
         logger.warning("GraphiQL assets are not installed in %s, so the GraphiQL page loads them from unpkg.com; "
                        "run 'kg-service graphiql install' for offline use", settings.cache_dir)
-    authenticator = Authenticator(ApiKeyStore(settings.api_keys_file), settings.jwt_secret, settings.anonymous_role)
+    authenticator = Authenticator(ApiKeyStore(settings.api_keys_file), settings.jwt_secret, settings.anonymous_role,
+                                  settings.jwt_audience, settings.jwt_issuer)
     graphql = KGGraphQL(store, settings.debug, authenticator, offline_ide, json_post_shortcut)
     routes = [Route("/", root), Route("/health", health), Route(GRAPHQL_PATH, graphql), Mount(GRAPHQL_PATH, graphql)]
     if offline_ide:

@@ -151,10 +151,13 @@ class ApiKeyStore:
 class Authenticator:
     """Turns a request's headers into a Principal."""
 
-    def __init__(self, keys: ApiKeyStore, jwt_secret: str | None, anonymous_role: str) -> None:
+    def __init__(self, keys: ApiKeyStore, jwt_secret: str | None, anonymous_role: str,
+                 jwt_audience: str | None = None, jwt_issuer: str | None = None) -> None:
         self.keys = keys
         self.jwt_secret = jwt_secret
         self.anonymous_role = check_role(anonymous_role)
+        self.jwt_audience = jwt_audience
+        self.jwt_issuer = jwt_issuer
 
     def principal(self, headers: Any) -> Principal:
         token = headers.get("x-api-key")
@@ -180,7 +183,10 @@ class Authenticator:
         if not self.jwt_secret:
             raise AuthenticationError("JWT bearer tokens are not accepted: KG_JWT_SECRET is not set on this server")
         try:
-            claims = jwt.decode(token, self.jwt_secret, algorithms=["HS256"], options={"require": ["sub", "exp"]})
+            # With an audience or issuer configured, a token must carry that claim and match it.
+            required = ["sub", "exp"] + (["aud"] if self.jwt_audience else []) + (["iss"] if self.jwt_issuer else [])
+            claims = jwt.decode(token, self.jwt_secret, algorithms=["HS256"], audience=self.jwt_audience,
+                                issuer=self.jwt_issuer, options={"require": required})
         except jwt.ExpiredSignatureError:
             raise AuthenticationError("the JWT has expired; request a new token") from None
         except jwt.InvalidTokenError as error:
