@@ -1,4 +1,4 @@
-"""Prepared operations: a repeated query skips the extension machinery and answers as the standard path does.
+"""Prepared operations: a repeated query skips the extension machinery and returns what the standard path returns.
 
 Each test runs a request twice on a schema with prepared operations, so that the second run
 takes the prepared path, and compares it with a schema that has them turned off.
@@ -141,8 +141,8 @@ def test_prepared_by_operation_name(plant):
     assert len(schema.prepared) == 2
 
 
-def test_prepared_respects_transport_operation_types(plant):
-    # A transport that allows no queries (GET with queries turned off) gets the standard path's refusal.
+def test_prepared_respects_transport_types(plant):
+    # A transport that allows no queries (GET with queries turned off) gets the standard path's rejection.
     from strawberry.schema.exceptions import InvalidOperationTypeError
 
     schema = build_schema()
