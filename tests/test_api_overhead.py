@@ -139,7 +139,7 @@ def test_short_path_off_without_view_methods(plant, settings, monkeypatch):
 
 
 def test_graphql_post_skips_starlette_stack(clients, monkeypatch):
-    # A POST to /graphql goes straight to the view; Starlette's router is not asked.
+    # A POST to /graphql goes straight to the view, so Starlette's router is not called.
     from starlette.routing import Router
 
     calls = []
@@ -341,7 +341,7 @@ def test_wrk_client_counts_requests(server_url, clients):
 
 @needs_wrk
 def test_wrk_client_reports_graphql_errors(server_url):
-    # An error comes back with status 200, so only the body tells; the benchmark must not time failures.
+    # An error comes back with status 200, so only the body shows it. The benchmark must not time failures.
     with pytest.raises(RuntimeError, match=r"[1-9]\d* GraphQL errors"):
         run_wrk(server_url, {"query": BAD_LANGUAGE}, 1, 1)
 

@@ -127,8 +127,8 @@ def test_mechanism_paths_reach_part(chain_graph):
     mechanism = batch.add_node("FailureMechanism", "mech:seal-wear", name="Seal wear")
     batch.add_relationship("HAS_MECHANISM", "fm:leak", mechanism)
     BatchedWriter(chain_graph, current_schema(chain_graph)).write(batch.nodes.values(), batch.relationships.values())
-    # No core property links a mechanism to a component, so the test writes one link directly;
-    # the ranking follows any relationship between them.
+    # No core property links a mechanism to a component, so the test writes one link directly.
+    # The ranking follows any relationship between them.
     chain_graph.write("MATCH (m:Entity {id: 'mech:seal-wear'}), (c:Entity {id: 'co:valve'}) "
                       "MERGE (m)-[:AFFECTS]->(c)")
 

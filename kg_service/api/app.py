@@ -109,7 +109,7 @@ class KGGraphQL(GraphQL):
 class KGStarlette(Starlette):
     """Starlette, with a POST to /graphql handed straight to the GraphQL view.
 
-    The view answers every error of a GraphQL request itself, so Starlette's error and exception
+    The view handles every error of a GraphQL request itself, so Starlette's error and exception
     middleware and its router have nothing to add there, and they cost about a twentieth of a
     small request's time. Other requests (GET /graphql for GraphiQL, /health, the page assets,
     the lifespan) go through Starlette as usual. An exception that escapes the view reaches

@@ -184,7 +184,11 @@ class Authenticator:
             raise AuthenticationError("JWT bearer tokens are not accepted: KG_JWT_SECRET is not set on this server")
         try:
             # With an audience or issuer configured, a token must carry that claim and match it.
-            required = ["sub", "exp"] + (["aud"] if self.jwt_audience else []) + (["iss"] if self.jwt_issuer else [])
+            required = ["sub", "exp"]
+            if self.jwt_audience:
+                required.append("aud")
+            if self.jwt_issuer:
+                required.append("iss")
             claims = jwt.decode(token, self.jwt_secret, algorithms=["HS256"], audience=self.jwt_audience,
                                 issuer=self.jwt_issuer, options={"require": required})
         except jwt.ExpiredSignatureError:

@@ -48,8 +48,8 @@ MAX_COSTS = 64
 class PreparedOperation(NamedTuple):
     """A document that passed parsing, the token limit and validation, with its operation type.
 
-    `costs` keeps the cost computed for each set of integer variables: only those (page sizes)
-    change a cost.
+    `costs` keeps the cost computed for each set of integer variables, because only those (page
+    sizes) change a cost.
     """
 
     document: DocumentNode

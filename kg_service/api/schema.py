@@ -42,7 +42,7 @@ MAX_SEARCH_TEXT = 200
 STRAWBERRY_INTERNALS = ("_get_execute_function", "_get_custom_context_kwargs", "_create_execution_context",
                         "_process_errors")
 
-# The extensions whose work the prepared path stands in for: the checks of a document that passed
+# The extensions whose work the prepared path replaces. They are the checks of a document that passed
 # once (depth, alias and token limits, the two caches), the cost budget and error masking.
 PREPARED_PATH_EXTENSIONS = (AddValidationRules, MaxTokensLimiter, ParserCache, ValidationCache, QueryCostLimiter,
                             MaskErrors, RecordPreparedOperation)
@@ -249,7 +249,7 @@ class KGSchema(strawberry.Schema):
 
     With `prepared`, a query text that passed the standard path once runs straight to the
     executor (see `kg_service.api.prepared`). The schema turns that off when it has an
-    extension that the prepared path does not stand in for, or directives.
+    extension that the prepared path does not replace, or directives.
     """
 
     def __init__(self, *args: Any, prepared: PreparedOperations | None = None, **kwargs: Any) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from typing import Any
@@ -108,6 +108,8 @@ class EditPlan:
     inverse: dict[str, Any] | None = None
     # (old IRI, new IRI) of a renamed term, whose references in the stored shapes are rewritten too.
     shape_rename: tuple[str, str] | None = None
+    # The shapes graph and its change-log version as loaded to count the shapes, so it is read once.
+    shapes: tuple[Graph, int] | None = None
 
 
 @dataclass
@@ -257,7 +259,7 @@ class OntologyEditor:
                 raise OntologyError(f"new name {new_name!r}: the IRI {new_iri} is already used in {model.iri}; "
                                     "choose another name")
             migration, impact = self._rename_migration(graph, model, iri, new_name, relationship_type)
-            self._count_shapes(model, iri, impact)
+            shapes = self._count_shapes(model, iri, impact)
             if (impact.nodes or impact.relationships) and not migrate and not preview:
                 raise OntologyError(f"{term!r} has {impact.nodes} instance nodes and {impact.relationships} "
                                     f"relationships; pass migrate=true to rename them in the same change")
@@ -268,7 +270,8 @@ class OntologyEditor:
                 graph.set((URIRef(new_iri), KG.relationshipType, Literal(migration.new)))
                 inverse_arguments["relationship_type"] = migration.old
             inverse = {"operation": "renameTerm", "arguments": inverse_arguments}
-            return EditPlan(graph, new_iri, impact, [migration], inverse, shape_rename=(iri, new_iri))
+            return EditPlan(graph, new_iri, impact, [migration], inverse, shape_rename=(iri, new_iri),
+                            shapes=shapes)
 
         return self._run("renameTerm", arguments, plan, why, author, preview)
 
@@ -507,13 +510,17 @@ class OntologyEditor:
                     version, operation, ontology_iri, author, plan.impact.nodes, plan.impact.relationships)
         return EditResult(operation, ontology_iri, plan.term, True, plan.impact, version, new_info, plan.inverse)
 
-    def _count_shapes(self, model: OntologyModel, iri: str, impact: Impact) -> None:
-        """Set `impact.shapes` to the number of stored shapes (or shapes-file shapes) that refer to `iri`."""
+    def _count_shapes(self, model: OntologyModel, iri: str, impact: Impact) -> tuple[Graph, int] | None:
+        """Set `impact.shapes` to the number of stored shapes (or shapes-file shapes) that refer to `iri`.
+
+        Return the shapes graph with its change-log version, or None when `model` is the shapes graph itself.
+        """
         if model.iri == SHAPES_ONTOLOGY_IRI:
-            return
-        shapes, _ = self._load(SHAPES_ONTOLOGY_IRI)
+            return None
+        shapes, version = self._load(SHAPES_ONTOLOGY_IRI)
         impact.shapes = len(shapes_referring_to(shapes, URIRef(iri)))
         impact.description += f"; {impact.shapes} SHACL shapes refer to {local_name(iri)}"
+        return shapes, version
 
     def _plan_shape_rewrite(self, plan: EditPlan, ontology_iri: str, why: str, author: str) -> ShapeRewrite | None:
         """Return the shapes graph with a renamed term's IRI replaced, or None when no shape refers to it.
@@ -521,10 +528,10 @@ class OntologyEditor:
         Until the first shape edit, reasoning reads ontology/shapes.ttl. A rename that rewrites shapes
         stores that file's shapes in Neo4j, so reasoning reads the rewritten copy from then on.
         """
-        if plan.shape_rename is None or ontology_iri == SHAPES_ONTOLOGY_IRI:
+        if plan.shape_rename is None or plan.shapes is None or ontology_iri == SHAPES_ONTOLOGY_IRI:
             return None
         old, new = (URIRef(iri) for iri in plan.shape_rename)
-        shapes, expected_version = self._load(SHAPES_ONTOLOGY_IRI)
+        shapes, expected_version = plan.shapes
         referring = shapes_referring_to(shapes, old)
         if not referring:
             return None
@@ -629,24 +636,13 @@ class OntologyEditor:
 
     @staticmethod
     def _check_unique_texts(model: OntologyModel, labels: dict[str, str], exclude: str | None) -> None:
-        for iri, mapping in model.classes.items():
-            if iri == exclude:
-                continue
-            for language, text in labels.items():
-                existing = mapping.labels.get(language)
-                if existing is not None and existing.casefold() == text.strip().casefold():
-                    raise OntologyError(f"label {text!r}@{language} is already the label of class {iri}; "
-                                        "choose a label that tells the two classes apart")
+        _check_labels_unused(((iri, mapping.labels) for iri, mapping in model.classes.items() if iri != exclude),
+                             labels, "class", "classes")
 
     @staticmethod
     def _check_unique_property_texts(model: OntologyModel, labels: dict[str, str]) -> None:
-        mappings = list(model.relationships.values()) + list(model.properties.values())
-        for mapping in mappings:
-            for language, text in labels.items():
-                existing = mapping.labels.get(language)
-                if existing is not None and existing.casefold() == text.strip().casefold():
-                    raise OntologyError(f"label {text!r}@{language} is already the label of property {mapping.iri}; "
-                                        "choose a label that tells the two properties apart")
+        mappings = [*model.relationships.values(), *model.properties.values()]
+        _check_labels_unused(((mapping.iri, mapping.labels) for mapping in mappings), labels, "property", "properties")
 
     def _rename_migration(self, graph: Graph, model: OntologyModel, iri: str, new_name: str,
                           relationship_type: str | None = None) -> tuple[Migration, Impact]:
@@ -769,6 +765,18 @@ class OntologyEditor:
 
 
 # validation helpers
+
+
+def _check_labels_unused(terms: Iterable[tuple[str, dict[str, str]]], labels: dict[str, str], kind: str,
+                         plural: str) -> None:
+    """Raise OntologyError when a label in `labels` is already, ignoring case, the same-language label of a term."""
+    for iri, existing_labels in terms:
+        for language, text in labels.items():
+            existing = existing_labels.get(language)
+            if existing is not None and existing.casefold() == text.strip().casefold():
+                raise OntologyError(f"label {text!r}@{language} is already the label of {kind} {iri}; "
+                                    f"choose a label that tells the two {plural} apart")
+
 
 def check_local_name(name: str, role: str) -> str:
     """Return `name` when it can be a new IRI local name and Cypher name, else raise OntologyError.

@@ -55,7 +55,7 @@ SEVERITY_RANK = {"Violation": 0, "Warning": 1, "Info": 2}
 
 # Proposed designs
 
-# Materials, dimensions and parts per checked design; a bill of materials is usually far smaller.
+# Maximum materials, dimensions and parts per checked design. A bill of materials is usually far smaller.
 MAX_DESIGN_ITEMS = 200
 
 
@@ -285,8 +285,8 @@ OPTIONAL MATCH (c:OntologyChange {ontology: $iri})
 RETURN o IS NOT NULL AS stored, max(c.version) AS version, toString(max(c.at)) AS changed
 """
 
-# Keyed by store, change-log version and time of the latest change: a wiped and re-edited
-# database starts again at version 1, so the version alone could serve an old graph.
+# Keyed by store, change-log version and time of the latest change, because a wiped and re-edited
+# database starts again at version 1 and the version alone could serve an old graph.
 _STORED_SHAPES: dict[tuple[int, int, str | None], tuple[Graph, list[ShapeEntry]]] = {}
 
 
