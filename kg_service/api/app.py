@@ -25,6 +25,7 @@ from kg_service.api.loaders import entity_loader
 from kg_service.api.graphiql import ASSET_ROUTE, assets_dir, assets_installed, offline_page
 from kg_service.api.schema import build_schema
 from kg_service.config import Settings
+from kg_service.graph.async_reader import AsyncGraphReader
 from kg_service.graph.store import GraphStore
 from kg_service.ontology.schema import GraphSchema
 
@@ -77,6 +78,8 @@ class KGGraphQL(GraphQL):
                  json_post_shortcut: bool = True) -> None:
         super().__init__(build_schema(debug=debug), graphql_ide="graphiql")
         self.store = store
+        # Opened and closed by the app's lifespan, on the loop that serves the requests.
+        self.reader: AsyncGraphReader | None = None
         self.schema_cache = SchemaCache(store)
         self.authenticator = authenticator
         self.offline_ide = offline_ide
@@ -101,9 +104,9 @@ class KGGraphQL(GraphQL):
         except AuthenticationError as error:
             # A credential that was sent but is invalid fails the whole request, reads included.
             raise HTTPException(401, str(error)) from None
-        return {"request": request, "response": response, "store": self.store, "schema_cache": self.schema_cache,
-                "authenticator": self.authenticator, "principal": principal,
-                "entity_loader": entity_loader(self.store)}
+        return {"request": request, "response": response, "store": self.store, "reader": self.reader,
+                "schema_cache": self.schema_cache, "authenticator": self.authenticator, "principal": principal,
+                "entity_loader": entity_loader(self.store, self.reader)}
 
 
 class KGStarlette(Starlette):
@@ -158,7 +161,12 @@ def create_app(settings: Settings, store: GraphStore | None = None, access_log: 
         # uvicorn configures its loggers before the lifespan starts, so this level is the one that applies.
         logging.getLogger(ACCESS_LOGGER).setLevel(logging.INFO if access_log else logging.WARNING)
         logger.info("GraphQL API starting on Neo4j %s (access log %s)", store.uri, "on" if access_log else "off")
-        yield
+        graphql.reader = store.open_async_reader()
+        try:
+            yield
+        finally:
+            reader, graphql.reader = graphql.reader, None
+            await reader.close()
         if own_store:
             store.close()
         logger.info("GraphQL API stopped")

@@ -1,18 +1,31 @@
-"""Access to the per-request context of the GraphQL API: the graph store and the ontology allowlist."""
+"""Access to the per-request context of the GraphQL API: the graph store, its reader and the ontology allowlist."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from strawberry.types import Info
 
-from kg_service.graph.store import GraphStore
+from kg_service.graph.store import GraphStore, Params
 from kg_service.ontology.schema import GraphSchema
 
 
 def request_store(info: Info) -> GraphStore:
     """Return the GraphStore that serves this request."""
     return info.context["store"]
+
+
+async def read(info: Info, cypher: str, params: Params | None = None) -> list[dict[str, Any]]:
+    """Run one read query for this request and return its rows.
+
+    The query goes through the app's asyncio reader when its lifespan opened one (as under
+    uvicorn), else through the synchronous store in a worker thread.
+    """
+    reader = info.context.get("reader")
+    if reader is not None:
+        return await reader.read(cypher, params)
+    return await asyncio.to_thread(request_store(info).read, cypher, params)
 
 
 def request_schema(info: Info) -> GraphSchema:

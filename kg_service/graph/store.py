@@ -10,13 +10,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from neo4j import Driver, GraphDatabase, ManagedTransaction, READ_ACCESS, Query, unit_of_work
 from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable
 
 from kg_service.config import Settings
 from kg_service.errors import ConfigurationError, GraphStoreError
+
+if TYPE_CHECKING:
+    from kg_service.graph.async_reader import AsyncGraphReader
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +41,8 @@ class GraphStore:
         self.uri = uri
         self.database = database
         self.query_timeout_s = query_timeout_s
-        self._driver: Driver = GraphDatabase.driver(uri, auth=(user, password), max_connection_pool_size=50,
+        self._auth = (user, password)
+        self._driver: Driver = GraphDatabase.driver(uri, auth=self._auth, max_connection_pool_size=50,
                                                    notifications_min_severity="OFF")
         self.query_count = 0
 
@@ -122,11 +126,21 @@ class GraphStore:
         try:
             with self.session(read_only=read_only) as session:
                 return session.execute_read(work) if read_only else session.execute_write(work)
-        except Neo4jError as error:
-            kind = "read query failed" if read_only else "write transaction failed and was rolled back"
-            raise GraphStoreError(f"{kind}: {error.code}: {error.message}") from error
-        except ServiceUnavailable as error:
-            raise GraphStoreError(f"Neo4j at {self.uri} is not reachable: {error}") from error
+        except (Neo4jError, ServiceUnavailable) as error:
+            raise self.store_error(error, read_only) from error
+
+    def store_error(self, error: Neo4jError | ServiceUnavailable, read_only: bool) -> GraphStoreError:
+        """Return the GraphStoreError that reports a failed transaction of this store."""
+        if isinstance(error, ServiceUnavailable):
+            return GraphStoreError(f"Neo4j at {self.uri} is not reachable: {error}")
+        kind = "read query failed" if read_only else "write transaction failed and was rolled back"
+        return GraphStoreError(f"{kind}: {error.code}: {error.message}")
+
+    def open_async_reader(self) -> "AsyncGraphReader":
+        """Open a reader on the asyncio driver, bound to the running event loop; close it on that loop."""
+        from kg_service.graph.async_reader import AsyncGraphReader
+
+        return AsyncGraphReader(self, self._auth)
 
     def run_schema(self, statements: list[str]) -> None:
         """Run schema statements (constraints, indexes), each in its own auto-commit transaction."""

@@ -212,12 +212,21 @@ def asset_history(store: GraphStore, reference: str, classes: list[str], first: 
     rejected before the asset is looked up, so it wins over an unknown asset. `classes` are
     labels from the code, never from request text.
     """
+    params = asset_history_params(reference, classes, first, after, failures_only)
+    return asset_history_page(store.read(ASSET_HISTORY_QUERY, params)[0], reference, classes)
+
+
+def asset_history_params(reference: str, classes: list[str], first: int = 20, after: str | None = None,
+                         failures_only: bool = False) -> dict[str, Any]:
+    """Check the page arguments and return the parameters of ASSET_HISTORY_QUERY (the first half of `asset_history`)."""
     check_page_size(first)
     after_date, after_id = _history_position(after)
-    row = store.read(ASSET_HISTORY_QUERY, {"ref": reference, "classes": classes, "limit": first,
-                                           "afterDate": after_date, "afterId": after_id,
-                                           "failuresOnly": failures_only})[0]
+    return {"ref": reference, "classes": classes, "limit": first, "afterDate": after_date, "afterId": after_id,
+            "failuresOnly": failures_only}
 
+
+def asset_history_page(row: dict[str, Any], reference: str, classes: list[str]) -> HistoryPage:
+    """Return the page in ASSET_HISTORY_QUERY's single row (the second half of `asset_history`)."""
     assets = row["assets"]
     if not assets:
         raise NotFoundError(f"no {' or '.join(classes)} with key or name {shorten(reference)}; "
