@@ -20,8 +20,12 @@ most every 30 seconds, one extra query that the driver path does not count):
   same order.
 
 The driver path skips what GraphQL adds: HTTP, parsing, validation, the limit extensions,
-authentication, building the typed result and JSON encoding. Both paths call the synchronous
-driver through `asyncio.to_thread`, as the resolvers do.
+authentication, building the typed result and JSON encoding. Each path reaches Neo4j through the
+driver API that the field's resolver uses: the entity lookup and the failure history through the
+asyncio driver (`kg_service.graph.async_reader`), root causes through the synchronous driver in a
+worker thread. `--driver-api sync` sends every driver-path query through the synchronous driver
+in a thread, the baseline of the runs before the resolvers moved to the asyncio driver. Both
+paths run on uvloop.
 
 The default HTTP client is wrk (Debian's `wrk` package), a load generator written in C, which
 runs as a separate process with one connection per client. It reports every latency in
@@ -56,9 +60,11 @@ from typing import Any, NamedTuple
 
 import aiohttp
 import httpx
+import uvloop
 
 from kg_service.api.loaders import ENTITIES_BY_KEY
 from kg_service.config import get_settings
+from kg_service.graph.async_reader import AsyncGraphReader
 from kg_service.graph.store import GraphStore
 from kg_service.reasoning import lookup
 from kg_service.reasoning.rootcause import ASSET_CLASSES, MAX_CANDIDATES, RootCauseQuery, rank_causes
@@ -87,13 +93,22 @@ class Family(NamedTuple):
     document: str
     variables: dict[str, Any]
     direct: Callable[[GraphStore], Any]
+    # The same queries through the asyncio reader, for families whose resolver reads through it.
+    direct_async: Callable[[AsyncGraphReader], Awaitable[Any]] | None = None
+
+
+async def _history_async(reader: AsyncGraphReader) -> Any:
+    params = lookup.asset_history_params(ASSET_KEY, ASSET_CLASSES, 20)
+    return lookup.asset_history_page((await reader.read(lookup.ASSET_HISTORY_QUERY, params))[0], ASSET_KEY,
+                                     ASSET_CLASSES)
 
 
 FAMILIES = [
     Family("entity", "entity lookup", ENTITY_DOCUMENT, {"id": ASSET_KEY},
-           lambda store: store.read(ENTITIES_BY_KEY, {"keys": [ASSET_KEY]})),
+           lambda store: store.read(ENTITIES_BY_KEY, {"keys": [ASSET_KEY]}),
+           lambda reader: reader.read(ENTITIES_BY_KEY, {"keys": [ASSET_KEY]})),
     Family("history", "failure history", HISTORY_DOCUMENT, {"a": ASSET_KEY},
-           lambda store: lookup.asset_history(store, ASSET_KEY, ASSET_CLASSES, 20)),
+           lambda store: lookup.asset_history(store, ASSET_KEY, ASSET_CLASSES, 20), _history_async),
     Family("rootcauses", "root causes", ROOT_CAUSES_DOCUMENT, {"a": "AC-3", "m": "Overheating"},
            lambda store: rank_causes(store, RootCauseQuery(asset="AC-3", failure_mode="Overheating",
                                                            limit=MAX_CANDIDATES))),
@@ -275,10 +290,26 @@ async def http_client(kind: str, url: str) -> AsyncIterator[PostJson]:
 
 
 async def measure(url: str, store: GraphStore, families: list[Family], workers: int, requests: int, warmup: int,
-                  rounds: int, client: str = "wrk", block_seconds: int = 1) -> list[Measurement]:
-    """Measure each family at each concurrency level, GraphQL and driver blocks alternating."""
+                  rounds: int, client: str = "wrk", block_seconds: int = 1,
+                  driver_api: str = "resolver") -> list[Measurement]:
+    """Measure each family at each concurrency level, GraphQL and driver blocks alternating.
+
+    `driver_api="resolver"` sends the driver path's queries through the driver API that the
+    field's resolver uses; `"sync"` sends every family through the synchronous driver in a thread.
+    """
+    reader = store.open_async_reader() if driver_api == "resolver" else None
+    try:
+        return await _measure(url, store, reader, families, workers, requests, warmup, rounds, client, block_seconds)
+    finally:
+        if reader is not None:
+            await reader.close()
+
+
+async def _measure(url: str, store: GraphStore, reader: AsyncGraphReader | None, families: list[Family],
+                   workers: int, requests: int, warmup: int, rounds: int, client: str,
+                   block_seconds: int) -> list[Measurement]:
     if client == "wrk":
-        return await _measure_with_wrk(url, store, families, workers, warmup, rounds, block_seconds)
+        return await _measure_with_wrk(url, store, reader, families, workers, warmup, rounds, block_seconds)
     results = []
     async with http_client(client, url) as post:
         for family in families:
@@ -287,7 +318,7 @@ async def measure(url: str, store: GraphStore, families: list[Family], workers: 
                 if body.get("errors"):
                     raise RuntimeError(f"{family.name}: {body['errors'][0]['message']}")
 
-            calls = {"graphql": graphql_call, "driver": _driver_call(family, store)}
+            calls = {"graphql": graphql_call, "driver": _driver_call(family, store, reader)}
             for clients in CONCURRENCY_LEVELS:
                 histograms: dict[str, Histogram] = {path: Counter() for path in calls}
                 elapsed = dict.fromkeys(calls, 0.0)
@@ -303,20 +334,26 @@ async def measure(url: str, store: GraphStore, families: list[Family], workers: 
     return results
 
 
-def _driver_call(family: Family, store: GraphStore) -> Callable[[], Awaitable[None]]:
+def _driver_call(family: Family, store: GraphStore, reader: AsyncGraphReader | None) -> Callable[[], Awaitable[None]]:
+    if reader is not None and family.direct_async is not None:
+        async def driver_call_async() -> None:
+            await family.direct_async(reader)
+
+        return driver_call_async
+
     async def driver_call() -> None:
         await asyncio.to_thread(family.direct, store)
 
     return driver_call
 
 
-async def _measure_with_wrk(url: str, store: GraphStore, families: list[Family], workers: int, warmup: int,
-                            rounds: int, block_seconds: int) -> list[Measurement]:
+async def _measure_with_wrk(url: str, store: GraphStore, reader: AsyncGraphReader | None, families: list[Family],
+                            workers: int, warmup: int, rounds: int, block_seconds: int) -> list[Measurement]:
     """Alternate a wrk run of `block_seconds` with a driver block of as many requests, `rounds` times per level."""
     results = []
     for family in families:
         body = {"query": family.document, "variables": family.variables}
-        driver_call = _driver_call(family, store)
+        driver_call = _driver_call(family, store, reader)
         for clients in CONCURRENCY_LEVELS:
             await asyncio.to_thread(run_wrk, url, body, clients, 1)
             await _run_block(driver_call, clients, warmup)
@@ -376,8 +413,9 @@ def _serve_and_measure(args: argparse.Namespace, store: GraphStore, families: li
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_for_health(f"http://127.0.0.1:{args.port}/health", server)
-        return asyncio.run(measure(f"http://127.0.0.1:{args.port}/graphql", store, families, workers, args.requests,
-                                   args.warmup, args.rounds, args.client, args.block_seconds))
+        # The server runs on uvloop (uvicorn picks it when installed), so the driver path does too.
+        return uvloop.run(measure(f"http://127.0.0.1:{args.port}/graphql", store, families, workers, args.requests,
+                                  args.warmup, args.rounds, args.client, args.block_seconds, args.driver_api))
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -401,6 +439,10 @@ def main() -> None:
     parser.add_argument("--client", choices=CLIENTS, default="wrk",
                         help="HTTP client of the GraphQL path: wrk (default, a separate process written in C), "
                              "aiohttp or httpx (in the benchmark's process)")
+    parser.add_argument("--driver-api", choices=("resolver", "sync"), default="resolver",
+                        help="driver API of the driver path: the one each resolver uses (default: the asyncio "
+                             "driver for the entity lookup and the failure history, the synchronous driver in a "
+                             "thread for root causes), or the synchronous driver in a thread for every family")
     parser.add_argument("--output", help="write the measurements and the load averages as JSON to this file")
     args = parser.parse_args()
     if args.client == "wrk" and shutil.which("wrk") is None:
@@ -424,8 +466,8 @@ def main() -> None:
           f"after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")
     if args.output:
         with open(args.output, "w", encoding="utf-8") as handle:
-            json.dump({"client": args.client, "load_before": load_before, "load_after": load_after,
-                       "measurements": [item._asdict() for item in results]}, handle, indent=2)
+            json.dump({"client": args.client, "driver_api": args.driver_api, "load_before": load_before,
+                       "load_after": load_after, "measurements": [item._asdict() for item in results]}, handle, indent=2)
 
 
 if __name__ == "__main__":

@@ -152,7 +152,12 @@ def test_unexpected_errors_are_masked(client, store, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("secret internal detail")
 
+    async def broken_async(*args, **kwargs):
+        broken()
+
     monkeypatch.setattr(store, "read", broken)
+    # Under the lifespan the entity lookup reads through the app's asyncio reader.
+    monkeypatch.setattr(client.app.graphql_view.reader, "read", broken_async)
     body = graphql(client, '{ entity(id: "x") { id } }')
     assert body["errors"][0]["message"] == "Unexpected error."
     assert "secret internal detail" not in str(body)

@@ -26,7 +26,7 @@ from kg_service.api.types import (Entity, EntityConnection, EntityEdge, Evidence
                                   RootCauseResult, ScoreComponent, TelemetryEvidence, WorkOrder, WorkOrderConnection,
                                   WorkOrderEdge)
 from kg_service.api import features
-from kg_service.api.context import request_schema_async, request_store
+from kg_service.api.context import read, request_schema_async, request_store
 from kg_service.api.execution import executor_for
 from kg_service.api.limits import QueryCostLimiter, query_limit_extensions
 from kg_service.api.prepared import PreparedOperations, RecordPreparedOperation
@@ -116,7 +116,7 @@ async def _term_page(info: Info, query: str, first: int,
     position = lookup.decode_cursor(after)
     if position is not None and (len(position) != 2 or not all(isinstance(value, str) for value in position)):
         raise KGServiceError(f"invalid cursor {lookup.shorten(after)}; pass an endCursor from a previous page")
-    result = (await asyncio.to_thread(_store(info).read, query, {"first": first, "after": position}))[0]
+    result = (await read(info, query, {"first": first, "after": position}))[0]
     rows = result["page"]
     end_cursor = lookup.encode_cursor([rows[-1]["key"], rows[-1]["iri"]]) if rows else None
     return rows, result["total"], result["remaining"] > len(rows), end_cursor
@@ -141,14 +141,13 @@ class CoreQuery:
             raise KGServiceError("text must not be empty")
         if len(text) > MAX_SEARCH_TEXT:
             raise KGServiceError(f"text is {len(text)} characters long; search with at most {MAX_SEARCH_TEXT}")
-        store = _store(info)
         schema = await request_schema_async(info)
         if of_class is not None:
             schema.label(of_class)
         position = lookup.decode_cursor(after)
         if position is not None and (len(position) != 1 or not isinstance(position[0], str)):
             raise KGServiceError(f"invalid cursor {lookup.shorten(after)}; pass an endCursor from a previous page")
-        result = (await asyncio.to_thread(store.read, ENTITY_SEARCH_QUERY, {
+        result = (await read(info, ENTITY_SEARCH_QUERY, {
             "class": of_class, "lang": lang, "text": text, "first": first,
             "after": position[0] if position else None}))[0]
         rows = result["page"]
@@ -162,8 +161,9 @@ class CoreQuery:
     @strawberry.field(description="Work orders of an asset and of everything part of it, newest first")
     async def failure_history(self, info: Info, asset: str, first: int = 20, after: str | None = None,
                               failures_only: bool = False) -> WorkOrderConnection:
-        page = await asyncio.to_thread(lookup.asset_history, _store(info), asset, ASSET_CLASSES, first, after,
-                                       failures_only)
+        params = lookup.asset_history_params(asset, ASSET_CLASSES, first, after, failures_only)
+        page = lookup.asset_history_page((await read(info, lookup.ASSET_HISTORY_QUERY, params))[0], asset,
+                                         ASSET_CLASSES)
         edges = [WorkOrderEdge(cursor=lookup.encode_cursor([str(row["props"]["date"]), row["id"]]), node=_work_order(row))
                  for row in page.rows]
         return WorkOrderConnection(total_count=page.total, edges=edges,
