@@ -80,7 +80,8 @@ ASSET_KEY = "equipment:sample-plant:ac-3"
 # Few fields each, so that a change of the schema means a small edit here.
 ENTITY_DOCUMENT = 'query($id: ID!) { entity(id: $id) { id classes label(lang: "zh") } }'
 HISTORY_DOCUMENT = ("query($a: String!) { failureHistory(asset: $a, first: 20) { totalCount "
-                    "edges { node { id date cost failureModes { label } parts { label } } } } }")
+                    "edges { node { id date cost failureModes { edges { node { label } } } "
+                    "parts { edges { node { label } } } } } } }")
 ROOT_CAUSES_DOCUMENT = ("query($a: String!, $m: String!) { rootCauses(asset: $a, failureMode: $m) { targetWorkOrders "
                         "candidates(first: 5) { edges { node { entity { id label } score } } } } }")
 

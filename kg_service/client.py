@@ -23,7 +23,8 @@ import asyncio
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pandas as pd
@@ -41,11 +42,21 @@ logger = logging.getLogger(__name__)
 DEFAULT_TIMEOUT_S = 120.0
 PAGE_SIZE = 200
 # Page sizes of a root-cause request, chosen so its cost stays within the API's query-cost budget
-# of 10 000 (kg_service/api/limits.py). 10 candidates with 10 items of each evidence list cost
-# about 5 800, and one candidate's follow-up page of 100 items of each list costs about 4 800.
+# of 10 000 (kg_service/api/limits.py). 10 candidates with 10 items of each evidence list, and the
+# 100 observed events with 5 signals each, cost about 9 000. One candidate's follow-up page of 100
+# items of each list costs about 4 800.
 CANDIDATE_PAGE = 10
 EVIDENCE_PAGE = 10
 EVIDENCE_FOLLOW_PAGE = 100
+# An anomaly event involves at most 5 signals (kg_service.anomaly.events.MAX_SIGNALS), so one page
+# of 5 usually reads them all. An event with more signals is read again with 100 of them.
+SIGNAL_PAGE = 5
+# Page sizes of a failure-history request: 20 work orders with 5 items of each of their 5 entity
+# lists cost about 5 300. A work order with a longer list is read again with 100 items of each list
+# (about 5 000).
+HISTORY_PAGE = 20
+WORK_ORDER_LIST_PAGE = 5
+LIST_FOLLOW_PAGE = 100
 MAX_CANDIDATES = 100  # the server's maximum of `first` on rootCauses.candidates
 
 ENTITY_FIELDS = "id classes en: label(lang: \"en\") zh: label(lang: \"zh\")"
@@ -62,13 +73,22 @@ query Search($text: String!, $lang: String!, $ofClass: String, $first: Int!, $af
 }}
 """
 
+# The entity lists of a work order that the client flattens, by GraphQL field name.
+WORK_ORDER_LISTS = ("failureModes", "parts", "systems", "actions", "symptoms")
+
+# A work order's lists; `$lists` is the page size of each and `$<list>After` its cursor.
+WORK_ORDER_LIST_FIELDS = "\n".join(
+    f"      {name}(first: $lists, after: ${name}After) {{ pageInfo {{ hasNextPage endCursor }} "
+    f"edges {{ node {{ {ENTITY_FIELDS} }} }} }}" for name in WORK_ORDER_LISTS)
+
+WORK_ORDER_LIST_ARGUMENTS = ", ".join(["$lists: Int!", *(f"${name}After: String" for name in WORK_ORDER_LISTS)])
+
 HISTORY_QUERY = f"""
-query History($asset: String!, $first: Int!, $after: String, $failuresOnly: Boolean!) {{
+query History($asset: String!, $first: Int!, $after: String, $failuresOnly: Boolean!, {WORK_ORDER_LIST_ARGUMENTS}) {{
   failureHistory(asset: $asset, first: $first, after: $after, failuresOnly: $failuresOnly) {{
     totalCount pageInfo {{ hasNextPage endCursor }}
-    edges {{ node {{ id date text orderType cost runningHours
-      failureModes {{ {ENTITY_FIELDS} }} parts {{ {ENTITY_FIELDS} }} systems {{ {ENTITY_FIELDS} }}
-      actions {{ {ENTITY_FIELDS} }} symptoms {{ {ENTITY_FIELDS} }} }} }}
+    edges {{ cursor node {{ id date text orderType cost runningHours
+{WORK_ORDER_LIST_FIELDS} }} }}
   }}
 }}
 """
@@ -98,11 +118,17 @@ CANDIDATE_EVIDENCE_FIELDS = f"""
 EVIDENCE_ARGUMENTS = """$evidence: Int!, $evidenceWorkOrdersAfter: String, $precedingWorkOrdersAfter: String,
   $documentsAfter: String, $chunksAfter: String, $pathsAfter: String, $eventsAfter: String"""
 
+# The observed events of a ranking (at most 100); `$lists` is the page size of each event's signals.
+OBSERVED_EVENT_FIELDS = """pageInfo { hasNextPage endCursor }
+      edges { cursor node { id classes startTime
+        signals(first: $lists, after: $signalsAfter) { pageInfo { hasNextPage endCursor } edges { node } } } }"""
+
 ROOT_CAUSES_QUERY = f"""
-query RootCauses({ROOT_CAUSE_ARGUMENTS}, $first: Int!, $after: String, {EVIDENCE_ARGUMENTS}) {{
+query RootCauses({ROOT_CAUSE_ARGUMENTS}, $first: Int!, $after: String, {EVIDENCE_ARGUMENTS}, $lists: Int!,
+                 $signalsAfter: String) {{
   {ROOT_CAUSE_FIELD} {{
     asset {{ {ENTITY_FIELDS} }} condition {{ {ENTITY_FIELDS} }} targetWorkOrders sources
-    observedEvents(first: 100) {{ totalCount edges {{ node {{ id classes startTime signals }} }} }}
+    observedEvents(first: 100) {{ {OBSERVED_EVENT_FIELDS} }}
     candidates(first: $first, after: $after) {{
       totalCount pageInfo {{ hasNextPage endCursor }}
       edges {{ cursor node {{
@@ -121,6 +147,15 @@ query CandidateEvidence({ROOT_CAUSE_ARGUMENTS}, $candidateAfter: String, {EVIDEN
     candidates(first: 1, after: $candidateAfter) {{
       edges {{ node {{ entity {{ id }} {CANDIDATE_EVIDENCE_FIELDS} }} }}
     }}
+  }}
+}}
+"""
+
+# The next pages of one observed event's signals: the event after `$after`.
+OBSERVED_EVENTS_QUERY = f"""
+query ObservedEvents({ROOT_CAUSE_ARGUMENTS}, $first: Int!, $after: String, $lists: Int!, $signalsAfter: String) {{
+  {ROOT_CAUSE_FIELD} {{
+    observedEvents(first: $first, after: $after) {{ {OBSERVED_EVENT_FIELDS} }}
   }}
 }}
 """
@@ -144,7 +179,7 @@ query Kpis($first: Int!, $after: String) {{
 RANK_SUPPLIERS_QUERY = f"""
 query Rank($criteria: [CriterionInput!]!, $part: String, $category: String, $method: String!,
            $constraints: [ConstraintInput!], $ahp: [[Float!]!], $first: Int!, $rankingAfter: String,
-           $excludedAfter: String) {{
+           $excludedAfter: String, $tablesAfter: String) {{
   rankSuppliers(criteria: $criteria, part: $part, category: $category, method: $method, constraints: $constraints,
                 ahp: $ahp) {{
     method higherIsBetter partIds
@@ -152,8 +187,9 @@ query Rank($criteria: [CriterionInput!]!, $part: String, $category: String, $met
       pageInfo {{ hasNextPage endCursor }} edges {{ node {{ rank supplier {{ {ENTITY_FIELDS} }} score }} }} }}
     excluded(first: $first, after: $excludedAfter) {{
       pageInfo {{ hasNextPage endCursor }} edges {{ node {{ supplier {{ {ENTITY_FIELDS} }} reasons }} }} }}
-    tables {{ alternatives criteria directions weights decision normalized weighted ideal antiIdeal
-              distances {{ name values }} scores }}
+    tables(first: $first, after: $tablesAfter) {{
+      pageInfo {{ hasNextPage endCursor }} alternatives criteria directions weights decision normalized weighted
+      ideal antiIdeal distances {{ name values }} scores }}
     ahp {{ weights lambdaMax consistencyIndex randomIndex consistencyRatio }}
   }}
 }}
@@ -166,7 +202,7 @@ query Constraints($target: String!, $lang: String!, $first: Int!, $constraintsAf
     constraints(first: $first, after: $constraintsAfter) {{
       pageInfo {{ hasNextPage endCursor }}
       edges {{ node {{ constraint kind label description severity appliesTo appliesToClass inheritedFrom via
-                       document documentName rules {{ path severity message }} }} }} }}
+                       document documentName rules(first: 1) {{ totalCount }} }} }} }}
   }}
 }}
 """
@@ -212,9 +248,10 @@ query Similar($entity: String!, $k: Int!) {{
 """
 
 ASK_QUERY = """
-query Ask($question: String!, $lang: String) {
+query Ask($question: String!, $lang: String, $first: Int!, $after: String) {
   ask(question: $question, lang: $lang) {
-    question lang status tool arguments resolved text citations { id kind label } suggestions rows mappedBy
+    question lang status tool arguments resolved text suggestions rows mappedBy
+    citations(first: $first, after: $after) { pageInfo { hasNextPage endCursor } edges { node { id kind label } } }
   }
 }
 """
@@ -270,6 +307,17 @@ class DesignCheck:
     violation_count: int
     warning_count: int
     violations: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def _join_tables(pages: list[dict[str, Any]]) -> dict[str, Any]:
+    """Join pages of supplier rows of the decision tables into the tables of every ranked supplier."""
+    tables = dict(pages[0])
+    for name in ("alternatives", "decision", "normalized", "weighted", "scores"):
+        tables[name] = [row for page in pages for row in page[name]]
+    tables["distances"] = [{"name": vector["name"],
+                            "values": [value for page in pages for value in page["distances"][index]["values"]]}
+                           for index, vector in enumerate(pages[0]["distances"])]
+    return tables
 
 
 def _label(entity: dict[str, Any] | None, lang: str = "en") -> str | None:
@@ -400,7 +448,8 @@ class KGClient:
         """Run `document` until every connection in `lists` under `field_name` is read to its end.
 
         Each list takes its cursor from the variable `<list>After`. A list that is already complete
-        gets its own end cursor again and so returns an empty page.
+        gets its own end cursor again and so returns an empty page. A paged field without edges
+        (the supplier tables) contributes each of its pages whole.
         """
         afters: dict[str, str | None] = {name: None for name in lists}
         nodes: dict[str, list[Any]] = {name: [] for name in lists}
@@ -410,11 +459,39 @@ class KGClient:
             more = False
             for name in lists:
                 page = result[name]
-                nodes[name].extend(edge["node"] for edge in page["edges"])
+                if "edges" in page:
+                    nodes[name].extend(edge["node"] for edge in page["edges"])
+                else:
+                    nodes[name].append(page)
                 more = more or page["pageInfo"]["hasNextPage"]
                 afters[name] = page["pageInfo"]["endCursor"] or afters[name]
             if not more:
                 return result, nodes
+
+    def _read_lists(self, document: str, connection_of: Callable[[dict[str, Any]], dict[str, Any]],
+                    lists: tuple[str, ...], node: dict[str, Any], item_after: str | None,
+                    variables: dict[str, Any]) -> dict[str, Any]:
+        """Return `node` with each connection in `lists` read to its end and flattened into a list of nodes.
+
+        While a list has more pages, the item is read again as the only item after `item_after` (the
+        cursor of the item before it), with `$lists` items of each list after its `<list>After` cursor.
+        `connection_of` returns the connection of the items from the response data.
+        """
+        values = {name: [edge["node"] for edge in node[name]["edges"]] for name in lists}
+        pages = {name: node[name]["pageInfo"] for name in lists}
+        while any(info["hasNextPage"] for info in pages.values()):
+            cursors = {f"{name}After": pages[name]["endCursor"] for name in lists}
+            edges = connection_of(self.execute(document, **variables, first=1, after=item_after,
+                                               lists=LIST_FOLLOW_PAGE, **cursors))["edges"]
+            if not edges or edges[0]["node"]["id"] != node["id"]:
+                raise QueryError(f"the items changed while the lists of {node['id']} were read; run the query "
+                                 "again")
+            follow = edges[0]["node"]
+            for name in lists:
+                values[name].extend(edge["node"] for edge in follow[name]["edges"])
+                end_cursor = follow[name]["pageInfo"]["endCursor"] or pages[name]["endCursor"]
+                pages[name] = {"hasNextPage": follow[name]["pageInfo"]["hasNextPage"], "endCursor": end_cursor}
+        return {**node, **values}
 
     def _pages(self, document: str, field_name: str, **variables: Any) -> Iterator[dict[str, Any]]:
         after = None
@@ -448,7 +525,7 @@ class KGClient:
                         lang: str = "en") -> pd.DataFrame:
         """Return the asset's work orders, newest first, with names in `lang`."""
         rows = []
-        for node in self._pages(HISTORY_QUERY, "failureHistory", asset=asset, failuresOnly=failures_only):
+        for node in self._work_orders(asset, failures_only):
             rows.append({"id": node["id"], "date": pd.to_datetime(node["date"]), "order_type": node["orderType"],
                          "failure_modes": ", ".join(_label(item, lang) for item in node["failureModes"]),
                          "symptoms": ", ".join(_label(item, lang) for item in node["symptoms"]),
@@ -460,6 +537,24 @@ class KGClient:
                 break
         return pd.DataFrame(rows, columns=["id", "date", "order_type", "failure_modes", "symptoms", "systems",
                                            "parts", "actions", "cost", "text"])
+
+    def _work_orders(self, asset: str, failures_only: bool) -> Iterator[dict[str, Any]]:
+        """Yield the asset's work orders, newest first, each with its entity lists read in full."""
+        variables = {"asset": asset, "failuresOnly": failures_only}
+        no_cursors = {f"{name}After": None for name in WORK_ORDER_LISTS}
+
+        def history(data: dict[str, Any]) -> dict[str, Any]:
+            return data["failureHistory"]
+
+        after = None
+        while True:
+            page = self.execute(HISTORY_QUERY, **variables, first=HISTORY_PAGE, after=after,
+                                lists=WORK_ORDER_LIST_PAGE, **no_cursors)["failureHistory"]
+            for edge in page["edges"]:
+                yield self._read_lists(HISTORY_QUERY, history, WORK_ORDER_LISTS, edge["node"], after, variables)
+                after = edge["cursor"]
+            if not page["pageInfo"]["hasNextPage"]:
+                return
 
     # root causes
 
@@ -504,7 +599,8 @@ class KGClient:
         while True:
             page_size = min(CANDIDATE_PAGE, limit - len(candidates))
             result = self.execute(ROOT_CAUSES_QUERY, **arguments, first=page_size, after=after,
-                                  evidence=EVIDENCE_PAGE, **no_cursors)["rootCauses"]
+                                  evidence=EVIDENCE_PAGE, lists=SIGNAL_PAGE, signalsAfter=None,
+                                  **no_cursors)["rootCauses"]
             page = result["candidates"]
             for edge in page["edges"]:
                 candidates.append(self._candidate_evidence(arguments, edge["node"], after))
@@ -512,8 +608,22 @@ class KGClient:
             if not page["pageInfo"]["hasNextPage"] or len(candidates) >= limit:
                 break
         result["candidates"] = candidates
-        result["observedEvents"] = [edge["node"] for edge in result["observedEvents"]["edges"]]
+        result["observedEvents"] = self._observed_events(arguments, result["observedEvents"])
         return result
+
+    def _observed_events(self, arguments: dict[str, Any], page: dict[str, Any]) -> list[dict[str, Any]]:
+        """Return the observed events of a ranking with their signal keys as plain lists."""
+
+        def observed(data: dict[str, Any]) -> dict[str, Any]:
+            return data["rootCauses"]["observedEvents"]
+
+        events, after = [], None
+        for edge in page["edges"]:
+            events.append(self._read_lists(OBSERVED_EVENTS_QUERY, observed, ("signals",), edge["node"], after,
+                                           arguments))
+            after = edge["cursor"]
+        # NOTE: rootCauses returns at most 100 observed events, so the first page of 100 contains them all.
+        return events
 
     def _candidate_evidence(self, arguments: dict[str, Any], node: dict[str, Any],
                             candidate_after: str | None) -> dict[str, Any]:
@@ -587,9 +697,10 @@ class KGClient:
         """
         items = ([{"name": name, "weight": weight} for name, weight in criteria.items()]
                  if isinstance(criteria, dict) else criteria)
-        result, lists = self._follow(RANK_SUPPLIERS_QUERY, "rankSuppliers", ("ranking", "excluded"), criteria=items,
-                                     part=part, category=category, method=method, constraints=constraints, ahp=ahp)
-        tables = result["tables"]
+        result, lists = self._follow(RANK_SUPPLIERS_QUERY, "rankSuppliers", ("ranking", "excluded", "tables"),
+                                     criteria=items, part=part, category=category, method=method,
+                                     constraints=constraints, ahp=ahp)
+        tables = _join_tables(lists["tables"])
         rows, names = tables["alternatives"], tables["criteria"]
 
         def matrix(values: list[list[float]]) -> pd.DataFrame:
@@ -621,7 +732,7 @@ class KGClient:
         return pd.DataFrame([{"constraint": item["constraint"], "kind": item["kind"], "label": item["label"],
                               "applies_to": item["appliesTo"], "inherited_from": item["inheritedFrom"],
                               "severity": item["severity"], "document": item["document"],
-                              "rules": len(item["rules"])} for item in lists["constraints"]],
+                              "rules": item["rules"]["totalCount"]} for item in lists["constraints"]],
                             columns=["constraint", "kind", "label", "applies_to", "inherited_from", "severity",
                                      "document", "rules"])
 
@@ -676,5 +787,16 @@ class KGClient:
                             columns=["id", "label", "class", "score"])
 
     def ask(self, question: str, lang: str | None = None) -> dict[str, Any]:
-        """Answer a question in English or Chinese; returns text, tool, arguments, citations and rows."""
-        return self.execute(ASK_QUERY, question=question, lang=lang)["ask"]
+        """Answer a question in English or Chinese; returns text, tool, arguments, citations and rows.
+
+        `citations` is a plain list of {id, kind, label}. When an answer cites more than one page of
+        200, the question is answered again for each further page.
+        """
+        answer = self.execute(ASK_QUERY, question=question, lang=lang, first=PAGE_SIZE, after=None)["ask"]
+        page = answer["citations"]
+        citations = [edge["node"] for edge in page["edges"]]
+        while page["pageInfo"]["hasNextPage"]:
+            page = self.execute(ASK_QUERY, question=question, lang=lang, first=PAGE_SIZE,
+                                after=page["pageInfo"]["endCursor"])["ask"]["citations"]
+            citations.extend(edge["node"] for edge in page["edges"])
+        return {**answer, "citations": citations}

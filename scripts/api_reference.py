@@ -37,15 +37,20 @@ list of the response with a message that names the invalid argument and what to 
 
 ## Paging
 
-A list whose length grows with the data in the graph is a Relay connection: `totalCount`,
+A list of objects or graph keys is a Relay connection, also where it hangs off one item (a work
+order's failure modes, an event's signals, a shape's rules, an answer's citations): `totalCount`,
 `edges { cursor node }` and `pageInfo { hasNextPage endCursor }`, with the arguments `first` (1 to 200
 unless the field's description gives another maximum; a value outside the range is rejected with a
 message that names the field and the value) and `after` (the `endCursor` of the previous page). A cursor is opaque. Entities, work orders,
 ontology terms and ontology changes page by key in Cypher. Lists that a resolver computes in full
-(rankings, evidence, design checks) page by position: their cursor carries a fingerprint of the field
-and the request arguments, so a cursor of another list or of a request with other arguments is
-rejected. Each such request computes the whole list again, so the ranks and scores on a page are those
-of the unpaged list.
+(rankings, evidence, design checks, the lists of one work order, event, shape or answer) page by
+position: their cursor carries a fingerprint of the field and the request arguments, and for a list of
+one item also that item's key, so a cursor of another list, another item or a request with other
+arguments is rejected. Each such request computes the whole list again, so the ranks and scores on a
+page are those of the unpaged list.
+
+`SupplierRankingResult.tables(first, after)` pages the same way by supplier rows, without edges: a
+page has `totalCount`, `pageInfo` and the table rows of its suppliers.
 
 Lists whose length the request or the schema fixes stay plain lists:
 
@@ -53,20 +58,19 @@ Lists whose length the request or the schema fixes stay plain lists:
 |---|---|
 | `Entity.classes`, `ObservedEvent.classes`, `TelemetryEvidence.classes` | node labels of one node, bounded by the class hierarchy |
 | `OntologyClass.parents` | direct superclasses of one class |
-| `WorkOrder.failureModes`, `parts`, `systems`, `actions`, `symptoms` | what one work order records |
-| `ObservedEvent.signals` | signals of one event |
 | `RootCauseResult.sources` | at most the six evidence sources |
 | `RootCauseCandidate.breakdown` | one value per evidence source |
 | `EvidencePath.nodes`, `EvidencePath.relationships` | the nodes and relationships of one path |
 | `RankedSupplier.distances`, `RankedSupplier.values` | one value per distance of the method and per criterion given |
-| `SupplierRankingResult.tables` and its vectors and matrices | one row per ranked supplier and one column per criterion given; rows follow `alternatives` so the tables explain the ranking as a whole |
+| `SupplierDecisionTables.criteria`, `directions`, `weights`, `ideal`, `antiIdeal` | one value per criterion given; they come whole with every page of `SupplierRankingResult.tables`, which pages the per-supplier rows |
+| `SupplierNamedVector.values`, and the rows of `SupplierDecisionTables.decision`, `normalized` and `weighted` | one value per supplier row of one `tables` page, or per criterion given |
 | `SupplierRankingResult.partIds` | the parts that the `part` or `category` argument names |
 | `SupplierAhpConsistency.weights` | one weight per criterion given |
 | `SupplierKpiConnection.columns`, `SupplierKpiRow.values`, `SupplierKpiRow.kpis` | one value per KPI |
 | `ExcludedSupplier.reasons` | at most one reason per constraint and criterion given |
-| `AppliedDesignConstraint.rules`, `AppliedDesignConstraint.via` | the rules of one shape; the path from the target to one item |
+| `AppliedDesignConstraint.via` | the path from the target to one item |
 | `EvidenceChunk.mentions` | the mentions inside one chunk |
-| `AskResult.citations`, `AskResult.suggestions` | the keys that one answer cites, from the rows of one tool call, and a few example questions |
+| `AskResult.suggestions` | a few example questions |
 """
 
 

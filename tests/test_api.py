@@ -10,6 +10,8 @@ from starlette.testclient import TestClient
 from kg_service.api.app import create_app
 from kg_service.graph.checksum import graph_checksum
 from kg_service.ingest import ingest_telemetry, ingest_workorders, load_ontologies
+from kg_service.reasoning import lookup
+from kg_service.reasoning.rootcause import ASSET_CLASSES
 from tests.conftest import CORE_ONTOLOGY, MAPPINGS_DIR, SAMPLE_DIR, data_file, graphql, wipe
 
 pytestmark = pytest.mark.neo4j
@@ -100,12 +102,90 @@ def test_failure_history_paginates(client):
 
 
 def test_failure_history_lists_details(client):
-    body = graphql(client, '{ failureHistory(asset: "AC-3", first: 200, failuresOnly: true) { totalCount '
-                           'edges { node { id failureModes { label } parts { label } actions { label } cost } } } }')
+    body = graphql(client, '{ failureHistory(asset: "AC-3", first: 100, failuresOnly: true) { totalCount '
+                           'edges { node { id failureModes(first: 1) { totalCount } '
+                           'parts(first: 5) { edges { node { label } } } actions(first: 1) { totalCount } cost } } } }')
     history = body["data"]["failureHistory"]
     assert history["totalCount"] == len(history["edges"])
-    assert all(edge["node"]["failureModes"] for edge in history["edges"])
-    assert any(part["label"] == "Cooling Fan" for edge in history["edges"] for part in edge["node"]["parts"])
+    assert all(edge["node"]["failureModes"]["totalCount"] > 0 for edge in history["edges"])
+    part_labels = {part["node"]["label"] for edge in history["edges"] for part in edge["node"]["parts"]["edges"]}
+    assert "Cooling Fan" in part_labels
+
+
+WORK_ORDER_LISTS = ("failureModes", "parts", "systems", "actions", "symptoms")
+
+
+def work_order_list_query(field: str) -> str:
+    """Return a query for one page of `field` of the AC-3 work order after the work order `$order`."""
+    return f"""query($order: String, $first: Int!, $after: String) {{
+      failureHistory(asset: "AC-3", first: 1, after: $order) {{ edges {{ node {{ id
+        {field}(first: $first, after: $after) {{ totalCount pageInfo {{ hasNextPage endCursor }}
+                                                 edges {{ cursor node {{ id }} }} }} }} }} }} }}"""
+
+
+def read_work_order_list(client, field: str, order_cursor: str | None, first: int) -> tuple[str, list[str], list]:
+    """Page through one list of one work order; return the work order key, the item keys and the pages."""
+    keys, pages, after = [], [], None
+    while True:
+        body = graphql(client, work_order_list_query(field), order=order_cursor, first=first, after=after)
+        assert "errors" not in body, body["errors"]
+        node = body["data"]["failureHistory"]["edges"][0]["node"]
+        page = node[field]
+        pages.append(page)
+        keys += [edge["node"]["id"] for edge in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            return node["id"], keys, pages
+        after = page["pageInfo"]["endCursor"]
+
+
+@pytest.fixture(scope="module")
+def ac3_orders(client, store) -> list[tuple[str | None, dict]]:
+    """Every AC-3 work order as read by Cypher, with the history cursor of the work order before it."""
+    page = lookup.asset_history(store, "AC-3", ASSET_CLASSES, 200)
+    before = [None] + [lookup.encode_cursor([str(row["props"]["date"]), row["id"]]) for row in page.rows]
+    return list(zip(before, page.rows))
+
+
+@pytest.mark.parametrize("field", WORK_ORDER_LISTS)
+@pytest.mark.parametrize("first", [1, 2])
+def test_work_order_list_pages_match_whole(client, ac3_orders, field, first):
+    checked = 0
+    for order_cursor, row in ac3_orders:
+        expected = [item["id"] for item in row[field] if item]
+        order, keys, pages = read_work_order_list(client, field, order_cursor, first)
+        assert order == row["id"]
+        assert keys == expected
+        assert {page["totalCount"] for page in pages} == {len(expected)}
+        assert len(pages) == max(1, -(-len(expected) // first))
+        assert [page["pageInfo"]["hasNextPage"] for page in pages] == [True] * (len(pages) - 1) + [False]
+        checked += len(expected) >= 2
+    # Parts name one component per AC-3 work order; the other lists have work orders with two items.
+    assert field == "parts" or checked > 0
+
+
+def test_work_order_cursor_rejected_on_other_order(client, ac3_orders):
+    with_modes = [order_cursor for order_cursor, row in ac3_orders if any(row["failureModes"])]
+    first_order, second_order = with_modes[:2]
+    body = graphql(client, work_order_list_query("failureModes"), order=first_order, first=1, after=None)
+    cursor = body["data"]["failureHistory"]["edges"][0]["node"]["failureModes"]["edges"][0]["cursor"]
+    body = graphql(client, work_order_list_query("failureModes"), order=second_order, first=1, after=cursor)
+    message = body["errors"][0]["message"]
+    assert "belongs to another list or to a request with other arguments" in message
+    assert "after of failureModes" in message
+
+
+def test_work_order_cursor_rejected_on_other_list(client, ac3_orders):
+    order = next(order_cursor for order_cursor, row in ac3_orders if any(row["failureModes"]))
+    body = graphql(client, work_order_list_query("failureModes"), order=order, first=1, after=None)
+    cursor = body["data"]["failureHistory"]["edges"][0]["node"]["failureModes"]["edges"][0]["cursor"]
+    body = graphql(client, work_order_list_query("symptoms"), order=order, first=1, after=cursor)
+    assert "after of symptoms" in body["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("first", [0, 201])
+def test_work_order_list_first_out_of_range(client, first):
+    body = graphql(client, work_order_list_query("parts"), order=None, first=first, after=None)
+    assert f"first of parts must be between 1 and 200, got {first}" in body["errors"][0]["message"]
 
 
 def test_root_causes_rank_cooling_fan(client, store):

@@ -24,7 +24,9 @@ pytestmark = pytest.mark.neo4j
 HISTORY = """query($a: String!, $after: String, $failures: Boolean!) {
   failureHistory(asset: $a, first: 3, after: $after, failuresOnly: $failures) {
     totalCount pageInfo { hasNextPage endCursor }
-    edges { cursor node { id date failureModes { id } parts { id } systems { id } actions { id } symptoms { id } } }
+    edges { cursor node { id date failureModes { edges { node { id } } } parts { edges { node { id } } }
+                          systems { edges { node { id } } } actions { edges { node { id } } }
+                          symptoms { edges { node { id } } } } }
   }
 }"""
 

@@ -25,7 +25,7 @@ from tests.test_api_overhead import CASE_IDS, CASES
 pytestmark = pytest.mark.neo4j
 
 HISTORY_PAGE = "query($a: String!, $first: Int!) { failureHistory(asset: $a, first: $first) { edges { node { id " \
-               "failureModes { id } parts { id } } } } }"
+               "failureModes { edges { node { id } } } parts { edges { node { id } } } } } } }"
 TWO_OPERATIONS = 'query Name { entity(id: "equipment:sample-plant:ac-3") { label } } ' \
                  'query Classes { entity(id: "equipment:sample-plant:ac-3") { classes } }'
 

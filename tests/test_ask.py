@@ -200,7 +200,7 @@ def test_rules_map_question_set(plant):
 ASK = """
 query($question: String!, $lang: String) {
   ask(question: $question, lang: $lang) { status lang tool arguments resolved text mappedBy
-                                          citations { id kind } suggestions }
+                                          citations(first: 200) { edges { node { id kind } } } suggestions }
 }
 """
 
@@ -221,7 +221,8 @@ def test_graphql_ask_answers(graphql):
     assert answer["tool"] == "root_causes"
     assert answer["resolved"]["condition"] == "failure-mode:overheating"
     assert "Cooling System" in answer["text"]
-    assert {"id": "equipment:sample-plant:ac-3", "kind": "entity"} in answer["citations"]
+    citations = [edge["node"] for edge in answer["citations"]["edges"]]
+    assert {"id": "equipment:sample-plant:ac-3", "kind": "entity"} in citations
 
 
 def test_graphql_ask_answers_in_chinese(graphql):
@@ -234,6 +235,58 @@ def test_graphql_ask_rejects_language(graphql):
     body = graphql(question="Why does AC-3 overheat?", lang="de")
     assert body["data"] is None
     assert "lang must be one of en, zh" in body["errors"][0]["message"]
+
+
+CITATIONS = """
+query($question: String!, $first: Int!, $after: String) {
+  ask(question: $question) { citations(first: $first, after: $after) {
+    totalCount pageInfo { hasNextPage endCursor } edges { node { id kind label } } } }
+}
+"""
+
+
+@pytest.fixture
+def ask_api(plant, settings, monkeypatch):
+    import kg_service.api.ask as ask_module
+
+    monkeypatch.setattr(ask_module, "_shared_mapper", RuleMapper())
+    with TestClient(create_app(settings, plant)) as client:
+        yield lambda **variables: client.post("/graphql", json={"query": CITATIONS, "variables": variables}).json()
+
+
+@pytest.mark.parametrize("first", [1, 2])
+def test_citation_pages_match_answer(ask_api, plant, first):
+    question = "Why does Air Compressor 3 overheat?"
+    expected = [{"id": item.id, "kind": item.kind, "label": item.label}
+                for item in Asker(plant, RuleMapper()).ask(question).citations]
+    citations, pages, after = [], [], None
+    while True:
+        body = ask_api(question=question, first=first, after=after)
+        assert "errors" not in body, body["errors"]
+        page = body["data"]["ask"]["citations"]
+        pages.append(page)
+        citations += [edge["node"] for edge in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert len(expected) > 3
+    assert citations == expected
+    assert {page["totalCount"] for page in pages} == {len(expected)}
+    assert len(pages) == -(-len(expected) // first)
+
+
+def test_citation_cursor_other_question_rejected(ask_api):
+    page = ask_api(question="Why does Air Compressor 3 overheat?", first=1, after=None)["data"]["ask"]["citations"]
+    body = ask_api(question="P-101冷却液泵的维修记录", first=1, after=page["pageInfo"]["endCursor"])
+    message = body["errors"][0]["message"]
+    assert "belongs to another list or to a request with other arguments" in message
+    assert "after of citations" in message
+
+
+@pytest.mark.parametrize("first", [0, 201])
+def test_citations_first_out_of_range(ask_api, first):
+    body = ask_api(question="Why does Air Compressor 3 overheat?", first=first, after=None)
+    assert f"first of citations must be between 1 and 200, got {first}" in body["errors"][0]["message"]
 
 
 # a real model

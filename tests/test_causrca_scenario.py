@@ -22,7 +22,7 @@ SCENARIO = "exp_1"
 ROOT_CAUSES = """
 query($event: String!) {
   rootCauses(event: $event) {
-    observedEvents { edges { node { id signals } } }
+    observedEvents { edges { node { id signals { edges { node } } } } }
     candidates(first: 5) { edges { node { entity { id classes label(lang: "en") } score breakdown { source value }
       paths(first: 50) { edges { node { nodes relationships } } } events(first: 50) { edges { node { id } } } } } }
   }

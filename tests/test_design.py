@@ -297,7 +297,7 @@ def test_graphql_design_constraints_and_check(design_graph, settings):
     query = """query($design: DesignInput!) {
       designConstraints(target: "AC-3-CM", lang: "zh") {
         target { id } constraints(first: 200) { totalCount edges { node {
-          constraint kind label inheritedFrom appliesTo document rules { severity } } } } }
+          constraint kind label inheritedFrom appliesTo document rules(first: 1) { totalCount edges { node { severity } } } } } } }
       checkDesign(design: $design, lang: "zh") {
         conforms violationCount warningCount
         violations(first: 200) { totalCount edges { node { focusNode message severity sourceShape value } } } } }"""
@@ -311,6 +311,66 @@ def test_graphql_design_constraints_and_check(design_graph, settings):
     violations = [edge["node"] for edge in body["data"]["checkDesign"]["violations"]["edges"]]
     assert body["data"]["checkDesign"]["violations"]["totalCount"] == len(violations)
     assert all(CJK.search(item["message"]) for item in violations)
+
+
+RULES_QUERY = """query($constraintAfter: String, $first: Int!, $after: String) {
+  designConstraints(target: "AC-3-CM") {
+    constraints(first: 1, after: $constraintAfter) { pageInfo { endCursor } edges { node { constraint appliesTo
+      rules(first: $first, after: $after) { totalCount pageInfo { hasNextPage endCursor }
+                                            edges { node { path severity message } } } } } } } }"""
+
+
+@pytest.fixture(scope="module")
+def design_api(design_graph, settings):
+    with TestClient(create_app(settings, design_graph)) as client:
+        yield client
+
+
+def _post_rules(client, constraint_after: str | None, first: int, after: str | None) -> dict:
+    """Return the response for one page of rules of the constraint after `constraint_after`."""
+    variables = {"constraintAfter": constraint_after, "first": first, "after": after}
+    return client.post("/graphql", json={"query": RULES_QUERY, "variables": variables}).json()
+
+
+def test_rules_pages_match_whole(design_api, design_graph):
+    expected = design_constraints(design_graph, "AC-3-CM", "en").constraints
+    constraint_after, with_two_rules = None, 0
+    for item in expected:
+        whole = [{"path": rule.path, "severity": rule.severity, "message": rule.message} for rule in item.rules]
+        for first in (1, 2):
+            rules, pages, after = [], [], None
+            while True:
+                body = _post_rules(design_api, constraint_after, first, after)
+                assert "errors" not in body, body["errors"]
+                node = body["data"]["designConstraints"]["constraints"]["edges"][0]["node"]
+                assert (node["constraint"], node["appliesTo"]) == (item.constraint, item.applies_to)
+                pages.append(node["rules"])
+                rules += [edge["node"] for edge in node["rules"]["edges"]]
+                if not node["rules"]["pageInfo"]["hasNextPage"]:
+                    break
+                after = node["rules"]["pageInfo"]["endCursor"]
+            assert rules == whole
+            assert {page["totalCount"] for page in pages} == {len(whole)}
+            assert len(pages) == max(1, -(-len(whole) // first))
+        with_two_rules += len(whole) >= 2
+        constraint_after = body["data"]["designConstraints"]["constraints"]["pageInfo"]["endCursor"]
+    assert with_two_rules > 0
+
+
+def test_rules_cursor_other_constraint_rejected(design_api):
+    first = _post_rules(design_api, None, 1, None)["data"]["designConstraints"]["constraints"]
+    cursor = first["edges"][0]["node"]["rules"]["pageInfo"]["endCursor"]
+    assert cursor is not None
+    body = _post_rules(design_api, first["pageInfo"]["endCursor"], 1, cursor)
+    message = body["errors"][0]["message"]
+    assert "belongs to another list or to a request with other arguments" in message
+    assert "after of rules" in message
+
+
+@pytest.mark.parametrize("first", [0, 201])
+def test_rules_first_out_of_range(design_api, first):
+    body = _post_rules(design_api, None, first, None)
+    assert f"first of rules must be between 1 and 200, got {first}" in body["errors"][0]["message"]
 
 
 def test_graphql_bad_unit_is_clear_error(design_graph, settings):

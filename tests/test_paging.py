@@ -244,3 +244,42 @@ def test_client_follows_small_pages(plant, monkeypatch):
     assert len(whole.candidates) == 5
     pd.testing.assert_frame_equal(paged.candidates, whole.candidates)
     pd.testing.assert_frame_equal(paged.evidence, whole.evidence)
+
+
+def test_client_history_follows_small_pages(plant, monkeypatch):
+    with KGClient(store=plant) as client:
+        whole = client.failure_history("AC-3")
+        monkeypatch.setattr(client_module, "HISTORY_PAGE", 3)
+        monkeypatch.setattr(client_module, "WORK_ORDER_LIST_PAGE", 1)
+        monkeypatch.setattr(client_module, "LIST_FOLLOW_PAGE", 1)
+        paged = client.failure_history("AC-3")
+    assert len(whole) == 25
+    assert whole["symptoms"].str.contains(", ").any()
+    pd.testing.assert_frame_equal(paged, whole)
+
+
+def test_client_tables_follow_small_pages(plant, monkeypatch):
+    criteria = {"certificationCount": 0.5, "partCount": 0.5}
+    with KGClient(store=plant) as client:
+        whole = client.rank_suppliers(criteria)
+        monkeypatch.setattr(client_module, "PAGE_SIZE", 2)
+        paged = client.rank_suppliers(criteria)
+    assert len(whole.decision) == 3
+    for name in ("decision", "normalized", "weighted", "distances", "ranking"):
+        pd.testing.assert_frame_equal(getattr(paged, name), getattr(whole, name))
+    pd.testing.assert_series_equal(paged.scores, whole.scores)
+    pd.testing.assert_series_equal(paged.ideal, whole.ideal)
+
+
+def test_client_ask_follows_citation_pages(plant, monkeypatch):
+    import kg_service.api.ask as ask_module
+    from kg_service.ask.rules import RuleMapper
+
+    monkeypatch.setattr(ask_module, "_shared_mapper", RuleMapper())
+    with KGClient(store=plant) as client:
+        whole = client.ask("Why does Air Compressor 3 overheat?")
+        monkeypatch.setattr(client_module, "PAGE_SIZE", 2)
+        paged = client.ask("Why does Air Compressor 3 overheat?")
+    assert len(whole["citations"]) > 3
+    assert paged["citations"] == whole["citations"]
+    assert {"id": "equipment:sample-plant:ac-3", "kind": "entity", "label": "Air Compressor 3"} in whole["citations"]

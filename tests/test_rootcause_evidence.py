@@ -7,7 +7,9 @@ import json
 from datetime import datetime, timedelta
 
 import pytest
+from starlette.testclient import TestClient
 
+from kg_service.api.app import create_app
 from kg_service.errors import InputDataError, QueryError
 from kg_service.evaluation.rootcause import evaluate_ai4i, evaluate_failure_mode_classifier
 from kg_service.graph.records import GraphBatch
@@ -101,6 +103,71 @@ def test_asset_window_includes_anomalies(chain_graph):
     assert len(with_anomalies.observed_events) == 4
     assert "anomaly:press:A" not in [event.id for event in without.observed_events]
     assert len(without.observed_events) == 3
+
+
+OBSERVED_SIGNALS = """query($since: String!, $until: String!, $eventAfter: String, $first: Int!, $after: String) {
+  rootCauses(asset: "eq:press", since: $since, until: $until) {
+    observedEvents(first: 1, after: $eventAfter) { pageInfo { endCursor } edges { node { id
+      signals(first: $first, after: $after) { totalCount pageInfo { hasNextPage endCursor } edges { node } } } } } }
+}"""
+
+
+@pytest.fixture
+def signals_api(chain_graph, settings):
+    """The press with an anomaly event on all three signals before its alarms, served by the GraphQL API."""
+    batch = GraphBatch()
+    batch.add_node("Equipment", "eq:press", name="Press")
+    anomaly = batch.add_node("AnomalyEvent", "anomaly:press:ABC", name="anomaly on A, B and C",
+                             startTime=T0 - timedelta(seconds=5))
+    for name in "ABC":
+        batch.add_node("Signal", f"sig:{name}", name=name)
+        batch.add_relationship("INVOLVES_SIGNAL", anomaly, f"sig:{name}")
+    batch.add_relationship("FOR_ASSET", anomaly, "eq:press")
+    BatchedWriter(chain_graph, current_schema(chain_graph)).write(batch.nodes.values(), batch.relationships.values())
+    with TestClient(create_app(settings, chain_graph)) as client:
+        yield lambda **variables: client.post("/graphql", json={"query": OBSERVED_SIGNALS, "variables": {
+            "since": (T0 - timedelta(minutes=1)).isoformat(), "until": (T0 + timedelta(minutes=1)).isoformat(),
+            **variables}}).json()
+
+
+@pytest.mark.parametrize("first", [1, 2])
+def test_signal_pages_match_ranking(signals_api, chain_graph, first):
+    ranking = rank_causes(chain_graph, RootCauseQuery(asset="eq:press", since=T0 - timedelta(minutes=1),
+                                                      until=T0 + timedelta(minutes=1)))
+    assert [len(event.signals) for event in ranking.observed_events] == [3, 1, 1, 1]
+    event_after = None
+    for event in ranking.observed_events:
+        keys, pages, after = [], [], None
+        while True:
+            body = signals_api(eventAfter=event_after, first=first, after=after)
+            assert "errors" not in body, body["errors"]
+            events = body["data"]["rootCauses"]["observedEvents"]
+            node = events["edges"][0]["node"]
+            assert node["id"] == event.id
+            pages.append(node["signals"])
+            keys += [edge["node"] for edge in node["signals"]["edges"]]
+            if not node["signals"]["pageInfo"]["hasNextPage"]:
+                break
+            after = node["signals"]["pageInfo"]["endCursor"]
+        assert keys == event.signals
+        assert {page["totalCount"] for page in pages} == {len(event.signals)}
+        assert len(pages) == -(-len(event.signals) // first)
+        event_after = events["pageInfo"]["endCursor"]
+
+
+def test_signal_cursor_other_event_rejected(signals_api):
+    events = signals_api(eventAfter=None, first=1, after=None)["data"]["rootCauses"]["observedEvents"]
+    cursor = events["edges"][0]["node"]["signals"]["pageInfo"]["endCursor"]
+    body = signals_api(eventAfter=events["pageInfo"]["endCursor"], first=1, after=cursor)
+    message = body["errors"][0]["message"]
+    assert "belongs to another list or to a request with other arguments" in message
+    assert "after of signals" in message
+
+
+@pytest.mark.parametrize("first", [0, 201])
+def test_signals_first_out_of_range(signals_api, first):
+    body = signals_api(eventAfter=None, first=first, after=None)
+    assert f"first of signals must be between 1 and 200, got {first}" in body["errors"][0]["message"]
 
 
 def test_named_events_deduplicated(chain_graph):

@@ -289,8 +289,8 @@ query($criteria: [CriterionInput!]!, $method: String!, $constraints: [Constraint
     method higherIsBetter
     ranking(first: 200) { totalCount pageInfo { hasNextPage }
       edges { node { rank supplier { id label } score distances { name value } values } } }
-    tables { alternatives criteria directions weights decision normalized weighted ideal antiIdeal
-             distances { name values } scores }
+    tables { totalCount pageInfo { hasNextPage endCursor } alternatives criteria directions weights decision
+             normalized weighted ideal antiIdeal distances { name values } scores }
     excluded(first: 200) { totalCount pageInfo { hasNextPage } edges { node { supplier { id } reasons } } }
     ahp { consistencyRatio weights }
   }
@@ -322,6 +322,8 @@ def test_graphql_tables_shapes(client, method):
     tables = result["tables"]
     rows, columns = len(tables["alternatives"]), len(tables["criteria"])
     assert rows == len(ranking)
+    assert tables["totalCount"] == rows
+    assert tables["pageInfo"]["hasNextPage"] is False
     assert result["ranking"]["totalCount"] == rows
     assert columns == 3
     for name in ("decision", "normalized", "weighted"):
@@ -343,6 +345,72 @@ def test_graphql_covers_every_supplier(client):
     assert body["data"]["supplierKpis"]["totalCount"] == 73
     assert arv_suppliers == len(result["tables"]["alternatives"]) + len(excluded)
     assert ranking[0]["score"] >= ranking[-1]["score"]
+
+
+TABLES_QUERY = """
+query($criteria: [CriterionInput!]!, $method: String!, $first: Int!, $after: String) {
+  rankSuppliers(criteria: $criteria, method: $method) {
+    tables(first: $first, after: $after) {
+      totalCount pageInfo { hasNextPage endCursor }
+      alternatives criteria directions weights decision normalized weighted ideal antiIdeal distances { name values }
+      scores }
+  }
+}
+"""
+TABLE_CRITERIA = [{"name": "onTimeRate", "weight": 0.6}, {"name": "meanDelayDays", "weight": 0.4}]
+ROW_FIELDS = ("alternatives", "decision", "normalized", "weighted", "scores")
+CRITERION_FIELDS = ("criteria", "directions", "weights", "ideal", "antiIdeal")
+
+
+def read_table_pages(client, first: int, method: str = "TOPSIS") -> list[dict]:
+    pages, after = [], None
+    while True:
+        body = graphql(client, TABLES_QUERY, criteria=TABLE_CRITERIA, method=method, first=first, after=after)
+        assert "errors" not in body, body["errors"]
+        page = body["data"]["rankSuppliers"]["tables"]
+        pages.append(page)
+        if not page["pageInfo"]["hasNextPage"]:
+            return pages
+        after = page["pageInfo"]["endCursor"]
+
+
+@pytest.mark.parametrize("first", [2, 7])
+def test_table_pages_join_to_whole(client, scms, first):
+    store, _ = scms
+    result = rank_suppliers(store, [Criterion(item["name"], item["weight"]) for item in TABLE_CRITERIA]).result
+    rows = len(result.alternatives)
+    (whole,) = read_table_pages(client, 200)
+    pages = read_table_pages(client, first)
+    assert rows == whole["totalCount"] == len(whole["alternatives"]) > 60
+    assert whole["alternatives"] == result.alternatives
+    assert whole["scores"] == pytest.approx(result.scores.tolist())
+    assert len(pages) == -(-rows // first)
+    assert {page["totalCount"] for page in pages} == {rows}
+    assert [page["pageInfo"]["hasNextPage"] for page in pages] == [True] * (len(pages) - 1) + [False]
+    assert [len(page["alternatives"]) for page in pages[:-1]] == [first] * (len(pages) - 1)
+    for name in ROW_FIELDS:
+        assert [row for page in pages for row in page[name]] == whole[name]
+    for index, vector in enumerate(whole["distances"]):
+        joined = [value for page in pages for value in page["distances"][index]["values"]]
+        assert joined == vector["values"]
+        assert all(page["distances"][index]["name"] == vector["name"] for page in pages)
+    for name in CRITERION_FIELDS:
+        assert all(page[name] == whole[name] for page in pages)
+
+
+def test_table_cursor_other_method_rejected(client):
+    page = read_table_pages(client, 50)[0]
+    body = graphql(client, TABLES_QUERY, criteria=TABLE_CRITERIA, method="VIKOR", first=50,
+                   after=page["pageInfo"]["endCursor"])
+    message = body["errors"][0]["message"]
+    assert "belongs to another list or to a request with other arguments" in message
+    assert "after of tables" in message
+
+
+@pytest.mark.parametrize("first", [0, 201])
+def test_tables_first_out_of_range(client, first):
+    body = graphql(client, TABLES_QUERY, criteria=TABLE_CRITERIA, method="TOPSIS", first=first, after=None)
+    assert f"first of tables must be between 1 and 200, got {first}" in body["errors"][0]["message"]
 
 
 def test_graphql_ahp_weights(client):

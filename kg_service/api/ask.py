@@ -16,6 +16,9 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from kg_service.api.context import request_store
+from kg_service.api.execution import PURE_RESOLVER
+from kg_service.api.limits import Cost
+from kg_service.api.paging import Connection, connection, fingerprint
 from kg_service.ask.service import AskAnswer, Asker, QuestionMapper, create_mapper
 from kg_service.config import get_settings
 
@@ -41,6 +44,15 @@ class AnswerCitation:
     label: str | None
 
 
+@strawberry.type(description="Relay-style page of the citations of an answer")
+class AnswerCitationConnection(Connection[AnswerCitation]):
+    pass
+
+
+# Default page size of `citations`; `first` goes up to 200.
+CITATION_PAGE = 20
+
+
 @strawberry.type(description="The answer to a natural-language question, with the query it ran and its citations")
 class AskResult:
     question: str
@@ -53,7 +65,7 @@ class AskResult:
     arguments: JSON = strawberry.field(description="The validated arguments of the tool call")
     resolved: JSON = strawberry.field(description="Graph keys that the entity arguments resolved to")
     text: str = strawberry.field(description="The answer in the requested language, ending with the keys it cites")
-    citations: list[AnswerCitation]
+    citation_items: strawberry.Private[list[AnswerCitation]]
     suggestions: list[str] = strawberry.field(description="Questions the service can answer, for an unmappable "
                                                           "or failed question")
     rows: JSON = strawberry.field(description="The query result as a list of rows")
@@ -61,12 +73,21 @@ class AskResult:
     mapping_error: str | None = strawberry.field(description="Why the model's tool call was rejected, when the "
                                                              "keyword rules mapped the question instead")
 
+    @strawberry.field(description="The graph nodes and documents the answer rests on, in the order the answer "
+                                  "found them. A cursor is valid only while the question maps onto the same "
+                                  "tool call, because each page answers the question again",
+                      metadata={PURE_RESOLVER: True})
+    def citations(self, first: int = CITATION_PAGE, after: str | None = None) -> AnswerCitationConnection:
+        scope = fingerprint("AskResult.citations", {"question": self.question, "lang": self.lang, "tool": self.tool,
+                                                    "arguments": self.arguments})
+        return connection(AnswerCitationConnection, self.citation_items, first, after, scope, "citations")
+
 
 def _result(answer: AskAnswer) -> AskResult:
     return AskResult(question=answer.question, lang=answer.lang, status=answer.status, tool=answer.tool,
                      arguments=answer.arguments, resolved=answer.resolved, text=answer.text,
-                     citations=[AnswerCitation(id=item.id, kind=item.kind, label=item.label)
-                                for item in answer.citations],
+                     citation_items=[AnswerCitation(id=item.id, kind=item.kind, label=item.label)
+                                     for item in answer.citations],
                      suggestions=answer.suggestions, rows=answer.rows, mapped_by=answer.mapped_by,
                      mapping_error=answer.mapping_error)
 
@@ -75,7 +96,8 @@ def _result(answer: AskAnswer) -> AskResult:
 class AskQuery:
     @strawberry.field(description="Answer a question in English or Chinese by mapping it onto root causes, failure "
                                   "history, supplier ranking, design constraints or an entity lookup; `lang` "
-                                  "(en or zh) defaults to the question's language")
+                                  "(en or zh) defaults to the question's language",
+                      directives=[Cost(weight=500)])
     async def ask(self, info: Info, question: str, lang: str | None = None) -> AskResult:
         mapper = await asyncio.to_thread(_mapper)
         asker = Asker(request_store(info), mapper)

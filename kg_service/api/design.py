@@ -12,6 +12,8 @@ from pydantic import ValidationError
 from strawberry.types import Info
 
 from kg_service.api.context import request_schema, request_store
+from kg_service.api.execution import PURE_RESOLVER
+from kg_service.api.limits import Cost
 from kg_service.api.paging import Connection, connection, fingerprint
 from kg_service.api.types import Entity, EntityConnection, EntityEdge
 from kg_service.errors import QueryError
@@ -95,6 +97,11 @@ class DesignShapeRule:
     message: str
 
 
+@strawberry.type(description="Relay-style page of the rules of a SHACL shape")
+class DesignShapeRuleConnection(Connection[DesignShapeRule]):
+    pass
+
+
 @strawberry.type(description="A constraint on the target or an item of its bill of materials, with its source")
 class AppliedDesignConstraint:
     constraint: str = strawberry.field(description="Shape IRI, or the key of a DesignConstraint or Specification node")
@@ -102,7 +109,7 @@ class AppliedDesignConstraint:
     label: str
     description: str | None
     severity: str | None
-    rules: list[DesignShapeRule]
+    rule_items: strawberry.Private[list[DesignShapeRule]]
     applies_to: str = strawberry.field(description="Key of the entity the constraint applies to")
     applies_to_class: str | None = strawberry.field(description="Target class of the shape that matched")
     inherited_from: str | None = strawberry.field(description="Superclass whose shape applies, when not the entity's own class")
@@ -110,6 +117,14 @@ class AppliedDesignConstraint:
     source_file: str | None
     document: str | None = strawberry.field(description="Key of the document that records the constraint")
     document_name: str | None
+
+    @strawberry.field(description="The rules of the shape: its property constraints, then its SPARQL "
+                                  "constraints. A DesignConstraint or Specification node has none",
+                      metadata={PURE_RESOLVER: True})
+    def rules(self, first: int = DESIGN_PAGE, after: str | None = None) -> DesignShapeRuleConnection:
+        scope = fingerprint("AppliedDesignConstraint.rules", {"constraint": self.constraint,
+                                                               "appliesTo": self.applies_to})
+        return connection(DesignShapeRuleConnection, self.rule_items, first, after, scope, "rules")
 
 
 @strawberry.type(description="Relay-style page of the constraints on a target and its bill of materials")
@@ -147,14 +162,15 @@ def to_design_input(value: DesignInputType) -> design.DesignInput:
 @strawberry.type
 class DesignQuery:
     @strawberry.field(description="Constraints that apply to a product, design, part or component (key or name), "
-                                  "inherited through the class hierarchy and the bill of materials")
+                                  "inherited through the class hierarchy and the bill of materials",
+                      directives=[Cost(weight=200)])
     async def design_constraints(self, info: Info, target: str, lang: str = "en") -> DesignConstraintsResult:
         check_language(lang)
         result = await asyncio.to_thread(design.design_constraints, request_store(info), target, lang)
         schema = await asyncio.to_thread(request_schema, info)
         constraints = [AppliedDesignConstraint(
             constraint=item.constraint, kind=item.kind, label=item.label, description=item.description,
-            severity=item.severity, rules=[DesignShapeRule(path=rule.path, severity=rule.severity, message=rule.message)
+            severity=item.severity, rule_items=[DesignShapeRule(path=rule.path, severity=rule.severity, message=rule.message)
                                            for rule in item.rules],
             applies_to=item.applies_to, applies_to_class=item.applies_to_class, inherited_from=item.inherited_from,
             via=item.via, source_file=item.source_file, document=item.document, document_name=item.document_name)
@@ -165,7 +181,8 @@ class DesignQuery:
             bill=[Entity.from_row(item.key, item.labels, item.props, schema) for item in result.items],
             applied=constraints)
 
-    @strawberry.field(description="Validate a proposed design with pySHACL against the design-constraint shapes")
+    @strawberry.field(description="Validate a proposed design with pySHACL against the design-constraint shapes",
+                      directives=[Cost(weight=2000)])
     async def check_design(self, info: Info, design_input: Annotated[DesignInputType, strawberry.argument(name="design")],
                            lang: str = "en") -> DesignCheckResult:
         check_language(lang)

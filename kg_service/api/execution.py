@@ -11,12 +11,15 @@ much time as the Cypher query behind the page.
 - an attribute field: a strawberry field without a resolver, arguments, permission or field
   extension, which strawberry resolves by reading the attribute; or
 - a pure field: a resolver marked with `PURE_RESOLVER` in its field metadata, which reads only
-  `self` and scalar arguments, such as an entity's `label(lang)`;
+  `self` and scalar arguments, such as an entity's `label(lang)` or a work order's
+  `failureModes(first, after)`, which pages a list the work order already holds;
 
 and its type is a built-in scalar (String, Int, Float, Boolean, ID), an object type, or a list
 of either. An object or a list of objects is completed in the same pass when every field
-selected on it is plain (or `__typename`), so `failureModes { id label }` needs no resolver
-call at all.
+selected on it is plain (or `__typename`). So a work order's
+`failureModes { totalCount edges { cursor node { id label } } }` goes through no graphql-core
+field execution at all, because the executor calls the pure resolver itself and completes the
+connection it returns in the same pass.
 
 Values are coerced with each scalar's own `coerce_output_value`. A field goes the standard way
 whenever the short way might differ. That happens with field middleware, directives on a
@@ -137,7 +140,7 @@ def _plain_field(field: GraphQLField) -> PlainField | None:
         return PlainField(definition.python_name, None, {}, *shape)
 
     resolver = definition.base_resolver
-    if not (definition.metadata or {}).get(PURE_RESOLVER) or resolver is None or is_object:
+    if not (definition.metadata or {}).get(PURE_RESOLVER) or resolver is None:
         return None
     if resolver.is_async or resolver.info_parameter is not None or resolver.root_parameter is not None:
         raise ValueError(f"field {definition.python_name} is marked {PURE_RESOLVER} but its resolver is async or "

@@ -13,6 +13,7 @@ import strawberry
 from strawberry.types import Info
 
 from kg_service.api.context import request_schema, request_store
+from kg_service.api.limits import Cost
 from kg_service.api.paging import Connection, connection, fingerprint
 from kg_service.api.types import Entity
 from kg_service.gnn.writeback import EMBEDDING_MODEL_PROPERTY, MAX_SIMILAR, similar
@@ -53,7 +54,8 @@ class SimilarEntities:
 @strawberry.type
 class GnnQuery:
     @strawberry.field(description="The entity (key or name in either language) and the entities whose GNN "
-                                  "embeddings are nearest to its own; needs 'kg-service embed' first")
+                                  "embeddings are nearest to its own; needs 'kg-service embed' first",
+                      directives=[Cost(weight=50)])
     async def similar(self, info: Info, entity: str) -> SimilarEntities:
         store = request_store(info)
         schema = request_schema(info)

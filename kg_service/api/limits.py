@@ -1,10 +1,13 @@
 """Limits on GraphQL queries: depth, tokens, aliases and a cost budget.
 
 Depth, token and alias limits (strawberry's own extensions) bound a query's shape; the cost
-budget bounds how much data it can ask for. Each field costs 1, times the page size of every
-list above it, where a page size is the field's `first` or `limit` argument (a literal, a
-variable, or the argument's schema default when the query leaves it out). Fragments count where
-they are spread.
+budget bounds how much work it can ask for. Each field costs 1 per item of its page, times the
+page size of every list above it, where a page size is the field's `first` or `limit` argument (a
+literal, a variable, or the argument's schema default when the query leaves it out). A field with a
+`@cost(weight: N)` directive costs N - 1 more per call: the fields that run a whole reasoning step
+(a root-cause ranking, a supplier ranking, a SHACL validation) weigh as much as the many plain
+fields their work equals, however small the page they return. Fragments count where they are
+spread.
 
 `query_limit_extensions` builds the whole set so that strawberry's parser and validation caches
 hit on a repeated query text.
@@ -16,15 +19,47 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import strawberry
 from graphql import (DocumentNode, FieldNode, FragmentDefinitionNode, FragmentSpreadNode, GraphQLError, GraphQLField,
                      GraphQLInterfaceType, GraphQLNamedType, GraphQLObjectType, GraphQLSchema, InlineFragmentNode,
                      IntValueNode, OperationDefinitionNode, SelectionSetNode, VariableNode, get_named_type)
 from strawberry.extensions import (AddValidationRules, MaxAliasesLimiter, MaxTokensLimiter, ParserCache,
                                    QueryDepthLimiter, SchemaExtension, ValidationCache)
+from strawberry.schema_directive import Location
 
 logger = logging.getLogger(__name__)
 
 PAGE_ARGUMENTS = ("first", "limit")
+
+STRAWBERRY_DEFINITION = "strawberry-definition"
+
+
+@strawberry.schema_directive(locations=[Location.FIELD_DEFINITION],
+                             description="What resolving this field once costs in the query cost budget; "
+                                         "a field without it costs 1")
+class Cost:
+    """The weight of a field in the query cost budget, shown in the SDL as `@cost(weight: N)`.
+
+    Usage::
+
+        @strawberry.field(directives=[Cost(weight=100)])
+        async def root_causes(self, info: Info, ...) -> RootCauseResult: ...
+    """
+
+    weight: int
+
+    def __post_init__(self) -> None:
+        if isinstance(self.weight, bool) or not isinstance(self.weight, int) or self.weight < 1:
+            raise ValueError(f"weight must be a positive integer, got {self.weight!r}")
+
+
+def field_weight(field_def: GraphQLField | None) -> int:
+    """Return the weight of a field: its `@cost` directive's weight, else 1."""
+    definition = field_def.extensions.get(STRAWBERRY_DEFINITION) if field_def is not None else None
+    for directive in getattr(definition, "directives", None) or ():
+        if isinstance(directive, Cost):
+            return directive.weight
+    return 1
 
 
 def _variables_with_defaults(operation: OperationDefinitionNode, variables: dict[str, Any]) -> dict[str, Any]:
@@ -84,7 +119,8 @@ def query_cost(selection_set: SelectionSetNode | None, fragments: dict[str, Frag
             field_def = _field_definition(parent, selection.name.value)
             child = get_named_type(field_def.type) if field_def is not None else None
             inner = query_cost(selection.selection_set, fragments, variables, spread, schema=schema, parent=child)
-            total += _page_size(selection, field_def, variables) * (1 + inner)
+            # The items of a page cost 1 each plus their selections; a weight above 1 counts once per call.
+            total += _page_size(selection, field_def, variables) * (1 + inner) + field_weight(field_def) - 1
         elif isinstance(selection, InlineFragmentNode):
             condition = _condition_type(schema, selection.type_condition, parent)
             total += query_cost(selection.selection_set, fragments, variables, spread, schema=schema,

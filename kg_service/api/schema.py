@@ -28,7 +28,7 @@ from kg_service.api.types import (Entity, EntityConnection, EntityEdge, Evidence
 from kg_service.api import features
 from kg_service.api.context import read, request_schema_async, request_store
 from kg_service.api.execution import executor_for
-from kg_service.api.limits import QueryCostLimiter, query_limit_extensions
+from kg_service.api.limits import Cost, QueryCostLimiter, query_limit_extensions
 from kg_service.api.prepared import PreparedOperations, RecordPreparedOperation
 from kg_service.errors import KGServiceError
 from kg_service.reasoning import lookup
@@ -103,10 +103,11 @@ def _work_order(row: dict[str, Any]) -> WorkOrder:
     date = props.get("date")
     return WorkOrder(id=strawberry.ID(row["id"]), date=date.iso_format() if date else None, text=props.get("text"),
                      order_type=props.get("orderType"), cost=props.get("cost"), running_hours=props.get("runningHours"),
-                     failure_modes=_entities(row["failureModes"], "FailureMode"),
-                     parts=_entities(row["parts"], "Component"), systems=_entities(row["systems"], "System"),
-                     actions=_entities(row["actions"], "MaintenanceAction"),
-                     symptoms=_entities(row["symptoms"], "Symptom"))
+                     failure_mode_items=_entities(row["failureModes"], "FailureMode"),
+                     part_items=_entities(row["parts"], "Component"),
+                     system_items=_entities(row["systems"], "System"),
+                     action_items=_entities(row["actions"], "MaintenanceAction"),
+                     symptom_items=_entities(row["symptoms"], "Symptom"))
 
 
 async def _term_page(info: Info, query: str, first: int,
@@ -191,7 +192,8 @@ class CoreQuery:
     @strawberry.field(description="Candidate causes ranked for an asset (with a time window), a failure event, "
                                   "an alarm or anomaly event, a failure mode or a symptom. Each candidate has its "
                                   "score by source (work-order history, causal edges, text, predicted links) and "
-                                  "its evidence: paths, work orders, documents, chunks and telemetry events")
+                                  "its evidence: paths, work orders, documents, chunks and telemetry events",
+                      directives=[Cost(weight=100)])
     async def root_causes(self, info: Info, asset: str | None = None, failure_mode: str | None = None,
                           symptom: str | None = None, event: str | None = None, events: list[str] | None = None,
                           since: str | None = None, until: str | None = None, window_days: int = 30,
@@ -221,7 +223,7 @@ class CoreQuery:
                          for event in item.events])
             for item in result.candidates]
         observed = [ObservedEvent(id=item.id, classes=item.classes, start_time=_iso(item.start_time),
-                                  signals=item.signals) for item in result.observed_events]
+                                  signal_keys=item.signals) for item in result.observed_events]
         return RootCauseResult(asset=entity(result.asset), condition=entity(result.condition),
                                target_work_orders=len(result.target_work_orders), sources=result.sources,
                                scope=scope, ranked=candidates, observed=observed)

@@ -2,7 +2,8 @@
 
 `rankSuppliers` returns every table of the decision method (decision, normalised and weighted
 matrices, ideal and anti-ideal, distances, scores) so a client can explain the ranking, and
-the suppliers that hard constraints excluded with the reasons. Criterion names are checked
+the suppliers that hard constraints excluded with the reasons. The tables page by supplier
+rows; the per-criterion vectors come whole with every page. Criterion names are checked
 against the KPI list; none of them reaches Cypher.
 """
 
@@ -17,7 +18,9 @@ import strawberry
 from strawberry.types import Info
 
 from kg_service.api.context import request_store
-from kg_service.api.paging import Connection, connection, fingerprint
+from kg_service.api.execution import PURE_RESOLVER
+from kg_service.api.limits import Cost
+from kg_service.api.paging import Connection, Page, connection, fingerprint, page_info, slice_page
 from kg_service.api.types import Entity, PageInfo
 from kg_service.reasoning import lookup
 from kg_service.reasoning.mcdm import AhpResult, DecisionResult
@@ -37,7 +40,7 @@ class NamedValue:
     value: float | None
 
 
-@strawberry.type(name="SupplierNamedVector", description="A named vector with one value per ranked supplier, in table row order")
+@strawberry.type(name="SupplierNamedVector", description="A named vector with one value per supplier row of a tables page, in table row order")
 class NamedVector:
     name: str
     values: list[float]
@@ -93,9 +96,12 @@ class ExcludedSupplier:
     reasons: list[str]
 
 
-@strawberry.type(name="SupplierDecisionTables", description="Every table of the decision method; rows follow `alternatives`, columns `criteria`")
+@strawberry.type(name="SupplierDecisionTables", description="Every table of the decision method for one page of "
+                 "supplier rows. Rows follow `alternatives` and columns follow `criteria`. The per-criterion "
+                 "vectors (criteria, directions, weights, ideal, antiIdeal) are whole on every page")
 class DecisionTables:
-    alternatives: list[str] = strawberry.field(description="Supplier keys, one per row")
+    alternatives: list[str] = strawberry.field(description="Supplier keys of this page, one per row, in the row "
+                                                           "order of the whole tables")
     criteria: list[str]
     directions: list[str]
     weights: list[float] = strawberry.field(description="Criterion weights scaled to sum to 1")
@@ -106,6 +112,8 @@ class DecisionTables:
     anti_ideal: list[float]
     distances: list[NamedVector]
     scores: list[float]
+    total_count: int = strawberry.field(description="Rows of the whole tables: the number of ranked suppliers")
+    page_info: PageInfo
 
 
 @strawberry.type(name="SupplierAhpConsistency", description="AHP weights with Saaty's consistency measures")
@@ -129,6 +137,8 @@ class ExcludedSupplierConnection(Connection[ExcludedSupplier]):
 
 # Default page size of `ranking` and `excluded`; either takes `first` up to 200.
 SUPPLIER_PAGE = 20
+# Default number of supplier rows of `tables`; `first` goes up to 200.
+TABLE_ROWS_PAGE = 100
 
 
 @strawberry.type(description="Suppliers ranked by a decision method, with its tables and the exclusions")
@@ -136,12 +146,18 @@ class SupplierRankingResult:
     method: str
     higher_is_better: bool = strawberry.field(description="Whether a higher score ranks better (false for VIKOR)")
     part_ids: list[str] | None = strawberry.field(description="Keys of the parts that filtered the suppliers")
-    tables: DecisionTables = strawberry.field(description="Every table of the method, with one row per ranked "
-                                                          "supplier on every page")
     ahp: AhpConsistency | None
     scope: strawberry.Private[dict[str, Any]]
+    decision: strawberry.Private[DecisionResult]
     ranked: strawberry.Private[list[RankedSupplier]]
     excluded_items: strawberry.Private[list[ExcludedSupplier]]
+
+    @strawberry.field(description="Every table of the method for the `first` supplier rows after `after`, in "
+                                  "the row order of the whole tables (not by rank)", metadata={PURE_RESOLVER: True})
+    def tables(self, first: int = TABLE_ROWS_PAGE, after: str | None = None) -> DecisionTables:
+        rows = slice_page(range(len(self.decision.alternatives)), first, after,
+                          fingerprint("SupplierRankingResult.tables", self.scope), "tables")
+        return _tables(self.decision, rows)
 
     @strawberry.field(description="Suppliers by rank, best first; ranks and scores come from the whole ranking")
     def ranking(self, first: int = SUPPLIER_PAGE, after: str | None = None) -> RankedSupplierConnection:
@@ -165,15 +181,18 @@ def _matrix(values) -> list[list[float]]:
     return [[float(value) for value in row] for row in values]
 
 
-def _tables(result: DecisionResult) -> DecisionTables:
+def _tables(result: DecisionResult, rows: Page[int]) -> DecisionTables:
+    """Return the tables of `result` for the row indexes of one page."""
+    indexes = [index for _, index in rows.items]
     return DecisionTables(
-        alternatives=result.alternatives, criteria=result.criteria, directions=result.directions,
-        weights=[float(value) for value in result.weights], decision=_matrix(result.decision_matrix),
-        normalized=_matrix(result.normalized_matrix), weighted=_matrix(result.weighted_matrix),
-        ideal=[float(value) for value in result.ideal], anti_ideal=[float(value) for value in result.anti_ideal],
-        distances=[NamedVector(name=name, values=[float(value) for value in vector])
+        alternatives=[result.alternatives[index] for index in indexes], criteria=result.criteria,
+        directions=result.directions, weights=[float(value) for value in result.weights],
+        decision=_matrix(result.decision_matrix[indexes]), normalized=_matrix(result.normalized_matrix[indexes]),
+        weighted=_matrix(result.weighted_matrix[indexes]), ideal=[float(value) for value in result.ideal],
+        anti_ideal=[float(value) for value in result.anti_ideal],
+        distances=[NamedVector(name=name, values=[float(vector[index]) for index in indexes])
                    for name, vector in result.distances.items()],
-        scores=[float(value) for value in result.scores])
+        scores=[float(result.scores[index]) for index in indexes], total_count=rows.total, page_info=page_info(rows))
 
 
 def _ahp(result: AhpResult | None) -> AhpConsistency | None:
@@ -196,13 +215,14 @@ def _ranking_result(ranking: SupplierRanking, scope: dict[str, Any]) -> Supplier
     excluded = [ExcludedSupplier(supplier=_supplier(item.supplier_id, item.properties), reasons=item.reasons)
                 for item in ranking.excluded]
     return SupplierRankingResult(method=result.method, higher_is_better=result.higher_is_better,
-                                 part_ids=ranking.part_ids, tables=_tables(result), ahp=_ahp(ranking.ahp),
-                                 scope=scope, ranked=ranked, excluded_items=excluded)
+                                 part_ids=ranking.part_ids, ahp=_ahp(ranking.ahp), scope=scope, decision=result,
+                                 ranked=ranked, excluded_items=excluded)
 
 
 @strawberry.type
 class SupplierQuery:
-    @strawberry.field(description="Supplier KPIs from the delivery history and the graph, one row per supplier")
+    @strawberry.field(description="Supplier KPIs from the delivery history and the graph, one row per supplier",
+                      directives=[Cost(weight=100)])
     async def supplier_kpis(self, info: Info, first: int = 20, after: str | None = None) -> SupplierKpiConnection:
         lookup.check_page_size(first)
         position = lookup.decode_cursor(after)
@@ -217,7 +237,8 @@ class SupplierQuery:
                                                         end_cursor=edges[-1].cursor if edges else None))
 
     @strawberry.field(description="Suppliers ranked on KPI criteria by TOPSIS (default), VIKOR or WSM, optionally for "
-                                  "one part or product group, after hard constraints")
+                                  "one part or product group, after hard constraints",
+                      directives=[Cost(weight=200)])
     async def rank_suppliers(self, info: Info, criteria: list[CriterionInput], part: str | None = None,
                              category: str | None = None, method: str = "TOPSIS",
                              constraints: list[ConstraintInput] | None = None,

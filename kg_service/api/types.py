@@ -52,6 +52,10 @@ class Entity:
         return cls(id=strawberry.ID(key), classes=ordered, props=props)
 
 
+# Default page size of the entity lists of a work order; `first` goes up to 200.
+WORK_ORDER_LIST_PAGE = 20
+
+
 @strawberry.type(description="A maintenance work order with what it recorded")
 class WorkOrder:
     id: strawberry.ID
@@ -60,11 +64,37 @@ class WorkOrder:
     order_type: str | None
     cost: float | None
     running_hours: float | None
-    failure_modes: list[Entity]
-    parts: list[Entity]
-    systems: list[Entity]
-    actions: list[Entity]
-    symptoms: list[Entity]
+    failure_mode_items: strawberry.Private[list[Entity]]
+    part_items: strawberry.Private[list[Entity]]
+    system_items: strawberry.Private[list[Entity]]
+    action_items: strawberry.Private[list[Entity]]
+    symptom_items: strawberry.Private[list[Entity]]
+
+    # The lists come ordered by key from lookup.ASSET_HISTORY_QUERY, so a positional cursor points at
+    # the same item on the next request while the work order's relationships do not change.
+    def _page(self, items: list[Entity], field: str, first: int, after: str | None) -> EntityConnection:
+        scope = fingerprint(f"WorkOrder.{field}", {"workOrder": str(self.id)})
+        return connection(EntityConnection, items, first, after, scope, field, edge_type=EntityEdge)
+
+    @strawberry.field(description="Failure modes the work order records", metadata={PURE_RESOLVER: True})
+    def failure_modes(self, first: int = WORK_ORDER_LIST_PAGE, after: str | None = None) -> EntityConnection:
+        return self._page(self.failure_mode_items, "failureModes", first, after)
+
+    @strawberry.field(description="Components the work order involves", metadata={PURE_RESOLVER: True})
+    def parts(self, first: int = WORK_ORDER_LIST_PAGE, after: str | None = None) -> EntityConnection:
+        return self._page(self.part_items, "parts", first, after)
+
+    @strawberry.field(description="Systems the work order involves", metadata={PURE_RESOLVER: True})
+    def systems(self, first: int = WORK_ORDER_LIST_PAGE, after: str | None = None) -> EntityConnection:
+        return self._page(self.system_items, "systems", first, after)
+
+    @strawberry.field(description="Maintenance actions the work order records", metadata={PURE_RESOLVER: True})
+    def actions(self, first: int = WORK_ORDER_LIST_PAGE, after: str | None = None) -> EntityConnection:
+        return self._page(self.action_items, "actions", first, after)
+
+    @strawberry.field(description="Symptoms the work order records", metadata={PURE_RESOLVER: True})
+    def symptoms(self, first: int = WORK_ORDER_LIST_PAGE, after: str | None = None) -> EntityConnection:
+        return self._page(self.symptom_items, "symptoms", first, after)
 
 
 @strawberry.type
@@ -234,7 +264,12 @@ class ObservedEvent:
     id: str
     classes: list[str]
     start_time: str | None
-    signals: list[str] = strawberry.field(description="Keys of the signals the event involves")
+    signal_keys: strawberry.Private[list[str]]
+
+    @strawberry.field(description="Keys of the signals the event involves", metadata={PURE_RESOLVER: True})
+    def signals(self, first: int = EVIDENCE_PAGE, after: str | None = None) -> KeyConnection:
+        return key_connection(self.signal_keys, first, after,
+                              fingerprint("ObservedEvent.signals", {"event": self.id}), "signals")
 
 
 @strawberry.type(description="Relay-style page of telemetry events that support a candidate, earliest first")

@@ -249,6 +249,8 @@ def _catalog_of(graph: Graph, source: str) -> list[ShapeEntry]:
         for sparql in graph.objects(shape, SH.sparql):
             messages = _texts(graph, sparql, SH.message) or _texts(graph, shape, SH.message)
             rules.append((None, default_severity, messages))
+        # Property shapes are blank nodes in no defined order, so the rules are sorted for stable paging.
+        rules.sort(key=lambda rule: (rule[0] is None, rule[0] or "", rule[1], sorted(rule[2].items())))
         targets = [str(value)[len(str(KG)):] for value in graph.objects(shape, SH.targetClass)
                    if str(value).startswith(str(KG))]
         applies_to = [key for key in (instance_key(str(value)) for value in graph.objects(shape, KG.appliesTo))

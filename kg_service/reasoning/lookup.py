@@ -193,11 +193,11 @@ CALL (rest) {
   WITH wo ORDER BY wo.date DESC, wo.id DESC
   RETURN collect({
     id: wo.id, props: properties(wo),
-    failureModes: COLLECT { MATCH (wo)-[:HAS_FAILURE_MODE]->(x) RETURN DISTINCT properties(x) },
-    parts: COLLECT { MATCH (wo)-[:INVOLVES]->(x:Component) RETURN DISTINCT properties(x) },
-    systems: COLLECT { MATCH (wo)-[:INVOLVES]->(x:System) RETURN DISTINCT properties(x) },
-    actions: COLLECT { MATCH (wo)-[:HAS_ACTION]->(x) RETURN DISTINCT properties(x) },
-    symptoms: COLLECT { MATCH (wo)-[:HAS_SYMPTOM]->(x) RETURN DISTINCT properties(x) }}) AS page
+    failureModes: COLLECT { MATCH (wo)-[:HAS_FAILURE_MODE]->(x) WITH DISTINCT x ORDER BY x.id RETURN properties(x) },
+    parts: COLLECT { MATCH (wo)-[:INVOLVES]->(x:Component) WITH DISTINCT x ORDER BY x.id RETURN properties(x) },
+    systems: COLLECT { MATCH (wo)-[:INVOLVES]->(x:System) WITH DISTINCT x ORDER BY x.id RETURN properties(x) },
+    actions: COLLECT { MATCH (wo)-[:HAS_ACTION]->(x) WITH DISTINCT x ORDER BY x.id RETURN properties(x) },
+    symptoms: COLLECT { MATCH (wo)-[:HAS_SYMPTOM]->(x) WITH DISTINCT x ORDER BY x.id RETURN properties(x) }}) AS page
 }
 RETURN [n IN matches | n.id] AS assets, total, size(rest) AS remaining, page
 """
