@@ -93,7 +93,8 @@ def _page_size(field: FieldNode, field_def: GraphQLField | None, variables: dict
         if isinstance(value, VariableNode) and isinstance(variables.get(value.name.value), int):
             return max(1, variables[value.name.value])
     # A page argument left out of the query costs its schema default (a connection's first=20).
-    # NOTE: plain lists without a page argument (a work order's failure modes) count as one item.
+    # NOTE: a list without a page argument counts as one item. Such lists are short value lists of one
+    # item (an entity's classes, a path's nodes, a score's components by source).
     return _default_page_size(field_def)
 
 
