@@ -283,3 +283,12 @@ def test_client_ask_follows_citation_pages(plant, monkeypatch):
     assert len(whole["citations"]) > 3
     assert paged["citations"] == whole["citations"]
     assert {"id": "equipment:sample-plant:ac-3", "kind": "entity", "label": "Air Compressor 3"} in whole["citations"]
+
+
+@pytest.mark.parametrize("scope", ["WorkOrder.parts:0123456789abcdef", 'quote"inside', "back\\slash", "工单", "tab\there",
+                                   ""])
+@pytest.mark.parametrize("position", [0, 7, paging.MAX_POSITION - 1])
+def test_cursor_text_equals_json_form(scope, position):
+    expected = base64.urlsafe_b64encode(json.dumps([scope, position]).encode("utf-8")).decode("ascii")
+    assert paging.encode_cursor(scope, position) == expected
+    assert paging.decode_cursor(expected, scope, "field") == position

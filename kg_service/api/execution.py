@@ -226,8 +226,7 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
 
         arguments = {}
         if plan.resolver is not None:
-            arguments = get_argument_values(parent_type.fields[name], node, self.variable_values,
-                                            details.fragment_variable_values, self.hide_suggestions)
+            arguments = self._arguments(parent_type.fields[name], details)
         value = plan.value(source, arguments)
         if isinstance(plan.named_type, GraphQLScalarType):
             scalar = plan.named_type
@@ -238,6 +237,21 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
         if new_defer_usages:
             raise _StandardPath
         return plan.complete(value, lambda item: self._complete_object(object_type, item, grouped_field_set))
+
+    def _arguments(self, field: GraphQLField, details: Any) -> dict[str, Any]:
+        """Return the coerced arguments of a field node, coerced once per request.
+
+        The arguments depend only on the node and the request's variables, so every item of a list
+        (each work order's `failureModes(first: 5)`) shares the values of the first one.
+        """
+        cache = self.__dict__.setdefault("_argument_cache", {})
+        key = (id(details.node), id(details.fragment_variable_values))
+        arguments = cache.get(key)
+        if arguments is None:
+            arguments = get_argument_values(field, details.node, self.variable_values,
+                                            details.fragment_variable_values, self.hide_suggestions)
+            cache[key] = arguments
+        return arguments
 
     def _complete_object(self, object_type: GraphQLObjectType, source: Any, grouped_field_set: dict[str, Any]
                          ) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import strawberry
@@ -56,6 +57,12 @@ class Entity:
 WORK_ORDER_LIST_PAGE = 20
 
 
+@lru_cache(maxsize=16_384)
+def _work_order_scope(field: str, work_order: str) -> str:
+    """Return the cursor scope of one list of a work order, hashed once per list and work order."""
+    return fingerprint(f"WorkOrder.{field}", {"workOrder": work_order})
+
+
 @strawberry.type(description="A maintenance work order with what it recorded")
 class WorkOrder:
     id: strawberry.ID
@@ -73,7 +80,7 @@ class WorkOrder:
     # The lists come ordered by key from lookup.ASSET_HISTORY_QUERY, so a positional cursor points at
     # the same item on the next request while the work order's relationships do not change.
     def _page(self, items: list[Entity], field: str, first: int, after: str | None) -> EntityConnection:
-        scope = fingerprint(f"WorkOrder.{field}", {"workOrder": str(self.id)})
+        scope = _work_order_scope(field, str(self.id))
         return connection(EntityConnection, items, first, after, scope, field, edge_type=EntityEdge)
 
     @strawberry.field(description="Failure modes the work order records", metadata={PURE_RESOLVER: True})
