@@ -84,8 +84,10 @@ WORK_ORDER_LIST_FIELDS = "\n".join(
 WORK_ORDER_LIST_ARGUMENTS = ", ".join(["$lists: Int!", *(f"${name}After: String" for name in WORK_ORDER_LISTS)])
 
 HISTORY_QUERY = f"""
-query History($asset: String!, $first: Int!, $after: String, $failuresOnly: Boolean!, {WORK_ORDER_LIST_ARGUMENTS}) {{
-  failureHistory(asset: $asset, first: $first, after: $after, failuresOnly: $failuresOnly) {{
+query History($asset: String!, $first: Int!, $after: String, $failuresOnly: Boolean!, $since: String,
+              $until: String, {WORK_ORDER_LIST_ARGUMENTS}) {{
+  failureHistory(asset: $asset, first: $first, after: $after, failuresOnly: $failuresOnly, since: $since,
+                 until: $until) {{
     totalCount pageInfo {{ hasNextPage endCursor }}
     edges {{ cursor node {{ id date text orderType cost runningHours
 {WORK_ORDER_LIST_FIELDS} }} }}
@@ -522,10 +524,13 @@ class KGClient:
                               "zh": edge["node"]["zh"]} for edge in nodes], columns=["id", "classes", "en", "zh"])
 
     def failure_history(self, asset: str, failures_only: bool = False, limit: int | None = None,
-                        lang: str = "en") -> pd.DataFrame:
-        """Return the asset's work orders, newest first, with names in `lang`."""
+                        lang: str = "en", since: str | None = None, until: str | None = None) -> pd.DataFrame:
+        """Return the asset's work orders, newest first, with names in `lang`.
+
+        `since` and `until` (inclusive ISO dates such as "2024-05-01") keep the work orders dated within them.
+        """
         rows = []
-        for node in self._work_orders(asset, failures_only):
+        for node in self._work_orders(asset, failures_only, since, until):
             rows.append({"id": node["id"], "date": pd.to_datetime(node["date"]), "order_type": node["orderType"],
                          "failure_modes": ", ".join(_label(item, lang) for item in node["failureModes"]),
                          "symptoms": ", ".join(_label(item, lang) for item in node["symptoms"]),
@@ -538,9 +543,10 @@ class KGClient:
         return pd.DataFrame(rows, columns=["id", "date", "order_type", "failure_modes", "symptoms", "systems",
                                            "parts", "actions", "cost", "text"])
 
-    def _work_orders(self, asset: str, failures_only: bool) -> Iterator[dict[str, Any]]:
+    def _work_orders(self, asset: str, failures_only: bool, since: str | None = None,
+                     until: str | None = None) -> Iterator[dict[str, Any]]:
         """Yield the asset's work orders, newest first, each with its entity lists read in full."""
-        variables = {"asset": asset, "failuresOnly": failures_only}
+        variables = {"asset": asset, "failuresOnly": failures_only, "since": since, "until": until}
         no_cursors = {f"{name}After": None for name in WORK_ORDER_LISTS}
 
         def history(data: dict[str, Any]) -> dict[str, Any]:

@@ -450,3 +450,45 @@ def test_root_causes_rejects_offset(client):
 def test_root_causes_rejects_reversed_window(client):
     body = graphql(client, '{ rootCauses(asset: "AC-3", since: "2025-07-01", until: "2025-06-01") { targetWorkOrders } }')
     assert "is after until" in body["errors"][0]["message"]
+
+
+WINDOWED_HISTORY = """query($since: String, $until: String, $after: String) {
+  failureHistory(asset: "AC-3", first: 3, after: $after, since: $since, until: $until) {
+    totalCount pageInfo { hasNextPage endCursor } edges { node { id date } } } }"""
+
+
+def test_history_window_keeps_dates_within(client):
+    everything = graphql(client, WINDOWED_HISTORY.replace("first: 3", "first: 200"), since=None, until=None, after=None)
+    all_dates = [edge["node"]["date"] for edge in everything["data"]["failureHistory"]["edges"]]
+    expected = [day for day in all_dates if "2024-01-01" <= day <= "2024-12-31"]
+    assert 0 < len(expected) < len(all_dates)
+
+    dates, after = [], None
+    while True:
+        page = graphql(client, WINDOWED_HISTORY, since="2024-01-01", until="2024-12-31", after=after)
+        history = page["data"]["failureHistory"]
+        assert history["totalCount"] == len(expected)
+        dates += [edge["node"]["date"] for edge in history["edges"]]
+        if not history["pageInfo"]["hasNextPage"]:
+            break
+        after = history["pageInfo"]["endCursor"]
+    assert dates == expected
+
+
+def test_history_window_open_ended(client):
+    since_only = graphql(client, WINDOWED_HISTORY.replace("first: 3", "first: 200"), since="2025-01-01", until=None,
+                         after=None)["data"]["failureHistory"]
+    assert since_only["edges"]
+    assert all(edge["node"]["date"] >= "2025-01-01" for edge in since_only["edges"])
+    assert since_only["totalCount"] == len(since_only["edges"])
+
+
+@pytest.mark.parametrize(("since", "until", "message"), [
+    ("2024-12-31", "2024-01-01", "since (2024-12-31) is after until (2024-01-01)"),
+    ("last month", None, "since must be an ISO 8601 date such as 2024-05-01, got 'last month'"),
+    (None, "2024-13-01", "until must be an ISO 8601 date"),
+])
+def test_history_window_invalid_bounds(client, since, until, message):
+    body = graphql(client, WINDOWED_HISTORY, since=since, until=until, after=None)
+    assert body["data"] is None
+    assert message in body["errors"][0]["message"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pytest
 from starlette.testclient import TestClient
@@ -11,7 +12,10 @@ from kg_service.api.app import create_app
 from kg_service.ask import Asker
 from kg_service.ask.evaluation import QUESTIONS_FILE, evaluate_mapper, load_questions
 from kg_service.ask.rules import RuleMapper
+from kg_service.ask.service import with_time_window
 from kg_service.ask.tools import LookupCall, RankSuppliersCall, RootCausesCall, parse_tool_call
+from kg_service.reasoning import lookup
+from kg_service.reasoning.rootcause import RootCauseQuery, rank_causes
 from kg_service.errors import QueryError, ToolCallError
 from kg_service.extraction.backend import ScriptedBackend
 from tests.conftest import load_sample_plant
@@ -193,6 +197,62 @@ def test_rules_map_question_set(plant):
     report = evaluate_mapper(plant, RuleMapper(), load_questions(QUESTIONS_FILE))
     assert report.share_en >= 0.9
     assert report.share_zh >= 0.9
+
+
+# date windows from the question's words
+
+AC3 = "equipment:sample-plant:ac-3"
+MID_2025 = date(2025, 6, 1)
+
+
+def test_history_question_narrowed_to_last_year(plant):
+    answer = Asker(plant, RuleMapper(), today=lambda: MID_2025).ask("AC-3 work orders last year")
+    assert answer.tool == "failure_history"
+    assert answer.arguments["since"] == "2024-01-01"
+    assert answer.arguments["until"] == "2024-12-31"
+    windowed = lookup.failure_history(plant, AC3, 50, since="2024-01-01", until="2024-12-31")
+    assert 0 < windowed.total < lookup.failure_history(plant, AC3, 50).total
+    assert f"has {windowed.total} work orders between 2024-01-01 and 2024-12-31" in answer.text
+    assert all(row["date"].startswith("2024-") for row in answer.rows)
+
+
+def test_chinese_history_question_names_window(plant):
+    answer = Asker(plant, RuleMapper(), today=lambda: MID_2025).ask("3号空压机去年的维修记录")
+    windowed = lookup.failure_history(plant, AC3, 50, since="2024-01-01", until="2024-12-31")
+    assert f"在 2024-01-01 至 2024-12-31 期间共有 {windowed.total} 张工单" in answer.text
+
+
+def test_cause_question_ranks_within_window(plant):
+    answer = Asker(plant, RuleMapper(), today=lambda: MID_2025).ask("Why did AC-3 overheat in 2024?")
+    assert answer.tool == "root_causes"
+    assert (answer.arguments["since"], answer.arguments["until"]) == ("2024-01-01", "2024-12-31")
+    windowed = rank_causes(plant, RootCauseQuery(asset=AC3, failure_mode="failure-mode:overheating",
+                                                  since="2024-01-01", until="2024-12-31", limit=5))
+    whole = rank_causes(plant, RootCauseQuery(asset=AC3, failure_mode="failure-mode:overheating", limit=5))
+    assert 0 < len(windowed.target_work_orders) < len(whole.target_work_orders)
+    assert f"({len(windowed.target_work_orders)} work orders between 2024-01-01 and 2024-12-31 record it)" \
+        in answer.text
+    assert [row["id"] for row in answer.rows] == [candidate.id for candidate in windowed.candidates]
+
+
+def test_question_window_replaces_model_dates(plant):
+    backend = ScriptedBackend(['{"tool": "failure_history", "asset": "AC-3", "since": "1999-01-01"}'])
+    answer = Asker(plant, backend, today=lambda: MID_2025).ask("AC-3 work orders last year")
+    assert answer.mapped_by == "scripted"
+    assert (answer.arguments["since"], answer.arguments["until"]) == ("2024-01-01", "2024-12-31")
+
+
+def test_model_dates_kept_without_expression(plant):
+    backend = ScriptedBackend(['{"tool": "failure_history", "asset": "AC-3", "since": "2024-07-01", '
+                               '"until": "2024-08-31"}'])
+    answer = Asker(plant, backend, today=lambda: MID_2025).ask("AC-3 work orders during the summer shutdown")
+    assert (answer.arguments["since"], answer.arguments["until"]) == ("2024-07-01", "2024-08-31")
+    assert all("2024-07-01" <= row["date"] <= "2024-08-31" for row in answer.rows)
+
+
+def test_window_not_added_to_lookup():
+    call = LookupCall(tool="lookup", text="AC-3")
+    assert with_time_window(call, "What was AC-3 last year?", MID_2025) is call
 
 
 # GraphQL

@@ -159,10 +159,12 @@ class CoreQuery:
         return EntityConnection(total_count=total, edges=edges,
                                 page_info=PageInfo(has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None))
 
-    @strawberry.field(description="Work orders of an asset and of everything part of it, newest first")
+    @strawberry.field(description="Work orders of an asset and of everything part of it, newest first; `since` and "
+                                  "`until` (inclusive ISO dates) keep those dated within them")
     async def failure_history(self, info: Info, asset: str, first: int = 20, after: str | None = None,
-                              failures_only: bool = False) -> WorkOrderConnection:
-        params = lookup.asset_history_params(asset, ASSET_CLASSES, first, after, failures_only)
+                              failures_only: bool = False, since: str | None = None,
+                              until: str | None = None) -> WorkOrderConnection:
+        params = lookup.asset_history_params(asset, ASSET_CLASSES, first, after, failures_only, since, until)
         page = lookup.asset_history_page((await read(info, lookup.ASSET_HISTORY_QUERY, params))[0], asset,
                                          ASSET_CLASSES)
         edges = [WorkOrderEdge(cursor=lookup.encode_cursor([str(row["props"]["date"]), row["id"]]), node=_work_order(row))

@@ -45,8 +45,27 @@ def render(result: ToolResult, lang: str) -> str:
     return f"{text}\n{'依据' if lang == 'zh' else 'Sources'}: {keys}{suffix}" if keys else text
 
 
+def _window(facts: dict, lang: str) -> str:
+    """Return the date window of a result as words to put after a count ("" without a window)."""
+    since, until = facts.get("since"), facts.get("until")
+    if lang == "zh":
+        if since and until:
+            return f"{since} 至 {until} 期间"
+        if since or until:
+            return f"{since} 以来" if since else f"{until} 之前"
+        return ""
+    if since and until:
+        return f" between {since} and {until}"
+    if since or until:
+        return f" since {since}" if since else f" until {until}"
+    return ""
+
+
 def _root_causes(result: ToolResult, lang: str) -> str:
     facts = result.facts
+    window = _window(facts, lang)
+    if lang == "zh" and window:
+        window += "，"
     asset = _in_place(_name(facts["asset"], lang) if facts["asset"] else None, facts.get("place"), lang)
     condition = _name(facts["condition"], lang, with_tag=False) if facts["condition"] else None
     count = facts["target_work_orders"]
@@ -54,26 +73,29 @@ def _root_causes(result: ToolResult, lang: str) -> str:
         causes = _join([f"{row['rank']}. {_row_name(row, 'zh')}（得分 {row['score']:.2f}，"
                         f"{len(row['work_orders'])} 张证据工单）" for row in result.rows[:MAX_LISTED]], "zh")
         if facts["condition_chosen"]:
-            head = f"{asset}最常见的故障是{condition}（{count} 张工单记录）。"
+            head = f"{asset}最常见的故障是{condition}（{window}{count} 张工单记录）。"
             return head + (f"可能原因：{causes}。" if result.rows else "图谱中没有足以排出原因的证据。")
         subject = f"{asset or ''}{condition or '故障'}"
         if not result.rows:
-            return f"{subject}：图谱中没有足以排出原因的证据（{count} 张工单记录了该故障）。"
-        return f"{subject}的可能原因（{count} 张工单记录了该故障）：{causes}。"
+            return f"{subject}：图谱中没有足以排出原因的证据（{window}{count} 张工单记录了该故障）。"
+        return f"{subject}的可能原因（{window}{count} 张工单记录了该故障）：{causes}。"
 
     causes = _join([f"{row['rank']}. {_row_name(row, 'en')} (score {row['score']:.2f}, "
                     f"{len(row['work_orders'])} evidence work orders)" for row in result.rows[:MAX_LISTED]], "en")
     if facts["condition_chosen"]:
-        head = f"{asset} most often fails with {condition} ({count} work orders record it). "
+        head = f"{asset} most often fails with {condition} ({count} work orders{window} record it). "
         return head + (f"Likely causes: {causes}." if result.rows else "The graph has no evidence to rank causes.")
     subject = (condition or "failures") + (f" on {asset}" if asset else "")
     if not result.rows:
-        return f"The graph has no evidence to rank causes of {subject} ({count} work orders record it)."
-    return f"Likely causes of {subject} ({count} work orders record it): {causes}."
+        return f"The graph has no evidence to rank causes of {subject} ({count} work orders{window} record it)."
+    return f"Likely causes of {subject} ({count} work orders{window} record it): {causes}."
 
 
 def _history(result: ToolResult, lang: str) -> str:
     facts = result.facts
+    window = _window(facts, lang)
+    if lang == "zh" and window:
+        window = f"在 {window}"
     asset = _in_place(_name(facts["asset"], lang), facts.get("place"), lang)
     orders = []
     for row in result.rows[:MAX_LISTED]:
@@ -82,12 +104,12 @@ def _history(result: ToolResult, lang: str) -> str:
     if lang == "zh":
         kind = "故障工单" if facts["failures_only"] else "工单"
         if not result.rows:
-            return f"{asset}没有{kind}。"
-        return f"{asset}共有 {facts['total']} 张{kind}，最近的：{_join(orders, 'zh')}。"
+            return f"{asset}{window}没有{kind}。"
+        return f"{asset}{window}共有 {facts['total']} 张{kind}，最近的：{_join(orders, 'zh')}。"
     kind = "failure work orders" if facts["failures_only"] else "work orders"
     if not result.rows:
-        return f"{asset} has no {kind}."
-    return f"{asset} has {facts['total']} {kind}; the latest: {_join(orders, 'en')}."
+        return f"{asset} has no {kind}{window}."
+    return f"{asset} has {facts['total']} {kind}{window}; the latest: {_join(orders, 'en')}."
 
 
 def _suppliers(result: ToolResult, lang: str) -> str:

@@ -29,6 +29,7 @@ MAX_LOOKUP_ROWS = 10
 MOST_FREQUENT_MODE_QUERY = """
 MATCH (asset:Entity {id: $asset})
 MATCH (wo:WorkOrder)-[:FOR_ASSET]->(target)-[:PART_OF*0..4]->(asset)
+WHERE ($since IS NULL OR wo.date >= date($since)) AND ($until IS NULL OR wo.date <= date($until))
 MATCH (wo)-[:HAS_FAILURE_MODE]->(mode:FailureMode)
 RETURN mode.id AS id, count(DISTINCT wo) AS orders ORDER BY orders DESC, id LIMIT 1
 """
@@ -144,14 +145,16 @@ def _root_causes(store: GraphStore, index: EntityIndex, call: RootCausesCall) ->
     mode = index.resolve(store, call.failure_mode, ["FailureMode"], "failure mode") if call.failure_mode else None
     symptom = index.resolve(store, call.symptom, CONDITION_CLASSES, "symptom") if call.symptom else None
     query = RootCauseQuery(asset=asset["id"] if asset else None, failure_mode=mode["id"] if mode else None,
-                           symptom=symptom["id"] if symptom else None, limit=call.limit)
+                           symptom=symptom["id"] if symptom else None, limit=call.limit, since=call.since,
+                           until=call.until)
     ranking = rank_causes(store, query)
     # Without a condition in the question, the ranking explains the failure mode it picked itself.
     chosen_mode = mode is None and symptom is None
     if asset is not None and mode is None and symptom is None and not ranking.candidates:
         # A question such as "why did AC-3 stop?" names no condition and the telemetry has no event
         # to start from, so explain the failure mode that the asset's work orders record most often.
-        rows = store.read(MOST_FREQUENT_MODE_QUERY, {"asset": asset["id"]})
+        rows = store.read(MOST_FREQUENT_MODE_QUERY, {"asset": asset["id"], **lookup.history_window(call.since,
+                                                                                                   call.until)})
         if rows:
             query.failure_mode = rows[0]["id"]
             ranking = rank_causes(store, query)
@@ -165,7 +168,7 @@ def _root_causes(store: GraphStore, index: EntityIndex, call: RootCausesCall) ->
                     "condition": _entity_facts(ranking.condition),
                     "condition_chosen": chosen_mode and ranking.condition is not None, "target_work_orders": len(ranking.target_work_orders),
                     "observed_events": [event.id for event in ranking.observed_events],
-                    "sources": ranking.sources}
+                    "sources": ranking.sources, **_window_facts(call)}
     for rank, candidate in enumerate(ranking.candidates, start=1):
         result.rows.append({"rank": rank, "id": candidate.id, "name_en": candidate.name("en"),
                             "name_zh": candidate.name("zh"), "class": candidate.classes[0] if candidate.classes else None,
@@ -188,19 +191,24 @@ def _root_causes(store: GraphStore, index: EntityIndex, call: RootCausesCall) ->
     return result
 
 
+def _window_facts(call: RootCausesCall | FailureHistoryCall) -> dict[str, str | None]:
+    return {"since": call.since.isoformat() if call.since else None,
+            "until": call.until.isoformat() if call.until else None}
+
+
 def _failure_history(store: GraphStore, index: EntityIndex, call: FailureHistoryCall) -> ToolResult:
     result = ToolResult("failure_history")
     named_asset, place = _scope(store, index, call.asset, call.place)
     # Without an asset, the history covers every asset that is part of the place.
     asset = named_asset or place
-    page = lookup.failure_history(store, asset["id"], call.limit, None, call.failures_only)
+    page = lookup.failure_history(store, asset["id"], call.limit, None, call.failures_only, call.since, call.until)
     result.resolved["asset"] = asset["id"]
     result.cite(asset["id"], "entity", lookup.display_name(asset["props"], "en"))
     if place is not None:
         result.resolved["place"] = place["id"]
         result.cite(place["id"], "entity", lookup.display_name(place["props"], "en"))
     result.facts = {"asset": _entity_facts(asset), "place": _entity_facts(place) if named_asset is not None else None,
-                    "total": page.total, "failures_only": call.failures_only}
+                    "total": page.total, "failures_only": call.failures_only, **_window_facts(call)}
     for row in page.rows:
         props = row["props"]
         result.rows.append({"id": row["id"], "date": str(props.get("date")), "order_type": props.get("orderType"),

@@ -21,9 +21,9 @@ MAX_HINTS = 6
 SYSTEM_PROMPT = f"""You map questions about a manufacturing plant's knowledge graph onto exactly one tool call.
 Answer with one JSON object and nothing else. The tools and their arguments:
 - root_causes: why a failure happens. Arguments: asset, place, failure_mode or symptom (at least one),
-  limit (1-20).
+  limit (1-20), since and until (ISO dates, optional).
 - failure_history: past work orders of an asset or of a place. Arguments: asset or place, failures_only
-  (true/false), limit (1-50).
+  (true/false), limit (1-50), since and until (ISO dates, optional).
 - rank_suppliers: which supplier to choose or to switch to. Arguments: part, place, replace_current (true
   when the question asks for an alternative to the current supplier of the part), method (TOPSIS, VIKOR or
   WSM), criteria (some of {", ".join(KPI_NAMES)}).

@@ -80,8 +80,8 @@ class RuleMapper:
     def map(self, question: str, index: EntityIndex) -> ToolCall:
         text = question.lower()
         named = [entity for mention in index.mentions(question) for entity in mention.entities]
-        # NOTE: the place limits the answer, but a kind of equipment ("the pumps") and a relative time
-        # ("last month") are not read, so such questions cover every asset of the place at any time.
+        # NOTE: the place limits the answer, but a kind of equipment ("the pumps") is not read, so such a
+        # question covers every asset of the place. `Asker` adds the date window ("last month").
         place, place_entity = _place(question, index, named)
         if place_entity is not None and place_entity not in named:
             named.append(place_entity)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from datetime import date
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
@@ -20,7 +22,8 @@ from kg_service.ask.entities import EntityIndex, has_cjk
 from kg_service.ask.execute import run_tool
 from kg_service.ask.prompt import ModelMapper
 from kg_service.ask.rules import RuleMapper
-from kg_service.ask.tools import ToolCall, UnmappableCall, call_arguments
+from kg_service.ask.timespans import find_time_window
+from kg_service.ask.tools import FailureHistoryCall, RootCausesCall, ToolCall, UnmappableCall, call_arguments
 from kg_service.config import Settings
 from kg_service.errors import ConfigurationError, KGServiceError, QueryError, ToolCallError
 from kg_service.extraction.backend import LLMBackend
@@ -135,12 +138,30 @@ def create_mapper(settings: Settings, backend: str | None = None, model: str | N
     return ModelMapper(language_model)
 
 
+def with_time_window(call: ToolCall, question: str, today: date) -> ToolCall:
+    """Return `call` narrowed to the date window that the question names, for the calls that take one.
+
+    The window read from the question's words replaces dates that a model wrote, because small
+    models get date arithmetic wrong. A question without a time expression keeps the call as it is.
+    """
+    if not isinstance(call, (RootCausesCall, FailureHistoryCall)):
+        return call
+    window = find_time_window(question, today)
+    if window is None:
+        return call
+    logger.debug("question %r names the window %s to %s (%r)", question[:80], window.since, window.until,
+                 window.phrase)
+    return call.model_copy(update={"since": window.since, "until": window.until})
+
+
 class Asker:
     """Answer questions on one graph with one mapper; a model's invalid output falls back to the rules."""
 
     def __init__(self, store: GraphStore, mapper: QuestionMapper | LLMBackend | None = None,
-                 fallback: bool = True) -> None:
+                 fallback: bool = True, today: Callable[[], date] = date.today) -> None:
         self.store = store
+        # The day that relative times in questions ("last month", "上周") count from.
+        self.today = today
         if mapper is None:
             mapper = RuleMapper()
         elif not hasattr(mapper, "map"):
@@ -183,6 +204,7 @@ class Asker:
             call, mapped_by, mapping_error = self.map(question, index)
         except ToolCallError as error:
             call, mapped_by, mapping_error = UnmappableCall(tool="unmappable", reason=None), self.mapper.name, str(error)
+        call = with_time_window(call, question, self.today())
         base = {"question": question, "lang": lang, "tool": call.tool, "arguments": to_jsonable(call_arguments(call)),
                 "mapped_by": mapped_by, "mapping_error": mapping_error}
 

@@ -10,6 +10,7 @@ reaches the reasoning functions, which pass it to Neo4j as a query parameter.
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError, model_validator
@@ -33,11 +34,25 @@ class _Call(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class RootCausesCall(_Call):
+class _Windowed(_Call):
+    """A call that a date window can narrow: `since` and `until` are inclusive ISO dates."""
+
+    since: date | None = None
+    until: date | None = None
+
+    @model_validator(mode="after")
+    def _check_window(self) -> "_Windowed":
+        if self.since is not None and self.until is not None and self.since > self.until:
+            raise ValueError(f"since ({self.since}) is after until ({self.until})")
+        return self
+
+
+class RootCausesCall(_Windowed):
     """Rank the likely causes of a failure mode or symptom, on one asset, in one place or across the plant.
 
     `place` is a production line or site (a name, a key or a phrase such as "line 2" or "二号线")
-    that limits the answer to the assets in it.
+    that limits the answer to the assets in it. `since` and `until` limit the work orders and
+    events that the ranking reads.
     """
 
     tool: Literal["root_causes"]
@@ -56,8 +71,8 @@ class RootCausesCall(_Call):
         return self
 
 
-class FailureHistoryCall(_Call):
-    """List the work orders of an asset or of every asset in a place, newest first."""
+class FailureHistoryCall(_Windowed):
+    """List the work orders of an asset or of every asset in a place, newest first, within `since` and `until`."""
 
     tool: Literal["failure_history"]
     asset: Reference | None = None

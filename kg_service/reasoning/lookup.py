@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import date
+from datetime import date, datetime
 from typing import Any, NamedTuple
 
 from kg_service.errors import NotFoundError, QueryError
 from kg_service.graph.store import GraphStore
 
 MAX_PAGE_SIZE = 200
+
+# A bound of a history window: an ISO date or date-time text, a date, or None for no bound.
+DateBound = date | str | None
 LANGUAGES = ("en", "zh")
 
 
@@ -100,7 +103,8 @@ MATCH (asset:Entity {id: $asset})
 MATCH (wo:WorkOrder)-[:FOR_ASSET]->(target)
 WHERE target = asset OR (target)-[:PART_OF*1..4]->(asset)
 WITH DISTINCT wo
-WHERE $failuresOnly = false OR (wo)-[:HAS_FAILURE_MODE]->()
+WHERE ($failuresOnly = false OR (wo)-[:HAS_FAILURE_MODE]->())
+  AND ($since IS NULL OR wo.date >= date($since)) AND ($until IS NULL OR wo.date <= date($until))
 WITH wo ORDER BY wo.date DESC, wo.id DESC
 WITH collect(wo) AS orders
 WITH orders, size(orders) AS total,
@@ -125,7 +129,8 @@ MATCH (asset:Entity {id: $asset})
 MATCH (wo:WorkOrder)-[:FOR_ASSET]->(target)
 WHERE target = asset OR (target)-[:PART_OF*1..4]->(asset)
 WITH DISTINCT wo
-WHERE $failuresOnly = false OR (wo)-[:HAS_FAILURE_MODE]->()
+WHERE ($failuresOnly = false OR (wo)-[:HAS_FAILURE_MODE]->())
+  AND ($since IS NULL OR wo.date >= date($since)) AND ($until IS NULL OR wo.date <= date($until))
 RETURN count(wo) AS total
 """
 
@@ -140,19 +145,45 @@ def _history_position(after: str | None) -> tuple[str | None, str | None]:
     return position[0], position[1]
 
 
+def _date_bound(value: DateBound, name: str) -> str | None:
+    """Return a date bound as an ISO date; a date-time keeps its date, because work orders carry dates."""
+    if value is None:
+        return None
+    if isinstance(value, date):
+        return value.isoformat()[:10]
+    try:
+        return datetime.fromisoformat(value).date().isoformat()
+    except (TypeError, ValueError):
+        raise QueryError(f"{name} must be an ISO 8601 date such as 2024-05-01, got {shorten(str(value))}") from None
+
+
+def history_window(since: DateBound, until: DateBound) -> dict[str, str | None]:
+    """Return the `since` and `until` parameters of the history queries; raises QueryError for a bad bound."""
+    window = {"since": _date_bound(since, "since"), "until": _date_bound(until, "until")}
+    if window["since"] is not None and window["until"] is not None and window["since"] > window["until"]:
+        raise QueryError(f"since ({window['since']}) is after until ({window['until']}); swap them or widen the "
+                         "window")
+    return window
+
+
 def failure_history(store: GraphStore, asset_id: str, first: int = 20, after: str | None = None,
-                    failures_only: bool = False) -> HistoryPage:
-    """Return the asset's work orders (of the asset and everything part of it), newest first."""
+                    failures_only: bool = False, since: DateBound = None, until: DateBound = None) -> HistoryPage:
+    """Return the asset's work orders (of the asset and everything part of it), newest first.
+
+    `since` and `until` (inclusive ISO dates) keep the work orders dated within them.
+    """
     check_page_size(first)
     after_date, after_id = _history_position(after)
+    window = history_window(since, until)
     rows = store.read(HISTORY_QUERY, {"asset": asset_id, "limit": first, "afterDate": after_date,
-                                      "afterId": after_id, "failuresOnly": failures_only})
+                                      "afterId": after_id, "failuresOnly": failures_only, **window})
     if not rows:
         found = store.read("MATCH (asset:Entity {id: $asset}) RETURN count(asset) AS n", {"asset": asset_id})[0]["n"]
         if found == 0:
             raise NotFoundError(f"no asset with key {shorten(asset_id)}")
         # An empty page (past the end) still reports the asset's total.
-        total = store.read(HISTORY_COUNT_QUERY, {"asset": asset_id, "failuresOnly": failures_only})[0]["total"]
+        total = store.read(HISTORY_COUNT_QUERY, {"asset": asset_id, "failuresOnly": failures_only,
+                                                 **window})[0]["total"]
         return HistoryPage([], total, False, None)
     last = rows[-1]
     end_cursor = encode_cursor([str(last["props"]["date"]), last["id"]])
@@ -180,7 +211,8 @@ CALL (matches) {
   MATCH (wo:WorkOrder)-[:FOR_ASSET]->(target)
   WHERE target = asset OR (target)-[:PART_OF*1..4]->(asset)
   WITH DISTINCT wo
-  WHERE $failuresOnly = false OR (wo)-[:HAS_FAILURE_MODE]->()
+  WHERE ($failuresOnly = false OR (wo)-[:HAS_FAILURE_MODE]->())
+    AND ($since IS NULL OR wo.date >= date($since)) AND ($until IS NULL OR wo.date <= date($until))
   WITH wo ORDER BY wo.date DESC, wo.id DESC
   WITH collect(wo) AS orders
   RETURN size(orders) AS total,
@@ -204,7 +236,7 @@ RETURN [n IN matches | n.id] AS assets, total, size(rest) AS remaining, page
 
 
 def asset_history(store: GraphStore, reference: str, classes: list[str], first: int = 20, after: str | None = None,
-                  failures_only: bool = False) -> HistoryPage:
+                  failures_only: bool = False, since: DateBound = None, until: DateBound = None) -> HistoryPage:
     """Resolve an asset by key or name and return its failure history in one query.
 
     The rows, totals, cursors and errors are those of `resolve_entity` followed by
@@ -212,17 +244,18 @@ def asset_history(store: GraphStore, reference: str, classes: list[str], first: 
     rejected before the asset is looked up, so it wins over an unknown asset. `classes` are
     labels from the code, never from request text.
     """
-    params = asset_history_params(reference, classes, first, after, failures_only)
+    params = asset_history_params(reference, classes, first, after, failures_only, since, until)
     return asset_history_page(store.read(ASSET_HISTORY_QUERY, params)[0], reference, classes)
 
 
 def asset_history_params(reference: str, classes: list[str], first: int = 20, after: str | None = None,
-                         failures_only: bool = False) -> dict[str, Any]:
+                         failures_only: bool = False, since: DateBound = None,
+                         until: DateBound = None) -> dict[str, Any]:
     """Check the page arguments and return the parameters of ASSET_HISTORY_QUERY (the first half of `asset_history`)."""
     check_page_size(first)
     after_date, after_id = _history_position(after)
     return {"ref": reference, "classes": classes, "limit": first, "afterDate": after_date, "afterId": after_id,
-            "failuresOnly": failures_only}
+            "failuresOnly": failures_only, **history_window(since, until)}
 
 
 def asset_history_page(row: dict[str, Any], reference: str, classes: list[str]) -> HistoryPage:

@@ -1,0 +1,227 @@
+"""Time windows named in questions: "last month", "past 2 weeks", "in 2024", "上个月", "最近7天", "2024年5月".
+
+`find_time_window` reads the first time expression of a question and turns it into a date
+window relative to a reference day (today, unless a test gives another). Both bounds are
+inclusive, so "last month" asked on 2026-12-05 is 2026-11-01 to 2026-11-30, and "past 7 days"
+is 2026-11-29 to 2026-12-05. The keyword rules and the model mapper both use it, so that a
+small language model never has to do date arithmetic.
+
+Usage::
+
+    window = find_time_window("Why did AC-3 stop last week?", date(2026, 12, 5))
+    window.since, window.until, window.phrase    # 2026-11-23, 2026-11-29, "last week"
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import NamedTuple
+
+# Counts in words, in English and Chinese ("两" is a second Chinese form of two).
+ENGLISH_NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+                   "eight": 8, "nine": 9, "ten": 10, "twelve": 12}
+CHINESE_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+# Maximum window length per unit, which bounds the date arithmetic. A question without a window
+# still reaches older work orders.
+MAX_UNITS = {"day": 3660, "week": 520, "month": 120, "year": 10}
+
+
+class TimeWindow(NamedTuple):
+    """An inclusive date window and the words of the question that named it."""
+
+    since: date | None
+    until: date | None
+    phrase: str
+
+
+def _add_months(day: date, months: int) -> date:
+    """Return `day` moved by `months` calendar months, on the last day of the month where it is shorter."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
+
+
+def _month_window(year: int, month: int) -> tuple[date, date]:
+    return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
+
+
+def _rolling(count: int, unit: str, today: date) -> tuple[date, date]:
+    """Return the window of the last `count` units that ends today, today included."""
+    if unit == "day":
+        return today - timedelta(days=count - 1), today
+    if unit == "week":
+        return today - timedelta(days=7 * count - 1), today
+    months = count * (12 if unit == "year" else 1)
+    return _add_months(today, -months) + timedelta(days=1), today
+
+
+def _chinese_number(text: str) -> int | None:
+    """Return the value of a count written with digits or Chinese numerals up to 99 ("三", "十二", "二十"), else None."""
+    if text.isdigit():
+        return int(text)
+    if text in CHINESE_DIGITS:
+        return CHINESE_DIGITS[text]
+    tens, ten, ones = text.partition("十")
+    if not ten or not all(character in CHINESE_DIGITS for character in tens + ones) or len(tens) > 1 or len(ones) > 1:
+        return None
+    tens_value = CHINESE_DIGITS[tens] if tens else 1
+    ones_value = CHINESE_DIGITS[ones] if ones else 0
+    return tens_value * 10 + ones_value
+
+
+def _unit(word: str) -> str:
+    word = word.lower().rstrip("s")
+    return {"天": "day", "日": "day", "周": "week", "星期": "week", "个星期": "week", "礼拜": "week", "个礼拜": "week",
+            "月": "month", "个月": "month", "年": "year"}.get(word, word)
+
+
+def _valid_count(count: int | None, unit: str) -> bool:
+    return count is not None and 1 <= count <= MAX_UNITS[unit]
+
+
+def _english_rolling(match: re.Match[str], today: date) -> tuple[date, date] | None:
+    count_text = (match.group("count") or "one").lower()
+    count = int(count_text) if count_text.isdigit() else ENGLISH_NUMBERS.get(count_text)
+    unit = _unit(match.group("unit"))
+    return _rolling(count, unit, today) if _valid_count(count, unit) else None
+
+
+def _chinese_rolling(match: re.Match[str], today: date) -> tuple[date, date] | None:
+    if match.group("half"):
+        return _rolling(6, "month", today)
+    unit = _unit(match.group("unit"))
+    if match.group("count") is None and match.group("unit") in ("日", "年"):
+        # "近日" (these days) and "近年" (recent years) name no length.
+        return None
+    count = _chinese_number(match.group("count") or "一")
+    return _rolling(count, unit, today) if _valid_count(count, unit) else None
+
+
+def _week_start(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def _calendar(name: str, today: date) -> tuple[date, date]:
+    """Return the window of a named calendar period: today, yesterday, this or last week, month or year."""
+    if name == "today":
+        return today, today
+    if name == "yesterday":
+        return today - timedelta(days=1), today - timedelta(days=1)
+    if name == "this week":
+        return _week_start(today), today
+    if name == "last week":
+        start = _week_start(today) - timedelta(days=7)
+        return start, start + timedelta(days=6)
+    if name == "this month":
+        return today.replace(day=1), today
+    if name == "last month":
+        previous = _add_months(today.replace(day=1), -1)
+        return _month_window(previous.year, previous.month)
+    if name == "this year":
+        return date(today.year, 1, 1), today
+    return date(today.year - 1, 1, 1), date(today.year - 1, 12, 31)
+
+
+CALENDAR_WORDS = {"today": "today", "yesterday": "yesterday", "this week": "this week", "last week": "last week",
+                  "this month": "this month", "last month": "last month", "this year": "this year",
+                  "last year": "last year", "今天": "today", "今日": "today", "昨天": "yesterday", "昨日": "yesterday",
+                  "本周": "this week", "这周": "this week", "这个星期": "this week", "上周": "last week",
+                  "上星期": "last week", "上个星期": "last week", "上个礼拜": "last week", "本月": "this month",
+                  "这个月": "this month", "上个月": "last month", "上月": "last month", "今年": "this year",
+                  "本年": "this year", "去年": "last year"}
+
+_ENGLISH_CALENDAR = "|".join(sorted((re.escape(word) for word in CALENDAR_WORDS if word.isascii()), key=len,
+                                    reverse=True))
+_CHINESE_CALENDAR = "|".join(sorted((re.escape(word) for word in CALENDAR_WORDS if not word.isascii()), key=len,
+                                    reverse=True))
+_COUNT_WORDS = "|".join(ENGLISH_NUMBERS)
+_CHINESE_COUNT = "[0-9]+|[零一二两三四五六七八九十]{1,3}"
+ISO_DATE = r"\d{4}-\d{2}-\d{2}"
+MONTHS = {name: number for number, name in enumerate(calendar.month_name) if name}
+MONTHS.update({name[:3]: number for name, number in list(MONTHS.items())})
+
+
+def _iso(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _range(match: re.Match[str], today: date) -> tuple[date | None, date | None] | None:
+    first, second = _iso(match.group("first")), _iso(match.group("second"))
+    if first is None or second is None:
+        return None
+    return (first, second) if first <= second else (second, first)
+
+
+def _since(match: re.Match[str], today: date) -> tuple[date | None, date | None] | None:
+    day = _iso(match.group("day"))
+    return (day, None) if day is not None else None
+
+
+def _until(match: re.Match[str], today: date) -> tuple[date | None, date | None] | None:
+    day = _iso(match.group("day"))
+    return (None, day) if day is not None else None
+
+
+def _english_month(match: re.Match[str], today: date) -> tuple[date, date] | None:
+    month = MONTHS.get(match.group("month").capitalize()[:3]) or MONTHS.get(match.group("month").capitalize())
+    return _month_window(int(match.group("year")), month) if month else None
+
+
+def _chinese_month(match: re.Match[str], today: date) -> tuple[date, date] | None:
+    month = int(match.group("month"))
+    return _month_window(int(match.group("year")), month) if 1 <= month <= 12 else None
+
+
+def _year(match: re.Match[str], today: date) -> tuple[date, date]:
+    year = int(match.group("year"))
+    return date(year, 1, 1), date(year, 12, 31)
+
+
+Reader = Callable[[re.Match[str], date], tuple[date | None, date | None] | None]
+
+# Tried in this order, so a precise expression wins over a part of it ("2024年5月" over "2024年").
+PATTERNS: list[tuple[re.Pattern[str], Reader]] = [
+    (re.compile(rf"(?:between|from)\s+(?P<first>{ISO_DATE})\s+(?:and|to|until)\s+(?P<second>{ISO_DATE})", re.I),
+     _range),
+    (re.compile(rf"(?P<first>{ISO_DATE})\s*(?:到|至|~|—|－)\s*(?P<second>{ISO_DATE})"), _range),
+    (re.compile(rf"(?:since|after|from)\s+(?P<day>{ISO_DATE})", re.I), _since),
+    (re.compile(rf"(?:自|从)\s*(?P<day>{ISO_DATE})\s*(?:以来|起|开始)?"), _since),
+    (re.compile(rf"(?:until|before|up to)\s+(?P<day>{ISO_DATE})", re.I), _until),
+    (re.compile(rf"(?:in|during|over|for)\s+(?:the\s+)?(?:last|past|previous)\s+(?:(?P<count>\d+|{_COUNT_WORDS})\s+)?"
+                r"(?P<unit>days?|weeks?|months?|years?)\b", re.I), _english_rolling),
+    (re.compile(rf"\b(?:last|past|previous)\s+(?P<count>\d+|{_COUNT_WORDS})\s+(?P<unit>days?|weeks?|months?|years?)\b",
+                re.I), _english_rolling),
+    (re.compile(r"\bpast\s+(?P<count>)(?P<unit>day|week|month|year)\b", re.I), _english_rolling),
+    (re.compile(rf"(?:最近|近|过去)(?:(?P<half>半年)|(?P<count>{_CHINESE_COUNT})?\s*"
+                r"(?P<unit>个星期|星期|个礼拜|礼拜|个月|天|日|周|月|年))"), _chinese_rolling),
+    (re.compile(rf"\b(?:{_ENGLISH_CALENDAR})\b", re.I), lambda match, today: _calendar(
+        CALENDAR_WORDS[match.group(0).lower()], today)),
+    (re.compile(_CHINESE_CALENDAR), lambda match, today: _calendar(CALENDAR_WORDS[match.group(0)], today)),
+    (re.compile(r"(?P<year>(?:19|20)\d{2})\s*年\s*(?P<month>\d{1,2})\s*月"), _chinese_month),
+    (re.compile(r"\b(?P<month>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
+                r"sep(?:tember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\s+(?P<year>(?:19|20)\d{2})\b", re.I),
+     _english_month),
+    (re.compile(r"\b(?P<year>(?:19|20)\d{2})-(?P<month>\d{2})\b(?!-\d)"), _chinese_month),
+    (re.compile(r"(?P<year>(?:19|20)\d{2})\s*年"), _year),
+    (re.compile(r"\b(?:in|during|of|for)\s+(?P<year>(?:19|20)\d{2})\b", re.I), _year),
+]
+
+
+def find_time_window(question: str, today: date) -> TimeWindow | None:
+    """Return the time window of the first time expression in `question`, or None when it names none."""
+    found: list[tuple[int, int, TimeWindow]] = []
+    for priority, (pattern, reader) in enumerate(PATTERNS):
+        for match in pattern.finditer(question):
+            window = reader(match, today)
+            if window is not None:
+                found.append((match.start(), priority, TimeWindow(window[0], window[1], match.group(0).strip())))
+                break
+    if not found:
+        return None
+    return min(found)[2]
