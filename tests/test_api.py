@@ -320,6 +320,36 @@ def test_query_cost_counts_variables(client):
     assert "exceeds the budget" in body["errors"][0]["message"]
 
 
+def test_query_cost_counts_float_variables(client):
+    """A page size sent as 200.0 used to cost the default 20 per list, so this query ran."""
+    body = graphql(client, "query($n: Int!) { " + " ".join(
+        f'h{index}: failureHistory(asset: "AC-3", first: $n) {{ edges {{ node {{ id date }} }} }}'
+        for index in range(15)) + " }", n=200.0)
+    assert body["data"] is None
+    assert "exceeds the budget" in body["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("name", [["entity"], {"name": "entity"}])
+def test_non_string_operation_name_rejected(client, name):
+    """An operationName that is a JSON list or object used to fail the request with 500 Internal Server Error."""
+    response = client.post("/graphql", json={"query": "query entity { __typename }", "operationName": name})
+    assert response.status_code == 400
+    assert "Unknown operation named" in response.text
+
+
+@pytest.mark.parametrize("value", ["3", True, 2.5])
+def test_invalid_variable_not_masked(client, value):
+    """A variable of the wrong type used to come back as "Unexpected error." with a traceback in the log."""
+    query = 'query($n: Int!) { entities(text: "pump", first: $n) { totalCount } }'
+    # The valid request first, so that the invalid one also takes the prepared path.
+    assert "errors" not in graphql(client, query, n=3)
+    body = graphql(client, query, n=value)
+    assert body["data"] is None
+    message = body["errors"][0]["message"]
+    assert message.startswith("Variable '$n' has invalid value")
+    assert "Int cannot represent non-integer value" in message
+
+
 def test_cost_counts_default_first_regression():
     """A nested connection left without `first` used to cost one item instead of its default page."""
     from graphql import parse

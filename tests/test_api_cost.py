@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 from graphql import parse
 from starlette.testclient import TestClient
+from strawberry.types.graphql import OperationType
 
 from kg_service.api.app import create_app
 from kg_service.api.limits import Cost, field_weight, operation_cost
+from kg_service.api.prepared import PreparedOperation, PreparedOperations
 from kg_service.api.schema import build_schema
 from tests.conftest import graphql
 
@@ -77,3 +79,30 @@ def test_five_design_checks_rejected_before_any_query(store, settings):
         body = graphql(client, four)
         assert not any("budget" in error["message"] for error in body.get("errors", []))
         assert store.query_count > before
+
+
+NESTED_HISTORY = ('query($n: Int!) { failureHistory(asset: "AC-3", first: $n) { edges { node { id '
+                  'failureModes(first: $n) { edges { node { id } } } } } } }')
+
+
+@pytest.mark.parametrize("size", [200.0, 2e2], ids=["decimal-point", "exponent"])
+def test_float_page_size_costs_as_int(schema, size):
+    """A page size sent as a JSON float runs as an Int (graphql-core accepts 200.0) but used to cost the default 20."""
+    assert _cost(schema, NESTED_HISTORY, {"n": size}) == _cost(schema, NESTED_HISTORY, {"n": 200})
+
+
+def test_prepared_cost_keyed_by_float_size(schema):
+    """A prepared operation used to reuse the cost of {"n": 1.0} for {"n": 200.0}, because floats were not in the key."""
+    operations = PreparedOperations(max_cost=10_000)
+    operation = PreparedOperation(parse(NESTED_HISTORY), OperationType.QUERY, {})
+    allowed = {OperationType.QUERY}
+    assert operations.runs(operation, schema, None, {"n": 1.0}, allowed)
+    assert not operations.runs(operation, schema, None, {"n": 200.0}, allowed)
+
+
+@pytest.mark.parametrize("name", [["A"], {"name": "A"}])
+def test_prepared_lookup_non_string_operation_name(name):
+    """A JSON list or object as operationName used to raise TypeError (unhashable) in the prepared lookup."""
+    operations = PreparedOperations(max_cost=100)
+    operations.record("query A { __typename }", "A", PreparedOperation(None, OperationType.QUERY, {}))
+    assert operations.get("query A { __typename }", name) is None

@@ -83,6 +83,20 @@ def _default_page_size(field_def: GraphQLField | None) -> int:
     return 1
 
 
+def variable_page_size(value: Any) -> int | None:
+    """Return the Int that graphql-core coerces a variable's JSON value to, or None when it rejects the value.
+
+    graphql-core 3.3 runs a float without a fractional part (200.0 or 2e2 in JSON) as that Int, so it counts as one.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
 def _page_size(field: FieldNode, field_def: GraphQLField | None, variables: dict[str, Any]) -> int:
     for argument in field.arguments or ():
         if argument.name.value not in PAGE_ARGUMENTS:
@@ -90,8 +104,10 @@ def _page_size(field: FieldNode, field_def: GraphQLField | None, variables: dict
         value = argument.value
         if isinstance(value, IntValueNode):
             return max(1, int(value.value))
-        if isinstance(value, VariableNode) and isinstance(variables.get(value.name.value), int):
-            return max(1, variables[value.name.value])
+        if isinstance(value, VariableNode):
+            size = variable_page_size(variables.get(value.name.value))
+            if size is not None:
+                return max(1, size)
     # A page argument left out of the query costs its schema default (a connection's first=20).
     # NOTE: a list without a page argument counts as one item. Such lists are short value lists of one
     # item (an entity's classes, a path's nodes, a score's components by source).

@@ -35,7 +35,7 @@ from graphql import DocumentNode, GraphQLError, GraphQLSchema, OperationDefiniti
 from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.types.graphql import OperationType
 
-from kg_service.api.limits import operation_cost
+from kg_service.api.limits import operation_cost, variable_page_size
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +48,8 @@ MAX_COSTS = 64
 class PreparedOperation(NamedTuple):
     """A document that passed parsing, the token limit and validation, with its operation type.
 
-    `costs` keeps the cost computed for each set of integer variables, because only those (page
-    sizes) change a cost.
+    `costs` keeps the cost computed for each set of variables that can be page sizes (integers and
+    floats without a fractional part), because only those change a cost.
     """
 
     document: DocumentNode
@@ -78,7 +78,9 @@ class PreparedOperations:
         return len(self._entries)
 
     def get(self, query: str | None, operation_name: str | None) -> PreparedOperation | None:
-        if query is None:
+        # A JSON body can send any value as operationName. A list or object is not a key, so the
+        # standard path handles it and reports that no operation has that name.
+        if query is None or not isinstance(operation_name, (str, type(None))):
             return None
         return self._entries.get((query, operation_name))
 
@@ -97,7 +99,9 @@ class PreparedOperations:
         if operation.operation_type is not OperationType.QUERY or OperationType.QUERY not in allowed_operation_types:
             return False
         variables = variables or {}
-        key = tuple(sorted((name, value) for name, value in variables.items() if isinstance(value, int)))
+        # The key contains every value that can be a page size, so 200.0 never reuses the cost computed for 1.0.
+        key = tuple(sorted((name, size) for name, size in ((name, variable_page_size(value))
+                                                           for name, value in variables.items()) if size is not None))
         cost = operation.costs.get(key)
         if cost is None:
             cost = operation_cost(schema, operation.document, operation_name, variables)

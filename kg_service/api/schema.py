@@ -238,10 +238,16 @@ def _iso(value: Any) -> str | None:
     return value.iso_format() if hasattr(value, "iso_format") else value.isoformat()
 
 
+# Errors whose messages are safe to show and describe the client's mistake. A GraphQLError original
+# comes from graphql-core coercing a variable (200.5 or "200" for an Int), or from a resolver that
+# raised one on purpose.
+CLIENT_ERRORS = (KGServiceError, GraphQLError)
+
+
 def _should_mask(error: GraphQLError) -> bool:
     """Mask unexpected errors; errors of kg-service and GraphQL validation carry safe, useful messages."""
     original = error.original_error
-    return original is not None and not isinstance(original, KGServiceError)
+    return original is not None and not isinstance(original, CLIENT_ERRORS)
 
 
 class KGSchema(strawberry.Schema):
@@ -307,7 +313,7 @@ class KGSchema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         unexpected = []
         for error in errors:
-            if error.original_error is None or isinstance(error.original_error, KGServiceError):
+            if error.original_error is None or isinstance(error.original_error, CLIENT_ERRORS):
                 message = error.message if len(error.message) <= 300 else error.message[:300] + "..."
                 logger.warning("GraphQL request error at %s: %s", ".".join(map(str, error.path or [])) or "-",
                                message)
