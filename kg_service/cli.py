@@ -44,13 +44,13 @@ def _errors() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
-def _store(settings: Settings, start_local: bool = False):
+def _store(settings: Settings, start_local: bool = False, retry_s: float | None = None):
     from kg_service.graph.store import GraphStore
     from kg_service.neo4j_server import LocalNeo4j
 
     if start_local and settings.uses_local_server:
         LocalNeo4j(settings).start()
-    store = GraphStore.from_settings(settings)
+    store = GraphStore.from_settings(settings, retry_s=retry_s)
     store.verify()
     return store
 
@@ -310,7 +310,7 @@ def serve(host: Optional[str] = typer.Option(None, help="Listen address; default
     settings = get_settings()
     host, port = host or settings.api_host, port or settings.api_port
     with _errors():
-        store = _store(settings)
+        store = _store(settings, retry_s=settings.api_retry_s)
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             if probe.connect_ex((host, port)) == 0:
                 raise KGServiceError(f"port {port} on {host} is already in use; stop the other server or pass "

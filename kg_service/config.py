@@ -51,6 +51,9 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
+    api_retry_s: float = Field(default=5.0, ge=0, le=300,
+                               description="How long the API retries a Neo4j transaction that failed on a transient "
+                                           "error or an unreachable server before it answers with the error, seconds")
     debug: bool = Field(default=False, description="Show internal error details in GraphQL responses")
     anonymous_role: str = Field(default="reader", description="Role of GraphQL requests without a credential")
     jwt_secret: str | None = Field(default=None, min_length=32,

@@ -23,6 +23,10 @@ class GraphStoreError(KGServiceError):
     """A query against Neo4j failed or the server could not be reached."""
 
 
+class GraphUnavailableError(GraphStoreError):
+    """Neo4j could not be reached: the server is down, restarting or behind a broken network."""
+
+
 class OntologyError(KGServiceError):
     """An ontology file is invalid or a term is not in the loaded ontology."""
 

@@ -106,3 +106,10 @@ def test_prepared_lookup_non_string_operation_name(name):
     operations = PreparedOperations(max_cost=100)
     operations.record("query A { __typename }", "A", PreparedOperation(None, OperationType.QUERY, {}))
     assert operations.get("query A { __typename }", name) is None
+
+
+def test_huge_cost_shortened_in_message():
+    from kg_service.api.limits import _shown
+
+    assert _shown(10_001) == "10001"
+    assert _shown(10**300) == "over 10^15"

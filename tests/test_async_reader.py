@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from starlette.testclient import TestClient
@@ -121,3 +122,27 @@ def test_benchmark_async_driver_path_matches_sync(plant, family):
     before = plant.query_count
     assert by_reader == family.direct(plant)
     assert reader_queries == plant.query_count - before == 1
+
+
+def _unreachable_settings(settings, retry_s: float):
+    return settings.model_copy(update={"neo4j_uri": "bolt://127.0.0.1:9", "neo4j_password": "not-used",
+                                       "api_retry_s": retry_s})
+
+
+def test_api_retry_budget_reaches_both_drivers(settings):
+    app = create_app(_unreachable_settings(settings, 2.5))
+    view = app.graphql_view
+    # The drivers keep their configuration in a private attribute; neo4j 6 has no public getter.
+    assert view.store.driver._default_workspace_config.max_transaction_retry_time == 2.5
+    with TestClient(app):
+        assert view.reader._driver._default_workspace_config.max_transaction_retry_time == 2.5
+
+
+def test_unreachable_graph_message_hides_address(settings):
+    from kg_service.api.schema import UNAVAILABLE_MESSAGE
+
+    with TestClient(create_app(_unreachable_settings(settings, 0))) as client:
+        for query in (ENTITY, '{ rootCauses(asset: "AC-3") { targetWorkOrders } }'):
+            body = graphql(client, query, id="equipment:sample-plant:ac-3")
+            assert body["errors"][0]["message"] == UNAVAILABLE_MESSAGE
+            assert "127.0.0.1" not in json.dumps(body)

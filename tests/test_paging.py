@@ -292,3 +292,19 @@ def test_cursor_text_equals_json_form(scope, position):
     expected = base64.urlsafe_b64encode(json.dumps([scope, position]).encode("utf-8")).decode("ascii")
     assert paging.encode_cursor(scope, position) == expected
     assert paging.decode_cursor(expected, scope, "field") == position
+
+
+def test_cursor_with_inserted_junk_rejected():
+    """A cursor with characters outside the URL-safe alphabet used to decode to the same position."""
+    from kg_service.errors import QueryError
+    from kg_service.reasoning import lookup
+
+    cursor = paging.encode_cursor("WorkOrder.parts:0123456789abcdef", 3)
+    for forged in (cursor[:4] + "!!!" + cursor[4:], cursor[:4] + " " + cursor[4:], cursor.replace("-", "+")):
+        if forged == cursor:
+            continue
+        with pytest.raises(QueryError, match="invalid cursor"):
+            paging.decode_cursor(forged, "WorkOrder.parts:0123456789abcdef", "parts")
+    keyset = lookup.encode_cursor(["2024-05-01", "work-order:x"])
+    with pytest.raises(QueryError, match="invalid cursor"):
+        lookup.decode_cursor(keyset[:4] + "!!!" + keyset[4:])

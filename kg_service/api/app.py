@@ -153,7 +153,8 @@ def create_app(settings: Settings, store: GraphStore | None = None, access_log: 
     `json_post_shortcut=False` sends every request through strawberry's full view.
     """
     own_store = store is None
-    store = store or GraphStore.from_settings(settings)
+    # A request must not wait the driver's default 30 s of retries while Neo4j is down.
+    store = store or GraphStore.from_settings(settings, retry_s=settings.api_retry_s)
     access_log = ServerOptions().access_log if access_log is None else access_log
 
     @asynccontextmanager
@@ -161,7 +162,7 @@ def create_app(settings: Settings, store: GraphStore | None = None, access_log: 
         # uvicorn configures its loggers before the lifespan starts, so this level is the one that applies.
         logging.getLogger(ACCESS_LOGGER).setLevel(logging.INFO if access_log else logging.WARNING)
         logger.info("GraphQL API starting on Neo4j %s (access log %s)", store.uri, "on" if access_log else "off")
-        graphql.reader = store.open_async_reader()
+        graphql.reader = store.open_async_reader(retry_s=settings.api_retry_s)
         try:
             yield
         finally:
@@ -197,5 +198,9 @@ def create_app(settings: Settings, store: GraphStore | None = None, access_log: 
 def app_from_settings() -> Starlette:
     """Create the app from the process's settings; the factory that `kg-service serve --workers N` runs per worker."""
     from kg_service.config import get_settings
+    from kg_service.logging_setup import configure_logging
 
-    return create_app(get_settings())
+    settings = get_settings()
+    # A worker is a fresh interpreter, so the CLI's logging set-up does not reach it.
+    configure_logging(settings.log_level)
+    return create_app(settings)

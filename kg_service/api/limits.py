@@ -177,6 +177,11 @@ def operation_cost(schema: GraphQLSchema | None, document: DocumentNode, operati
                and (operation_name is None or (definition.name and definition.name.value == operation_name)))
 
 
+def _shown(cost: int) -> str:
+    """Return a cost as text, shortened where a huge page size made it longer than a message should be."""
+    return str(cost) if cost < 10**15 else "over 10^15"
+
+
 class QueryCostLimiter(SchemaExtension):
     """Reject a query whose estimated cost exceeds `max_cost` before it is validated or run.
 
@@ -198,10 +203,10 @@ class QueryCostLimiter(SchemaExtension):
             cost = operation_cost(getattr(context.schema, "_schema", None), document, context.operation_name,
                                   context.variables or {})
             if cost > self.max_cost:
-                logger.warning("rejected a GraphQL query of cost %d (budget %d)", cost, self.max_cost)
+                logger.warning("rejected a GraphQL query of cost %s (budget %d)", _shown(cost), self.max_cost)
                 context.pre_execution_errors = [GraphQLError(
-                    f"query cost {cost} exceeds the budget of {self.max_cost}; request fewer items with smaller "
-                    "first/limit values, fewer aliases or less nesting")]
+                    f"query cost {_shown(cost)} exceeds the budget of {self.max_cost}; request fewer items with "
+                    "smaller first/limit values, fewer aliases or less nesting")]
         yield
 
 

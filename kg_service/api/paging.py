@@ -113,7 +113,8 @@ def decode_cursor(cursor: str | None, scope: str, field: str) -> int:
     if cursor is None:
         return -1
     try:
-        values = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
+        # validate=True rejects characters outside the URL-safe alphabet, so each position has one cursor.
+        values = json.loads(base64.b64decode(cursor.encode("ascii"), altchars=b"-_", validate=True))
     except (ValueError, UnicodeError, binascii.Error, RecursionError):
         values = None
     valid = (isinstance(values, list) and len(values) == 2 and isinstance(values[0], str)

@@ -64,7 +64,7 @@ class PreparedOperations:
     """
 
     def __init__(self, max_cost: int, should_mask: Callable[[GraphQLError], bool] | None = None,
-                 size: int = DEFAULT_SIZE) -> None:
+                 size: int = DEFAULT_SIZE, masker: MaskErrors | None = None) -> None:
         if size < 1:
             raise ValueError(f"size must be at least 1, got {size}")
         self.max_cost = max_cost
@@ -72,7 +72,10 @@ class PreparedOperations:
         self.size = size
         self._entries: dict[tuple[str, str | None], PreparedOperation] = {}
         self._lock = threading.Lock()
-        self._masker = MaskErrors(should_mask_error=should_mask) if should_mask is not None else None
+        # `masker` is an instance of the schema's MaskErrors class, so both paths write the same messages.
+        if masker is None and should_mask is not None:
+            masker = MaskErrors(should_mask_error=should_mask)
+        self._masker = masker
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -30,7 +30,7 @@ from kg_service.api.context import read, request_schema_async, request_store
 from kg_service.api.execution import executor_for
 from kg_service.api.limits import Cost, QueryCostLimiter, query_limit_extensions
 from kg_service.api.prepared import PreparedOperations, RecordPreparedOperation
-from kg_service.errors import KGServiceError
+from kg_service.errors import GraphUnavailableError, KGServiceError
 from kg_service.reasoning import lookup
 from kg_service.reasoning.rootcause import ASSET_CLASSES, MAX_CANDIDATES, RootCauseQuery, rank_causes
 
@@ -244,10 +244,34 @@ def _iso(value: Any) -> str | None:
 CLIENT_ERRORS = (KGServiceError, GraphQLError)
 
 
+UNAVAILABLE_MESSAGE = "the graph database is not reachable; try again shortly (the server log names the cause)"
+
+
 def _should_mask(error: GraphQLError) -> bool:
-    """Mask unexpected errors; errors of kg-service and GraphQL validation carry safe, useful messages."""
+    """Mask unexpected errors; errors of kg-service and GraphQL validation carry safe, useful messages.
+
+    An unreachable Neo4j is masked too, because its message names the server's address.
+    """
     original = error.original_error
+    if isinstance(original, GraphUnavailableError):
+        return True
     return original is not None and not isinstance(original, CLIENT_ERRORS)
+
+
+class MaskInternalErrors(MaskErrors):
+    """strawberry's MaskErrors, with a message of its own for an unreachable Neo4j.
+
+    Usage::
+
+        strawberry.Schema(query=Query, extensions=[lambda: MaskInternalErrors(should_mask_error=_should_mask)])
+    """
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        masked = super().anonymise_error(error)
+        if not isinstance(error.original_error, GraphUnavailableError):
+            return masked
+        return GraphQLError(UNAVAILABLE_MESSAGE, nodes=masked.nodes, source=masked.source,
+                            positions=masked.positions, path=masked.path)
 
 
 class KGSchema(strawberry.Schema):
@@ -330,8 +354,9 @@ def build_schema(debug: bool = False) -> strawberry.Schema:
     max_cost = 10_000
     extensions: list[Any] = query_limit_extensions(max_depth=10, max_tokens=2000, max_aliases=20, max_cost=max_cost)
     if not debug:
-        extensions.append(lambda: MaskErrors(should_mask_error=_should_mask))
-    prepared = PreparedOperations(max_cost=max_cost, should_mask=None if debug else _should_mask)
+        extensions.append(lambda: MaskInternalErrors(should_mask_error=_should_mask))
+    prepared = PreparedOperations(max_cost=max_cost, should_mask=None if debug else _should_mask,
+                                  masker=None if debug else MaskInternalErrors(should_mask_error=_should_mask))
     extensions.append(lambda: RecordPreparedOperation(prepared))
     query = merge_types("Query", (CoreQuery, *features.query_types()))
     mutations = features.mutation_types()

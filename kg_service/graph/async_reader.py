@@ -34,10 +34,11 @@ logger = logging.getLogger(__name__)
 class AsyncGraphReader:
     """READ transactions through the asyncio driver, on the database and with the timeout of a GraphStore."""
 
-    def __init__(self, store: GraphStore, auth: tuple[str, str]) -> None:
+    def __init__(self, store: GraphStore, auth: tuple[str, str], retry_s: float | None = None) -> None:
         self.store = store
+        retry = {} if retry_s is None else {"max_transaction_retry_time": retry_s}
         self._driver: AsyncDriver = AsyncGraphDatabase.driver(store.uri, auth=auth, max_connection_pool_size=50,
-                                                              notifications_min_severity="OFF")
+                                                              notifications_min_severity="OFF", **retry)
         logger.info("opened an asyncio reader on %s", store.uri)
 
     async def read(self, cypher: str, params: Params | None = None) -> list[dict[str, Any]]:

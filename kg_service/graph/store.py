@@ -16,7 +16,7 @@ from neo4j import Driver, GraphDatabase, ManagedTransaction, READ_ACCESS, Query,
 from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable
 
 from kg_service.config import Settings
-from kg_service.errors import ConfigurationError, GraphStoreError
+from kg_service.errors import ConfigurationError, GraphStoreError, GraphUnavailableError
 
 if TYPE_CHECKING:
     from kg_service.graph.async_reader import AsyncGraphReader
@@ -37,23 +37,28 @@ class GraphStore:
     """
 
     def __init__(self, uri: str, user: str, password: str, database: str = "neo4j",
-                 query_timeout_s: float | None = 60.0) -> None:
+                 query_timeout_s: float | None = 60.0, retry_s: float | None = None) -> None:
         self.uri = uri
         self.database = database
         self.query_timeout_s = query_timeout_s
         self._auth = (user, password)
+        # The driver retries a failed managed transaction for up to 30 s unless `retry_s` sets another limit.
+        retry = {} if retry_s is None else {"max_transaction_retry_time": retry_s}
         self._driver: Driver = GraphDatabase.driver(uri, auth=self._auth, max_connection_pool_size=50,
-                                                   notifications_min_severity="OFF")
+                                                   notifications_min_severity="OFF", **retry)
         self.query_count = 0
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "GraphStore":
-        """Connect to `NEO4J_URI` when set, else to the local server under the state folder."""
+    def from_settings(cls, settings: Settings, retry_s: float | None = None) -> "GraphStore":
+        """Connect to `NEO4J_URI` when set, else to the local server under the state folder.
+
+        `retry_s` bounds how long a failed transaction is retried (the driver's default is 30 s).
+        """
         if settings.neo4j_uri:
             if settings.neo4j_password is None:
                 raise ConfigurationError("NEO4J_URI is set but NEO4J_PASSWORD is not; set both to use an external Neo4j")
             return cls(settings.neo4j_uri, settings.neo4j_user, settings.neo4j_password, settings.neo4j_database,
-                       settings.query_timeout_s)
+                       settings.query_timeout_s, retry_s)
 
         from kg_service.neo4j_server import LocalNeo4j
 
@@ -62,7 +67,8 @@ class GraphStore:
             raise ConfigurationError(
                 f"no local Neo4j has been set up under {server.home}; run 'kg-service neo4j start' first, "
                 "or set NEO4J_URI, NEO4J_USER and NEO4J_PASSWORD to use another server")
-        return cls(server.uri, settings.neo4j_user, server.password(), settings.neo4j_database, settings.query_timeout_s)
+        return cls(server.uri, settings.neo4j_user, server.password(), settings.neo4j_database, settings.query_timeout_s,
+                   retry_s)
 
     def close(self) -> None:
         self._driver.close()
@@ -132,15 +138,18 @@ class GraphStore:
     def store_error(self, error: Neo4jError | ServiceUnavailable, read_only: bool) -> GraphStoreError:
         """Return the GraphStoreError that reports a failed transaction of this store."""
         if isinstance(error, ServiceUnavailable):
-            return GraphStoreError(f"Neo4j at {self.uri} is not reachable: {error}")
+            return GraphUnavailableError(f"Neo4j at {self.uri} is not reachable: {error}")
         kind = "read query failed" if read_only else "write transaction failed and was rolled back"
         return GraphStoreError(f"{kind}: {error.code}: {error.message}")
 
-    def open_async_reader(self) -> "AsyncGraphReader":
-        """Open a reader on the asyncio driver, bound to the running event loop; close it on that loop."""
+    def open_async_reader(self, retry_s: float | None = None) -> "AsyncGraphReader":
+        """Open a reader on the asyncio driver, bound to the running event loop; close it on that loop.
+
+        `retry_s` bounds how long a failed read is retried (the driver's default is 30 s).
+        """
         from kg_service.graph.async_reader import AsyncGraphReader
 
-        return AsyncGraphReader(self, self._auth)
+        return AsyncGraphReader(self, self._auth, retry_s)
 
     def run_schema(self, statements: list[str]) -> None:
         """Run schema statements (constraints, indexes), each in its own auto-commit transaction."""

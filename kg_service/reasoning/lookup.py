@@ -81,7 +81,8 @@ def decode_cursor(cursor: str | None) -> list[Any] | None:
     if cursor is None:
         return None
     try:
-        values = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
+        # validate=True rejects characters outside the URL-safe alphabet, so each position has one cursor.
+        values = json.loads(base64.b64decode(cursor.encode("ascii"), altchars=b"-_", validate=True))
     except (ValueError, UnicodeError, RecursionError):
         raise QueryError(f"invalid cursor {shorten(cursor)}; pass an endCursor from a previous page") from None
     if not isinstance(values, list):
