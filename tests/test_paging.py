@@ -308,3 +308,27 @@ def test_cursor_with_inserted_junk_rejected():
     keyset = lookup.encode_cursor(["2024-05-01", "work-order:x"])
     with pytest.raises(QueryError, match="invalid cursor"):
         lookup.decode_cursor(keyset[:4] + "!!!" + keyset[4:])
+
+
+PAGE_INFO = """query($after: String, $historyAfter: String) {
+  rootCauses(asset: "AC-3", failureMode: "Overheating") {
+    candidates(first: 2, after: $after) {
+      pageInfo { hasPreviousPage hasNextPage startCursor endCursor } edges { cursor } } }
+  failureHistory(asset: "AC-3", first: 2, after: $historyAfter) {
+    pageInfo { hasPreviousPage hasNextPage startCursor endCursor } edges { cursor } }
+}"""
+
+
+def test_page_info_has_all_four_relay_fields(api):
+    first = graphql(api, PAGE_INFO, after=None, historyAfter=None)["data"]
+    for connection in (first["rootCauses"]["candidates"], first["failureHistory"]):
+        info, cursors = connection["pageInfo"], [edge["cursor"] for edge in connection["edges"]]
+        assert info["hasPreviousPage"] is False
+        assert (info["startCursor"], info["endCursor"]) == (cursors[0], cursors[-1])
+
+    second = graphql(api, PAGE_INFO, after=first["rootCauses"]["candidates"]["pageInfo"]["endCursor"],
+                     historyAfter=first["failureHistory"]["pageInfo"]["endCursor"])["data"]
+    for connection in (second["rootCauses"]["candidates"], second["failureHistory"]):
+        info, cursors = connection["pageInfo"], [edge["cursor"] for edge in connection["edges"]]
+        assert info["hasPreviousPage"] is True
+        assert info["startCursor"] == cursors[0]

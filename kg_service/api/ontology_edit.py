@@ -20,6 +20,7 @@ from strawberry.types import Info
 
 from kg_service.api.context import request_store
 from kg_service.api.auth import RequireRole, request_principal
+from kg_service.api.paging import keyset_page_info
 from kg_service.api.types import PageInfo
 from kg_service.errors import QueryError
 from kg_service.ontology.editing import ChangeRecord, EditResult, OntologyEditor
@@ -196,8 +197,7 @@ class OntologyEditQuery:
         edges = [OntologyChangeEdge(cursor=lookup.encode_cursor([record.version]), node=_change(record))
                  for record in records[:first]]
         return OntologyChangeConnection(total_count=total, edges=edges,
-                                        page_info=PageInfo(has_next_page=len(records) > first,
-                                                           end_cursor=edges[-1].cursor if edges else None))
+                                        page_info=keyset_page_info(edges, len(records) > first, after))
 
     @strawberry.field(description="owl:versionInfo and change-log version of an ontology (default the core one)")
     async def ontology_version(self, info: Info, ontology: str | None = None) -> OntologyVersion:

@@ -36,10 +36,14 @@ FINGERPRINT_LENGTH = 16
 MAX_POSITION = 2**31
 
 
-@strawberry.type(description="Where a page ends and whether more items follow it")
+@strawberry.type(description="Where a page starts and ends and whether items come before and after it")
 class PageInfo:
     has_next_page: bool
     end_cursor: str | None
+    has_previous_page: bool = strawberry.field(
+        default=False, description="Whether items come before the page; `after` pages forward, so this is true "
+                                   "when the page starts after the first item")
+    start_cursor: str | None = strawberry.field(default=None, description="Cursor of the page's first item")
 
 
 @strawberry.type(description="An item of a page with the cursor that points at it")
@@ -75,6 +79,7 @@ class Page(Generic[T]):
     items: list[tuple[str, T]]
     total: int
     has_next: bool
+    has_previous: bool = False
 
     @property
     def end_cursor(self) -> str | None:
@@ -139,7 +144,7 @@ def slice_page(items: Sequence[T], first: int, after: str | None, scope: str, fi
 def page_at(items: Sequence[T], start: int, total: int, scope: str) -> Page[T]:
     """Return a page that a query read from position `start` (from 0) of a list of `total` items."""
     return Page([(encode_cursor(scope, start + offset), item) for offset, item in enumerate(items)], total,
-                start + len(items) < total)
+                start + len(items) < total, start > 0)
 
 
 def edges(page: Page[Any], edge_type: type = Edge) -> list[Any]:
@@ -148,7 +153,15 @@ def edges(page: Page[Any], edge_type: type = Edge) -> list[Any]:
 
 
 def page_info(page: Page[Any]) -> PageInfo:
-    return PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor)
+    start_cursor = page.items[0][0] if page.items else None
+    return PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor, has_previous_page=page.has_previous,
+                    start_cursor=start_cursor)
+
+
+def keyset_page_info(edges: Sequence[Any], has_next: bool, after: str | None) -> PageInfo:
+    """Return the PageInfo of a page that Cypher read by key after the cursor `after` (None for the first page)."""
+    return PageInfo(has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None,
+                    has_previous_page=after is not None, start_cursor=edges[0].cursor if edges else None)
 
 
 def connection(connection_type: type, items: Sequence[Any], first: int, after: str | None, scope: str, field: str,

@@ -22,13 +22,14 @@ from strawberry.types import ExecutionResult, Info
 
 from kg_service.api.types import (Entity, EntityConnection, EntityEdge, EvidencePath, ObservedEvent, OntologyClass,
                                   OntologyClassConnection, OntologyClassEdge, OntologyProperty,
-                                  OntologyPropertyConnection, OntologyPropertyEdge, PageInfo, RootCauseCandidate,
+                                  OntologyPropertyConnection, OntologyPropertyEdge, RootCauseCandidate,
                                   RootCauseResult, ScoreComponent, TelemetryEvidence, WorkOrder, WorkOrderConnection,
                                   WorkOrderEdge)
 from kg_service.api import features
 from kg_service.api.context import read, request_schema_async, request_store
 from kg_service.api.execution import executor_for
 from kg_service.api.limits import Cost, QueryCostLimiter, query_limit_extensions
+from kg_service.api.paging import keyset_page_info
 from kg_service.api.prepared import PreparedOperations, RecordPreparedOperation
 from kg_service.errors import GraphUnavailableError, KGServiceError
 from kg_service.reasoning import lookup
@@ -157,7 +158,7 @@ class CoreQuery:
         total = result["total"]
         has_next = result["remaining"] > len(rows)
         return EntityConnection(total_count=total, edges=edges,
-                                page_info=PageInfo(has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None))
+                                page_info=keyset_page_info(edges, has_next, after))
 
     @strawberry.field(description="Work orders of an asset and of everything part of it, newest first; `since` and "
                                   "`until` (inclusive ISO dates) keep those dated within them")
@@ -170,7 +171,7 @@ class CoreQuery:
         edges = [WorkOrderEdge(cursor=lookup.encode_cursor([str(row["props"]["date"]), row["id"]]), node=_work_order(row))
                  for row in page.rows]
         return WorkOrderConnection(total_count=page.total, edges=edges,
-                                   page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor))
+                                   page_info=keyset_page_info(edges, page.has_next, after))
 
     @strawberry.field(description="Classes of every loaded ontology, ordered by node label")
     async def ontology_classes(self, info: Info, first: int = 100, after: str | None = None) -> OntologyClassConnection:
@@ -179,7 +180,7 @@ class CoreQuery:
             iri=row["iri"], node_label=row["key"], parents=sorted(row["parents"]), deprecated=bool(row["deprecated"]),
             texts=row["props"])) for row in rows]
         return OntologyClassConnection(total_count=total, edges=edges,
-                                       page_info=PageInfo(has_next_page=has_next, end_cursor=end_cursor))
+                                       page_info=keyset_page_info(edges, has_next, after))
 
     @strawberry.field(description="Object and datatype properties of every loaded ontology, ordered by kind and name")
     async def ontology_properties(self, info: Info, first: int = 100,
@@ -189,7 +190,7 @@ class CoreQuery:
             iri=row["iri"], kind=row["kind"], name=row["name"], domain=row["domain"], range=row["range"],
             texts=row["props"])) for row in rows]
         return OntologyPropertyConnection(total_count=total, edges=edges,
-                                          page_info=PageInfo(has_next_page=has_next, end_cursor=end_cursor))
+                                          page_info=keyset_page_info(edges, has_next, after))
 
     @strawberry.field(description="Candidate causes ranked for an asset (with a time window), a failure event, "
                                   "an alarm or anomaly event, a failure mode or a symptom. Each candidate has its "

@@ -20,7 +20,8 @@ from strawberry.types import Info
 from kg_service.api.context import request_store
 from kg_service.api.execution import PURE_RESOLVER
 from kg_service.api.limits import Cost
-from kg_service.api.paging import Connection, Page, connection, fingerprint, page_info, slice_page
+from kg_service.api.paging import (Connection, Page, connection, fingerprint, keyset_page_info, page_info,
+                                   slice_page)
 from kg_service.api.types import Entity, PageInfo
 from kg_service.reasoning import lookup
 from kg_service.reasoning.mcdm import AhpResult, DecisionResult
@@ -233,8 +234,7 @@ class SupplierQuery:
         edges = [SupplierKpiEdge(cursor=lookup.encode_cursor([row.supplier_id]), node=_kpi_row(row, table.columns))
                  for row in page]
         return SupplierKpiConnection(columns=table.columns, total_count=len(table.rows), edges=edges,
-                                     page_info=PageInfo(has_next_page=len(rest) > len(page),
-                                                        end_cursor=edges[-1].cursor if edges else None))
+                                     page_info=keyset_page_info(edges, len(rest) > len(page), after))
 
     @strawberry.field(description="Suppliers ranked on KPI criteria by TOPSIS (default), VIKOR or WSM, optionally for "
                                   "one part or product group, after hard constraints",
