@@ -250,6 +250,33 @@ def test_model_dates_kept_without_expression(plant):
     assert all("2024-07-01" <= row["date"] <= "2024-08-31" for row in answer.rows)
 
 
+def test_failures_question_lists_failure_history(plant):
+    answer = Asker(plant, RuleMapper(), today=lambda: MID_2025).ask("AC-3 failures in 2024")
+    assert answer.tool == "failure_history"
+    assert answer.arguments["failures_only"] is True
+    assert (answer.arguments["since"], answer.arguments["until"]) == ("2024-01-01", "2024-12-31")
+    windowed = lookup.failure_history(plant, AC3, 50, failures_only=True, since="2024-01-01", until="2024-12-31")
+    assert f"{windowed.total} failure work order" in answer.text
+
+
+def test_unknown_equipment_tag_named_in_failure(plant):
+    answer = Asker(plant, RuleMapper()).ask("Why did AC-99 stop?")
+    assert answer.status == "failed"
+    assert "AC-99" in answer.text
+    assert answer.suggestions
+
+
+def test_single_day_window_wording(plant):
+    answer = Asker(plant, RuleMapper(), today=lambda: date(2024, 9, 2)).ask("AC-3 work orders yesterday")
+    assert "has 1 work order on 2024-09-01;" in answer.text
+
+
+def test_chinese_since_window_wording(plant):
+    answer = Asker(plant, RuleMapper(), today=lambda: MID_2025).ask("3号空压机自2025-01-01以来的维修记录")
+    windowed = lookup.failure_history(plant, AC3, 50, since="2025-01-01")
+    assert f"自 2025-01-01 以来共有 {windowed.total} 张工单" in answer.text
+
+
 def test_window_not_added_to_lookup():
     call = LookupCall(tool="lookup", text="AC-3")
     assert with_time_window(call, "What was AC-3 last year?", MID_2025) is call

@@ -41,6 +41,25 @@ TODAY = date(2026, 12, 5)  # a Saturday
     ("2024年的工单", date(2024, 1, 1), date(2024, 12, 31)),
     ("2024-05-01至2024-06-30的工单", date(2024, 5, 1), date(2024, 6, 30)),
     ("自2024-03-01以来的故障", date(2024, 3, 1), None),
+    ("AC-3 work orders since March 2024", date(2024, 3, 1), None),
+    ("failures after May 2024", date(2024, 6, 1), None),
+    ("failures since 2024", date(2024, 1, 1), None),
+    ("自2024年3月以来的故障", date(2024, 3, 1), None),
+    ("从2024年起的工单", date(2024, 1, 1), None),
+    ("failures before 2024-01-01", None, date(2023, 12, 31)),
+    ("failures before 2024", None, date(2023, 12, 31)),
+    ("failures until May 2024", None, date(2024, 5, 31)),
+    ("2024年以前的工单", None, date(2023, 12, 31)),
+    ("AC-3 work orders in 2023 and 2024", date(2023, 1, 1), date(2024, 12, 31)),
+    ("from 2023 to 2024", date(2023, 1, 1), date(2024, 12, 31)),
+    ("2023-2024 failures", date(2023, 1, 1), date(2024, 12, 31)),
+    ("2023年到2024年的工单", date(2023, 1, 1), date(2024, 12, 31)),
+    ("AC-3 work orders in Q2 2024", date(2024, 4, 1), date(2024, 6, 30)),
+    ("failures 2024 Q3", date(2024, 7, 1), date(2024, 9, 30)),
+    ("second quarter of 2024", date(2024, 4, 1), date(2024, 6, 30)),
+    ("3号空压机2024年第二季度的维修记录", date(2024, 4, 1), date(2024, 6, 30)),
+    ("2024年Q4的故障", date(2024, 10, 1), date(2024, 12, 31)),
+    ("AC-3 work orders in 2024/05", date(2024, 5, 1), date(2024, 5, 31)),
 ])
 def test_window_of_question(question, since, until):
     window = find_time_window(question, TODAY)
@@ -51,7 +70,7 @@ def test_window_of_question(question, since, until):
 
 @pytest.mark.parametrize("question", ["AC-3 history", "Why does AC-3 overheat?", "近日有什么问题", "近年来的故障",
                                       "last 0 days", "last 99999 days", "P-2024 bearing", "the last work order",
-                                      "3号空压机的维修记录"])
+                                      "3号空压机的维修记录", "AC-3 work orders in 2024-13", "since 2024-02-30"])
 def test_no_window_without_time_expression(question):
     assert find_time_window(question, TODAY) is None
 

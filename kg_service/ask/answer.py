@@ -46,19 +46,22 @@ def render(result: ToolResult, lang: str) -> str:
 
 
 def _window(facts: dict, lang: str) -> str:
-    """Return the date window of a result as words to put after a count ("" without a window)."""
+    """Return the date window of a result as words: after a count in English, before it in Chinese ("" without one)."""
     since, until = facts.get("since"), facts.get("until")
+    if not since and not until:
+        return ""
     if lang == "zh":
         if since and until:
-            return f"{since} 至 {until} 期间"
-        if since or until:
-            return f"{since} 以来" if since else f"{until} 之前"
-        return ""
+            return f"在 {since} 当天" if since == until else f"在 {since} 至 {until} 期间"
+        return f"自 {since} 以来" if since else f"在 {until} 及以前"
     if since and until:
-        return f" between {since} and {until}"
-    if since or until:
-        return f" since {since}" if since else f" until {until}"
-    return ""
+        return f" on {since}" if since == until else f" between {since} and {until}"
+    return f" since {since}" if since else f" until {until}"
+
+
+def _count(number: int, noun: str) -> str:
+    """Return "1 work order" or "3 work orders"."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def _root_causes(result: ToolResult, lang: str) -> str:
@@ -66,6 +69,7 @@ def _root_causes(result: ToolResult, lang: str) -> str:
     window = _window(facts, lang)
     if lang == "zh" and window:
         window += "，"
+    records = "records" if facts["target_work_orders"] == 1 else "record"
     asset = _in_place(_name(facts["asset"], lang) if facts["asset"] else None, facts.get("place"), lang)
     condition = _name(facts["condition"], lang, with_tag=False) if facts["condition"] else None
     count = facts["target_work_orders"]
@@ -81,21 +85,21 @@ def _root_causes(result: ToolResult, lang: str) -> str:
         return f"{subject}的可能原因（{window}{count} 张工单记录了该故障）：{causes}。"
 
     causes = _join([f"{row['rank']}. {_row_name(row, 'en')} (score {row['score']:.2f}, "
-                    f"{len(row['work_orders'])} evidence work orders)" for row in result.rows[:MAX_LISTED]], "en")
+                    f"{_count(len(row['work_orders']), 'evidence work order')})" for row in result.rows[:MAX_LISTED]],
+                   "en")
     if facts["condition_chosen"]:
-        head = f"{asset} most often fails with {condition} ({count} work orders{window} record it). "
+        head = f"{asset} most often fails with {condition} ({_count(count, 'work order')}{window} {records} it). "
         return head + (f"Likely causes: {causes}." if result.rows else "The graph has no evidence to rank causes.")
     subject = (condition or "failures") + (f" on {asset}" if asset else "")
     if not result.rows:
-        return f"The graph has no evidence to rank causes of {subject} ({count} work orders{window} record it)."
-    return f"Likely causes of {subject} ({count} work orders{window} record it): {causes}."
+        return (f"The graph has no evidence to rank causes of {subject} ({_count(count, 'work order')}{window} "
+                f"{records} it).")
+    return f"Likely causes of {subject} ({_count(count, 'work order')}{window} {records} it): {causes}."
 
 
 def _history(result: ToolResult, lang: str) -> str:
     facts = result.facts
     window = _window(facts, lang)
-    if lang == "zh" and window:
-        window = f"在 {window}"
     asset = _in_place(_name(facts["asset"], lang), facts.get("place"), lang)
     orders = []
     for row in result.rows[:MAX_LISTED]:
@@ -106,10 +110,10 @@ def _history(result: ToolResult, lang: str) -> str:
         if not result.rows:
             return f"{asset}{window}没有{kind}。"
         return f"{asset}{window}共有 {facts['total']} 张{kind}，最近的：{_join(orders, 'zh')}。"
-    kind = "failure work orders" if facts["failures_only"] else "work orders"
+    kind = "failure work order" if facts["failures_only"] else "work order"
     if not result.rows:
-        return f"{asset} has no {kind}{window}."
-    return f"{asset} has {facts['total']} {kind}{window}; the latest: {_join(orders, 'en')}."
+        return f"{asset} has no {kind}s{window}."
+    return f"{asset} has {_count(facts['total'], kind)}{window}; the latest: {_join(orders, 'en')}."
 
 
 def _suppliers(result: ToolResult, lang: str) -> str:

@@ -29,10 +29,15 @@ CAUSE_WORDS = ("why", "cause", "causes", "caused", "root cause", "reason", "reas
                "为什么", "为何", "原因", "根因", "怎么回事", "导致", "老是", "总是")
 LOOKUP_WORDS = ("what is", "what's", "who is", "find", "look up", "lookup", "search", "where is", "which line",
                 "is there", "show me", "是什么", "查找", "查询", "搜索", "在哪", "哪条线", "有没有", "是哪个")
-FAILURES_ONLY_WORDS = ("failure", "failures", "breakdown", "breakdowns", "故障", "失效")
+FAILURES_ONLY_WORDS = ("failure", "failures", "failed", "breakdown", "breakdowns", "broke down", "故障", "失效",
+                       "坏了")
 # A stop is a failure of unknown mode: root causes of the asset's failure events and history.
 STOP_WORDS = ("stop", "stopped", "stops", "shut down", "shutdown", "trip", "tripped", "down", "停机", "停车", "跳闸",
               "停了", "宕机")
+
+
+# An equipment tag such as "AC-99" or "P101"; quarters and halves ("Q2", "H1") are times, not tags.
+EQUIPMENT_TAG = re.compile(r"(?<![A-Za-z0-9-])(?![QqHh][1-4](?![0-9]))([A-Za-z]{1,5}-?[0-9]{1,5})(?![A-Za-z0-9-])")
 
 
 def _has(text: str, words: tuple[str, ...]) -> bool:
@@ -86,7 +91,13 @@ class RuleMapper:
         if place_entity is not None and place_entity not in named:
             named.append(place_entity)
         asset = _first(named, ["Equipment"]) or _first(named, ["System", "Component"])
-        subject = asset is not None or place is not None
+        asset_ref = asset.id if asset else None
+        if asset is None and place is None and not named:
+            # A tag that names no entity ("Why did AC-99 stop?") still goes to the query. The query then
+            # reports the unknown asset with the closest names, which helps more than "no query fits".
+            tag = EQUIPMENT_TAG.search(question)
+            asset_ref = tag.group(1) if tag else None
+        subject = asset_ref is not None or place is not None
         mode = _first(named, ["FailureMode"])
         symptom = _first(named, ["Symptom"])
         part = _first(named, ["Part"])
@@ -102,12 +113,14 @@ class RuleMapper:
                 target = closest[0][1] if closest else None
             if target is not None:
                 return DesignConstraintsCall(tool="design_constraints", target=target.id)
-        if subject and _has(text, HISTORY_WORDS) and not _has(text, ("why", "为什么", "原因")):
-            return FailureHistoryCall(tool="failure_history", asset=asset.id if asset else None, place=place,
+        # "AC-3 failures in 2024" maps like "AC-3 failure work orders", unless the question contains "why".
+        asks_history = _has(text, HISTORY_WORDS) or (_has(text, FAILURES_ONLY_WORDS) and not (mode or symptom))
+        if subject and asks_history and not _has(text, ("why", "为什么", "原因")):
+            return FailureHistoryCall(tool="failure_history", asset=asset_ref, place=place,
                                       failures_only=_has(text, FAILURES_ONLY_WORDS))
         if _has(text, CAUSE_WORDS) or (subject and (mode or symptom or _has(text, STOP_WORDS))):
             if subject or mode or symptom:
-                return RootCausesCall(tool="root_causes", asset=asset.id if asset else None, place=place,
+                return RootCausesCall(tool="root_causes", asset=asset_ref, place=place,
                                       failure_mode=mode.id if mode else None,
                                       symptom=symptom.id if symptom and not mode else None)
         if named and (_has(text, LOOKUP_WORDS) or len(text) <= 40):

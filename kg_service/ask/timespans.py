@@ -165,7 +165,77 @@ def _since(match: re.Match[str], today: date) -> tuple[date | None, date | None]
 
 def _until(match: re.Match[str], today: date) -> tuple[date | None, date | None] | None:
     day = _iso(match.group("day"))
-    return (None, day) if day is not None else None
+    if day is None:
+        return None
+    # "until" and "up to" include the day; "before" does not.
+    return (None, day - timedelta(days=1)) if match.group(0).lower().startswith("before") else (None, day)
+
+
+YEAR = r"(?:19|20)\d{2}"
+MONTH_NAMES = (r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:tember)?|"
+               r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?")
+# A month, a year or a day that "since", "before" and their Chinese forms can start or end a window at.
+PERIOD = (rf"(?:(?:{MONTH_NAMES})\s+{YEAR}|{YEAR}\s*年\s*\d{{1,2}}\s*月|{YEAR}[-/]\d{{1,2}}(?:[-/]\d{{1,2}})?|"
+          rf"{YEAR}\s*年|{YEAR})")
+QUARTERS = {"1": 1, "2": 2, "3": 3, "4": 4, "一": 1, "二": 2, "三": 3, "四": 4, "first": 1, "second": 2, "third": 3,
+            "fourth": 4, "1st": 1, "2nd": 2, "3rd": 3, "4th": 4}
+
+
+def _period(text: str) -> tuple[date, date] | None:
+    """Return the first and last day of a month, a year or a day written as PERIOD matches it, else None."""
+    text = text.strip()
+    named = re.fullmatch(rf"(?P<month>{MONTH_NAMES})\s+(?P<year>{YEAR})", text, re.I)
+    if named:
+        month = MONTHS.get(named.group("month").capitalize()[:3])
+        return _month_window(int(named.group("year")), month) if month else None
+    numeric = re.fullmatch(rf"(?P<year>{YEAR})(?:\s*年\s*(?P<cn>\d{{1,2}})\s*月|[-/](?P<month>\d{{1,2}})"
+                           r"(?:[-/](?P<day>\d{1,2}))?|\s*年)?", text)
+    if not numeric:
+        return None
+    year = int(numeric.group("year"))
+    month_text = numeric.group("cn") or numeric.group("month")
+    if month_text is None:
+        return date(year, 1, 1), date(year, 12, 31)
+    month = int(month_text)
+    if not 1 <= month <= 12:
+        return None
+    if numeric.group("day") is None:
+        return _month_window(year, month)
+    try:
+        day = date(year, month, int(numeric.group("day")))
+    except ValueError:
+        return None
+    return day, day
+
+
+def _since_period(match: re.Match[str], today: date) -> tuple[date | None, date | None] | None:
+    period = _period(match.group("period"))
+    if period is None:
+        return None
+    # "after May 2024" starts once May is over; "since" and "from" include the period.
+    after = match.group(0).lower().startswith("after")
+    return (period[1] + timedelta(days=1), None) if after else (period[0], None)
+
+
+def _before_period(match: re.Match[str], today: date) -> tuple[date | None, date | None] | None:
+    period = _period(match.group("period"))
+    if period is None:
+        return None
+    inclusive = match.group(0).lower().startswith(("until", "up to", "through"))
+    return (None, period[1]) if inclusive else (None, period[0] - timedelta(days=1))
+
+
+def _year_range(match: re.Match[str], today: date) -> tuple[date, date] | None:
+    first, second = sorted((int(match.group("first")), int(match.group("second"))))
+    return date(first, 1, 1), date(second, 12, 31)
+
+
+def _quarter(match: re.Match[str], today: date) -> tuple[date, date] | None:
+    values = match.groupdict()
+    quarter = QUARTERS[(values.get("q") or values.get("q2") or values.get("ord")).lower()]
+    year = int(values.get("year") or values.get("year2") or values.get("year3"))
+    start = date(year, 3 * quarter - 2, 1)
+    return start, _month_window(year, 3 * quarter)[1]
 
 
 def _english_month(match: re.Match[str], today: date) -> tuple[date, date] | None:
@@ -190,9 +260,21 @@ PATTERNS: list[tuple[re.Pattern[str], Reader]] = [
     (re.compile(rf"(?:between|from)\s+(?P<first>{ISO_DATE})\s+(?:and|to|until)\s+(?P<second>{ISO_DATE})", re.I),
      _range),
     (re.compile(rf"(?P<first>{ISO_DATE})\s*(?:到|至|~|—|－)\s*(?P<second>{ISO_DATE})"), _range),
+    (re.compile(rf"(?:\b(?:in|during|from|between)\s+)?\b(?P<first>{YEAR})\s*(?:and|to|through|until|-|–|—)\s*"
+                rf"(?P<second>{YEAR})\b(?![-/]\d)", re.I), _year_range),
+    (re.compile(rf"(?P<first>{YEAR})\s*年?\s*(?:到|至|~|—|－)\s*(?P<second>{YEAR})\s*年"), _year_range),
+    (re.compile(rf"\b(?:Q(?P<q>[1-4])\s+(?P<year>{YEAR})|(?P<year2>{YEAR})\s*Q(?P<q2>[1-4])|"
+                rf"(?P<ord>first|second|third|fourth|1st|2nd|3rd|4th)\s+quarter\s+(?:of\s+)?(?P<year3>{YEAR}))\b",
+                re.I), _quarter),
+    (re.compile(rf"(?P<year>{YEAR})\s*年\s*(?:第\s*(?P<q>[一二三四1-4])\s*季度|(?:Q|q)(?P<q2>[1-4]))"), _quarter),
     (re.compile(rf"(?:since|after|from)\s+(?P<day>{ISO_DATE})", re.I), _since),
     (re.compile(rf"(?:自|从)\s*(?P<day>{ISO_DATE})\s*(?:以来|起|开始)?"), _since),
     (re.compile(rf"(?:until|before|up to)\s+(?P<day>{ISO_DATE})", re.I), _until),
+    (re.compile(rf"\b(?:since|after|from)\s+(?P<period>{PERIOD})(?![-/]?\d)", re.I), _since_period),
+    (re.compile(rf"(?:自|从)\s*(?P<period>{PERIOD})\s*(?:以来|起|开始)"), _since_period),
+    (re.compile(rf"\b(?:until|before|up to|through|prior to)\s+(?P<period>{PERIOD})(?![-/]?\d)", re.I),
+     _before_period),
+    (re.compile(rf"(?P<period>{PERIOD})\s*(?:以前|之前)"), _before_period),
     (re.compile(rf"(?:in|during|over|for)\s+(?:the\s+)?(?:last|past|previous)\s+(?:(?P<count>\d+|{_COUNT_WORDS})\s+)?"
                 r"(?P<unit>days?|weeks?|months?|years?)\b", re.I), _english_rolling),
     (re.compile(rf"\b(?:last|past|previous)\s+(?P<count>\d+|{_COUNT_WORDS})\s+(?P<unit>days?|weeks?|months?|years?)\b",
@@ -207,9 +289,9 @@ PATTERNS: list[tuple[re.Pattern[str], Reader]] = [
     (re.compile(r"\b(?P<month>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
                 r"sep(?:tember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\s+(?P<year>(?:19|20)\d{2})\b", re.I),
      _english_month),
-    (re.compile(r"\b(?P<year>(?:19|20)\d{2})-(?P<month>\d{2})\b(?!-\d)"), _chinese_month),
+    (re.compile(r"\b(?P<year>(?:19|20)\d{2})[-/](?P<month>\d{1,2})\b(?![-/]\d)"), _chinese_month),
     (re.compile(r"(?P<year>(?:19|20)\d{2})\s*年"), _year),
-    (re.compile(r"\b(?:in|during|of|for)\s+(?P<year>(?:19|20)\d{2})\b", re.I), _year),
+    (re.compile(r"\b(?:in|during|of|for)\s+(?P<year>(?:19|20)\d{2})\b(?![-/]\d)", re.I), _year),
 ]
 
 
