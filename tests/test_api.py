@@ -142,7 +142,7 @@ def read_work_order_list(client, field: str, order_cursor: str | None, first: in
 def ac3_orders(client, store) -> list[tuple[str | None, dict]]:
     """Every AC-3 work order as read by Cypher, with the history cursor of the work order before it."""
     page = lookup.asset_history(store, "AC-3", ASSET_CLASSES, 200)
-    before = [None] + [lookup.encode_cursor([str(row["props"]["date"]), row["id"]]) for row in page.rows]
+    before = [None] + [lookup.history_cursor(row, page.scope) for row in page.rows]
     return list(zip(before, page.rows))
 
 
@@ -522,3 +522,16 @@ def test_history_window_invalid_bounds(client, since, until, message):
     body = graphql(client, WINDOWED_HISTORY, since=since, until=until, after=None)
     assert body["data"] is None
     assert message in body["errors"][0]["message"]
+
+
+def test_history_cursor_rejected_on_other_asset_or_window(client):
+    """A failureHistory cursor of AC-3 used to page P-101's history or another window without an error."""
+    query = """query($asset: String!, $since: String, $after: String) {
+      failureHistory(asset: $asset, first: 2, since: $since, after: $after) { pageInfo { endCursor } } }"""
+    first_page = graphql(client, query, asset="AC-3", since=None, after=None)["data"]["failureHistory"]
+    cursor = first_page["pageInfo"]["endCursor"]
+    assert "errors" not in graphql(client, query, asset="AC-3", since=None, after=cursor)
+    for asset, since in (("P-101", None), ("AC-3", "2025-01-01")):
+        body = graphql(client, query, asset=asset, since=since, after=cursor)
+        assert body["data"] is None
+        assert "belongs to another asset, failures-only filter or date window" in body["errors"][0]["message"]

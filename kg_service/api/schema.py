@@ -168,7 +168,7 @@ class CoreQuery:
         params = lookup.asset_history_params(asset, ASSET_CLASSES, first, after, failures_only, since, until)
         page = lookup.asset_history_page((await read(info, lookup.ASSET_HISTORY_QUERY, params))[0], asset,
                                          ASSET_CLASSES)
-        edges = [WorkOrderEdge(cursor=lookup.encode_cursor([str(row["props"]["date"]), row["id"]]), node=_work_order(row))
+        edges = [WorkOrderEdge(cursor=lookup.history_cursor(row, page.scope), node=_work_order(row))
                  for row in page.rows]
         return WorkOrderConnection(total_count=page.total, edges=edges,
                                    page_info=keyset_page_info(edges, page.has_next, after))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from datetime import date, datetime
 from typing import Any, NamedTuple
@@ -11,6 +12,7 @@ from kg_service.errors import NotFoundError, QueryError
 from kg_service.graph.store import GraphStore
 
 MAX_PAGE_SIZE = 200
+HISTORY_SCOPE_LENGTH = 12
 
 # A bound of a history window: an ISO date or date-time text, a date, or None for no bound.
 DateBound = date | str | None
@@ -97,6 +99,8 @@ class HistoryPage(NamedTuple):
     total: int
     has_next: bool
     end_cursor: str | None
+    # What the cursors are valid for: the asset, the failures-only filter and the date window.
+    scope: str | None = None
 
 
 HISTORY_QUERY = """
@@ -136,14 +140,36 @@ RETURN count(wo) AS total
 """
 
 
-def _history_position(after: str | None) -> tuple[str | None, str | None]:
-    """Return the (date, key) of a history cursor; raises QueryError for a cursor this module did not make."""
+def _history_position(after: str | None) -> tuple[str | None, str | None, str | None]:
+    """Return the (date, key, scope) of a history cursor; raises QueryError for a cursor this module did not make."""
     position = decode_cursor(after)
     if position is None:
-        return None, None
-    if not (len(position) == 2 and _is_iso_date(position[0]) and isinstance(position[1], str)):
+        return None, None, None
+    if not (len(position) == 3 and _is_iso_date(position[0]) and all(isinstance(value, str)
+                                                                      for value in position[1:])):
         raise QueryError(f"invalid cursor {shorten(after)}; pass an endCursor from a previous page")
-    return position[0], position[1]
+    return position[0], position[1], position[2]
+
+
+def history_scope(asset_id: str, failures_only: bool, since: str | None, until: str | None) -> str:
+    """Return the scope of a history cursor: a short hash of the asset, the failures-only filter and the window.
+
+    A keyset cursor (date, key) would otherwise point into any asset's history or any window and
+    return a wrong page without an error.
+    """
+    text = json.dumps([asset_id, bool(failures_only), since, until])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:HISTORY_SCOPE_LENGTH]
+
+
+def _check_scope(after: str | None, after_scope: str | None, scope: str) -> None:
+    if after_scope is not None and after_scope != scope:
+        raise QueryError(f"cursor {shorten(after or '')} in after belongs to another asset, failures-only filter or "
+                         "date window; pass an endCursor that failureHistory returned for the same arguments")
+
+
+def history_cursor(row: dict[str, Any], scope: str | None) -> str:
+    """Return the cursor of one work order of a history page."""
+    return encode_cursor([str(row["props"]["date"]), row["id"], scope])
 
 
 def _date_bound(value: DateBound, name: str) -> str | None:
@@ -174,8 +200,10 @@ def failure_history(store: GraphStore, asset_id: str, first: int = 20, after: st
     `since` and `until` (inclusive ISO dates) keep the work orders dated within them.
     """
     check_page_size(first)
-    after_date, after_id = _history_position(after)
+    after_date, after_id, after_scope = _history_position(after)
     window = history_window(since, until)
+    scope = history_scope(asset_id, failures_only, window["since"], window["until"])
+    _check_scope(after, after_scope, scope)
     rows = store.read(HISTORY_QUERY, {"asset": asset_id, "limit": first, "afterDate": after_date,
                                       "afterId": after_id, "failuresOnly": failures_only, **window})
     if not rows:
@@ -185,10 +213,8 @@ def failure_history(store: GraphStore, asset_id: str, first: int = 20, after: st
         # An empty page (past the end) still reports the asset's total.
         total = store.read(HISTORY_COUNT_QUERY, {"asset": asset_id, "failuresOnly": failures_only,
                                                  **window})[0]["total"]
-        return HistoryPage([], total, False, None)
-    last = rows[-1]
-    end_cursor = encode_cursor([str(last["props"]["date"]), last["id"]])
-    return HistoryPage(rows, rows[0]["total"], rows[0]["remaining"] > len(rows), end_cursor)
+        return HistoryPage([], total, False, None, scope)
+    return HistoryPage(rows, rows[0]["total"], rows[0]["remaining"] > len(rows), history_cursor(rows[-1], scope), scope)
 
 
 # One round trip for the GraphQL field: the asset is resolved as `resolve_entity` does (the
@@ -232,7 +258,8 @@ CALL (rest) {
     actions: COLLECT { MATCH (wo)-[:HAS_ACTION]->(x) WITH DISTINCT x ORDER BY x.id RETURN properties(x) },
     symptoms: COLLECT { MATCH (wo)-[:HAS_SYMPTOM]->(x) WITH DISTINCT x ORDER BY x.id RETURN properties(x) }}) AS page
 }
-RETURN [n IN matches | n.id] AS assets, total, size(rest) AS remaining, page
+RETURN [n IN matches | n.id] AS assets, total, size(rest) AS remaining, page,
+       $failuresOnly AS failuresOnly, $since AS since, $until AS until, $after AS after, $afterScope AS afterScope
 """
 
 
@@ -254,9 +281,10 @@ def asset_history_params(reference: str, classes: list[str], first: int = 20, af
                          until: DateBound = None) -> dict[str, Any]:
     """Check the page arguments and return the parameters of ASSET_HISTORY_QUERY (the first half of `asset_history`)."""
     check_page_size(first)
-    after_date, after_id = _history_position(after)
+    after_date, after_id, after_scope = _history_position(after)
     return {"ref": reference, "classes": classes, "limit": first, "afterDate": after_date, "afterId": after_id,
-            "failuresOnly": failures_only, **history_window(since, until)}
+            "afterScope": after_scope, "after": after, "failuresOnly": failures_only,
+            **history_window(since, until)}
 
 
 def asset_history_page(row: dict[str, Any], reference: str, classes: list[str]) -> HistoryPage:
@@ -269,9 +297,9 @@ def asset_history_page(row: dict[str, Any], reference: str, classes: list[str]) 
         raise QueryError(f"{shorten(reference)} names several entities ({', '.join(assets)}); "
                          "pass one of these keys instead")
 
+    scope = history_scope(assets[0], row["failuresOnly"], row["since"], row["until"])
+    _check_scope(row["after"], row["afterScope"], scope)
     rows = row["page"]
     if not rows:
-        return HistoryPage([], row["total"], False, None)
-    last = rows[-1]
-    end_cursor = encode_cursor([str(last["props"]["date"]), last["id"]])
-    return HistoryPage(rows, row["total"], row["remaining"] > len(rows), end_cursor)
+        return HistoryPage([], row["total"], False, None, scope)
+    return HistoryPage(rows, row["total"], row["remaining"] > len(rows), history_cursor(rows[-1], scope), scope)
