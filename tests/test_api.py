@@ -535,3 +535,20 @@ def test_history_cursor_rejected_on_other_asset_or_window(client):
         body = graphql(client, query, asset=asset, since=since, after=cursor)
         assert body["data"] is None
         assert "belongs to another asset, failures-only filter or date window" in body["errors"][0]["message"]
+
+
+def test_work_order_lists_page_on_their_own(client, ac3_orders):
+    """Paging one work order's list inside a history page failed the whole request on the other work orders."""
+    _, row = next((cursor, row) for cursor, row in ac3_orders if len([item for item in row["failureModes"] if item]) >= 2)
+    query = """query($id: ID!, $after: String) { workOrder(id: $id) { id
+      failureModes(first: 1, after: $after) { totalCount pageInfo { hasNextPage endCursor } edges { node { id } } } } }"""
+    keys, after = [], None
+    while True:
+        order = graphql(client, query, id=row["id"], after=after)["data"]["workOrder"]
+        assert order["id"] == row["id"]
+        keys += [edge["node"]["id"] for edge in order["failureModes"]["edges"]]
+        if not order["failureModes"]["pageInfo"]["hasNextPage"]:
+            break
+        after = order["failureModes"]["pageInfo"]["endCursor"]
+    assert keys == [item["id"] for item in row["failureModes"] if item]
+    assert graphql(client, query, id="workorder:no-such-order", after=None)["data"]["workOrder"] is None

@@ -134,6 +134,12 @@ class CoreQuery:
         schema = await request_schema_async(info)
         return Entity.from_row(row["id"], row["labels"], row["props"], schema)
 
+    @strawberry.field(description="The work order with this key and what it recorded, or null; its lists page "
+                                  "on their own here, without the other work orders of a history page")
+    async def work_order(self, info: Info, id: strawberry.ID) -> WorkOrder | None:
+        rows = await read(info, lookup.WORK_ORDER_QUERY, {"id": str(id)})
+        return _work_order(rows[0]) if rows else None
+
     @strawberry.field(description="Entities whose name contains `text` in the given language, optionally of one class")
     async def entities(self, info: Info, text: str, lang: str = "en", of_class: str | None = None, first: int = 20,
                        after: str | None = None) -> EntityConnection:

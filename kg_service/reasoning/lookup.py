@@ -263,6 +263,18 @@ RETURN [n IN matches | n.id] AS assets, total, size(rest) AS remaining, page,
 """
 
 
+# The same projection as a row of ASSET_HISTORY_QUERY's page, for one work order by key.
+WORK_ORDER_QUERY = """
+MATCH (wo:WorkOrder {id: $id})
+RETURN wo.id AS id, properties(wo) AS props,
+  COLLECT { MATCH (wo)-[:HAS_FAILURE_MODE]->(x) WITH DISTINCT x ORDER BY x.id RETURN properties(x) } AS failureModes,
+  COLLECT { MATCH (wo)-[:INVOLVES]->(x:Component) WITH DISTINCT x ORDER BY x.id RETURN properties(x) } AS parts,
+  COLLECT { MATCH (wo)-[:INVOLVES]->(x:System) WITH DISTINCT x ORDER BY x.id RETURN properties(x) } AS systems,
+  COLLECT { MATCH (wo)-[:HAS_ACTION]->(x) WITH DISTINCT x ORDER BY x.id RETURN properties(x) } AS actions,
+  COLLECT { MATCH (wo)-[:HAS_SYMPTOM]->(x) WITH DISTINCT x ORDER BY x.id RETURN properties(x) } AS symptoms
+"""
+
+
 def asset_history(store: GraphStore, reference: str, classes: list[str], first: int = 20, after: str | None = None,
                   failures_only: bool = False, since: DateBound = None, until: DateBound = None) -> HistoryPage:
     """Resolve an asset by key or name and return its failure history in one query.
