@@ -391,3 +391,13 @@ def test_smollm2_maps_through_validation(plant, settings):
     assert answer.status == "answered"
     assert answer.mapped_by in ("transformers", "rules")
     assert (answer.mapped_by == "transformers") == (answer.mapping_error is None)
+
+
+def test_english_model_reason_left_out_of_chinese_answer():
+    """A Chinese answer used to quote the model's English reason: 无法把这个问题对应到可执行的查询（not about the plant）。"""
+    from kg_service.ask.answer import unmappable_text
+
+    chinese = unmappable_text("zh", "not about the plant", ["为什么3号空压机停机？"])
+    assert "not about the plant" not in chinese
+    assert chinese.startswith("无法把这个问题对应到可执行的查询。")
+    assert "(not about the plant)" in unmappable_text("en", "not about the plant", ["Why did AC-3 stop?"])

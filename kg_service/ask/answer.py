@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kg_service.ask.entities import EntityIndex
+from kg_service.ask.entities import EntityIndex, has_cjk
 from kg_service.ask.execute import ToolResult
 
 MAX_LISTED = 5
@@ -228,6 +228,10 @@ def suggestions(question: str, index: EntityIndex, lang: str) -> list[str]:
 def unmappable_text(lang: str, reason: str | None, closest: list[str]) -> str:
     """Write the answer for a question that maps onto no query, with the closest questions that do."""
     listed = _join(closest, lang)
+    # A model writes its reason in English whatever the question's language, so a Chinese answer leaves
+    # an English reason out, and an English answer leaves out a Chinese one.
+    if reason and has_cjk(reason) != (lang == "zh"):
+        reason = None
     if lang == "zh":
         why = f"（{reason}）" if reason else ""
         return (f"无法把这个问题对应到可执行的查询{why}。我能回答根本原因、维修历史、供应商排序、设计约束和实体查找。"
