@@ -524,7 +524,7 @@ def test_history_window_invalid_bounds(client, since, until, message):
     assert message in body["errors"][0]["message"]
 
 
-def test_history_cursor_rejected_on_other_asset_or_window(client):
+def test_history_cursor_other_asset_rejected(client):
     """A failureHistory cursor of AC-3 used to page P-101's history or another window without an error."""
     query = """query($asset: String!, $since: String, $after: String) {
       failureHistory(asset: $asset, first: 2, since: $since, after: $after) { pageInfo { endCursor } } }"""
@@ -537,7 +537,7 @@ def test_history_cursor_rejected_on_other_asset_or_window(client):
         assert "belongs to another asset, failures-only filter or date window" in body["errors"][0]["message"]
 
 
-def test_work_order_lists_page_on_their_own(client, ac3_orders):
+def test_work_order_lists_page_alone(client, ac3_orders):
     """Paging one work order's list inside a history page failed the whole request on the other work orders."""
     _, row = next((cursor, row) for cursor, row in ac3_orders if len([item for item in row["failureModes"] if item]) >= 2)
     query = """query($id: ID!, $after: String) { workOrder(id: $id) { id

@@ -393,7 +393,7 @@ def test_smollm2_maps_through_validation(plant, settings):
     assert (answer.mapped_by == "transformers") == (answer.mapping_error is None)
 
 
-def test_english_model_reason_left_out_of_chinese_answer():
+def test_english_reason_omitted_in_chinese():
     """A Chinese answer used to quote the model's English reason: 无法把这个问题对应到可执行的查询（not about the plant）。"""
     from kg_service.ask.answer import unmappable_text
 

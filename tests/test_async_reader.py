@@ -108,7 +108,7 @@ def test_history_halves_equal_asset_history(plant):
 
 @pytest.mark.parametrize("family", [family for family in FAMILIES if family.direct_async is not None],
                          ids=lambda family: family.key)
-def test_benchmark_async_driver_path_matches_sync(plant, family):
+def test_benchmark_async_path_matches_sync(plant, family):
     async def run():
         reader = plant.open_async_reader()
         try:
