@@ -295,8 +295,8 @@ async def measure(url: str, store: GraphStore, families: list[Family], workers: 
                   driver_api: str = "resolver") -> list[Measurement]:
     """Measure each family at each concurrency level, GraphQL and driver blocks alternating.
 
-    `driver_api="resolver"` sends the driver path's queries through the driver API that the
-    field's resolver uses; `"sync"` sends every family through the synchronous driver in a thread.
+    With `driver_api="resolver"` the driver path uses the driver API of the field's resolver. With
+    `"sync"` it sends every family through the synchronous driver in a thread.
     """
     reader = store.open_async_reader() if driver_api == "resolver" else None
     try:

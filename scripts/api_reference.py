@@ -39,15 +39,18 @@ list of the response with a message that names the invalid argument and what to 
 
 A list of objects or graph keys is a Relay connection, also where it hangs off one item (a work
 order's failure modes, an event's signals, a shape's rules, an answer's citations): `totalCount`,
-`edges { cursor node }` and `pageInfo { hasNextPage endCursor }`, with the arguments `first` (1 to 200
-unless the field's description gives another maximum; a value outside the range is rejected with a
-message that names the field and the value) and `after` (the `endCursor` of the previous page). A cursor is opaque. Entities, work orders,
-ontology terms and ontology changes page by key in Cypher. Lists that a resolver computes in full
-(rankings, evidence, design checks, the lists of one work order, event, shape or answer) page by
-position: their cursor carries a fingerprint of the field and the request arguments, and for a list of
-one item also that item's key, so a cursor of another list, another item or a request with other
-arguments is rejected. Each such request computes the whole list again, so the ranks and scores on a
-page are those of the unpaged list.
+`edges { cursor node }` and `pageInfo { hasNextPage endCursor hasPreviousPage startCursor }`. The
+arguments are `first` (1 to 200 unless the field's description gives another maximum; a value outside
+the range is rejected with a message that names the field and the value) and `after` (the `endCursor`
+of the previous page). A cursor is opaque.
+
+Entities, work orders, ontology terms and ontology changes page by key in Cypher. A failure-history
+cursor also carries a hash of the asset, the failures-only filter and the date window. Lists that a
+resolver computes in full (rankings, evidence, design checks, the lists of one work order, event,
+shape or answer) page by position. Their cursor carries a fingerprint of the field and the request
+arguments, and for a list of one item also that item's key. A cursor of another list, another item or
+a request with other arguments is therefore rejected. Each such request computes the whole list
+again, so the ranks and scores on a page are those of the unpaged list.
 
 `SupplierRankingResult.tables(first, after)` pages the same way by supplier rows, without edges: a
 page has `totalCount`, `pageInfo` and the table rows of its suppliers.

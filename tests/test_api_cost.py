@@ -47,9 +47,9 @@ def test_paged_weight_counts_once(schema):
 
 
 def test_weight_counts_once_per_alias(schema):
-    one = _cost(schema, "{ " + DESIGN_CHECK.format(index=0) + " }")
+    single = _cost(schema, "{ " + DESIGN_CHECK.format(index=0) + " }")
     four = _cost(schema, "{ " + " ".join(DESIGN_CHECK.format(index=index) for index in range(4)) + " }")
-    assert four == 4 * one
+    assert four == 4 * single
 
 
 def test_weights_appear_in_sdl():

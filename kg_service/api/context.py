@@ -7,6 +7,7 @@ from typing import Any
 
 from strawberry.types import Info
 
+from kg_service.graph.async_reader import read_rows
 from kg_service.graph.store import GraphStore, Params
 from kg_service.ontology.schema import GraphSchema
 
@@ -22,10 +23,7 @@ async def read(info: Info, cypher: str, params: Params | None = None) -> list[di
     The query goes through the app's asyncio reader when its lifespan opened one (as under
     uvicorn), else through the synchronous store in a worker thread.
     """
-    reader = info.context.get("reader")
-    if reader is not None:
-        return await reader.read(cypher, params)
-    return await asyncio.to_thread(request_store(info).read, cypher, params)
+    return await read_rows(request_store(info), info.context.get("reader"), cypher, params)
 
 
 def request_schema(info: Info) -> GraphSchema:

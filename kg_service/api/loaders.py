@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from strawberry.dataloader import DataLoader
 
-from kg_service.graph.async_reader import AsyncGraphReader
+from kg_service.graph.async_reader import AsyncGraphReader, read_rows
 from kg_service.graph.store import GraphStore
 
 ENTITIES_BY_KEY = ("UNWIND $keys AS key MATCH (n:Entity {id: key}) "
@@ -21,9 +20,7 @@ def entity_loader(store: GraphStore, reader: AsyncGraphReader | None = None) -> 
     """
 
     async def load(keys: list[str]) -> list[dict[str, Any] | None]:
-        params = {"keys": list(keys)}
-        rows = (await reader.read(ENTITIES_BY_KEY, params) if reader is not None
-                else await asyncio.to_thread(store.read, ENTITIES_BY_KEY, params))
+        rows = await read_rows(store, reader, ENTITIES_BY_KEY, {"keys": list(keys)})
         by_key = {row["id"]: row for row in rows}
         return [by_key.get(key) for key in keys]
 

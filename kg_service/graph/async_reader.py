@@ -19,6 +19,7 @@ Usage::
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -62,3 +63,11 @@ class AsyncGraphReader:
     async def close(self) -> None:
         await self._driver.close()
         logger.info("closed the asyncio reader on %s", self.store.uri)
+
+
+async def read_rows(store: GraphStore, reader: AsyncGraphReader | None, cypher: str,
+                    params: Params | None = None) -> list[dict[str, Any]]:
+    """Run one read query through `reader` when there is one, else through `store` in a worker thread."""
+    if reader is not None:
+        return await reader.read(cypher, params)
+    return await asyncio.to_thread(store.read, cypher, params)
