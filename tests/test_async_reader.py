@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 
 import pytest
 from starlette.testclient import TestClient
@@ -73,6 +74,29 @@ def test_reader_unreachable_server_named():
             _read_async(store, "RETURN 1 AS one", {})
     finally:
         store.close()
+
+
+def test_reader_retries_lost_server_within_budget(caplog):
+    # Auto-commit reads are not retried by the driver, so the reader retries them itself.
+    store = GraphStore("bolt://127.0.0.1:9", "neo4j", "not-used")
+
+    async def run() -> None:
+        reader = store.open_async_reader(retry_s=0.7)
+        try:
+            await reader.read("RETURN 1 AS one", {})
+        finally:
+            await reader.close()
+
+    try:
+        with caplog.at_level(logging.INFO, logger="kg_service.graph.async_reader"):
+            with pytest.raises(GraphStoreError, match="not reachable"):
+                asyncio.run(run())
+    finally:
+        store.close()
+    retries = [record for record in caplog.records if "retrying in" in record.getMessage()]
+    # Waits of 0.2 and 0.4 s fit in 0.7 s; the next one (0.8 s) would not.
+    assert len(retries) == 2
+    assert any("failed after 3 attempts" in record.getMessage() for record in caplog.records)
 
 
 def test_app_reads_through_reader_during_lifespan(plant, settings):

@@ -1,5 +1,9 @@
 """Connection to Neo4j: read queries in READ transactions, writes in managed write transactions.
 
+A single statement goes through the driver's `execute_query`, which sends BEGIN, RUN and PULL
+in one network write. A managed transaction of a session (`execute_read`) waits for BEGIN's
+answer first: one more round trip per query. Both retry transient errors.
+
 All values reach Cypher as parameters. The only text spliced into queries is labels,
 relationship types and property names, which come quoted from `identifiers.quote` after an
 ontology allowlist check.
@@ -12,7 +16,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from neo4j import Driver, GraphDatabase, ManagedTransaction, READ_ACCESS, Query, unit_of_work
+from neo4j import (Driver, GraphDatabase, ManagedTransaction, READ_ACCESS, Query, Result, RoutingControl,
+                   unit_of_work)
 from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable
 
 from kg_service.config import Settings
@@ -106,15 +111,22 @@ class GraphStore:
 
     def read(self, cypher: str, params: Params | None = None) -> list[dict[str, Any]]:
         """Run `cypher` in a READ transaction and return its rows as dicts."""
-        def work(tx: ManagedTransaction) -> list[dict[str, Any]]:
-            return [record.data() for record in tx.run(cypher, dict(params or {}))]
-        return self.execute_read(work)
+        return self._query(cypher, params, read_only=True)
 
     def write(self, cypher: str, params: Params | None = None) -> list[dict[str, Any]]:
         """Run `cypher` in one write transaction and return its rows as dicts."""
-        def work(tx: ManagedTransaction) -> list[dict[str, Any]]:
-            return [record.data() for record in tx.run(cypher, dict(params or {}))]
-        return self.execute_write(work)
+        return self._query(cypher, params, read_only=False)
+
+    def _query(self, cypher: str, params: Params | None, read_only: bool) -> list[dict[str, Any]]:
+        self.query_count += 1
+        # The server aborts a transaction that runs longer, so one heavy request cannot hold a core.
+        query = Query(cypher, timeout=self.query_timeout_s) if self.query_timeout_s else Query(cypher)
+        try:
+            return self._driver.execute_query(query, dict(params or {}), database_=self.database,
+                                              routing_=RoutingControl.READ if read_only else RoutingControl.WRITE,
+                                              result_transformer_=Result.data)
+        except (Neo4jError, ServiceUnavailable) as error:
+            raise self.store_error(error, read_only) from error
 
     def execute_read(self, work: Callable[[ManagedTransaction], T]) -> T:
         """Run `work` in a managed READ transaction (retried by the driver on transient errors)."""
