@@ -295,26 +295,41 @@ def graphql_sdl(file: Optional[Path] = typer.Argument(None, help="Output file; s
 
 # serve
 
+PORT_HELP = "Listen port, 1 to 65535; default KG_API_PORT (8000)"
+
+
+def _check_listen_port(port: int | None) -> None:
+    """Reject a --port outside 1-65535 with a message that names the option and the value."""
+    if port is not None and not 1 <= port <= 65535:
+        raise typer.BadParameter(f"{port} is not a TCP port number; pass one from 1 to 65535", param_hint="--port")
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Raise KGServiceError when a server already accepts connections on host:port."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        if probe.connect_ex((host, port)) == 0:
+            raise KGServiceError(f"port {port} on {host} is already in use; stop the other server or pass "
+                                 "--port (or set KG_API_PORT)")
+
+
 @app.command("serve")
 def serve(host: Optional[str] = typer.Option(None, help="Listen address; default KG_API_HOST (127.0.0.1)"),
-          port: Optional[int] = typer.Option(None, help="Listen port; default KG_API_PORT (8000)"),
+          port: Optional[int] = typer.Option(None, help=PORT_HELP),
           workers: int = typer.Option(1, min=1, max=64, help="Server processes; more serve more concurrent "
                                                              "clients, each with its own Neo4j connection pool")) -> None:
     """Serve the GraphQL API (GraphiQL at /graphql)."""
-    import socket
-
     import uvicorn
 
     from kg_service.api.app import create_app
 
+    _check_listen_port(port)
     settings = get_settings()
     host, port = host or settings.api_host, port or settings.api_port
     with _errors():
         store = _store(settings, retry_s=settings.api_retry_s)
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            if probe.connect_ex((host, port)) == 0:
-                raise KGServiceError(f"port {port} on {host} is already in use; stop the other server or pass "
-                                     "--port (or set KG_API_PORT)")
+        _check_port_free(host, port)
         if workers > 1:
             # Each worker process builds its own app and driver from the same settings.
             store.close()

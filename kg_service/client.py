@@ -23,6 +23,7 @@ import asyncio
 import logging
 import threading
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -322,6 +323,14 @@ def _join_tables(pages: list[dict[str, Any]]) -> dict[str, Any]:
     return tables
 
 
+def _date_text(value: str | date | None, name: str) -> str | None:
+    """Return a date argument as ISO text. Text is passed on as it is, because the server validates it."""
+    if isinstance(value, datetime):
+        raise QueryError(f"{name} must be a date (YYYY-MM-DD), got the date-time {value.isoformat()!r}. Work orders "
+                         f"carry only a date, so pass one without a time, such as {value.date().isoformat()}")
+    return value.isoformat() if isinstance(value, date) else value
+
+
 def _label(entity: dict[str, Any] | None, lang: str = "en") -> str | None:
     if not entity:
         return None
@@ -337,7 +346,10 @@ class _InProcess:
 
         self.store = store
         self.owns_store = owns_store
-        self.schema = build_schema(debug=True)
+        # The client raises every request error, so the client's mistakes (unknown asset, bad argument)
+        # are logged at DEBUG, which a notebook does not show under the cell. Unexpected errors still
+        # reach the log at ERROR with their traceback.
+        self.schema = build_schema(debug=True, client_error_level=logging.DEBUG)
         self.schema_cache = SchemaCache(store)
 
     def execute(self, document: str, variables: dict[str, Any]) -> dict[str, Any]:
@@ -524,13 +536,15 @@ class KGClient:
                               "zh": edge["node"]["zh"]} for edge in nodes], columns=["id", "classes", "en", "zh"])
 
     def failure_history(self, asset: str, failures_only: bool = False, limit: int | None = None,
-                        lang: str = "en", since: str | None = None, until: str | None = None) -> pd.DataFrame:
+                        lang: str = "en", since: str | date | None = None,
+                        until: str | date | None = None) -> pd.DataFrame:
         """Return the asset's work orders, newest first, with names in `lang`.
 
-        `since` and `until` (inclusive ISO dates such as "2024-05-01") keep the work orders dated within them.
+        `since` and `until` (inclusive dates: "2024-05-01" or a `datetime.date`) keep the work orders dated
+        within them. A date-time raises QueryError, because work orders carry only a date.
         """
         rows = []
-        for node in self._work_orders(asset, failures_only, since, until):
+        for node in self._work_orders(asset, failures_only, _date_text(since, "since"), _date_text(until, "until")):
             rows.append({"id": node["id"], "date": pd.to_datetime(node["date"]), "order_type": node["orderType"],
                          "failure_modes": ", ".join(_label(item, lang) for item in node["failureModes"]),
                          "symptoms": ", ".join(_label(item, lang) for item in node["symptoms"]),

@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from pathlib import Path
-
+from typing import Optional
 
 import httpx
 import typer
@@ -61,7 +61,7 @@ def _serve_in_background(application, host: str, port: int):
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
             raise KGServiceError(f"the GraphQL server did not start on {host}:{port}; is the port in use? "
-                                 "Set KG_API_PORT to another port")
+                                 "Pass another --port (or set KG_API_PORT)")
         time.sleep(0.1)
     return server, thread
 
@@ -96,18 +96,24 @@ def quickstart_command(
     failure_mode: str = typer.Option("Overheating", help="Failure mode (key or name) of the example query"),
     lang: str = typer.Option("en", help="Language of the printed names: en or zh"),
     exit_after: bool = typer.Option(False, "--exit", help="Stop after printing the ranking instead of serving on"),
+    host: Optional[str] = typer.Option(None, help="Listen address; default KG_API_HOST (127.0.0.1)"),
+    port: Optional[int] = typer.Option(None, help="Listen port, 1 to 65535; default KG_API_PORT (8000)"),
 ) -> None:
     """Start Neo4j, load the ontology and data, serve GraphQL and print one root-cause ranking."""
     from kg_service.api.app import create_app
-    from kg_service.cli import _errors, _progress, _store
+    from kg_service.cli import _check_listen_port, _check_port_free, _errors, _progress, _store
     from kg_service.ingest import ingest_telemetry, ingest_workorders, load_ontologies
     from loaders.mapping import load_mapping
 
     if lang not in TABLE_TEXT:
         raise typer.BadParameter(f"{lang!r} is not a supported language; use en or zh", param_hint="--lang")
+    _check_listen_port(port)
     settings = get_settings()
+    host, port = host or settings.api_host, port or settings.api_port
     sources = [_split_source(item) for item in (source or SAMPLE_SOURCES)]
     with _errors():
+        # The port is checked before the data loads, so a busy port fails at once instead of after loading.
+        _check_port_free(host, port)
         store = _store(settings, start_local=True)
         for summary in load_ontologies(store, settings.ontology_files):
             console.print(summary.as_text(), highlight=False)
@@ -122,8 +128,8 @@ def quickstart_command(
                           f"{result.report.relationships_created} new relationships", highlight=False)
 
         application = create_app(settings, store)
-        server, thread = _serve_in_background(application, settings.api_host, settings.api_port)
-        url = f"http://{settings.api_host}:{settings.api_port}/graphql"
+        server, thread = _serve_in_background(application, host, port)
+        url = f"http://{host}:{port}/graphql"
         response = httpx.post(url, json={"query": ROOT_CAUSE_QUERY,
                                          "variables": {"asset": asset, "failureMode": failure_mode, "lang": lang}},
                               timeout=120)

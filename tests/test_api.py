@@ -524,6 +524,20 @@ def test_history_window_invalid_bounds(client, since, until, message):
     assert message in body["errors"][0]["message"]
 
 
+@pytest.mark.parametrize(("since", "until", "named", "shown"), [
+    ("2024-03-01T10:00:00", None, "since", "2024-03-01T10:00:00"),
+    (None, "2024-12-31 23:59", "until", "2024-12-31 23:59"),
+    ("2024-01-01T00:00:00+08:00", "2024-12-31", "since", "2024-01-01T00:00:00+08:00"),
+])
+def test_history_window_date_time_rejected(client, since, until, named, shown):
+    """A date-time in since or until used to be cut to its date, which silently changed the window."""
+    body = graphql(client, WINDOWED_HISTORY, since=since, until=until, after=None)
+    assert body["data"] is None
+    message = body["errors"][0]["message"]
+    assert message.startswith(f"{named} must be a date (YYYY-MM-DD), got the date-time '{shown}'")
+    assert f"such as {shown[:10]}" in message
+
+
 def test_history_cursor_other_asset_rejected(client):
     """A failureHistory cursor of AC-3 used to page P-101's history or another window without an error."""
     query = """query($asset: String!, $since: String, $after: String) {

@@ -166,3 +166,38 @@ def test_serve_with_two_workers(core_graph):
     assert len(answers) == 4
     assert len(set(answers)) == 1
     assert log.count("Started server process") == 2
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("command", ["quickstart", "serve"])
+@pytest.mark.parametrize("port", ["0", "70000"])
+def test_port_out_of_range_rejected(command, port):
+    result = run_cli(command, "--port", port, check=False)
+    assert result.returncode == 2
+    assert f"Invalid value for --port: {port} is not a TCP port number; pass one from 1 to 65535" in \
+        " ".join(result.stderr.replace("│", " ").split())
+
+
+def test_quickstart_exit_listens_on_port_option(empty_graph, monkeypatch):
+    """quickstart had no --port, so it always listened on KG_API_PORT."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        monkeypatch.setenv("KG_API_PORT", str(taken.getsockname()[1]))
+
+        busy = run_cli("quickstart", "--exit", check=False)
+        assert busy.returncode == 1
+        assert f"port {taken.getsockname()[1]} on 127.0.0.1 is already in use" in busy.stderr
+
+        served = run_cli("quickstart", "--exit", "--host", "127.0.0.1", "--port", str(free_port()))
+    assert "Likely causes of Overheating on Air Compressor 3" in served.stdout
+    assert "Cooling System" in served.stdout

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import date, datetime
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from kg_service.api.app import create_app
 from kg_service.client import KGClient
-from kg_service.errors import ConfigurationError, QueryError
+from kg_service.errors import ConfigurationError, NotFoundError, QueryError
 from kg_service.ontology.editing import OntologyEditor
 from tests.conftest import load_sample_plant, serve_in_thread
 
@@ -138,6 +141,76 @@ def test_unknown_asset_raises(http):
     with pytest.raises(QueryError) as raised:
         http.failure_history("Compressor 99")
     assert "Compressor 99" in str(raised.value)
+
+
+def warnings_and_errors(caplog) -> list[logging.LogRecord]:
+    return [record for record in caplog.records if record.levelno >= logging.WARNING]
+
+
+def test_in_process_client_user_error_not_logged_as_warning(direct, caplog):
+    """Each user error of the in-process client put a warning line under the notebook cell, beside the exception."""
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(NotFoundError) as raised:
+        direct.failure_history("Compressor 99")
+    assert "Compressor 99" in str(raised.value)
+    assert warnings_and_errors(caplog) == []
+    debug_lines = [record for record in caplog.records
+                   if record.name == "kg_service.api.schema" and "Compressor 99" in record.getMessage()]
+    assert [record.levelno for record in debug_lines] == [logging.DEBUG]
+
+
+def test_in_process_client_internal_error_logged(direct, caplog, monkeypatch):
+    import kg_service.reasoning.lookup as lookup_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("history parameters broke")
+
+    monkeypatch.setattr(lookup_module, "asset_history_params", broken)
+    with pytest.raises(QueryError) as raised:
+        direct.failure_history("AC-3")
+    assert "history parameters broke" in str(raised.value)
+    logged = warnings_and_errors(caplog)
+    assert len(logged) == 1
+    assert logged[0].levelno == logging.ERROR
+    assert logged[0].exc_info is not None
+    assert isinstance(logged[0].exc_info[1], RuntimeError)
+
+
+def test_server_logs_user_error_as_warning(http, caplog):
+    with pytest.raises(QueryError):
+        http.failure_history("Compressor 99")
+    logged = [record for record in warnings_and_errors(caplog) if record.name == "kg_service.api.schema"]
+    assert len(logged) == 1
+    assert logged[0].levelno == logging.WARNING
+    assert "Compressor 99" in logged[0].getMessage()
+
+
+@pytest.mark.parametrize("mode", ["direct", "http"])
+def test_failure_history_date_time_rejected(mode, request):
+    """A date-time in since or until used to be cut to its date, which silently changed the window."""
+    client = request.getfixturevalue(mode)
+    with pytest.raises(QueryError) as raised:
+        client.failure_history("AC-3", since="2024-03-01T10:00:00")
+    assert "since must be a date (YYYY-MM-DD), got the date-time '2024-03-01T10:00:00'" in str(raised.value)
+    with pytest.raises(QueryError) as raised:
+        client.failure_history("AC-3", until=datetime(2024, 12, 31, 18, 30))
+    assert "until must be a date (YYYY-MM-DD), got the date-time '2024-12-31T18:30:00'" in str(raised.value)
+    assert "such as 2024-12-31" in str(raised.value)
+
+
+@pytest.mark.parametrize("mode", ["direct", "http"])
+def test_failure_history_reversed_window_rejected(mode, request):
+    client = request.getfixturevalue(mode)
+    with pytest.raises(QueryError) as raised:
+        client.failure_history("AC-3", since="2024-12-31", until="2024-01-01")
+    assert "since (2024-12-31) is after until (2024-01-01)" in str(raised.value)
+
+
+def test_failure_history_accepts_date_objects(direct):
+    by_text = direct.failure_history("AC-3", since="2024-01-01", until="2024-12-31")
+    by_date = direct.failure_history("AC-3", since=date(2024, 1, 1), until=date(2024, 12, 31))
+    assert 0 < len(by_date) < len(direct.failure_history("AC-3"))
+    pd.testing.assert_frame_equal(by_text, by_date)
 
 
 def test_wrong_key_rejected(server_url):

@@ -285,16 +285,19 @@ class KGSchema(strawberry.Schema):
     """strawberry's schema with quieter error logging and prepared operations.
 
     A request error that kg-service raised on purpose (unknown asset, bad argument) is the
-    client's mistake: it is logged as one warning line. Anything else is logged with its
-    traceback, as strawberry does.
+    client's mistake: it is logged as one line at `client_error_level` (WARNING by default, so
+    the server log records it). Anything else is logged at ERROR with its traceback, as
+    strawberry does.
 
     With `prepared`, a query text that passed the standard path once runs straight to the
     executor (see `kg_service.api.prepared`). The schema turns that off when it has an
     extension that the prepared path does not replace, or directives.
     """
 
-    def __init__(self, *args: Any, prepared: PreparedOperations | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, prepared: PreparedOperations | None = None,
+                 client_error_level: int = logging.WARNING, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.client_error_level = client_error_level
         self.prepared = prepared if prepared is not None and self._prepared_path_applies() else None
 
     def _prepared_path_applies(self) -> bool:
@@ -346,15 +349,19 @@ class KGSchema(strawberry.Schema):
         for error in errors:
             if error.original_error is None or isinstance(error.original_error, CLIENT_ERRORS):
                 message = error.message if len(error.message) <= 300 else error.message[:300] + "..."
-                logger.warning("GraphQL request error at %s: %s", ".".join(map(str, error.path or [])) or "-",
-                               message)
+                logger.log(self.client_error_level, "GraphQL request error at %s: %s",
+                           ".".join(map(str, error.path or [])) or "-", message)
             else:
                 unexpected.append(error)
         super().process_errors(unexpected, execution_context)
 
 
-def build_schema(debug: bool = False) -> strawberry.Schema:
-    """Build the schema with depth, token and alias limits; errors are masked unless `debug`."""
+def build_schema(debug: bool = False, client_error_level: int = logging.WARNING) -> strawberry.Schema:
+    """Build the schema with depth, token and alias limits; errors are masked unless `debug`.
+
+    `client_error_level` is the log level of the client's mistakes (see `KGSchema`). The
+    in-process Python client passes DEBUG, because it raises each of them as an exception.
+    """
     # Factories, so each request gets fresh extension instances. A query text seen before is
     # neither parsed nor validated again (see query_limit_extensions), and runs as a prepared
     # operation once it has passed every check (see kg_service.api.prepared).
@@ -368,7 +375,8 @@ def build_schema(debug: bool = False) -> strawberry.Schema:
     query = merge_types("Query", (CoreQuery, *features.query_types()))
     mutations = features.mutation_types()
     mutation = merge_types("Mutation", tuple(mutations)) if mutations else None
-    schema = KGSchema(query=query, mutation=mutation, extensions=extensions, prepared=prepared)
+    schema = KGSchema(query=query, mutation=mutation, extensions=extensions, prepared=prepared,
+                      client_error_level=client_error_level)
     # The executor needs the finished GraphQL schema to find its plain fields, so it is set afterwards.
     schema.execution_context_class = executor_for(schema._schema)
     return schema

@@ -173,15 +173,29 @@ def history_cursor(row: dict[str, Any], scope: str | None) -> str:
 
 
 def _date_bound(value: DateBound, name: str) -> str | None:
-    """Return a date bound as an ISO date; a date-time keeps its date, because work orders carry dates."""
+    """Return a date bound as an ISO date (YYYY-MM-DD).
+
+    A date-time is rejected rather than cut to its date, because work orders carry only a date
+    (kg:date is an xsd:date) and a silently dropped time of day would change the window.
+    """
     if value is None:
         return None
-    if isinstance(value, date):
-        return value.isoformat()[:10]
-    try:
-        return datetime.fromisoformat(value).date().isoformat()
-    except (TypeError, ValueError):
-        raise QueryError(f"{name} must be an ISO 8601 date such as 2024-05-01, got {shorten(str(value))}") from None
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        return value.isoformat()
+    else:
+        try:
+            return date.fromisoformat(value).isoformat()
+        except (TypeError, ValueError):
+            pass
+        try:
+            moment = datetime.fromisoformat(value)
+        except (TypeError, ValueError):
+            raise QueryError(f"{name} must be an ISO 8601 date such as 2024-05-01, "
+                             f"got {shorten(str(value))}") from None
+    raise QueryError(f"{name} must be a date (YYYY-MM-DD), got the date-time {shorten(str(value))}. Work orders "
+                     f"carry only a date, so pass one without a time, such as {moment.date().isoformat()}")
 
 
 def history_window(since: DateBound, until: DateBound) -> dict[str, str | None]:
