@@ -6,8 +6,11 @@ from typing import Any
 
 from kg_service.ask.entities import EntityIndex, has_cjk
 from kg_service.ask.execute import ToolResult
+from kg_service.ask.places import places
 
 MAX_LISTED = 5
+# Names per kind of subject in the answer to a question without one.
+MAX_EXAMPLES = 3
 
 
 def _name(entity: dict[str, Any] | None, lang: str, with_tag: bool = True) -> str:
@@ -34,11 +37,46 @@ def _in_place(asset: str | None, place: dict[str, Any] | None, lang: str) -> str
     return f"{place_name}的{asset}" if lang == "zh" else f"{asset} in {place_name}"
 
 
+def _subject(facts: dict[str, Any], lang: str) -> str | None:
+    """Return what a cause or history answer is about: an asset, an asset in a place, or a kind in a place."""
+    asset = _name(facts["asset"], lang) if facts.get("asset") else None
+    kind = facts.get("kind")
+    if not kind:
+        return _in_place(asset, facts.get("place"), lang)
+    plural = kind["name"][lang]
+    if not facts.get("asset"):
+        return plural
+    place = _name(facts["asset"], lang, with_tag=False)
+    if lang == "zh":
+        return f"{place}的{plural}"
+    return f"{plural} {'on' if kind['on_line'] else 'in'} {place}"
+
+
+def _capitalized(text: str) -> str:
+    """Return `text` with an upper-case first letter, for a kind ("pumps") that starts a sentence."""
+    return text[:1].upper() + text[1:]
+
+
+def _kind_note(facts: dict[str, Any], lang: str) -> str:
+    """Write which assets of the kind the answer covers ("" without a kind)."""
+    if not facts.get("kind"):
+        return ""
+    assets = [_name(asset, lang) for asset in facts["kind_assets"][:MAX_LISTED]]
+    more = len(facts["kind_assets"]) - len(assets)
+    plural = facts["kind"]["name"][lang]
+    if lang == "zh":
+        return f"涉及的{plural}：{'、'.join(assets)}" + (f" 等 {len(facts['kind_assets'])} 台" if more > 0 else "") + "。"
+    return (f" {_capitalized(plural)} covered: {', '.join(assets)}"
+            + (f" and {more} more" if more > 0 else "") + ".")
+
+
 def render(result: ToolResult, lang: str) -> str:
     """Write the answer to a question from the result of its tool call, in `lang` ("en" or "zh")."""
     renderers = {"root_causes": _root_causes, "failure_history": _history, "rank_suppliers": _suppliers,
                  "design_constraints": _design, "lookup": _lookup}
     text = renderers[result.tool](result, lang)
+    if result.tool in ("root_causes", "failure_history"):
+        text += _kind_note(result.facts, lang)
     keys = ", ".join(item.id for item in result.citations[:12])
     more = len(result.citations) - 12
     suffix = f" (+{more})" if more > 0 else ""
@@ -70,7 +108,7 @@ def _root_causes(result: ToolResult, lang: str) -> str:
     if lang == "zh" and window:
         window += "，"
     records = "records" if facts["target_work_orders"] == 1 else "record"
-    asset = _in_place(_name(facts["asset"], lang) if facts["asset"] else None, facts.get("place"), lang)
+    asset = _subject(facts, lang)
     condition = _name(facts["condition"], lang, with_tag=False) if facts["condition"] else None
     count = facts["target_work_orders"]
     if lang == "zh":
@@ -88,7 +126,8 @@ def _root_causes(result: ToolResult, lang: str) -> str:
                     f"{_count(len(row['work_orders']), 'evidence work order')})" for row in result.rows[:MAX_LISTED]],
                    "en")
     if facts["condition_chosen"]:
-        head = f"{asset} most often fails with {condition} ({_count(count, 'work order')}{window} {records} it). "
+        fails = "fail" if facts.get("kind") else "fails"
+        head = f"{_capitalized(asset)} most often {fails} with {condition} ({_count(count, 'work order')}{window} {records} it). "
         return head + (f"Likely causes: {causes}." if result.rows else "The graph has no evidence to rank causes.")
     subject = (condition or "failures") + (f" on {asset}" if asset else "")
     if not result.rows:
@@ -100,7 +139,7 @@ def _root_causes(result: ToolResult, lang: str) -> str:
 def _history(result: ToolResult, lang: str) -> str:
     facts = result.facts
     window = _window(facts, lang)
-    asset = _in_place(_name(facts["asset"], lang), facts.get("place"), lang)
+    asset = _subject(facts, lang)
     orders = []
     for row in result.rows[:MAX_LISTED]:
         modes = ", ".join(mode[lang] or mode["en"] for mode in row["failure_modes"] if mode["en"] or mode[lang])
@@ -111,9 +150,10 @@ def _history(result: ToolResult, lang: str) -> str:
             return f"{asset}{window}没有{kind}。"
         return f"{asset}{window}共有 {facts['total']} 张{kind}，最近的：{_join(orders, 'zh')}。"
     kind = "failure work order" if facts["failures_only"] else "work order"
+    has = "have" if facts.get("kind") else "has"
     if not result.rows:
-        return f"{asset} has no {kind}s{window}."
-    return f"{asset} has {_count(facts['total'], kind)}{window}; the latest: {_join(orders, 'en')}."
+        return f"{_capitalized(asset)} {has} no {kind}s{window}."
+    return f"{_capitalized(asset)} {has} {_count(facts['total'], kind)}{window}; the latest: {_join(orders, 'en')}."
 
 
 def _suppliers(result: ToolResult, lang: str) -> str:
@@ -222,6 +262,49 @@ def suggestions(question: str, index: EntityIndex, lang: str) -> list[str]:
         if product:
             items.append(f"What design constraints apply to {product.label('en')}?")
         items.append(f"What is {asset_name}?")
+    return items
+
+
+def subject_examples(index: EntityIndex, lang: str) -> dict[str, list[str]]:
+    """Return names from the graph that a question may use as its subject: equipment tags, places and kinds."""
+    equipment = [entity for entity in index.entities if "Equipment" in entity.labels]
+    tags = [str(entity.properties.get("name") or entity.label(lang)) for entity in equipment[:MAX_EXAMPLES]]
+    place_names = [entity.label(lang) for entity in places(index)[:MAX_EXAMPLES - 1]]
+    # Only kinds with some equipment in the graph, so that each example gives an answer.
+    kinds = [kind.plural(lang) for kind in index.kinds
+             if any(kind.includes(entity.labels, entity.properties) for entity in equipment)]
+    return {"tags": tags, "places": place_names, "kinds": kinds[:MAX_EXAMPLES - 1]}
+
+
+def subject_needed_text(lang: str, examples: dict[str, list[str]]) -> str:
+    """Write the answer to a question about failures or maintenance that names no asset, place or kind."""
+    if lang == "zh":
+        options = [f"设备位号（如 {'、'.join(examples['tags'])}）" if examples["tags"] else "设备位号",
+                   f"产线或车间（如{'、'.join(examples['places'])}）" if examples["places"] else "产线或车间"]
+        if examples["kinds"]:
+            options.append(f"设备类型（如{'、'.join(examples['kinds'])}）")
+        return (f"这个问题询问故障或维修，但没有指明设备、产线或设备类型，因此无法确定要查哪些工单。"
+                f"请在问题中指明{'、'.join(options[:-1])}或{options[-1]}。")
+    options = [f"an asset tag (such as {', '.join(examples['tags'])})" if examples["tags"] else "an asset tag",
+               f"a production line or area (such as {', '.join(examples['places'])})" if examples["places"]
+               else "a production line or area"]
+    if examples["kinds"]:
+        options.append(f"a kind of equipment (such as {', '.join(examples['kinds'])})")
+    return ("This question asks about failures or maintenance but names no asset, place or kind of equipment, so "
+            f"it does not say which work orders to read. Name {', '.join(options[:-1])} or {options[-1]}.")
+
+
+def subject_suggestions(examples: dict[str, list[str]], lang: str) -> list[str]:
+    """Return questions that name a subject, built from `subject_examples`."""
+    items = []
+    if lang == "zh":
+        items += [f"{examples['places'][0]}有哪些故障？"] if examples["places"] else []
+        items += [f"{examples['tags'][0]}的维修记录"] if examples["tags"] else []
+        items += [f"哪些{examples['kinds'][0]}出过故障？"] if examples["kinds"] else []
+        return items
+    items += [f"What failed on {examples['places'][0]}?"] if examples["places"] else []
+    items += [f"Show the work-order history of {examples['tags'][0]}"] if examples["tags"] else []
+    items += [f"Which {examples['kinds'][0]} failed?"] if examples["kinds"] else []
     return items
 
 

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from kg_service.ask.kinds import EquipmentKind, load_kinds
 from kg_service.errors import NotFoundError, QueryError
 from kg_service.graph.store import GraphStore
 from kg_service.reasoning.lookup import display_name, resolve_entity, shorten
@@ -121,8 +122,10 @@ class EntityIndex:
         index.resolve(store, "compressor 3", ASSET_CLASSES)  # -> the row of AC-3
     """
 
-    def __init__(self, entities: list[IndexedEntity]) -> None:
+    def __init__(self, entities: list[IndexedEntity], kinds: list[EquipmentKind] | None = None) -> None:
         self.entities = entities
+        # The kinds of equipment (Equipment subclasses of the ontology) that questions may name.
+        self.kinds = kinds or []
         self._by_alias: dict[str, list[IndexedEntity]] = {}
         for entity in entities:
             for alias in entity.aliases:
@@ -139,7 +142,7 @@ class EntityIndex:
             entities.append(IndexedEntity(row["id"], row["labels"], properties,
                                           _aliases(row["name"], row["nameEn"], row["nameZh"], row["labels"])))
         logger.debug("indexed %d named entities for questions", len(entities))
-        return cls(entities)
+        return cls(entities, load_kinds(store))
 
     def mentions(self, text: str) -> list[Mention]:
         """Return the non-overlapping alias matches in `text`, longest alias first at each place."""

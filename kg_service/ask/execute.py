@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kg_service.ask.entities import ASSET_CLASSES, CONDITION_CLASSES, DESIGN_TARGET_CLASSES, EntityIndex
-from kg_service.ask.places import check_within, find_place_phrases, resolve_place
+from kg_service.ask.kinds import EquipmentKind, check_asset_kind, resolve_kind, scope_equipment
+from kg_service.ask.places import PLACE_CLASSES, check_within, find_place_phrases, resolve_place
 from kg_service.ask.tools import (DesignConstraintsCall, FailureHistoryCall, LookupCall, RankSuppliersCall,
                                   RootCausesCall, ToolCall)
 from kg_service.errors import NotFoundError, QueryError
@@ -29,6 +30,14 @@ MAX_LOOKUP_ROWS = 10
 MOST_FREQUENT_MODE_QUERY = """
 MATCH (asset:Entity {id: $asset})
 MATCH (wo:WorkOrder)-[:FOR_ASSET]->(target)-[:PART_OF*0..4]->(asset)
+WHERE ($since IS NULL OR wo.date >= date($since)) AND ($until IS NULL OR wo.date <= date($until))
+MATCH (wo)-[:HAS_FAILURE_MODE]->(mode:FailureMode)
+RETURN mode.id AS id, count(DISTINCT wo) AS orders ORDER BY orders DESC, id LIMIT 1
+"""
+
+MOST_FREQUENT_MODE_OF_EQUIPMENT_QUERY = """
+UNWIND $equipment AS key
+MATCH (wo:WorkOrder)-[:FOR_ASSET]->(target)-[:PART_OF*0..4]->(:Entity {id: key})
 WHERE ($since IS NULL OR wo.date >= date($since)) AND ($until IS NULL OR wo.date <= date($until))
 MATCH (wo)-[:HAS_FAILURE_MODE]->(mode:FailureMode)
 RETURN mode.id AS id, count(DISTINCT wo) AS orders ORDER BY orders DESC, id LIMIT 1
@@ -130,6 +139,48 @@ def _scope(store: GraphStore, index: EntityIndex, asset_reference: str | None,
     return asset, place
 
 
+def _kind_scope(store: GraphStore, index: EntityIndex, reference: str | None, asset: dict[str, Any] | None,
+                place: dict[str, Any] | None) -> tuple[EquipmentKind | None, list[dict[str, Any]] | None]:
+    """Resolve the kind of equipment of a call and the equipment it covers.
+
+    With a named asset the kind only checks that asset, so no equipment list is returned. Raises
+    QueryError when the place has no equipment of the kind or the asset is not of the kind.
+    """
+    if reference is None:
+        return None, None
+    kind = resolve_kind(index.kinds, reference)
+    if asset is not None and asset["labels"] and set(asset["labels"]) & set(PLACE_CLASSES):
+        # A place given as the asset ("line 2") is where the kind is looked for.
+        return kind, scope_equipment(store, kind, asset)
+    if asset is not None:
+        check_asset_kind(store, kind, asset)
+        return kind, None
+    return kind, scope_equipment(store, kind, place)
+
+
+def _kind_facts(kind: EquipmentKind | None, equipment: list[dict[str, Any]] | None,
+                place: dict[str, Any] | None) -> dict[str, Any]:
+    """Return the kind's names and the equipment it covers.
+
+    `on_line` selects "pumps on Line 2" for a production line and "pumps in Suzhou Plant" for a site.
+    """
+    if kind is None or equipment is None:
+        return {"kind": None, "kind_assets": []}
+    on_line = place is not None and "ProductionLine" in place["labels"]
+    return {"kind": {"label": kind.label, "name": {"en": kind.plural("en"), "zh": kind.plural("zh")},
+                     "on_line": on_line},
+            "kind_assets": [_entity_facts(row) for row in equipment]}
+
+
+def _cite_equipment(result: ToolResult, kind: EquipmentKind | None, equipment: list[dict[str, Any]] | None) -> None:
+    if kind is None or equipment is None:
+        return
+    result.resolved["equipment_kind"] = kind.label
+    result.resolved["equipment"] = ", ".join(row["id"] for row in equipment)
+    for row in equipment:
+        result.cite(row["id"], "entity", lookup.display_name(row["props"], "en"))
+
+
 def run_tool(store: GraphStore, index: EntityIndex, call: ToolCall) -> ToolResult:
     """Run one validated call; raise NotFoundError or QueryError when an argument names nothing usable."""
     runners = {"root_causes": _root_causes, "failure_history": _failure_history, "rank_suppliers": _suppliers,
@@ -140,31 +191,42 @@ def run_tool(store: GraphStore, index: EntityIndex, call: ToolCall) -> ToolResul
 def _root_causes(store: GraphStore, index: EntityIndex, call: RootCausesCall) -> ToolResult:
     result = ToolResult("root_causes")
     named_asset, place = _scope(store, index, call.asset, call.place)
+    kind, equipment = _kind_scope(store, index, call.equipment_kind, named_asset, place)
     # Without an asset, the place is the asset whose hierarchy the ranking covers.
     asset = named_asset or place
     mode = index.resolve(store, call.failure_mode, ["FailureMode"], "failure mode") if call.failure_mode else None
     symptom = index.resolve(store, call.symptom, CONDITION_CLASSES, "symptom") if call.symptom else None
-    query = RootCauseQuery(asset=asset["id"] if asset else None, failure_mode=mode["id"] if mode else None,
-                           symptom=symptom["id"] if symptom else None, limit=call.limit, since=call.since,
-                           until=call.until)
-    ranking = rank_causes(store, query)
+    equipment_keys = [row["id"] for row in equipment] if equipment is not None else None
+    query = RootCauseQuery(asset=asset["id"] if asset else None, equipment=equipment_keys,
+                           failure_mode=mode["id"] if mode else None, symptom=symptom["id"] if symptom else None,
+                           limit=call.limit, since=call.since, until=call.until)
     # Without a condition in the question, the ranking explains the failure mode it picked itself.
     chosen_mode = mode is None and symptom is None
-    if asset is not None and mode is None and symptom is None and not ranking.candidates:
+    if asset is None and chosen_mode and equipment_keys:
+        # A kind alone ("why do the pumps fail?") gives the ranking no asset to start from, so it
+        # explains the failure mode that the work orders of that kind record most often.
+        # NOTE: without an asset the ranking reads no alarm or failure event, only work orders and documents.
+        query.failure_mode = _most_frequent_mode(store, None, equipment_keys, call)
+        if query.failure_mode is None:
+            raise QueryError(f"no work order of the {kind.plural('en')} records a failure mode"
+                             f"{' in this date window' if call.since or call.until else ''}; ask about one of "
+                             "them by its tag, or without the date window")
+    ranking = rank_causes(store, query)
+    if asset is not None and chosen_mode and not ranking.candidates:
         # A question such as "why did AC-3 stop?" names no condition and the telemetry has no event
         # to start from, so explain the failure mode that the asset's work orders record most often.
-        rows = store.read(MOST_FREQUENT_MODE_QUERY, {"asset": asset["id"], **lookup.history_window(call.since,
-                                                                                                   call.until)})
-        if rows:
-            query.failure_mode = rows[0]["id"]
+        query.failure_mode = _most_frequent_mode(store, asset["id"], equipment_keys, call)
+        if query.failure_mode is not None:
             ranking = rank_causes(store, query)
 
     for name, row in (("asset", ranking.asset), ("place", place), ("condition", ranking.condition)):
         if row is not None:
             result.resolved[name] = row["id"]
             result.cite(row["id"], "entity", lookup.display_name(row["props"], "en"))
+    _cite_equipment(result, kind, equipment)
     result.facts = {"asset": _entity_facts(ranking.asset),
                     "place": _entity_facts(place) if named_asset is not None else None,
+                    **_kind_facts(kind, equipment, asset),
                     "condition": _entity_facts(ranking.condition),
                     "condition_chosen": chosen_mode and ranking.condition is not None, "target_work_orders": len(ranking.target_work_orders),
                     "observed_events": [event.id for event in ranking.observed_events],
@@ -191,6 +253,17 @@ def _root_causes(store: GraphStore, index: EntityIndex, call: RootCausesCall) ->
     return result
 
 
+def _most_frequent_mode(store: GraphStore, asset: str | None, equipment: list[str] | None,
+                        call: RootCausesCall) -> str | None:
+    """Return the failure mode that the work orders of `equipment` (else of `asset`) record most often."""
+    window = lookup.history_window(call.since, call.until)
+    if equipment is not None:
+        rows = store.read(MOST_FREQUENT_MODE_OF_EQUIPMENT_QUERY, {"equipment": equipment, **window})
+    else:
+        rows = store.read(MOST_FREQUENT_MODE_QUERY, {"asset": asset, **window})
+    return rows[0]["id"] if rows else None
+
+
 def _window_facts(call: RootCausesCall | FailureHistoryCall) -> dict[str, str | None]:
     return {"since": call.since.isoformat() if call.since else None,
             "until": call.until.isoformat() if call.until else None}
@@ -199,16 +272,25 @@ def _window_facts(call: RootCausesCall | FailureHistoryCall) -> dict[str, str | 
 def _failure_history(store: GraphStore, index: EntityIndex, call: FailureHistoryCall) -> ToolResult:
     result = ToolResult("failure_history")
     named_asset, place = _scope(store, index, call.asset, call.place)
-    # Without an asset, the history covers every asset that is part of the place.
+    kind, equipment = _kind_scope(store, index, call.equipment_kind, named_asset, place)
+    # Without an asset, the history covers every asset that is part of the place, or every asset of the kind.
     asset = named_asset or place
-    page = lookup.failure_history(store, asset["id"], call.limit, None, call.failures_only, call.since, call.until)
-    result.resolved["asset"] = asset["id"]
-    result.cite(asset["id"], "entity", lookup.display_name(asset["props"], "en"))
+    if equipment is not None:
+        page = lookup.equipment_history(store, [row["id"] for row in equipment], call.limit, call.failures_only,
+                                        call.since, call.until)
+    else:
+        page = lookup.failure_history(store, asset["id"], call.limit, None, call.failures_only, call.since,
+                                      call.until)
+    if asset is not None:
+        result.resolved["asset"] = asset["id"]
+        result.cite(asset["id"], "entity", lookup.display_name(asset["props"], "en"))
     if place is not None:
         result.resolved["place"] = place["id"]
         result.cite(place["id"], "entity", lookup.display_name(place["props"], "en"))
+    _cite_equipment(result, kind, equipment)
     result.facts = {"asset": _entity_facts(asset), "place": _entity_facts(place) if named_asset is not None else None,
-                    "total": page.total, "failures_only": call.failures_only, **_window_facts(call)}
+                    **_kind_facts(kind, equipment, asset), "total": page.total, "failures_only": call.failures_only,
+                    **_window_facts(call)}
     for row in page.rows:
         props = row["props"]
         result.rows.append({"id": row["id"], "date": str(props.get("date")), "order_type": props.get("orderType"),

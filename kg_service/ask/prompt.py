@@ -6,6 +6,7 @@ import json
 import logging
 
 from kg_service.ask.entities import EntityIndex, IndexedEntity
+from kg_service.ask.kinds import find_kind
 from kg_service.ask.places import find_place_phrases, matching_places
 from kg_service.errors import ToolCallError
 from kg_service.ask.tools import ToolCall, parse_tool_call, tool_call_schema
@@ -20,14 +21,16 @@ MAX_HINTS = 6
 
 SYSTEM_PROMPT = f"""You map questions about a manufacturing plant's knowledge graph onto exactly one tool call.
 Answer with one JSON object and nothing else. The tools and their arguments:
-- root_causes: why a failure happens. Arguments: asset, place, failure_mode or symptom (at least one),
-  limit (1-20), since and until (ISO dates, optional).
-- failure_history: past work orders of an asset or of a place. Arguments: asset or place, failures_only
-  (true/false), limit (1-50), since and until (ISO dates, optional).
+- root_causes: why a failure happens. Arguments: asset, place, equipment_kind, failure_mode or symptom (at
+  least one), limit (1-20), since and until (ISO dates, optional).
+- failure_history: past work orders of an asset, a place or a kind of equipment. Arguments: asset, place or
+  equipment_kind (at least one), failures_only (true/false), limit (1-50), since and until (ISO dates, optional).
 - rank_suppliers: which supplier to choose or to switch to. Arguments: part, place, replace_current (true
   when the question asks for an alternative to the current supplier of the part), method (TOPSIS, VIKOR or
   WSM), criteria (some of {", ".join(KPI_NAMES)}).
 A place is the production line, area or site the question limits the answer to ("line 2", "二号线").
+An equipment_kind is a kind of equipment the question limits the answer to ("the pumps", "泵"); use the class
+name listed under "Entities" (such as Pump), and leave it out when the question names an asset.
 - design_constraints: constraints or specifications of a product, design or part. Arguments: target.
 - lookup: what or where an entity is. Arguments: text, of_class.
 - unmappable: anything else. Arguments: reason.
@@ -54,7 +57,10 @@ def _class_label(entity: IndexedEntity) -> str:
 
 
 def entity_hints(question: str, index: EntityIndex) -> str:
-    """Return the entities and places that the question names, one `name = key (class)` per item, or "none"."""
+    """Return the entities, places and kinds of equipment that the question names, one `name = key (class)` per item.
+
+    Returns "none" when the question names none of them.
+    """
     hints = []
     for mention in index.mentions(question):
         for entity in mention.entities[:2]:
@@ -62,6 +68,9 @@ def entity_hints(question: str, index: EntityIndex) -> str:
     for phrase in find_place_phrases(question):
         for entity in matching_places(index, phrase)[:2]:
             hints.append(f"{phrase.text} = {entity.id} ({_class_label(entity)}, place)")
+    kind = find_kind(question, index.kinds, [(mention.start, mention.end) for mention in index.mentions(question)])
+    if kind is not None:
+        hints.append(f"{question[kind.start:kind.end]} = {kind.kind.label} (equipment_kind)")
     return "; ".join(hints[:MAX_HINTS]) or "none"
 
 

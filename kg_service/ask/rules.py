@@ -1,9 +1,9 @@
 """A keyword mapper from questions to tool calls, used when no language model is installed.
 
 It picks the query from keywords in English and Chinese and fills its arguments from the
-entities that the question names (see `EntityIndex.mentions`) and from the place it names
-(see `kg_service.ask.places`). It is also the fallback when a model's output is not a valid
-tool call.
+entities that the question names (see `EntityIndex.mentions`), from the place it names
+(see `kg_service.ask.places`) and from the kind of equipment it names (see
+`kg_service.ask.kinds`). It is also the fallback when a model's output is not a valid tool call.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from kg_service.ask.entities import DESIGN_TARGET_CLASSES, EntityIndex, IndexedEntity
+from kg_service.ask.kinds import KindMention, find_kind
 from kg_service.ask.places import PLACE_CLASSES, find_place_phrases, matching_places
 from kg_service.ask.tools import (DesignConstraintsCall, FailureHistoryCall, LookupCall, RankSuppliersCall,
                                   RootCausesCall, ToolCall, UnmappableCall)
@@ -34,6 +35,11 @@ FAILURES_ONLY_WORDS = ("failure", "failures", "failed", "breakdown", "breakdowns
 # A stop is a failure of unknown mode: root causes of the asset's failure events and history.
 STOP_WORDS = ("stop", "stopped", "stops", "shut down", "shutdown", "trip", "tripped", "down", "停机", "停车", "跳闸",
               "停了", "宕机")
+# Words of a question about failures or maintenance, which needs an asset, a place or a kind to answer.
+# "down" is left out because it is common outside failures ("write down").
+MAINTENANCE_WORDS = ("history", "work order", "work orders", "maintenance record", "maintenance records",
+                     "历史", "工单", "维修记录", "维护记录")
+SUBJECT_NEEDED_WORDS = FAILURES_ONLY_WORDS + MAINTENANCE_WORDS + tuple(word for word in STOP_WORDS if word != "down")
 
 
 # An equipment tag such as "AC-99" or "P101"; quarters and halves ("Q2", "H1") are times, not tags.
@@ -68,6 +74,26 @@ def _place(question: str, index: EntityIndex, named: list[IndexedEntity]) -> tup
     return phrases[0].text, None
 
 
+def _kind(question: str, index: EntityIndex) -> KindMention | None:
+    """Return the kind of equipment the question names outside entity names and place phrases."""
+    excluded_spans = [(mention.start, mention.end) for mention in index.mentions(question)]
+    excluded_spans += [(phrase.start, phrase.end) for phrase in find_place_phrases(question)]
+    return find_kind(question, index.kinds, excluded_spans)
+
+
+def names_no_subject(question: str, index: EntityIndex) -> bool:
+    """Return whether a question about failures or maintenance names no entity, place, kind or equipment tag.
+
+    Such a question ("What failed last quarter?", "最近三个月有哪些故障？") cannot be mapped,
+    because the queries need an asset, a place or a kind to read work orders from.
+    """
+    if not _has(question.lower(), SUBJECT_NEEDED_WORDS):
+        return False
+    if index.mentions(question) or find_place_phrases(question) or EQUIPMENT_TAG.search(question):
+        return False
+    return _kind(question, index) is None
+
+
 def _first(entities: list[IndexedEntity], classes: list[str]) -> IndexedEntity | None:
     for label in classes:
         for entity in entities:
@@ -85,8 +111,7 @@ class RuleMapper:
     def map(self, question: str, index: EntityIndex) -> ToolCall:
         text = question.lower()
         named = [entity for mention in index.mentions(question) for entity in mention.entities]
-        # NOTE: the place limits the answer, but a kind of equipment ("the pumps") is not read, so such a
-        # question covers every asset of the place. `Asker` adds the date window ("last month").
+        # The place and the kind of equipment ("the pumps") limit the answer. `Asker` adds the date window.
         place, place_entity = _place(question, index, named)
         if place_entity is not None and place_entity not in named:
             named.append(place_entity)
@@ -97,7 +122,10 @@ class RuleMapper:
             # reports the unknown asset with the closest names, which helps more than "no query fits".
             tag = EQUIPMENT_TAG.search(question)
             asset_ref = tag.group(1) if tag else None
-        subject = asset_ref is not None or place is not None
+        # A named asset is the subject itself, so a kind is read only without one.
+        kind_mention = _kind(question, index) if asset_ref is None else None
+        kind = kind_mention.kind.label if kind_mention else None
+        subject = asset_ref is not None or place is not None or kind is not None
         mode = _first(named, ["FailureMode"])
         symptom = _first(named, ["Symptom"])
         part = _first(named, ["Part"])
@@ -116,11 +144,11 @@ class RuleMapper:
         # "AC-3 failures in 2024" maps like "AC-3 failure work orders", unless the question contains "why".
         asks_history = _has(text, HISTORY_WORDS) or (_has(text, FAILURES_ONLY_WORDS) and not (mode or symptom))
         if subject and asks_history and not _has(text, ("why", "为什么", "原因")):
-            return FailureHistoryCall(tool="failure_history", asset=asset_ref, place=place,
+            return FailureHistoryCall(tool="failure_history", asset=asset_ref, place=place, equipment_kind=kind,
                                       failures_only=_has(text, FAILURES_ONLY_WORDS))
         if _has(text, CAUSE_WORDS) or (subject and (mode or symptom or _has(text, STOP_WORDS))):
             if subject or mode or symptom:
-                return RootCausesCall(tool="root_causes", asset=asset_ref, place=place,
+                return RootCausesCall(tool="root_causes", asset=asset_ref, place=place, equipment_kind=kind,
                                       failure_mode=mode.id if mode else None,
                                       symptom=symptom.id if symptom and not mode else None)
         if named and (_has(text, LOOKUP_WORDS) or len(text) <= 40):

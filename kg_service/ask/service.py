@@ -21,7 +21,7 @@ from kg_service.ask import answer as answers
 from kg_service.ask.entities import EntityIndex, has_cjk
 from kg_service.ask.execute import run_tool
 from kg_service.ask.prompt import ModelMapper
-from kg_service.ask.rules import RuleMapper
+from kg_service.ask.rules import RuleMapper, names_no_subject
 from kg_service.ask.timespans import find_time_window
 from kg_service.ask.tools import FailureHistoryCall, RootCausesCall, ToolCall, UnmappableCall, call_arguments
 from kg_service.config import Settings
@@ -208,6 +208,11 @@ class Asker:
         base = {"question": question, "lang": lang, "tool": call.tool, "arguments": to_jsonable(call_arguments(call)),
                 "mapped_by": mapped_by, "mapping_error": mapping_error}
 
+        if isinstance(call, UnmappableCall) and names_no_subject(question, index):
+            examples = answers.subject_examples(index, lang)
+            closest = answers.subject_suggestions(examples, lang)
+            return AskAnswer(**base, status="unmappable", text=answers.subject_needed_text(lang, examples),
+                             suggestions=closest, seconds=time.perf_counter() - started)
         if isinstance(call, UnmappableCall):
             closest = answers.suggestions(question, index, lang)
             return AskAnswer(**base, status="unmappable", text=answers.unmappable_text(lang, call.reason, closest),

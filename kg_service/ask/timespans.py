@@ -104,8 +104,12 @@ def _week_start(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
+def _quarter_start(day: date) -> date:
+    return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+
+
 def _calendar(name: str, today: date) -> tuple[date, date]:
-    """Return the window of a named calendar period: today, yesterday, this or last week, month or year."""
+    """Return the window of a named calendar period: today, yesterday, this or last week, month, quarter or year."""
     if name == "today":
         return today, today
     if name == "yesterday":
@@ -120,18 +124,25 @@ def _calendar(name: str, today: date) -> tuple[date, date]:
     if name == "last month":
         previous = _add_months(today.replace(day=1), -1)
         return _month_window(previous.year, previous.month)
+    if name == "this quarter":
+        return _quarter_start(today), today
+    if name == "last quarter":
+        start = _add_months(_quarter_start(today), -3)
+        return start, _month_window(start.year, start.month + 2)[1]
     if name == "this year":
         return date(today.year, 1, 1), today
     return date(today.year - 1, 1, 1), date(today.year - 1, 12, 31)
 
 
 CALENDAR_WORDS = {"today": "today", "yesterday": "yesterday", "this week": "this week", "last week": "last week",
-                  "this month": "this month", "last month": "last month", "this year": "this year",
+                  "this month": "this month", "last month": "last month", "this quarter": "this quarter",
+                  "last quarter": "last quarter", "previous quarter": "last quarter", "this year": "this year",
                   "last year": "last year", "今天": "today", "今日": "today", "昨天": "yesterday", "昨日": "yesterday",
                   "本周": "this week", "这周": "this week", "这个星期": "this week", "上周": "last week",
                   "上星期": "last week", "上个星期": "last week", "上个礼拜": "last week", "本月": "this month",
                   "这个月": "this month", "上个月": "last month", "上月": "last month", "今年": "this year",
-                  "本年": "this year", "去年": "last year"}
+                  "本年": "this year", "去年": "last year", "本季度": "this quarter", "这个季度": "this quarter",
+                  "上季度": "last quarter", "上个季度": "last quarter", "上一季度": "last quarter"}
 
 _ENGLISH_CALENDAR = "|".join(sorted((re.escape(word) for word in CALENDAR_WORDS if word.isascii()), key=len,
                                     reverse=True))

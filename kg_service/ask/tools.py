@@ -51,39 +51,47 @@ class RootCausesCall(_Windowed):
     """Rank the likely causes of a failure mode or symptom, on one asset, in one place or across the plant.
 
     `place` is a production line or site (a name, a key or a phrase such as "line 2" or "二号线")
-    that limits the answer to the assets in it. `since` and `until` limit the work orders and
-    events that the ranking reads.
+    that limits the answer to the assets in it. `equipment_kind` is an Equipment subclass of the
+    ontology (a class name or label such as "Pump", "pumps" or "泵") that limits it to the assets
+    of that kind. `since` and `until` limit the work orders and events that the ranking reads.
     """
 
     tool: Literal["root_causes"]
     asset: Reference | None = None
     place: Reference | None = None
+    equipment_kind: Reference | None = None
     failure_mode: Reference | None = None
     symptom: Reference | None = None
     limit: int = Field(default=5, ge=1, le=20)
 
     @model_validator(mode="after")
     def _check_start(self) -> "RootCausesCall":
-        if self.asset is None and self.place is None and self.failure_mode is None and self.symptom is None:
-            raise ValueError("give an asset, a place, a failure_mode or a symptom")
+        if (self.asset is None and self.place is None and self.equipment_kind is None and self.failure_mode is None
+                and self.symptom is None):
+            raise ValueError("give an asset, a place, an equipment_kind, a failure_mode or a symptom")
         if self.failure_mode is not None and self.symptom is not None:
             raise ValueError("give at most one of failure_mode or symptom")
         return self
 
 
 class FailureHistoryCall(_Windowed):
-    """List the work orders of an asset or of every asset in a place, newest first, within `since` and `until`."""
+    """List the work orders of an asset, a place or a kind of equipment, newest first, within `since` and `until`.
+
+    `equipment_kind` is an Equipment subclass of the ontology ("Pump", "pumps", "泵"). Without an
+    asset or a place, it covers every asset of that kind in the plant.
+    """
 
     tool: Literal["failure_history"]
     asset: Reference | None = None
     place: Reference | None = None
+    equipment_kind: Reference | None = None
     failures_only: bool = False
     limit: int = Field(default=10, ge=1, le=50)
 
     @model_validator(mode="after")
     def _check_subject(self) -> "FailureHistoryCall":
-        if self.asset is None and self.place is None:
-            raise ValueError("give an asset or a place")
+        if self.asset is None and self.place is None and self.equipment_kind is None:
+            raise ValueError("give an asset or a place, or an equipment_kind for every asset of that kind")
         return self
 
 

@@ -231,6 +231,26 @@ def failure_history(store: GraphStore, asset_id: str, first: int = 20, after: st
     return HistoryPage(rows, rows[0]["total"], rows[0]["remaining"] > len(rows), history_cursor(rows[-1], scope), scope)
 
 
+# HISTORY_QUERY over several assets: the same page of work orders, each counted once.
+EQUIPMENT_HISTORY_QUERY = "\nUNWIND $equipment AS key\nMATCH (asset:Entity {id: key})" + \
+    HISTORY_QUERY.split("MATCH (asset:Entity {id: $asset})", 1)[1]
+
+
+def equipment_history(store: GraphStore, equipment: list[str], first: int = 20, failures_only: bool = False,
+                      since: DateBound = None, until: DateBound = None) -> HistoryPage:
+    """Return the first page of the work orders of several assets (and everything part of them), newest first.
+
+    The page has no cursor. Use `failure_history` to page through one asset's history.
+    """
+    check_page_size(first)
+    window = history_window(since, until)
+    rows = store.read(EQUIPMENT_HISTORY_QUERY, {"equipment": equipment, "limit": first, "afterDate": None,
+                                                "afterId": None, "failuresOnly": failures_only, **window})
+    if not rows:
+        return HistoryPage([], 0, False, None, None)
+    return HistoryPage(rows, rows[0]["total"], rows[0]["remaining"] > len(rows), None, None)
+
+
 # One round trip for the GraphQL field: the asset is resolved as `resolve_entity` does (the
 # key first, else a name in any language among `$classes`), and the page is read only when
 # exactly one asset matches. The query always returns one row, so an unknown or ambiguous asset

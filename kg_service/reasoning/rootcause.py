@@ -168,9 +168,13 @@ class RootCauseQuery:
     long before an observed event a candidate's own event counts as its precursor. With
     `use_anomalies` False the causal source ignores AnomalyEvents and times only alarms, and an
     asset's window observes only its alarms and failure events.
+
+    `equipment`, when set, keeps only the work orders and events of these equipment keys and
+    their parts, for example the pumps of the line that `asset` names.
     """
 
     asset: str | None = None
+    equipment: list[str] | None = None
     failure_mode: str | None = None
     symptom: str | None = None
     event: str | None = None
@@ -193,6 +197,7 @@ MATCH (asset:Entity {id: $asset}), (condition:Entity {id: $condition})
 MATCH (wo:WorkOrder)-[:FOR_ASSET]->(equipment)
 WHERE (equipment = asset OR (equipment)-[:PART_OF*1..4]->(asset))
   AND ($since IS NULL OR wo.date >= date($since)) AND ($until IS NULL OR wo.date <= date($until))
+  AND ($equipment IS NULL OR EXISTS { MATCH (equipment)-[:PART_OF*0..4]->(kept:Entity) WHERE kept.id IN $equipment })
 MATCH (wo)-[:HAS_FAILURE_MODE|HAS_SYMPTOM]->(condition)
 RETURN DISTINCT wo.id AS id, wo.date AS date, equipment.id AS equipment
 """
@@ -200,6 +205,7 @@ RETURN DISTINCT wo.id AS id, wo.date AS date, equipment.id AS equipment
 TARGETS_ANY_ASSET_QUERY = """
 MATCH (condition:Entity {id: $condition})<-[:HAS_FAILURE_MODE|HAS_SYMPTOM]-(wo:WorkOrder)-[:FOR_ASSET]->(equipment)
 WHERE ($since IS NULL OR wo.date >= date($since)) AND ($until IS NULL OR wo.date <= date($until))
+  AND ($equipment IS NULL OR EXISTS { MATCH (equipment)-[:PART_OF*0..4]->(kept:Entity) WHERE kept.id IN $equipment })
 RETURN DISTINCT wo.id AS id, wo.date AS date, equipment.id AS equipment
 """
 
@@ -260,6 +266,7 @@ MATCH (event:Event)-[:FOR_ASSET]->(target)
 WHERE (target = asset OR (target)-[:PART_OF*1..6]->(asset))
   AND (event:Alarm OR event:FailureEvent OR ($anomalies AND event:AnomalyEvent))
   AND ($since IS NULL OR event.startTime >= $since) AND ($until IS NULL OR event.startTime <= $until)
+  AND ($equipment IS NULL OR EXISTS { MATCH (target)-[:PART_OF*0..6]->(kept:Entity) WHERE kept.id IN $equipment })
 OPTIONAL MATCH (event)-[:INVOLVES_SIGNAL]->(signal:Signal)
 OPTIONAL MATCH (event)-[:HAS_FAILURE_MODE]->(mode)
 RETURN event.id AS id, labels(event) AS labels, event.startTime AS start, collect(DISTINCT signal.id) AS signals,
@@ -322,6 +329,7 @@ class _Context:
     observed: list[ObservedEvent]
     since: datetime | None
     until: datetime | None
+    equipment: list[str] | None = None
 
     @property
     def condition_is_failure_mode(self) -> bool:
@@ -442,7 +450,8 @@ def _resolve(store: GraphStore, query: RootCauseQuery) -> _Context:
     start = start or condition or asset
     if not observed and asset is not None and (since is not None or until is not None or condition is None):
         rows = store.read(WINDOW_EVENTS_QUERY, {"asset": asset["id"], "since": since, "until": until,
-                                                "max": MAX_OBSERVED_EVENTS, "anomalies": query.use_anomalies})
+                                                "max": MAX_OBSERVED_EVENTS, "anomalies": query.use_anomalies,
+                                                "equipment": query.equipment})
         observed = [ObservedEvent(row["id"], sorted(row["labels"]), _native(row["start"]), row["signals"])
                     for row in rows]
         if condition is None:
@@ -451,7 +460,7 @@ def _resolve(store: GraphStore, query: RootCauseQuery) -> _Context:
                 # NOTE: with several failure modes in the window, the work-order history explains only the
                 # most frequent one. The causal source still covers every observed event.
                 condition = resolve_entity(store, modes.most_common(1)[0][0], ["FailureMode"])
-    return _Context(asset, condition, start, observed, since, until)
+    return _Context(asset, condition, start, observed, since, until, query.equipment)
 
 
 def rank_causes(store: GraphStore, query: RootCauseQuery) -> RootCauseResult:
@@ -504,7 +513,7 @@ def _score_history(store: GraphStore, context: _Context, window_days: int, ranki
     if context.condition is None:
         return []
     params = {"condition": context.condition["id"], "since": _work_order_bound(context.since),
-              "until": _work_order_bound(context.until)}
+              "until": _work_order_bound(context.until), "equipment": context.equipment}
     if context.asset is not None:
         targets = store.read(TARGETS_QUERY, {**params, "asset": context.asset["id"]})
     else:
