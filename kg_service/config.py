@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     query_timeout_s: float = Field(default=60.0, gt=0, description="Server-side timeout of each transaction, seconds")
     batch_size: int = Field(default=1000, ge=1, le=1_000_000, description="Rows per UNWIND write transaction")
     ontology_files: list[Path] = Field(default_factory=lambda: [find_project_root() / "ontology" / "kg-core.ttl"])
+    data_dir: Path = Field(default_factory=lambda: find_project_root().parent / "shared" / "data",
+                           description="Folder of the real reference data sets (mwo2kg/, causrca/, ...) that the "
+                                       "evaluations fall back to, such as the MWO2KG training split")
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)

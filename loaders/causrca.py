@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -37,6 +38,9 @@ SOURCE = "causrca"
 NODE_COLUMNS = {"id", "path", "label", "type", "io", "comment"}
 EDGE_COLUMNS = {"source_id", "target_id", "source_label", "target_label", "edge_name", "comment"}
 RUN_COLUMNS = {"time_s", "node", "value", "type"}
+# Glob patterns of a run's `causes.json` below a data set's `dig_twin/` folder (group/scenario/run),
+# a group folder (scenario/run), a scenario folder (run) or in the run folder itself.
+RUN_PATTERNS = ("*/*/*/causes.json", "*/*/causes.json", "*/causes.json", "causes.json")
 # A child variable that responds to a change of its causal parent does so within this many seconds
 # in the normal recordings (measured lags are below 1.1 s), so later changes count as unexplained.
 MAX_RESPONSE_SECONDS = 2.0
@@ -209,9 +213,47 @@ def read_changes(path: Path) -> list[ValueChange]:
 
 
 def find_fault_runs(root: Path) -> list[Path]:
-    """Return every fault-run folder under `root/dig_twin`, in a stable order."""
-    runs = sorted(path.parent for path in (root / "dig_twin").glob("exp_*/exp_*/run_*/causes.json"))
-    return sorted(runs, key=lambda path: (path.parent.parent.name, path.parent.name, int(path.name.split("_")[-1])))
+    """Return every fault-run folder (one with `causes.json`) of a causRCA layout, in a stable order.
+
+    `root` may be a data set folder (runs under `dig_twin/<group>/<scenario>/<run>/`), the
+    `dig_twin/` folder itself, one group folder (`exp_<group>/exp_<n>/run_<m>/`), one scenario
+    folder (`exp_<n>/run_<m>/`) or one run folder. Group and scenario names are not fixed.
+    """
+    base = root / "dig_twin" if (root / "dig_twin").is_dir() else root
+    found = {path.parent for pattern in RUN_PATTERNS for path in base.glob(pattern) if path.is_file()}
+
+    def order(run_dir: Path) -> tuple:
+        parts = run_dir.relative_to(base).parts
+        number = run_dir.name.rpartition("_")[2]
+        run = (0, int(number), run_dir.name) if number.isdigit() else (1, 0, run_dir.name)
+        return (len(parts), *parts[:-1], run)
+
+    return sorted(found, key=order)
+
+
+def run_key(run_dir: Path) -> str:
+    """Return the key `<group>/<scenario>/<run>` of a fault run, reading only its scenario description."""
+    scenario_dir = run_dir.parent
+    description_path = scenario_dir / f"{scenario_dir.name}_description.json"
+    description = _read_json(description_path) if description_path.is_file() else {}
+    return f"{_group_name(description, scenario_dir)}/{scenario_dir.name}/{run_dir.name}"
+
+
+def _group_name(description: dict, scenario_dir: Path) -> str:
+    return str(description.get("group") or scenario_dir.parent.name.removeprefix("exp_"))
+
+
+def find_data_set_folder(path: Path, child: str) -> Path | None:
+    """Return `path` or the nearest of its four parent folders that contains the folder `child`, or None.
+
+    A group, scenario or run folder inside a whole causRCA data set so finds the data set's
+    `expert_graph/` and `real_op/` folders.
+    """
+    path = path.resolve()
+    for folder in [path, *path.parents][:5]:
+        if (folder / child).is_dir():
+            return folder
+    return None
 
 
 def read_fault_run(run_dir: Path) -> FaultRun:
@@ -228,7 +270,7 @@ def read_fault_run(run_dir: Path) -> FaultRun:
         raise InputDataError(f"expected one faultDataset_*.csv, found {len(recordings)}", path=str(run_dir))
     description = _read_json(description_path)
     timing = _read_json(timing_path)
-    group = str(description.get("group") or scenario_dir.parent.name.removeprefix("exp_"))
+    group = _group_name(description, scenario_dir)
     return FaultRun(run_dir, group, scenario_dir.name, run_dir.name, list(description.get("manipulatedVars", [])),
                     list(description.get("alarms", [])), {key: float(value) for key, value in timing.items()},
                     read_changes(recordings[0]))
@@ -479,27 +521,48 @@ class CausrcaLoad:
 
 
 RUN_SPACING = timedelta(days=1)
+# Runs outside the known run list get one of this many one-day slots (about 270 years) after the
+# known runs, chosen by a hash of the run key.
+UNKNOWN_RUN_SLOTS = 100_000
+
+
+def run_slot(key: str, known_runs: list[str]) -> int:
+    """Return the day index of the run `key`: its position in `known_runs`, else a slot from a hash of `key`.
+
+    The slot depends only on the key, so a run gets the same times in whichever layout or subset
+    it is loaded.
+    """
+    if key in known_runs:
+        return known_runs.index(key)
+    return len(known_runs) + zlib.crc32(key.encode("utf-8")) % UNKNOWN_RUN_SLOTS
 
 
 def load_causrca(store, schema, root: Path, run_dirs: list[Path], start: datetime, with_deviations: bool = True,
-                 batch_size: int = 1000, progress=None) -> CausrcaLoad:
+                 batch_size: int = 1000, progress=None, *, normal_root: Path | None = None,
+                 known_runs: list[str] | None = None) -> CausrcaLoad:
     """Read the expert graph and `run_dirs`, check them all, then write them in one batched write.
 
-    The i-th run of `find_fault_runs(root)` (counting from 0) is anchored at `start + i * RUN_SPACING`,
-    whichever runs are loaded, so a run always gets the same times and the events of different runs
+    `root` contains `expert_graph/`, and `normal_root` (default `root`) contains the normal
+    recordings in `real_op/` that the deviations are learnt from. The run with key
+    `known_runs[i]` is anchored at `start + i * RUN_SPACING` (default: the runs of
+    `find_fault_runs(root)`), whichever runs are loaded, and any other run at a slot given by
+    `run_slot`. A run so always gets the same times, and the events of different runs almost
     never share a one-day window on the lathe.
     """
     from kg_service.graph.writer import BatchedWriter
 
     graph = read_expert_graph(root)
     batch = expert_graph_batch(graph)
-    profile = learn_normal_profile(read_normal_recordings(root), graph) if with_deviations and run_dirs else None
-    positions = {path.resolve(): index for index, path in enumerate(find_fault_runs(root))}
+    normal_root = root if normal_root is None else normal_root
+    profile = (learn_normal_profile(read_normal_recordings(normal_root), graph)
+               if with_deviations and run_dirs else None)
+    if known_runs is None:
+        known_runs = [run_key(path) for path in find_fault_runs(root)]
     keys, anomalies = [], 0
-    for order, run_dir in enumerate(run_dirs):
+    for run_dir in run_dirs:
         run = read_fault_run(run_dir)
         deviations = detect_deviations(run, graph, profile) if profile is not None else []
-        index = positions.get(run_dir.resolve(), len(positions) + order)
+        index = run_slot(run.key, known_runs)
         run_events_batch(run, graph, start + index * RUN_SPACING, deviations, batch)
         keys.append(run.key)
         anomalies += len(deviations)

@@ -273,7 +273,7 @@ def test_ai4i_rules_find_modes():
 
 
 def test_classifier_beats_majority_baseline():
-    result = evaluate_failure_mode_classifier(data_file("mwo2kg", "fmc"))
+    [result] = evaluate_failure_mode_classifier(data_file("mwo2kg", "fmc"))
     assert result.accuracy.value > result.baseline_accuracy.value
     assert result.macro_f1.value > result.baseline_macro_f1.value
 

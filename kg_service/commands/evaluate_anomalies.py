@@ -14,7 +14,12 @@ DETECTOR_CHOICES = {"model": ["model"], "baseline": ["baseline"], "both": ["mode
 
 @evaluate_app.command("anomalies")
 def evaluate_anomalies_command(
-        data: Path = typer.Option(..., "--data", help="AI4I-style CSV file or causRCA data folder"),
+        data: Path = typer.Option(..., "--data", help="AI4I-style CSV file, or causRCA data set, group, scenario "
+                                                      "or run folder"),
+        normal_recordings: Optional[Path] = typer.Option(None, "--normal-recordings",
+                                                         help="causRCA folder whose real_op/ the detectors train "
+                                                              "on; default the input's own, else the shared data "
+                                                              "set KG_DATA_DIR/causrca"),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table"),
         detector: str = typer.Option("both", help="model, baseline or both"),
         epochs: int = typer.Option(5, min=1, help="Training epochs of the model"),
@@ -36,7 +41,7 @@ def evaluate_anomalies_command(
         raise typer.BadParameter(f"{detector!r} is not model, baseline or both", param_hint="--detector")
     with _errors():
         evaluation = evaluate_anomalies(data, get_settings(), DETECTOR_CHOICES[detector], epochs, tolerance,
-                                        max_seconds, threads)
+                                        max_seconds, threads, normal_recordings)
     if as_json:
         typer.echo(evaluation.to_json())
         return
@@ -48,4 +53,7 @@ def evaluate_anomalies_command(
         table.add_row(result.detector, str(result.events), f"{result.precision:.3f}", f"{result.recall:.3f}",
                       f"{result.f1:.3f}", f"{result.chance_precision:.3f}", f"{result.flagged_share:.3f}",
                       f"{result.train_seconds:.1f}")
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    if evaluation.normal_recordings is not None:
+        console.print(f"trained on the normal recordings in {evaluation.normal_recordings}/real_op")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -12,8 +13,17 @@ from kg_service.commands.evaluate import evaluate_app
 @evaluate_app.command("root-cause")
 def evaluate_root_cause(
         data: list[Path] = typer.Option(..., "--data", "-d",
-                                        help="causRCA folder, AI4I-style CSV or folder with the failure-mode "
-                                             "classification files train.txt and dev.txt; repeat for several"),
+                                        help="causRCA data set, group, scenario or run folder; AI4I-style CSV; "
+                                             "`observation,failure mode` file of any name; or folder with "
+                                             "train.txt and dev.txt and/or test.txt. Repeat for several"),
+        train: Optional[Path] = typer.Option(None, "--train",
+                                             help="Training file of the failure-mode classifier (or a folder with "
+                                                  "train.txt); default train.txt beside the scored file, else "
+                                                  "the shared MWO2KG split in KG_DATA_DIR/mwo2kg/fmc"),
+        causal_graph: Optional[Path] = typer.Option(None, "--causal-graph",
+                                                    help="causRCA folder with the expert_graph/ to rank on; "
+                                                         "default the input's own, else the shared data set "
+                                                         "KG_DATA_DIR/causrca"),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables"),
         limit: int = typer.Option(10, help="Candidates ranked per causRCA run")) -> None:
     """Measure causRCA Recall@k, the AI4I rule predictor and the MWO2KG failure-mode classifier."""
@@ -23,6 +33,7 @@ def evaluate_root_cause(
                                                  evaluate_failure_mode_classifier)
     from kg_service.ingest import current_schema
 
+    settings = get_settings()
     evaluation = RootCauseEvaluation()
     with _errors():
         for path in data:
@@ -30,11 +41,14 @@ def evaluate_root_cause(
             if kind == "ai4i":
                 evaluation.ai4i = evaluate_ai4i(path)
             elif kind == "mwo2kg":
-                evaluation.failure_mode_classification = evaluate_failure_mode_classifier(path)
+                evaluation.failure_mode_classifications.extend(
+                    evaluate_failure_mode_classifier(path, train, settings.data_dir))
+                evaluation.failure_mode_classification = evaluation.failure_mode_classifications[-1]
             else:
-                store = _store(get_settings())
+                store = _store(settings)
                 try:
-                    evaluation.causrca = evaluate_causrca(store, current_schema(store), path, limit)
+                    evaluation.causrca = evaluate_causrca(store, current_schema(store), path, limit, causal_graph,
+                                                          settings.data_dir)
                 finally:
                     store.close()
 
@@ -59,6 +73,12 @@ def _print_tables(evaluation) -> None:
             table.add_row(name, *(f"{metric.value:.3f}" for metric in metrics))
         console.print(table)
         console.print(f"best Recall@1 possible (runs with several true causes): {result.recall_at_1_bound:.3f}")
+        sources = {"input": "from the input", "option": "from --causal-graph",
+                   "default": "the shared data set, because the input has none"}
+        console.print(f"expert causal graph: {result.causal_graph}/expert_graph "
+                      f"({sources.get(result.causal_graph_source, result.causal_graph_source)})")
+        console.print("normal recordings: " + (f"{result.normal_recordings}/real_op" if result.normal_recordings
+                                               else "none found, so deviations were not scored"))
     if evaluation.ai4i is not None:
         result = evaluation.ai4i
         console.print(f"AI4I rule predictor: accuracy {result.accuracy.value:.3f} "
@@ -70,9 +90,12 @@ def _print_tables(evaluation) -> None:
         for mode in result.modes:
             table.add_row(mode.label, f"{mode.precision:.3f}", f"{mode.recall:.3f}", str(mode.support))
         console.print(table)
-    if evaluation.failure_mode_classification is not None:
-        result = evaluation.failure_mode_classification
-        console.print(f"MWO2KG failure-mode classifier ({result.train_examples} train, {result.dev_examples} dev, "
-                      f"{result.labels} labels): accuracy {result.accuracy.value:.3f}, macro-F1 "
-                      f"{result.macro_f1.value:.3f}; majority class '{result.baseline_label}': accuracy "
-                      f"{result.baseline_accuracy.value:.3f}, macro-F1 {result.baseline_macro_f1.value:.3f}")
+    for result in evaluation.failure_mode_classifications:
+        console.print(f"MWO2KG failure-mode classifier, trained on {result.train_file} ({result.train_examples} "
+                      f"examples), scored on {result.data} ({result.dev_examples} examples, {result.labels} "
+                      f"labels): accuracy {result.accuracy.value:.3f}, macro-F1 {result.macro_f1.value:.3f}; "
+                      f"majority class '{result.baseline_label}': accuracy {result.baseline_accuracy.value:.3f}, "
+                      f"macro-F1 {result.baseline_macro_f1.value:.3f}")
+        if result.unseen_labels:
+            console.print(f"  {result.unseen_label_examples} examples have labels that the training file lacks, "
+                          f"counted as errors: {', '.join(result.unseen_labels)}")

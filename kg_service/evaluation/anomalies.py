@@ -6,10 +6,12 @@ Two kinds of data are accepted:
   process signals and the `Machine failure` flag). The whole file is one series; the labels are
   the failed rows. The detectors are trained on the same file without its labels
   (self-supervised), so they see the failures as part of "normal" data, as in production.
-- a folder in the causRCA layout. The detectors are trained on the normal recordings in
-  `real_op/` and scored on every fault run under `dig_twin/`. Each run's label is its fault
-  window from `causes.json`, `cause_start_at` to `cause_end_at` seconds after the run starts.
-  Recordings are put on a 1 s grid, carrying values forward.
+- a folder in the causRCA layout: a data set folder, its `dig_twin/` folder, or one group,
+  scenario or run folder. The detectors are trained on the normal recordings in `real_op/` (of
+  the input or a data set folder above it, else of the shared data set) and scored on every
+  fault run in the folder. Each run's label is its fault window from `causes.json`,
+  `cause_start_at` to `cause_end_at` seconds after the run starts. Recordings are put on a 1 s
+  grid, carrying values forward.
 
 Event-matching rule: an event covers the samples of all its windows, from `window - 1` samples
 before its first anomalous window's newest sample to its last anomalous window's newest sample.
@@ -85,6 +87,8 @@ class AnomalyEvaluation:
     window: int
     tolerance: int
     results: list[DetectorResult] = field(default_factory=list)
+    normal_recordings: str | None = None
+    """causRCA only: the folder whose `real_op/` the detectors were trained on."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)
@@ -177,27 +181,72 @@ def _causrca_frame(path: Path, mapping, origin) -> pd.DataFrame:
     return TimeseriesReader(mapping, None, time_origin=origin).read(path).frame
 
 
-def read_causrca(root: Path, mapping, window: int) -> tuple[list[Segment], list[LabelledSeries], list[str]]:
-    """Return the normal segments, the labelled fault runs and the signals used, from a causRCA folder."""
+def find_normal_recordings(root: Path, normal: Path | None = None, data_dir: Path | None = None) -> Path:
+    """Return the folder whose `real_op/` contains the normal recordings for the causRCA input `root`.
+
+    That is `normal` when given, else `root` or a data set folder above it, else the shared data
+    set `data_dir/causrca`. Raises InputDataError when none has `real_op/*.csv`.
+    """
+    from loaders.causrca import find_data_set_folder
+
+    if normal is not None:
+        candidates = [normal]
+    else:
+        candidates = [find_data_set_folder(root, "real_op"), data_dir / "causrca" if data_dir is not None else None]
+    for folder in candidates:
+        if folder is not None and any((folder / "real_op").glob("*.csv")):
+            return folder
+    raise InputDataError("no normal recordings (real_op/*.csv) in the input, a folder above it or the shared "
+                         f"causRCA data set under {data_dir}", path=str(normal or root),
+                         hint="pass --normal-recordings with a causRCA folder that contains real_op/")
+
+
+def _with_encoding_fallback(mapping, run: Path, normal_root: Path):
+    """Return `mapping` with its categorical encoding file taken from `normal_root` when no folder above `run` has one.
+
+    A group, scenario or run folder copied out of its data set lacks the data set's
+    categorical_encoding.json, which the normal recordings' folder has.
+    """
+    name = mapping.categorical_encoding
+    if not name or any((folder / name).is_file() for folder in [run, *run.resolve().parents]):
+        return mapping
+    fallback = normal_root.resolve() / name
+    if not fallback.is_file():
+        return mapping
+    # NOTE: a category that this encoding file lacks still fails the run. The causRCA release ships
+    # one encoding file for all its recordings, so its own runs are covered.
+    return mapping.model_copy(update={"categorical_encoding": str(fallback)})
+
+
+def read_causrca(root: Path, mapping, window: int,
+                 normal_root: Path | None = None) -> tuple[list[Segment], list[LabelledSeries], list[str]]:
+    """Return the normal segments, the labelled fault runs and the signals used, from a causRCA layout.
+
+    The fault runs are those of `find_fault_runs(root)`, and the normal recordings those in
+    `normal_root/real_op` (default `root/real_op`).
+    """
     from datetime import datetime, timedelta
 
     from kg_service.anomaly.service import model_signals
     from loaders.causrca import find_fault_runs
 
     origin = datetime(2025, 1, 1)
-    normal_files = sorted((root / "real_op").glob("*.csv"))
+    normal_root = root if normal_root is None else normal_root
+    normal_files = sorted((normal_root / "real_op").glob("*.csv"))
     runs = find_fault_runs(root)
     if not normal_files or not runs:
-        raise InputDataError("expected normal recordings in real_op/*.csv and fault runs with causes.json under "
-                             "dig_twin/", path=str(root), hint="pass the causRCA data folder")
+        raise InputDataError(f"expected normal recordings in {normal_root / 'real_op'}/*.csv and fault runs with "
+                             "causes.json", path=str(root),
+                             hint="pass a causRCA data set, group, scenario or run folder")
     normal = [_causrca_frame(path, mapping, origin) for path in normal_files]
+    fault_mapping = _with_encoding_fallback(mapping, runs[0], normal_root)
     faults = []
     for run in runs:
         recordings = sorted(run.glob("faultDataset_*.csv"))
         if len(recordings) != 1:
             raise InputDataError(f"expected one faultDataset_*.csv, found {len(recordings)}", path=str(run))
         causes = json.loads((run / "causes.json").read_text(encoding="utf-8"))
-        faults.append((run, _causrca_frame(recordings[0], mapping, origin), causes))
+        faults.append((run, _causrca_frame(recordings[0], fault_mapping, origin), causes))
 
     # A signal is used when every recording observes it: one never seen would leave every row incomplete.
     candidates = model_signals(mapping)
@@ -214,14 +263,19 @@ def read_causrca(root: Path, mapping, window: int) -> tuple[list[Segment], list[
         start = np.datetime64(origin + timedelta(seconds=float(causes["cause_start_at"])))
         end = np.datetime64(origin + timedelta(seconds=float(causes["cause_end_at"])))
         first, last = int(np.searchsorted(segment.times, start)), int(np.searchsorted(segment.times, end))
-        labelled.append(LabelledSeries(str(run.relative_to(root)), segment,
+        name = str(run.relative_to(root)) if run != root else run.name
+        labelled.append(LabelledSeries(name, segment,
                                        [(first, min(last, len(segment.values) - 1))]))
     return normal_segments, labelled, signals
 
 
 def evaluate_anomalies(path: Path, settings, detectors: list[str], epochs: int = 5, tolerance: int | None = None,
-                       max_seconds: float | None = None, threads: int | None = None) -> AnomalyEvaluation:
-    """Train the chosen detectors ("model", "baseline") without labels and measure event precision and recall."""
+                       max_seconds: float | None = None, threads: int | None = None,
+                       normal_recordings: Path | None = None) -> AnomalyEvaluation:
+    """Train the chosen detectors ("model", "baseline") without labels and measure event precision and recall.
+
+    `normal_recordings` is a causRCA folder with `real_op/` (see `find_normal_recordings`).
+    """
     import time
 
     from kg_service.anomaly.model import train_masked_model
@@ -231,7 +285,8 @@ def evaluate_anomalies(path: Path, settings, detectors: list[str], epochs: int =
     if path.is_dir():
         mapping = load_mapping(Path(__file__).resolve().parents[2] / "loaders" / "mappings" / "causrca_long.yaml")
         window = CAUSRCA_WINDOW
-        training, series, signals = read_causrca(path, mapping, window)
+        normal_root = find_normal_recordings(path, normal_recordings, settings.data_dir)
+        training, series, signals = read_causrca(path, mapping, window, normal_root)
         kind, samples = "causrca", sum(len(item.segment.values) for item in series)
         tolerance = window if tolerance is None else tolerance
     elif path.is_file():
@@ -248,6 +303,8 @@ def evaluate_anomalies(path: Path, settings, detectors: list[str], epochs: int =
 
     evaluation = AnomalyEvaluation(str(path), kind, len(series), samples, sum(len(item.labels) for item in series),
                                    window, tolerance)
+    if kind == "causrca":
+        evaluation.normal_recordings = str(normal_root)
     training_values = [segment.values for segment in training]
     for name in detectors:
         started = time.perf_counter()

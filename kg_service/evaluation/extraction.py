@@ -141,7 +141,11 @@ def load_gold(path: Path, limit: int | None = None) -> GoldSet:
     """Read a MaintIE or MWO2KG NER gold file; `limit` keeps the first N examples."""
     if not path.is_file():
         raise InputDataError("gold file not found", path=str(path), hint="give a MaintIE JSON or MWO2KG NER file")
-    raw = path.read_text(encoding="utf-8")
+    try:
+        raw = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InputDataError(f"not UTF-8 text ({error})", path=str(path),
+                             hint="give a MaintIE JSON or MWO2KG NER file in UTF-8") from None
     try:
         rows = json.loads(raw)
     except json.JSONDecodeError:
@@ -150,6 +154,8 @@ def load_gold(path: Path, limit: int | None = None) -> GoldSet:
         except json.JSONDecodeError as error:
             raise InputDataError(f"not JSON or JSON lines ({error})", path=str(path),
                                  hint="give a MaintIE JSON list or an MWO2KG NER JSON-lines file") from error
+    if isinstance(rows, dict) and "tokens" in rows:
+        rows = [rows]
     if not isinstance(rows, list) or not rows or not isinstance(rows[0], dict):
         raise InputDataError("expected a non-empty list of examples", path=str(path))
     if limit is not None:
@@ -160,19 +166,23 @@ def load_gold(path: Path, limit: int | None = None) -> GoldSet:
     for number, row in enumerate(rows, start=1):
         try:
             examples.append(_mwo2kg_example(row) if scheme == "mwo2kg" else _maintie_example(row))
-        except (KeyError, TypeError, ValueError) as error:
+        except (KeyError, IndexError, TypeError, ValueError) as error:
             raise InputDataError(f"example {number} is invalid: {error}", path=str(path),
                                  hint=f"each {scheme} example needs tokens and token-span annotations") from error
-    lang = "zh" if any(_is_cjk(char) for example in examples[:20] for char in example.text) else "en"
+    # The language comes from the texts, never the file name: Chinese when at least half of them contain
+    # a CJK character, so a stray character in an English file does not switch the prompts.
+    chinese = sum(any(_is_cjk(char) for char in example.text) for example in examples)
+    lang = "zh" if chinese * 2 >= len(examples) else "en"
     return GoldSet(path=path, scheme=scheme, lang=lang, examples=examples)
 
 
 def _maintie_example(row: dict[str, Any]) -> GoldExample:
     tokens = [str(token) for token in row["tokens"]]
     text = row.get("text") or " ".join(tokens)
-    entities = [EntityKey(int(item["start"]), int(item["end"]), str(item["type"])) for item in row["entities"]]
+    entities = [EntityKey(int(item["start"]), int(item["end"]), str(item["type"]))
+                for item in row.get("entities") or []]
     relations = []
-    for item in row.get("relations", []):
+    for item in row.get("relations") or []:
         head, tail = entities[int(item["head"])], entities[int(item["tail"])]
         relations.append(RelationKey((head.start, head.end), (tail.start, tail.end), str(item["type"])))
     try:

@@ -6,11 +6,14 @@
 - AI4I 2020: predict the failure mode of each failed machine from its signals with the physical
   rules that generated the data set, and score the top mode against the failure flags.
 - MWO2KG failure-mode classification: classify maintenance observation texts into failure modes
-  (train on train.txt, score on dev.txt) against the majority-class baseline.
+  (train on a training file such as train.txt, score on dev.txt, test.txt or any other
+  `observation,failure mode` file) against the majority-class baseline.
 """
 
 from __future__ import annotations
 
+import csv
+import filecmp
 import logging
 import math
 from collections import Counter
@@ -39,6 +42,12 @@ OSF_LIMIT_MIN_NM = {"L": 11000.0, "M": 12000.0, "H": 13000.0}
 TWF_WEAR_RANGE_MIN = (200.0, 240.0)
 AI4I_COLUMNS = ["Type", "Air temperature [K]", "Process temperature [K]", "Rotational speed [rpm]", "Torque [Nm]",
                 "Tool wear [min]", "Machine failure", *AI4I_MODES]
+# A file whose first line names any of these columns is an AI4I-style CSV, whatever its suffix.
+AI4I_HEADER_COLUMNS = {"UDI", "Product ID", *AI4I_COLUMNS}
+FMC_TRAIN_FILE = "train.txt"
+FMC_SCORED_FILES = ("dev.txt", "test.txt")
+# A first line with one of these labels names the columns of an `observation,failure mode` file.
+FMC_HEADER_LABELS = {"failure mode", "failure_mode", "failuremode", "label"}
 
 
 class RunRanking(BaseModel):
@@ -51,9 +60,18 @@ class RunRanking(BaseModel):
 
 
 class CausrcaEvaluation(BaseModel):
-    """Recall@k per ranking variant over the fault runs, the best Recall@1 possible and every run's ranking."""
+    """Recall@k per ranking variant over the fault runs, the best Recall@1 possible and every run's ranking.
+
+    `causal_graph` is the folder whose `expert_graph/` was loaded, and `causal_graph_source` records
+    why: "input" (the input or a data set folder above it), "option" (`--causal-graph`) or
+    "default" (the shared causRCA data set). `normal_recordings` is the folder whose `real_op/`
+    the deviations were learnt from, None when no folder had one.
+    """
 
     data: str
+    causal_graph: str
+    causal_graph_source: str
+    normal_recordings: str | None
     runs: int
     skipped_runs: list[str]
     recall: dict[str, list[RecallAtK]]
@@ -73,12 +91,20 @@ class Ai4iEvaluation(BaseModel):
 
 
 class TextClassificationEvaluation(BaseModel):
-    """Accuracy and macro-F1 of the failure-mode classifier and of the majority-class baseline."""
+    """Accuracy and macro-F1 of the failure-mode classifier and of the majority-class baseline.
+
+    `data` is the scored file and `dev_examples` its number of examples, whatever its name.
+    `unseen_labels` are the labels of the scored file that the training file lacks. The classifier
+    cannot predict them, so each of their `unseen_label_examples` counts as an error.
+    """
 
     data: str
+    train_file: str
     train_examples: int
     dev_examples: int
     labels: int
+    unseen_labels: list[str]
+    unseen_label_examples: int
     accuracy: Accuracy
     macro_f1: MacroF1
     baseline_label: str
@@ -92,39 +118,136 @@ class RootCauseEvaluation(BaseModel):
     causrca: CausrcaEvaluation | None = None
     ai4i: Ai4iEvaluation | None = None
     failure_mode_classification: TextClassificationEvaluation | None = None
+    """The last scored failure-mode file: test.txt when one folder has dev.txt and test.txt."""
+    failure_mode_classifications: list[TextClassificationEvaluation] = []
+    """Every scored failure-mode file, in order."""
+
+
+INPUT_HINT = ("pass a causRCA data set, group, scenario or run folder, an AI4I-style CSV, an "
+              "`observation,failure mode` file, or a folder with train.txt and dev.txt or test.txt")
 
 
 def detect_kind(path: Path) -> str:
-    """Return which evaluation `path` is for: 'causrca', 'ai4i' or 'mwo2kg'; raise InputDataError otherwise."""
-    if path.is_dir() and (path / "expert_graph").is_dir():
-        return "causrca"
-    if path.is_dir() and (path / "train.txt").is_file() and (path / "dev.txt").is_file():
-        return "mwo2kg"
-    if path.is_dir() and (path / "fmc" / "train.txt").is_file():
-        return "mwo2kg"
-    if path.is_file() and path.suffix.lower() == ".csv":
-        return "ai4i"
-    raise InputDataError("not a causRCA folder (with expert_graph/), an AI4I-style CSV or a folder with the "
-                         "failure-mode classification files train.txt and dev.txt", path=str(path))
+    """Return which evaluation `path` is for: 'causrca', 'ai4i' or 'mwo2kg'; raise InputDataError otherwise.
+
+    A file is classified by its content: a first line that names AI4I columns marks an AI4I-style
+    CSV, and any other file is read as `observation,failure mode` lines.
+    """
+    from loaders.causrca import find_fault_runs
+
+    if not path.exists():
+        raise InputDataError("file or folder not found", path=str(path), hint=INPUT_HINT)
+    if path.is_dir():
+        if (path / "expert_graph").is_dir() or (path / "dig_twin").is_dir():
+            return "causrca"
+        if _failure_mode_folder(path) is not None:
+            return "mwo2kg"
+        if find_fault_runs(path):
+            return "causrca"
+        raise InputDataError("the folder contains no causRCA fault runs (run folders with causes.json) and no "
+                             "failure-mode files (train.txt, dev.txt, test.txt)", path=str(path), hint=INPUT_HINT)
+    return "ai4i" if _has_ai4i_header(path) else "mwo2kg"
+
+
+def _has_ai4i_header(path: Path) -> bool:
+    try:
+        with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+            first_line = handle.readline()
+    except OSError as error:
+        raise InputDataError(f"cannot read the file: {error}", path=str(path)) from None
+    columns = {column.strip() for column in next(csv.reader([first_line]), [])}
+    return bool(columns & AI4I_HEADER_COLUMNS)
+
+
+def _failure_mode_folder(path: Path) -> Path | None:
+    """Return `path` or `path/fmc` when it contains train.txt, dev.txt or test.txt, else None."""
+    for folder in (path, path / "fmc"):
+        if any((folder / name).is_file() for name in (FMC_TRAIN_FILE, *FMC_SCORED_FILES)):
+            return folder
+    return None
 
 
 # causRCA
 
-def evaluate_causrca(store, schema, root: Path, limit: int = 10) -> CausrcaEvaluation:
+class CausrcaInputs(BaseModel):
+    """The fault runs of one causRCA input and the folders of the expert graph and normal recordings to use."""
+
+    data: Path
+    runs: list[Path]
+    causal_graph: Path
+    causal_graph_source: str
+    normal_recordings: Path | None
+    known_runs: list[str]
+
+
+def resolve_causrca_inputs(root: Path, causal_graph: Path | None = None,
+                           data_dir: Path | None = None) -> CausrcaInputs:
+    """Find the fault runs of a causRCA layout and the expert graph and normal recordings that go with them.
+
+    `root` may be a data set folder, its `dig_twin/` folder, a group, scenario or run folder. The
+    expert graph is the one of `causal_graph` when given, else the one in `root` or a data set
+    folder above it, else the one of the shared data set `data_dir/causrca`. The normal recordings
+    (`real_op/`) are looked up the same way, the input first. Runs of the shared data set keep
+    their day slots (`known_runs`), so the same run gets the same times in any layout.
+    """
+    from loaders.causrca import find_data_set_folder, find_fault_runs, run_key
+
+    runs = find_fault_runs(root)
+    if not runs:
+        raise InputDataError("no causRCA fault runs (run folders with causes.json)", path=str(root),
+                             hint="pass a data set folder with dig_twin/, a group folder exp_<group>/, a scenario "
+                                  "folder exp_<n>/ with its exp_<n>_description.json, or a run folder")
+    shared = data_dir / "causrca" if data_dir is not None else None
+    if shared is not None and not (shared / "expert_graph").is_dir():
+        shared = None
+
+    if causal_graph is not None:
+        graph_root = causal_graph.parent if (causal_graph / "all_nodes.csv").is_file() else causal_graph
+        if not (graph_root / "expert_graph" / "all_nodes.csv").is_file():
+            raise InputDataError("not a causRCA expert graph: expected expert_graph/all_nodes.csv in the folder",
+                                 path=str(causal_graph),
+                                 hint="pass --causal-graph with a causRCA data set folder or its expert_graph/ folder")
+        source = "option"
+    elif (found := find_data_set_folder(root, "expert_graph")) is not None:
+        graph_root, source = found, "input"
+    elif shared is not None:
+        graph_root, source = shared, "default"
+    else:
+        raise InputDataError("the input has no expert_graph/ and the shared causRCA data set was not found "
+                             f"under {data_dir}", path=str(root),
+                             hint="pass --causal-graph with a causRCA folder that contains expert_graph/, or set "
+                                  "KG_DATA_DIR to the folder that contains causrca/")
+
+    normal = next((folder for folder in (find_data_set_folder(root, "real_op"), graph_root, shared)
+                   if folder is not None and any((folder / "real_op").glob("*.csv"))), None)
+    known_runs = [run_key(path) for path in find_fault_runs(shared if shared is not None else graph_root)]
+    return CausrcaInputs(data=root, runs=runs, causal_graph=graph_root, causal_graph_source=source,
+                         normal_recordings=normal, known_runs=known_runs)
+
+
+def evaluate_causrca(store, schema, root: Path, limit: int = 10, causal_graph: Path | None = None,
+                     data_dir: Path | None = None) -> CausrcaEvaluation:
     """Load the causRCA graph and runs into Neo4j, rank each run's variables and score Recall@k.
 
     Writes (MERGE) the expert graph, the alarms and the deviation events of every fault run, with
-    keys under the `causrca` source, into the graph of `store`.
+    keys under the `causrca` source, into the graph of `store`. `causal_graph` and `data_dir` are
+    passed to `resolve_causrca_inputs`. Without normal recordings only the plain causal walk is scored.
     """
     from kg_service.reasoning.rootcause import RootCauseQuery, rank_causes
-    from loaders.causrca import alarm_key, find_fault_runs, load_causrca, read_fault_run
+    from loaders.causrca import alarm_key, load_causrca, read_fault_run
 
-    run_dirs = find_fault_runs(root)
-    if not run_dirs:
-        raise InputDataError("no fault runs (dig_twin/exp_*/exp_*/run_*/causes.json)", path=str(root))
-    load_causrca(store, schema, root, run_dirs, CAUSRCA_START)
+    inputs = resolve_causrca_inputs(root, causal_graph, data_dir)
+    run_dirs = inputs.runs
+    with_deviations = inputs.normal_recordings is not None
+    if not with_deviations:
+        logger.warning("causRCA: no normal recordings (real_op/) in %s or the expert graph's folder; only the "
+                       "causal walk without deviations is scored", root)
+    load_causrca(store, schema, inputs.causal_graph, run_dirs, CAUSRCA_START, with_deviations,
+                 normal_root=inputs.normal_recordings, known_runs=inputs.known_runs)
 
-    variants = {"causal walk": False, "causal walk + deviations": True}
+    variants = {"causal walk": False}
+    if with_deviations:
+        variants["causal walk + deviations"] = True
     rankings: list[RunRanking] = []
     skipped: list[str] = []
     for run_dir in run_dirs:
@@ -150,7 +273,11 @@ def evaluate_causrca(store, schema, root: Path, limit: int = 10) -> CausrcaEvalu
               for name in variants}
     # A run with n true causes can reach at most 1/n at k = 1, so this is the best Recall@1 possible.
     bound = sum(1 / len(set(truth)) for truth in truths if truth) / len(truths) if truths else 0.0
-    return CausrcaEvaluation(data=str(root), runs=len(rankings), skipped_runs=skipped, recall=recall,
+    return CausrcaEvaluation(data=str(root), causal_graph=str(inputs.causal_graph),
+                             causal_graph_source=inputs.causal_graph_source,
+                             normal_recordings=None if inputs.normal_recordings is None
+                             else str(inputs.normal_recordings),
+                             runs=len(rankings), skipped_runs=skipped, recall=recall,
                              recall_at_1_bound=bound, rankings=rankings)
 
 
@@ -231,35 +358,120 @@ def evaluate_ai4i(path: Path) -> Ai4iEvaluation:
 # MWO2KG failure-mode classification
 
 def read_labelled_texts(path: Path) -> tuple[list[str], list[str]]:
-    """Read `observation,failure mode` lines; the label is after the last comma."""
+    """Read `observation,failure mode` lines; the label is after the last comma.
+
+    A line with double quotes is read as one CSV row, so a quoted observation may contain commas.
+    A first line whose label is a column name such as "failure mode" or "label" is skipped.
+    """
     if not path.is_file():
         raise InputDataError("file not found", path=str(path))
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError as error:
+        raise InputDataError(f"not UTF-8 text ({error})", path=str(path),
+                             hint="pass an `observation,failure mode` text file in UTF-8") from None
     texts, labels = [], []
-    for line_number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+    for line_number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        text, separator, label = line.rpartition(",")
-        if not separator or not label.strip():
+        text, label = _split_labelled_line(line)
+        if not label:
             raise InputDataError("expected 'observation,failure mode'", path=str(path), line=line_number)
-        texts.append(text.strip())
-        labels.append(label.strip())
+        if not texts and label.lower() in FMC_HEADER_LABELS:
+            logger.info("%s: line %d names the columns (%r) and is skipped", path, line_number, line)
+            continue
+        texts.append(text)
+        labels.append(label)
     if not texts:
-        raise InputDataError("no labelled lines", path=str(path))
+        raise InputDataError("no labelled lines", path=str(path),
+                             hint="pass a file with one `observation,failure mode` example per line")
     return texts, labels
 
 
-def evaluate_failure_mode_classifier(folder: Path) -> TextClassificationEvaluation:
-    """Train the character n-gram classifier on train.txt and score it on dev.txt."""
-    if (folder / "fmc").is_dir():
-        folder = folder / "fmc"
-    train_texts, train_labels = read_labelled_texts(folder / "train.txt")
-    dev_texts, dev_labels = read_labelled_texts(folder / "dev.txt")
+def _split_labelled_line(line: str) -> tuple[str, str]:
+    if '"' in line:
+        fields = next(csv.reader([line]), [])
+        if len(fields) >= 2 and fields[-1].strip():
+            return ",".join(fields[:-1]).strip(), fields[-1].strip()
+    text, _, label = line.rpartition(",")
+    return text.strip(), label.strip()
+
+
+def failure_mode_files(path: Path, train: Path | None = None,
+                       data_dir: Path | None = None) -> tuple[Path, list[Path]]:
+    """Return the training file and the files to score for a failure-mode input.
+
+    `path` is an `observation,failure mode` file of any name, or a folder (or its `fmc/`) with
+    train.txt and dev.txt and/or test.txt. The training file is `train` (a file, or a folder with
+    train.txt or fmc/train.txt), else train.txt beside the scored files, else the shared MWO2KG
+    training split `data_dir/mwo2kg/fmc/train.txt`. Raises InputDataError when no training file
+    is found or when it is a scored file.
+    """
+    if path.is_dir():
+        folder = _failure_mode_folder(path)
+        if folder is None:
+            raise InputDataError("no failure-mode files (train.txt with dev.txt or test.txt)", path=str(path),
+                                 hint=INPUT_HINT)
+        scored = [folder / name for name in FMC_SCORED_FILES if (folder / name).is_file()]
+        if not scored:
+            raise InputDataError(f"no file to score: expected {' or '.join(FMC_SCORED_FILES)} beside "
+                                 f"{FMC_TRAIN_FILE}", path=str(folder),
+                                 hint="pass the file to score itself, or add dev.txt or test.txt to the folder")
+    else:
+        folder, scored = path.parent, [path]
+
+    if train is not None:
+        train_file = _training_file_option(train)
+    elif (folder / FMC_TRAIN_FILE).is_file() and not (folder / FMC_TRAIN_FILE).samefile(scored[0]):
+        train_file = folder / FMC_TRAIN_FILE
+    elif data_dir is not None and (data_dir / "mwo2kg" / "fmc" / FMC_TRAIN_FILE).is_file():
+        train_file = data_dir / "mwo2kg" / "fmc" / FMC_TRAIN_FILE
+    else:
+        raise InputDataError(f"no training file: no {FMC_TRAIN_FILE} beside the scored file and no shared MWO2KG "
+                             f"split under {data_dir}", path=str(path),
+                             hint="pass --train with an `observation,failure mode` training file, or set "
+                                  "KG_DATA_DIR to the folder that contains mwo2kg/fmc/train.txt")
+    for file in scored:
+        if file.samefile(train_file) or filecmp.cmp(file, train_file, shallow=False):
+            raise InputDataError(f"the file to score is the training file {train_file} (or a copy of it), so the "
+                                 "scores would not measure anything", path=str(file),
+                                 hint="pass --train with another training file, or score another file")
+    return train_file, scored
+
+
+def _training_file_option(train: Path) -> Path:
+    if train.is_file():
+        return train
+    for candidate in (train / FMC_TRAIN_FILE, train / "fmc" / FMC_TRAIN_FILE):
+        if candidate.is_file():
+            return candidate
+    raise InputDataError(f"--train: no training file (expected a file, or a folder with {FMC_TRAIN_FILE} or "
+                         f"fmc/{FMC_TRAIN_FILE})", path=str(train),
+                         hint="pass --train with an `observation,failure mode` training file")
+
+
+def score_failure_mode_classifier(train_file: Path, scored_file: Path) -> TextClassificationEvaluation:
+    """Train the character n-gram classifier on `train_file` and score it on `scored_file`."""
+    train_texts, train_labels = read_labelled_texts(train_file)
+    dev_texts, dev_labels = read_labelled_texts(scored_file)
     predicted = CharNgramCentroidClassifier().fit(train_texts, train_labels).predict(dev_texts)
     majority = Counter(train_labels).most_common(1)[0][0]
     baseline = [majority] * len(dev_labels)
+    unseen = sorted(set(dev_labels) - set(train_labels))
+    if unseen:
+        logger.warning("%s: %d labels that %s lacks count as errors: %s", scored_file, len(unseen), train_file,
+                       ", ".join(unseen))
     return TextClassificationEvaluation(
-        data=str(folder), train_examples=len(train_texts), dev_examples=len(dev_texts),
-        labels=len(set(train_labels) | set(dev_labels)), accuracy=Accuracy.compute(predicted, dev_labels),
-        macro_f1=MacroF1.compute(predicted, dev_labels), baseline_label=majority,
-        baseline_accuracy=Accuracy.compute(baseline, dev_labels),
+        data=str(scored_file), train_file=str(train_file), train_examples=len(train_texts),
+        dev_examples=len(dev_texts), labels=len(set(train_labels) | set(dev_labels)), unseen_labels=unseen,
+        unseen_label_examples=sum(label in unseen for label in dev_labels),
+        accuracy=Accuracy.compute(predicted, dev_labels), macro_f1=MacroF1.compute(predicted, dev_labels),
+        baseline_label=majority, baseline_accuracy=Accuracy.compute(baseline, dev_labels),
         baseline_macro_f1=MacroF1.compute(baseline, dev_labels))
+
+
+def evaluate_failure_mode_classifier(path: Path, train: Path | None = None,
+                                     data_dir: Path | None = None) -> list[TextClassificationEvaluation]:
+    """Score the failure-mode classifier on each file that `failure_mode_files` finds for `path`."""
+    train_file, scored = failure_mode_files(path, train, data_dir)
+    return [score_failure_mode_classifier(train_file, file) for file in scored]
