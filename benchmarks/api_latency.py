@@ -22,10 +22,10 @@ most every 30 seconds, one extra query that the driver path does not count):
 The driver path skips what GraphQL adds: HTTP, parsing, validation, the limit extensions,
 authentication, building the typed result and JSON encoding. Each path reaches Neo4j through the
 driver API that the field's resolver uses: the entity lookup and the failure history through the
-asyncio driver (`kg_service.graph.async_reader`), root causes through the synchronous driver in a
-worker thread. `--driver-api sync` sends every driver-path query through the synchronous driver
-in a thread, the baseline of the runs before the resolvers moved to the asyncio driver. Both
-paths run on uvloop.
+asyncio driver (`kg_service.graph.async_reader`, one auto-commit transaction per read), root
+causes through the synchronous driver in a worker thread. `--driver-api sync` sends every
+driver-path query through `GraphStore.read` in a thread, which calls the synchronous driver's
+`execute_query`, the driver's own call for a single query. Both paths run on uvloop.
 
 The default HTTP client is wrk (Debian's `wrk` package), a load generator written in C, which
 runs as a separate process with one connection per client. It reports every latency in
