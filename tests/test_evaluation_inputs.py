@@ -318,3 +318,32 @@ def test_gold_bad_relation_index(tmp_path: Path) -> None:
 
     with pytest.raises(InputDataError, match="example 1 is invalid"):
         load_gold(bad)
+
+
+@pytest.mark.neo4j
+def test_ingest_scenario_folder_matches_data_set(core_graph, tmp_path: Path) -> None:
+    scenario = tmp_path / "exp_1"
+    copy_run(scenario, "probe", "exp_1", "run_1")
+
+    first = invoke("ingest", "causrca", str(scenario), "--run", "all")
+    again = invoke("ingest", "causrca", str(SHARED_CAUSRCA), "--run", "dig_twin/exp_probe/exp_1/run_1")
+
+    assert first.exit_code == 0, first.output
+    assert again.exit_code == 0, again.output
+    loaded = json.loads(first.stdout.strip().splitlines()[-1])
+    reloaded = json.loads(again.stdout.strip().splitlines()[-1])
+    assert loaded["runs"] == ["probe/exp_1/run_1"]
+    assert loaded["causal_edges"] == 102
+    # The copied run gets the keys and times of the same run in the full data set.
+    assert reloaded["nodes_created"] == 0
+    assert reloaded["relationships_created"] == 0
+
+
+@pytest.mark.neo4j
+def test_ingest_expert_graph_folder_option(core_graph, tmp_path: Path) -> None:
+    result = invoke("ingest", "causrca", str(tmp_path), "--causal-graph", str(SHARED_CAUSRCA / "expert_graph"))
+
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout.strip().splitlines()[-1])
+    assert body["runs"] == []
+    assert body["variables"] == 92
