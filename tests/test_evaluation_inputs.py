@@ -347,3 +347,17 @@ def test_ingest_expert_graph_folder_option(core_graph, tmp_path: Path) -> None:
     body = json.loads(result.stdout.strip().splitlines()[-1])
     assert body["runs"] == []
     assert body["variables"] == 92
+
+
+def test_two_ai4i_files_both_reported(tmp_path: Path) -> None:
+    lines = data_file("ai4i2020", "ai4i2020.csv").read_text(encoding="utf-8").splitlines()
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_text("\n".join(lines[:2001]) + "\n", encoding="utf-8")
+    second.write_text("\n".join([lines[0], *lines[2001:4001]]) + "\n", encoding="utf-8")
+
+    body = root_cause_json("--data", str(first), "--data", str(second))
+
+    assert [item["data"] for item in body["ai4i_evaluations"]] == [str(first), str(second)]
+    assert body["ai4i"]["data"] == str(second)
+    counts = [item["failed_machines"] for item in body["ai4i_evaluations"]]
+    assert counts[0] != counts[1]

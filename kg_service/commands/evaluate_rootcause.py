@@ -40,6 +40,7 @@ def evaluate_root_cause(
             kind = detect_kind(path)
             if kind == "ai4i":
                 evaluation.ai4i = evaluate_ai4i(path)
+                evaluation.ai4i_evaluations.append(evaluation.ai4i)
             elif kind == "mwo2kg":
                 evaluation.failure_mode_classifications.extend(
                     evaluate_failure_mode_classifier(path, train, settings.data_dir))
@@ -49,11 +50,13 @@ def evaluate_root_cause(
                 try:
                     evaluation.causrca = evaluate_causrca(store, current_schema(store), path, limit, causal_graph,
                                                           settings.data_dir)
+                    evaluation.causrca_evaluations.append(evaluation.causrca)
                 finally:
                     store.close()
 
     if as_json:
-        typer.echo(evaluation.model_dump_json(exclude={"causrca": {"rankings"}}))
+        typer.echo(evaluation.model_dump_json(exclude={"causrca": {"rankings"},
+                                                       "causrca_evaluations": {"__all__": {"rankings"}}}))
         return
     _print_tables(evaluation)
 
@@ -63,9 +66,9 @@ def _print_tables(evaluation) -> None:
     from rich.table import Table
 
     console = Console()
-    if evaluation.causrca is not None:
-        result = evaluation.causrca
-        table = Table(title=f"causRCA root cause: {result.runs} fault runs ({len(result.skipped_runs)} skipped)")
+    for result in evaluation.causrca_evaluations:
+        table = Table(title=f"causRCA root cause, {result.data}: {result.runs} fault runs "
+                            f"({len(result.skipped_runs)} skipped)")
         table.add_column("ranking")
         for metric in next(iter(result.recall.values())):
             table.add_column(f"Recall@{metric.k}", justify="right")
@@ -79,9 +82,8 @@ def _print_tables(evaluation) -> None:
                       f"({sources.get(result.causal_graph_source, result.causal_graph_source)})")
         console.print("normal recordings: " + (f"{result.normal_recordings}/real_op" if result.normal_recordings
                                                else "none found, so deviations were not scored"))
-    if evaluation.ai4i is not None:
-        result = evaluation.ai4i
-        console.print(f"AI4I rule predictor: accuracy {result.accuracy.value:.3f} "
+    for result in evaluation.ai4i_evaluations:
+        console.print(f"AI4I rule predictor, {result.data}: accuracy {result.accuracy.value:.3f} "
                       f"({result.accuracy.correct}/{result.accuracy.cases} failed machines with a flag), "
                       f"{result.rule_mode_accuracy.value:.3f} on HDF/PWF/OSF machines")
         table = Table(title="AI4I failure modes")

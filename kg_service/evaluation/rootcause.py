@@ -116,7 +116,13 @@ class RootCauseEvaluation(BaseModel):
     """Every evaluation that the given data paths allow."""
 
     causrca: CausrcaEvaluation | None = None
+    """The last causRCA input evaluated."""
+    causrca_evaluations: list[CausrcaEvaluation] = []
+    """Every causRCA input evaluated, in the order given."""
     ai4i: Ai4iEvaluation | None = None
+    """The last AI4I-style file evaluated."""
+    ai4i_evaluations: list[Ai4iEvaluation] = []
+    """Every AI4I-style file evaluated, in the order given."""
     failure_mode_classification: TextClassificationEvaluation | None = None
     """The last scored failure-mode file: test.txt when one folder has dev.txt and test.txt."""
     failure_mode_classifications: list[TextClassificationEvaluation] = []
