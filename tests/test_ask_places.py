@@ -73,7 +73,7 @@ def test_place_call_validated():
 # answers on the sample plant
 
 @pytest.mark.neo4j
-@pytest.mark.parametrize("question", ["why did the pumps on line 2 fail last month", "二号线的泵上个月为什么故障"])
+@pytest.mark.parametrize("question", ["why did the machines on line 2 fail last month", "二号线的机器上个月为什么故障"])
 def test_root_causes_scoped_to_line(plant_graph, question):
     answer = _ask(plant_graph, question)
     assert answer.status == "answered"

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.neo4j
 
 KG_SERVICE = Path(sys.executable).parent / "kg-service"
 WHO = {"why": "test edit", "author": "tester"}
-PUMP = {"en": "Pump", "zh": "泵"}
+PUMP = {"en": "Turbine", "zh": "涡轮机"}
 PUMP_DEFINITION = {"en": "Equipment that moves fluid.", "zh": "输送流体的设备。"}
 FEEDS = {"en": "feeds into", "zh": "供给"}
 FEEDS_DEFINITION = {"en": "The equipment passes its output to another equipment.", "zh": "设备将其输出传给另一设备。"}
@@ -38,7 +38,7 @@ RATED_POWER_DEFINITION = {"en": "Nameplate power in kW.", "zh": "铭牌功率，
 XSD_DECIMAL = URIRef("http://www.w3.org/2001/XMLSchema#decimal")
 SH_TARGET_CLASS = URIRef("http://www.w3.org/ns/shacl#targetClass")
 PUMP_SHAPE = """
-kgsh:PumpShape a sh:NodeShape ;
+kgsh:TurbineShape a sh:NodeShape ;
     sh:targetClass kg:Equipment ;
     sh:property [ sh:path kg:name ; sh:minCount 1 ; sh:datatype xsd:string ] .
 """
@@ -75,19 +75,19 @@ def state(store) -> tuple[str, int, int]:
 
 
 def test_add_class_exports(editor, tmp_path):
-    result = editor.add_class("Pump", "Equipment", PUMP, PUMP_DEFINITION, **WHO)
+    result = editor.add_class("Turbine", "Equipment", PUMP, PUMP_DEFINITION, **WHO)
     graph = reloaded_export(editor.store, tmp_path)
-    pump = KG.Pump
+    pump = KG.Turbine
     assert result.applied
     assert (pump, RDFS.subClassOf, KG.Equipment) in graph
-    assert (pump, RDFS.label, Literal("泵", lang="zh")) in graph
+    assert (pump, RDFS.label, Literal("涡轮机", lang="zh")) in graph
     assert (pump, SKOS.definition, Literal("Equipment that moves fluid.", lang="en")) in graph
-    assert editor.store.read("MATCH (:OntologyClass {nodeLabel: 'Pump'})-[:SUBCLASS_OF]->(p) "
+    assert editor.store.read("MATCH (:OntologyClass {nodeLabel: 'Turbine'})-[:SUBCLASS_OF]->(p) "
                              "RETURN p.nodeLabel AS p") == [{"p": "Equipment"}]
 
 
 def test_add_class_bumps_version(editor, tmp_path):
-    editor.add_class("Pump", "Equipment", PUMP, PUMP_DEFINITION, **WHO)
+    editor.add_class("Turbine", "Equipment", PUMP, PUMP_DEFINITION, **WHO)
     graph = reloaded_export(editor.store, tmp_path)
     assert str(graph.value(URIRef(KG_ONTOLOGY_IRI), OWL.versionInfo)) == "0.1.1"
     assert editor.version() == ("0.1.1", 1)
@@ -186,7 +186,7 @@ def test_rename_without_migrate_rejected(plant):
 def test_preview_changes_nothing(plant):
     before = state(plant.store)
     result = plant.rename_term("Equipment", "Machine", preview=True, **WHO)
-    plant.add_class("Pump", "Equipment", PUMP, PUMP_DEFINITION, preview=True, **WHO)
+    plant.add_class("Turbine", "Equipment", PUMP, PUMP_DEFINITION, preview=True, **WHO)
     plant.set_domain_range("HAS_FAILURE_MODE", domain="Equipment", preview=True, **WHO)
     assert not result.applied
     assert result.impact.nodes > 0
@@ -213,7 +213,7 @@ INVALID_EDITS = [
     ("empty label", lambda e: e.relabel_term("Sensor", {"en": "  "}, **WHO), "must not be empty"),
     ("french label", lambda e: e.relabel_term("Sensor", {"fr": "Capteur"}, **WHO), "not supported"),
     ("duplicate label", lambda e: e.relabel_term("Sensor", {"zh": "设备"}, **WHO), "already the label"),
-    ("missing zh", lambda e: e.add_class("Pump", "Equipment", {"en": "Pump"}, PUMP_DEFINITION, **WHO), "zh"),
+    ("missing zh", lambda e: e.add_class("Turbine", "Equipment", {"en": "Turbine"}, PUMP_DEFINITION, **WHO), "zh"),
     ("empty why", lambda e: e.deprecate_term("Sensor", why=" ", author="tester"), "why must not be empty"),
     ("bad shape", lambda e: e.upsert_shape("kgsh:S a sh:NodeShape ; sh:minCount \"x\" .", **WHO), "SHACL"),
     ("cyrillic look-alike", lambda e: e.add_class("\u0415quipment", "Asset", PUMP, PUMP_DEFINITION, **WHO),
@@ -308,7 +308,7 @@ def test_add_property_logged(editor):
 def _pump_min_count(shapes: Graph) -> int:
     sh = "http://www.w3.org/ns/shacl#"
     shape = next(subject for subject in shapes.subjects(URIRef(sh + "targetClass"), None)
-                 if str(subject).endswith("PumpShape"))
+                 if str(subject).endswith("TurbineShape"))
     return int(next(shapes.objects(next(shapes.objects(shape, URIRef(sh + "property"))), URIRef(sh + "minCount"))))
 
 
@@ -342,7 +342,7 @@ def test_rename_rewrites_upserted_shape(editor, tmp_path):
     editor.upsert_shape(PUMP_SHAPE, **WHO)
     result = editor.rename_term("Equipment", "Machine", **WHO)
     shapes = reloaded_export(editor.store, tmp_path, SHAPES_ONTOLOGY_IRI)
-    pump_shape = URIRef("https://w3id.org/kg-service/shapes#PumpShape")
+    pump_shape = URIRef("https://w3id.org/kg-service/shapes#TurbineShape")
     assert result.impact.shapes == 3
     assert list(shapes.objects(pump_shape, SH_TARGET_CLASS)) == [KG.Machine]
     assert not any(KG.Equipment in triple for triple in shapes)
@@ -383,15 +383,15 @@ def test_label_of_other_ontology_rejected(editor, tmp_path):
 
 
 def test_change_log_records_edits(editor):
-    editor.add_class("Pump", "Equipment", PUMP, PUMP_DEFINITION, why="new pump fleet", author="li.wei")
-    editor.relabel_term("Pump", {"en": "Fluid pump"}, why="clearer name", author="anna")
-    editor.deprecate_term("Pump", why="merged into Equipment", author="li.wei")
+    editor.add_class("Turbine", "Equipment", PUMP, PUMP_DEFINITION, why="new turbine fleet", author="li.wei")
+    editor.relabel_term("Turbine", {"en": "Gas turbine"}, why="clearer name", author="anna")
+    editor.deprecate_term("Turbine", why="merged into Equipment", author="li.wei")
     history = editor.history()
     assert [change.version for change in history] == [1, 2, 3]
     assert [change.author for change in history] == ["li.wei", "anna", "li.wei"]
     assert history[1].why == "clearer name"
-    assert history[1].inverse == {"operation": "relabelTerm", "arguments": {"term": str(KG.Pump),
-                                                                          "labels": {"en": "Pump"}}}
+    assert history[1].inverse == {"operation": "relabelTerm", "arguments": {"term": str(KG.Turbine),
+                                                                          "labels": {"en": "Turbine"}}}
     assert [change.ontology_version for change in history] == ["0.1.1", "0.1.2", "0.1.3"]
 
 
@@ -400,7 +400,7 @@ def test_shape_upsert_replaces(editor, tmp_path):
     editor.upsert_shape(PUMP_SHAPE.replace("sh:minCount 1", "sh:minCount 2"), **WHO)
     graph = reloaded_export(editor.store, tmp_path, SHAPES_ONTOLOGY_IRI)
     sh = "http://www.w3.org/ns/shacl#"
-    pump = URIRef("https://w3id.org/kg-service/shapes#PumpShape")
+    pump = URIRef("https://w3id.org/kg-service/shapes#TurbineShape")
     counts = [int(value) for prop in graph.objects(pump, URIRef(sh + "property"))
               for value in graph.objects(prop, URIRef(sh + "minCount"))]
     assert counts == [2]
@@ -420,9 +420,9 @@ def test_shape_unknown_class_rejected(editor):
 
 
 def test_diff_lists_exactly_change(editor, tmp_path):
-    editor.add_class("Pump", "Equipment", PUMP, PUMP_DEFINITION, **WHO)
+    editor.add_class("Turbine", "Equipment", PUMP, PUMP_DEFINITION, **WHO)
     result = diff_graphs(parse_ontology_file(CORE_ONTOLOGY), reloaded_export(editor.store, tmp_path))
-    assert [term.iri for term in result.added] == [str(KG.Pump)]
+    assert [term.iri for term in result.added] == [str(KG.Turbine)]
     assert result.removed == []
     assert result.changed == []
     assert (result.old_version, result.new_version) == ("0.1.0", "0.1.1")
@@ -500,7 +500,7 @@ def test_bump_version_patch():
 
 ADD_CLASS = """
 mutation($preview: Boolean!) {
-  addClass(name: "Pump", parent: "Equipment", labelEn: "Pump", labelZh: "泵", definitionEn: "Moves fluid.",
+  addClass(name: "Turbine", parent: "Equipment", labelEn: "Turbine", labelZh: "涡轮机", definitionEn: "Turns flow into shaft power.",
            definitionZh: "输送流体。", why: "new fleet", author: "li.wei", preview: $preview) {
     applied term version ontologyVersion impact { nodes relationships }
   }
@@ -517,13 +517,13 @@ def test_graphql_mutation_round_trip(core_graph, settings):
                                                          "ontologyVersion { versionInfo changeVersion } }"}).json()
         classes = client.post("/graphql", json={"query": '{ ontologyClasses(first: 200) { edges { node { nodeLabel label(lang: "zh") } } } }'}).json()
     assert preview["data"]["addClass"]["applied"] is False
-    assert applied["data"]["addClass"] == {"applied": True, "term": str(KG.Pump), "version": 1,
+    assert applied["data"]["addClass"] == {"applied": True, "term": str(KG.Turbine), "version": 1,
                                            "ontologyVersion": "0.1.1", "impact": {"nodes": 0, "relationships": 0}}
     node = changes["data"]["ontologyChanges"]["edges"][0]["node"]
     assert node["author"] == "li.wei"
-    assert node["arguments"]["name"] == "Pump"
+    assert node["arguments"]["name"] == "Turbine"
     assert changes["data"]["ontologyVersion"] == {"versionInfo": "0.1.1", "changeVersion": 1}
-    assert {"node": {"nodeLabel": "Pump", "label": "泵"}} in classes["data"]["ontologyClasses"]["edges"]
+    assert {"node": {"nodeLabel": "Turbine", "label": "涡轮机"}} in classes["data"]["ontologyClasses"]["edges"]
 
 
 ADD_PROPERTY = """
