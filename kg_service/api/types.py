@@ -297,7 +297,13 @@ class RootCauseCandidateConnection(Connection[RootCauseCandidate]):
 @strawberry.type(description="A ranking of candidate causes with what it started from")
 class RootCauseResult:
     asset: Entity | None
-    condition: Entity | None = strawberry.field(description="The failure mode or symptom, when the query named one")
+    condition: Entity | None = strawberry.field(description="The failure mode or symptom explained: the one the "
+                                                            "query named, else the one chosen as conditionSource "
+                                                            "says")
+    condition_source: str | None = strawberry.field(
+        default=None, description="How the condition was found: query (named), event (recorded by a named "
+                                  "event), window events (most frequent among the asset's events in the window) or "
+                                  "work orders (most frequent among the asset's failure work orders in the window)")
     target_work_orders: int = strawberry.field(description="Work orders on the asset that record the condition")
     sources: list[str] = strawberry.field(description="Evidence sources that contributed: co-occurrence, "
                                                       "precedence, mechanism, causal, text, prediction")

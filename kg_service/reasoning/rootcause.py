@@ -157,6 +157,10 @@ class RootCauseResult:
     start: dict[str, Any] | None = None
     observed_events: list[ObservedEvent] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    # How the condition was found: "query" (named), "event" (recorded by a named event),
+    # "window events" (most frequent among the asset's events in the window) or "work orders"
+    # (most frequent among the asset's failure work orders in the window). None without one.
+    condition_source: str | None = None
 
 
 @dataclass
@@ -200,6 +204,17 @@ WHERE (equipment = asset OR (equipment)-[:PART_OF*1..4]->(asset))
   AND ($equipment IS NULL OR EXISTS { MATCH (equipment)-[:PART_OF*0..4]->(kept:Entity) WHERE kept.id IN $equipment })
 MATCH (wo)-[:HAS_FAILURE_MODE|HAS_SYMPTOM]->(condition)
 RETURN DISTINCT wo.id AS id, wo.date AS date, equipment.id AS equipment
+"""
+
+# The failure mode that most failure work orders of an asset (and its parts) record, within the
+# window and, when `$equipment` is set, on that equipment only; ties go to the smaller key.
+MOST_FREQUENT_MODE_QUERY = """
+MATCH (asset:Entity {id: $asset})
+MATCH (wo:WorkOrder)-[:FOR_ASSET]->(target)-[:PART_OF*0..4]->(asset)
+WHERE ($since IS NULL OR wo.date >= date($since)) AND ($until IS NULL OR wo.date <= date($until))
+  AND ($equipment IS NULL OR EXISTS { MATCH (target)-[:PART_OF*0..4]->(kept:Entity) WHERE kept.id IN $equipment })
+MATCH (wo)-[:HAS_FAILURE_MODE]->(mode:FailureMode)
+RETURN mode.id AS id, count(DISTINCT wo) AS orders ORDER BY orders DESC, id LIMIT 1
 """
 
 TARGETS_ANY_ASSET_QUERY = """
@@ -330,6 +345,7 @@ class _Context:
     since: datetime | None
     until: datetime | None
     equipment: list[str] | None = None
+    condition_source: str | None = None
 
     @property
     def condition_is_failure_mode(self) -> bool:
@@ -433,6 +449,7 @@ def _resolve(store: GraphStore, query: RootCauseQuery) -> _Context:
         condition = resolve_entity(store, query.failure_mode, ["FailureMode"])
     elif query.symptom is not None:
         condition = resolve_entity(store, query.symptom, ["Symptom", "Observation"])
+    source = "query" if condition is not None else None
 
     observed: list[ObservedEvent] = []
     start = None
@@ -446,6 +463,7 @@ def _resolve(store: GraphStore, query: RootCauseQuery) -> _Context:
             asset = resolve_entity(store, detail["assets"][0], ASSET_CLASSES)
         if condition is None and (detail["modes"] or detail["symptoms"]):
             condition = resolve_entity(store, (detail["modes"] or detail["symptoms"])[0], CONDITION_CLASSES)
+            source = "event"
 
     start = start or condition or asset
     if not observed and asset is not None and (since is not None or until is not None or condition is None):
@@ -460,7 +478,17 @@ def _resolve(store: GraphStore, query: RootCauseQuery) -> _Context:
                 # NOTE: with several failure modes in the window, the work-order history explains only the
                 # most frequent one. The causal source still covers every observed event.
                 condition = resolve_entity(store, modes.most_common(1)[0][0], ["FailureMode"])
-    return _Context(asset, condition, start, observed, since, until, query.equipment)
+                source = "window events"
+    if condition is None and asset is not None and not query.event_keys:
+        # No condition named and no event in the window records one ("why did AC-3 fail in 2024?"),
+        # so explain the failure mode that the asset's work orders in the window record most often.
+        rows = store.read(MOST_FREQUENT_MODE_QUERY, {"asset": asset["id"], "equipment": query.equipment,
+                                                     "since": _work_order_bound(since),
+                                                     "until": _work_order_bound(until)})
+        if rows:
+            condition = resolve_entity(store, rows[0]["id"], ["FailureMode"])
+            source = "work orders"
+    return _Context(asset, condition, start, observed, since, until, query.equipment, source)
 
 
 def rank_causes(store: GraphStore, query: RootCauseQuery) -> RootCauseResult:
@@ -486,7 +514,7 @@ def rank_causes(store: GraphStore, query: RootCauseQuery) -> RootCauseResult:
                 context.start["id"] if context.start else None, len(context.observed), len(target_ids),
                 len(ranking.candidates), ", ".join(sources) or "no source")
     return RootCauseResult(context.asset, context.condition, target_ids, candidates, context.start,
-                           context.observed, sources)
+                           context.observed, sources, context.condition_source)
 
 
 def rank_root_causes(store: GraphStore, asset: str, failure_mode: str | None = None, symptom: str | None = None,
