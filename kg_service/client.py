@@ -23,7 +23,7 @@ import asyncio
 import logging
 import threading
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -325,6 +325,10 @@ def _join_tables(pages: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _date_text(value: str | date | None, name: str) -> str | None:
     """Return a date argument as ISO text. Text is passed on as it is, because the server validates it."""
+    if isinstance(value, datetime) and value.tzinfo is None and value.time() == time(0):
+        # Midnight is the date itself, as pandas Timestamps of dates (the `date` column of
+        # failure_history) are.
+        return value.date().isoformat()
     if isinstance(value, datetime):
         raise QueryError(f"{name} must be a date (YYYY-MM-DD), got the date-time {value.isoformat()!r}. Work orders "
                          f"carry only a date, so pass one without a time, such as {value.date().isoformat()}")

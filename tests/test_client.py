@@ -206,6 +206,19 @@ def test_failure_history_reversed_window_rejected(mode, request):
     assert "since (2024-12-31) is after until (2024-01-01)" in str(raised.value)
 
 
+def test_failure_history_since_latest_date_accepted(direct):
+    """Passing back the date column's pandas Timestamp (midnight) used to be refused as a date-time."""
+    history = direct.failure_history("AC-3")
+    latest = history["date"].max()
+    again = direct.failure_history("AC-3", since=latest)
+    by_text = direct.failure_history("AC-3", since="2025-01-01T00:00:00", until=datetime(2025, 12, 31))
+    by_date = direct.failure_history("AC-3", since="2025-01-01", until="2025-12-31")
+
+    assert len(again) >= 1
+    assert set(again["id"]) == set(history.loc[history["date"] == latest, "id"])
+    assert list(by_text["id"]) == list(by_date["id"])
+
+
 def test_failure_history_accepts_date_objects(direct):
     by_text = direct.failure_history("AC-3", since="2024-01-01", until="2024-12-31")
     by_date = direct.failure_history("AC-3", since=date(2024, 1, 1), until=date(2024, 12, 31))

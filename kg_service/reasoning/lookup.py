@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Any, NamedTuple
 
 from kg_service.errors import NotFoundError, QueryError
@@ -176,11 +176,20 @@ def _date_bound(value: DateBound, name: str) -> str | None:
     """Return a date bound as an ISO date (YYYY-MM-DD).
 
     A date-time is rejected rather than cut to its date, because work orders carry only a date
-    (kg:date is an xsd:date) and a silently dropped time of day would change the window.
+    (kg:date is an xsd:date) and a silently dropped time of day would change the window. Midnight
+    without a time zone ("2024-03-01T00:00:00", a pandas Timestamp of a date) is that date.
     """
     if value is None:
         return None
+    given = value
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value) if "T" in value or " " in value.strip() else value
+        except ValueError:
+            pass
     if isinstance(value, datetime):
+        if value.tzinfo is None and value.time() == time(0):
+            return value.date().isoformat()
         moment = value
     elif isinstance(value, date):
         return value.isoformat()
@@ -194,7 +203,7 @@ def _date_bound(value: DateBound, name: str) -> str | None:
         except (TypeError, ValueError):
             raise QueryError(f"{name} must be an ISO 8601 date such as 2024-05-01, "
                              f"got {shorten(str(value))}") from None
-    raise QueryError(f"{name} must be a date (YYYY-MM-DD), got the date-time {shorten(str(value))}. Work orders "
+    raise QueryError(f"{name} must be a date (YYYY-MM-DD), got the date-time {shorten(str(given))}. Work orders "
                      f"carry only a date, so pass one without a time, such as {moment.date().isoformat()}")
 
 
