@@ -30,7 +30,8 @@ logger = logging.getLogger("kg_service.cli")
 
 @app.callback()
 def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at DEBUG level")) -> None:
-    settings = get_settings()
+    with _errors():
+        settings = get_settings()
     configure_logging("DEBUG" if verbose else settings.log_level)
 
 

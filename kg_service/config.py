@@ -9,8 +9,10 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kg_service.errors import ConfigurationError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -126,5 +128,21 @@ class Settings(BaseSettings):
 
 @functools.lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Return the process-wide settings, read once."""
-    return Settings()
+    """Return the process-wide settings, read once; raise ConfigurationError naming each invalid variable."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise ConfigurationError(invalid_settings_message(error)) from None
+
+
+def invalid_settings_message(error: ValidationError) -> str:
+    """Return one line per invalid setting: the variable as the user sets it, its value and the rule it breaks."""
+    lines = []
+    for problem in error.errors():
+        name = str(problem["loc"][0]) if problem["loc"] else "?"
+        variable = f"KG_{name.upper()}" if name in Settings.model_fields else name
+        value = problem.get("input")
+        shown = f"={value!r}" if isinstance(value, (str, int, float)) else ""
+        lines.append(f"{variable}{shown}: {problem['msg']}")
+    return ("invalid settings: " + "; ".join(lines) + ". Fix them in the environment or in the .env file of "
+            "the working directory")

@@ -201,3 +201,13 @@ def test_quickstart_exit_listens_on_port_option(empty_graph, monkeypatch):
         served = run_cli("quickstart", "--exit", "--host", "127.0.0.1", "--port", str(free_port()))
     assert "Likely causes of Overheating on Air Compressor 3" in served.stdout
     assert "Cooling System" in served.stdout
+
+
+def test_invalid_setting_named_without_traceback(monkeypatch):
+    """A bad KG_API_PORT used to print a 44-line pydantic traceback before any command ran."""
+    monkeypatch.setenv("KG_API_PORT", "0")
+    result = run_cli("neo4j", "status", check=False)
+
+    assert result.returncode == 1
+    assert "invalid settings: KG_API_PORT='0': Input should be greater than or equal to 1" in result.stderr
+    assert "Traceback" not in result.stderr
