@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pandas as pd
 
+from kg_service import errors as errors_module
 from kg_service.errors import ConfigurationError, GraphStoreError, KGServiceError, QueryError
 
 if TYPE_CHECKING:
@@ -394,6 +395,19 @@ class _InProcess:
             self.store.close()
 
 
+def _error_from_response(error: dict[str, Any]) -> KGServiceError:
+    """Return the kg-service error that a GraphQL error of the server stands for, as the in-process client raises it.
+
+    The server puts the class name of a kg-service error in `extensions.code` (NotFoundError,
+    QueryError, ...); any other error becomes a QueryError.
+    """
+    code = (error.get("extensions") or {}).get("code")
+    kind = getattr(errors_module, code, None) if isinstance(code, str) else None
+    if isinstance(kind, type) and issubclass(kind, KGServiceError):
+        return kind(error["message"])
+    return QueryError(f"query failed: {error['message']}")
+
+
 class _Http:
     """Post GraphQL documents to a server."""
 
@@ -416,7 +430,7 @@ class _Http:
             raise GraphStoreError(f"the GraphQL API at {self.url} returned HTTP {response.status_code} without "
                                   f"JSON: {response.text[:200]!r}") from None
         if payload.get("errors"):
-            raise QueryError(f"query failed: {payload['errors'][0]['message']}")
+            raise _error_from_response(payload["errors"][0])
         return payload["data"]
 
     def close(self) -> None:

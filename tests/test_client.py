@@ -159,6 +159,16 @@ def test_in_process_client_user_error_not_logged_as_warning(direct, caplog):
     assert [record.levelno for record in debug_lines] == [logging.DEBUG]
 
 
+@pytest.mark.parametrize("mode", ["direct", "http"])
+def test_unknown_asset_same_error_both_ways(mode, request):
+    """An unknown asset raised NotFoundError in process but a plain QueryError over HTTP."""
+    client = request.getfixturevalue(mode)
+    with pytest.raises(NotFoundError) as raised:
+        client.failure_history("Compressor 99")
+    assert str(raised.value).startswith("no ")
+    assert "Compressor 99" in str(raised.value)
+
+
 def test_in_process_client_internal_error_logged(direct, caplog, monkeypatch):
     import kg_service.reasoning.lookup as lookup_module
 

@@ -348,6 +348,9 @@ class KGSchema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         unexpected = []
         for error in errors:
+            if isinstance(error.original_error, KGServiceError):
+                # Clients tell the kinds of error apart by this code (the Python client raises the same class).
+                error.extensions = {**(error.extensions or {}), "code": type(error.original_error).__name__}
             if error.original_error is None or isinstance(error.original_error, CLIENT_ERRORS):
                 message = error.message if len(error.message) <= 300 else error.message[:300] + "..."
                 logger.log(self.client_error_level, "GraphQL request error at %s: %s",
