@@ -55,6 +55,8 @@ MIN_NORMAL_CHANGES = 3
 # A value that a variable without reliable parents holds for less than this share of the normal
 # recording time counts as a deviation when the fault run switches to it.
 RARE_VALUE_SHARE = 0.01
+# Files of a group folder with the group's slice of the expert graph, which `find_unused_files` does not list.
+GROUP_GRAPH_SUFFIXES = ("_nodes.csv", "_edges.csv", "_expert_graph.gml")
 # Labels of the hierarchy levels: the lathe, its first-level units, and every deeper level.
 HIERARCHY_LABELS = ("Equipment", "System", "Component")
 
@@ -231,12 +233,75 @@ def find_fault_runs(root: Path) -> list[Path]:
     return sorted(found, key=order)
 
 
+def find_unused_files(root: Path, run_dirs: list[Path]) -> list[str]:
+    """Return the files under `root` (or its `dig_twin/`) that belong to no fault run, relative to that folder.
+
+    Files inside a run folder, the scenario descriptions beside the runs, the `expert_graph/` and
+    `real_op/` folders and hidden files (names starting with ".") count as used. So do a group's
+    `<group>_nodes.csv`, `<group>_edges.csv` and `<group>_expert_graph.gml` beside its scenario
+    folders, because they hold a slice of the expert graph that `expert_graph/` contains whole.
+    """
+    base = root / "dig_twin" if (root / "dig_twin").is_dir() else root
+    if base.is_file():
+        return []
+    runs = {path.resolve() for path in run_dirs}
+    scenarios = {path.parent for path in runs}
+    groups = {path.parent for path in scenarios}
+    unused = []
+    for path in sorted(base.rglob("*")):
+        relative = path.relative_to(base)
+        if not path.is_file() or any(part.startswith(".") for part in relative.parts):
+            continue
+        if relative.parts[0] in ("expert_graph", "real_op"):
+            continue
+        resolved = path.resolve()
+        if any(parent in runs for parent in resolved.parents):
+            continue
+        if resolved.parent in scenarios and path.name.endswith("_description.json"):
+            continue
+        if resolved.parent in groups and path.name.endswith(GROUP_GRAPH_SUFFIXES):
+            continue
+        unused.append(relative.as_posix())
+    return unused
+
+
 def run_key(run_dir: Path) -> str:
     """Return the key `<group>/<scenario>/<run>` of a fault run, reading only its scenario description."""
     scenario_dir = run_dir.parent
-    description_path = scenario_dir / f"{scenario_dir.name}_description.json"
-    description = _read_json(description_path) if description_path.is_file() else {}
+    candidates = _description_candidates(scenario_dir)
+    description = _read_json(candidates[0]) if len(candidates) == 1 else {}
     return f"{_group_name(description, scenario_dir)}/{scenario_dir.name}/{run_dir.name}"
+
+
+def _description_candidates(scenario_dir: Path) -> list[Path]:
+    """Return `<folder name>_description.json` when the folder has it, else every `*_description.json` in it."""
+    exact = scenario_dir / f"{scenario_dir.name}_description.json"
+    if exact.is_file():
+        return [exact]
+    return sorted(path for path in scenario_dir.glob("*_description.json") if path.is_file())
+
+
+def scenario_description_path(run_dir: Path) -> Path:
+    """Return the scenario description of a run: the one `*_description.json` in the folder above the run.
+
+    The released data names it `exp_<n>_description.json` after its scenario folder, but a copied or
+    renamed scenario folder may hold it under its old name, so any single such file is accepted.
+    Raises InputDataError when the folder above the run has none or several.
+    """
+    scenario_dir = run_dir.parent
+    candidates = _description_candidates(scenario_dir)
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise InputDataError(
+            f"no scenario description (*_description.json) in {scenario_dir}, the folder above the run folder "
+            f"{run_dir.name}", path=str(run_dir),
+            hint="the scenario's description JSON (such as exp_1_description.json, with manipulatedVars and "
+                 "alarms) must be in the folder above the run; copy the whole scenario folder, or copy its "
+                 "description JSON next to the run folder")
+    names = ", ".join(path.name for path in candidates)
+    raise InputDataError(f"several scenario descriptions in {scenario_dir}: {names}", path=str(run_dir),
+                         hint="keep exactly one *_description.json in a scenario folder")
 
 
 def _group_name(description: dict, scenario_dir: Path) -> str:
@@ -259,13 +324,12 @@ def find_data_set_folder(path: Path, child: str) -> Path | None:
 def read_fault_run(run_dir: Path) -> FaultRun:
     """Read one run: its recording, its timing (`causes.json`) and its scenario's ground truth."""
     scenario_dir = run_dir.parent
-    description_path = scenario_dir / f"{scenario_dir.name}_description.json"
     timing_path = run_dir / "causes.json"
     recordings = sorted(run_dir.glob("faultDataset_*.csv"))
-    for required in (description_path, timing_path):
-        if not required.is_file():
-            raise InputDataError("file not found", path=str(required),
-                                 hint="pass a fault-run folder such as dig_twin/exp_probe/exp_1/run_1")
+    if not timing_path.is_file():
+        raise InputDataError("file not found", path=str(timing_path),
+                             hint="pass a fault-run folder such as dig_twin/exp_probe/exp_1/run_1")
+    description_path = scenario_description_path(run_dir)
     if len(recordings) != 1:
         raise InputDataError(f"expected one faultDataset_*.csv, found {len(recordings)}", path=str(run_dir))
     description = _read_json(description_path)
@@ -537,20 +601,25 @@ def run_slot(key: str, known_runs: list[str]) -> int:
     return len(known_runs) + zlib.crc32(key.encode("utf-8")) % UNKNOWN_RUN_SLOTS
 
 
-def load_causrca(store, schema, root: Path, run_dirs: list[Path], start: datetime, with_deviations: bool = True,
-                 batch_size: int = 1000, progress=None, *, normal_root: Path | None = None,
-                 known_runs: list[str] | None = None) -> CausrcaLoad:
-    """Read the expert graph and `run_dirs`, check them all, then write them in one batched write.
+@dataclass
+class CausrcaBatch:
+    """The graph records of one causRCA load before they are written, with the counts behind them."""
 
-    `root` contains `expert_graph/`, and `normal_root` (default `root`) contains the normal
-    recordings in `real_op/` that the deviations are learnt from. The run with key
-    `known_runs[i]` is anchored at `start + i * RUN_SPACING` (default: the runs of
-    `find_fault_runs(root)`), whichever runs are loaded, and any other run at a slot given by
-    `run_slot`. A run so always gets the same times, and the events of different runs almost
-    never share a one-day window on the lathe.
+    root: Path
+    variables: int
+    edges: int
+    runs: list[str]
+    alarms: int
+    anomalies: int
+    batch: GraphBatch
+
+
+def build_causrca_batch(root: Path, run_dirs: list[Path], start: datetime, with_deviations: bool = True, *,
+                        normal_root: Path | None = None, known_runs: list[str] | None = None) -> CausrcaBatch:
+    """Read the expert graph and `run_dirs` and return every record that `load_causrca` writes.
+
+    Reads files only. The arguments are those of `load_causrca`.
     """
-    from kg_service.graph.writer import BatchedWriter
-
     graph = read_expert_graph(root)
     batch = expert_graph_batch(graph)
     normal_root = root if normal_root is None else normal_root
@@ -567,6 +636,30 @@ def load_causrca(store, schema, root: Path, run_dirs: list[Path], start: datetim
         keys.append(run.key)
         anomalies += len(deviations)
     alarms = sum(1 for node in batch.nodes.values() if node.label == "Alarm")
-    report = BatchedWriter(store, schema, batch_size, progress).write(batch.nodes.values(),
-                                                                      batch.relationships.values())
-    return CausrcaLoad(root, len(graph.variables), len(graph.edges), keys, alarms, anomalies, report)
+    return CausrcaBatch(root, len(graph.variables), len(graph.edges), keys, alarms, anomalies, batch)
+
+
+def write_causrca_batch(store, schema, built: CausrcaBatch, batch_size: int = 1000, progress=None) -> CausrcaLoad:
+    """Write the records of `build_causrca_batch` (MERGE on their keys) and return the counts with the report."""
+    from kg_service.graph.writer import BatchedWriter
+
+    report = BatchedWriter(store, schema, batch_size, progress).write(built.batch.nodes.values(),
+                                                                      built.batch.relationships.values())
+    return CausrcaLoad(built.root, built.variables, built.edges, built.runs, built.alarms, built.anomalies, report)
+
+
+def load_causrca(store, schema, root: Path, run_dirs: list[Path], start: datetime, with_deviations: bool = True,
+                 batch_size: int = 1000, progress=None, *, normal_root: Path | None = None,
+                 known_runs: list[str] | None = None) -> CausrcaLoad:
+    """Read the expert graph and `run_dirs`, check them all, then write them in one batched write.
+
+    `root` contains `expert_graph/`, and `normal_root` (default `root`) contains the normal
+    recordings in `real_op/` that the deviations are learnt from. The run with key
+    `known_runs[i]` is anchored at `start + i * RUN_SPACING` (default: the runs of
+    `find_fault_runs(root)`), whichever runs are loaded, and any other run at a slot given by
+    `run_slot`. A run so always gets the same times, and the events of different runs almost
+    never share a one-day window on the lathe.
+    """
+    built = build_causrca_batch(root, run_dirs, start, with_deviations, normal_root=normal_root,
+                                known_runs=known_runs)
+    return write_causrca_batch(store, schema, built, batch_size, progress)

@@ -6,6 +6,7 @@ Every layout is built in tmp_path from copies of one or two files or runs of the
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -13,10 +14,14 @@ import pytest
 from typer.testing import CliRunner
 
 from kg_service.cli import app
-from kg_service.errors import InputDataError
+from kg_service.errors import GraphStoreError, InputDataError
 from kg_service.evaluation.extraction import load_gold
-from kg_service.evaluation.rootcause import detect_kind, evaluate_causrca, failure_mode_files
+from kg_service.evaluation.rootcause import (detect_kind, evaluate_causrca, evaluate_failure_mode_classifier,
+                                             failure_mode_files)
+from kg_service.graph.records import GraphBatch
+from kg_service.graph.writer import BatchedWriter
 from kg_service.ingest import current_schema
+from loaders.causrca import read_fault_run, run_key
 from tests.conftest import DATA_DIR, data_file
 
 SHARED_TRAIN = DATA_DIR / "mwo2kg" / "fmc" / "train.txt"
@@ -162,15 +167,19 @@ def test_unusable_folder_error(tmp_path: Path) -> None:
 
 # causRCA layouts
 
-def copy_run(target_scenario: Path, group: str, scenario: str, run: str, new_group: str | None = None) -> Path:
-    """Copy one shared run and its scenario description into `target_scenario`; optionally rename the group."""
+def copy_run(target_scenario: Path, group: str, scenario: str, run: str, new_group: str | None = None,
+             description_name: str | None = None) -> Path:
+    """Copy one shared run and its scenario description into `target_scenario`; optionally rename the group.
+
+    The description is saved as `description_name`, by default `<target folder name>_description.json`.
+    """
     source = SHARED_CAUSRCA / "dig_twin" / f"exp_{group}" / scenario
     target_scenario.mkdir(parents=True, exist_ok=True)
     description = json.loads((source / f"{scenario}_description.json").read_text(encoding="utf-8"))
     if new_group is not None:
         description["group"] = new_group
-    (target_scenario / f"{target_scenario.name}_description.json").write_text(json.dumps(description),
-                                                                               encoding="utf-8")
+    name = description_name or f"{target_scenario.name}_description.json"
+    (target_scenario / name).write_text(json.dumps(description), encoding="utf-8")
     shutil.copytree(source / run, target_scenario / run)
     return target_scenario / run
 
@@ -244,9 +253,9 @@ def test_new_group_rerun_changes_nothing(core_graph, tmp_path: Path) -> None:
              "CALL () { MATCH (a:Alarm) WHERE a.source = 'causrca:hydro/exp_99/run_1' "
              "RETURN collect(toString(a.startTime)) AS times } RETURN nodes, edges, times")
 
-    first = evaluate_causrca(core_graph, schema, group, data_dir=DATA_DIR)
+    first = evaluate_causrca(core_graph, schema, group, data_dir=DATA_DIR, keep=True)
     after_first = core_graph.read(count)[0]
-    again = evaluate_causrca(core_graph, schema, group / "exp_99", data_dir=DATA_DIR)
+    again = evaluate_causrca(core_graph, schema, group / "exp_99", data_dir=DATA_DIR, keep=True)
     after_again = core_graph.read(count)[0]
 
     assert [item.run for item in first.rankings] == ["hydro/exp_99/run_1"]
@@ -361,3 +370,300 @@ def test_two_ai4i_files_both_reported(tmp_path: Path) -> None:
     assert body["ai4i"]["data"] == str(second)
     counts = [item["failed_machines"] for item in body["ai4i_evaluations"]]
     assert counts[0] != counts[1]
+
+
+def flat(text: str) -> str:
+    """Return `text` with every run of whitespace as one space, so wrapped console output can be searched."""
+    return " ".join(text.split())
+
+
+# Failure-mode files without `observation,failure mode` lines
+
+@pytest.mark.parametrize("option", ["--data", "--train"])
+def test_line_without_comma_rejected(tmp_path: Path, option: str) -> None:
+    bad = tmp_path / "bad.txt"
+    bad.write_text("pump leaking,Leakage\n\nhello world\n", encoding="utf-8")
+    scored = tmp_path / "test.txt"
+    scored.write_text("\n".join(dev_lines()[:10]) + "\n", encoding="utf-8")
+    args = ["--data", str(bad)] if option == "--data" else ["--data", str(scored), "--train", str(bad)]
+
+    result = invoke("evaluate", "root-cause", *args)
+
+    assert result.exit_code == 1, result.output
+    assert f"{bad}, line 3" in flat(result.output)
+    assert "'hello world'" in result.output
+    assert "observation,failure mode" in result.output
+
+
+def test_line_with_empty_observation_rejected(tmp_path: Path) -> None:
+    bad = tmp_path / "test.txt"
+    bad.write_text("pump leaking,Leakage\n,Leakage\n", encoding="utf-8")
+
+    with pytest.raises(InputDataError, match="line 2"):
+        evaluate_failure_mode_classifier(bad, SHARED_TRAIN)
+
+
+def test_failure_mode_counts_both_files(tmp_path: Path) -> None:
+    lines = dev_lines()[:12]
+    scored = tmp_path / "test.txt"
+    scored.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    scored_labels = {line.rpartition(",")[2].strip() for line in lines}
+    train_labels = {line.rpartition(",")[2].strip() for line in SHARED_TRAIN.read_text(encoding="utf-8").splitlines()
+                    if line.strip()}
+
+    result = root_cause_json("--data", str(scored))["failure_mode_classification"]
+    text = flat(invoke("evaluate", "root-cause", "--data", str(scored)).output)
+
+    assert result["scored_examples"] == 12
+    assert result["dev_examples"] == 12
+    assert result["scored_labels"] == len(scored_labels)
+    assert result["train_labels"] == len(train_labels)
+    assert f"(12 examples, {len(scored_labels)} labels)" in text
+    assert f"({result['train_examples']} examples, {len(train_labels)} labels)" in text
+
+
+# causRCA scenario descriptions
+
+def test_renamed_scenario_folder_read(tmp_path: Path) -> None:
+    run_dir = copy_run(tmp_path / "scen", "probe", "exp_1", "run_1", description_name="exp_1_description.json")
+    shared = read_fault_run(SHARED_CAUSRCA / "dig_twin" / "exp_probe" / "exp_1" / "run_1")
+
+    run = read_fault_run(run_dir)
+
+    assert run.manipulated == shared.manipulated
+    assert run.scenario_alarms == shared.scenario_alarms
+    assert run.key == "probe/scen/run_1"
+    assert run_key(run_dir) == "probe/scen/run_1"
+
+
+def test_run_folder_alone_names_description(tmp_path: Path) -> None:
+    run_dir = tmp_path / "single_run"
+    shutil.copytree(SHARED_CAUSRCA / "dig_twin" / "exp_probe" / "exp_1" / "run_1", run_dir)
+
+    with pytest.raises(InputDataError) as caught:
+        read_fault_run(run_dir)
+
+    message = str(caught.value)
+    assert "must be in the folder above the run" in message
+    assert str(tmp_path) in message
+    assert "single_run_description.json" not in message
+
+
+def test_two_scenario_descriptions_rejected(tmp_path: Path) -> None:
+    run_dir = copy_run(tmp_path / "scen", "probe", "exp_1", "run_1", description_name="exp_1_description.json")
+    shutil.copy(run_dir.parent / "exp_1_description.json", run_dir.parent / "exp_2_description.json")
+
+    with pytest.raises(InputDataError, match="several scenario descriptions"):
+        read_fault_run(run_dir)
+
+
+# causRCA evaluations leave the configured graph as they found it
+
+def add_plant(store) -> None:
+    """Write a small plant: the Equipment 'Press 1' with a System 'Tool', a name the causRCA lathe also uses."""
+    batch = GraphBatch()
+    press = batch.add_node("Equipment", "asset:plant:press-1", name="Press 1", source="plant")
+    tool = batch.add_node("System", "asset:plant:press-1:tool", name="Tool", source="plant")
+    batch.add_relationship("PART_OF", tool, press)
+    BatchedWriter(store, current_schema(store)).write(batch.nodes.values(), batch.relationships.values())
+
+
+def causrca_nodes(store) -> int:
+    return store.read("MATCH (n:Entity) WHERE n.source STARTS WITH 'causrca' RETURN count(n) AS nodes")[0]["nodes"]
+
+
+@pytest.mark.neo4j
+def test_root_cause_leaves_graph_unchanged(core_graph, tmp_path: Path) -> None:
+    add_plant(core_graph)
+    copy_run(tmp_path / "exp_1", "probe", "exp_1", "run_1")
+    before = core_graph.counts()
+
+    body = root_cause_json("--data", str(tmp_path / "exp_1"))["causrca"]
+
+    changes = body["graph_changes"]
+    assert body["runs"] == 1
+    assert core_graph.counts() == before
+    assert causrca_nodes(core_graph) == 0
+    assert changes["kept"] is False
+    assert changes["nodes_added"] > 100
+    assert changes["nodes_removed"] == changes["nodes_added"]
+    assert changes["relationships_added"] > 100
+    assert changes["relationships_removed"] == changes["relationships_added"]
+    plant = core_graph.read("MATCH (t:System {id: 'asset:plant:press-1:tool'})-[:PART_OF]->(p:Equipment) "
+                            "RETURN t.name AS tool, p.name AS press")
+    assert plant == [{"tool": "Tool", "press": "Press 1"}]
+
+
+@pytest.mark.neo4j
+def test_root_cause_keeps_ingested_causrca(core_graph, tmp_path: Path) -> None:
+    scenario = tmp_path / "exp_1"
+    copy_run(scenario, "probe", "exp_1", "run_1")
+    loaded = invoke("ingest", "causrca", str(scenario), "--run", "all", "--start", "2030-06-01T00:00:00")
+    assert loaded.exit_code == 0, loaded.output
+    times = ("MATCH (a:Alarm) WHERE a.source = 'causrca:probe/exp_1/run_1' "
+             "RETURN a.id AS id, toString(a.startTime) AS start ORDER BY id")
+    before, alarms_before = core_graph.counts(), core_graph.read(times)
+
+    changes = root_cause_json("--data", str(scenario))["causrca"]["graph_changes"]
+
+    assert core_graph.counts() == before
+    assert core_graph.read(times) == alarms_before
+    assert alarms_before[0]["start"].startswith("2030-")
+    assert changes["nodes_added"] == 0
+    assert changes["relationships_added"] == 0
+    assert changes["nodes_removed"] == 0
+    # The evaluation anchors the run at its own start time, so the cleanup writes the ingested times back.
+    assert changes["nodes_restored"] >= len(alarms_before)
+
+
+@pytest.mark.neo4j
+def test_root_cause_keep_option_keeps(core_graph, tmp_path: Path) -> None:
+    copy_run(tmp_path / "exp_1", "probe", "exp_1", "run_1")
+    before = core_graph.counts()
+
+    changes = root_cause_json("--data", str(tmp_path / "exp_1"), "--keep")["causrca"]["graph_changes"]
+
+    nodes, relationships = core_graph.counts()
+    assert changes["kept"] is True
+    assert changes["nodes_added"] > 100
+    assert nodes == before[0] + changes["nodes_added"]
+    assert relationships == before[1] + changes["relationships_added"]
+    assert changes["nodes_removed"] == 0
+    assert causrca_nodes(core_graph) == changes["nodes_added"]
+
+
+@pytest.mark.neo4j
+def test_failed_evaluation_still_cleans_up(core_graph, tmp_path: Path, monkeypatch, caplog) -> None:
+    import kg_service.reasoning.rootcause as reasoning
+
+    def fail(*args, **kwargs):
+        raise GraphStoreError("ranking failed on purpose")
+
+    monkeypatch.setattr(reasoning, "rank_causes", fail)
+    add_plant(core_graph)
+    copy_run(tmp_path / "exp_1", "probe", "exp_1", "run_1")
+    before = core_graph.counts()
+
+    with caplog.at_level(logging.INFO, logger="kg_service.evaluation"), pytest.raises(GraphStoreError):
+        evaluate_causrca(core_graph, current_schema(core_graph), tmp_path / "exp_1", data_dir=DATA_DIR)
+
+    assert core_graph.counts() == before
+    assert causrca_nodes(core_graph) == 0
+    assert "the evaluation failed; removing what it added" in caplog.text
+    assert "removed" in caplog.text.split("the evaluation failed")[1]
+
+
+@pytest.mark.neo4j
+def test_root_cause_table_reports_cleanup(core_graph, tmp_path: Path) -> None:
+    copy_run(tmp_path / "exp_1", "probe", "exp_1", "run_1")
+    (tmp_path / "exp_1" / "notes.txt").write_text("lab notes\n", encoding="utf-8")
+
+    result = invoke("evaluate", "root-cause", "--data", str(tmp_path / "exp_1"))
+
+    text = flat(result.output)
+    assert result.exit_code == 0, result.output
+    assert "1 fault run (0 skipped)" in text
+    assert "1 fault runs" not in text
+    assert "skipped 1 file outside the fault runs" in text
+    assert "notes.txt" in text
+    assert "then removed" in text
+    assert "--keep" in text
+
+
+@pytest.mark.neo4j
+def test_skipped_files_in_json(core_graph, tmp_path: Path) -> None:
+    copy_run(tmp_path / "exp_1", "probe", "exp_1", "run_1")
+    (tmp_path / "exp_1" / "notes.txt").write_text("lab notes\n", encoding="utf-8")
+    (tmp_path / "exp_1" / "run_1" / "plot.png").write_bytes(b"not read")
+
+    body = root_cause_json("--data", str(tmp_path / "exp_1"))["causrca"]
+
+    assert body["skipped_files"] == ["notes.txt"]
+
+
+# Extraction output
+
+def test_scripted_extraction_says_canned(tmp_path: Path) -> None:
+    rows = json.loads(data_file("maintie", "gold_dev.json").read_text(encoding="utf-8"))[:2]
+    gold = tmp_path / "test.json"
+    gold.write_text(json.dumps(rows), encoding="utf-8")
+
+    result = invoke("evaluate", "extraction", "--gold", str(gold), "--backend", "scripted")
+
+    text = flat(result.output)
+    assert result.exit_code == 0, result.output
+    assert "scripted scripted" not in text
+    assert "replays canned answers" in text
+
+
+def test_gold_span_out_of_range_warns(tmp_path: Path, caplog) -> None:
+    rows = json.loads(data_file("maintie", "gold_dev.json").read_text(encoding="utf-8"))[:2]
+    rows[1]["id"] = "wo-17"
+    rows[1]["entities"].append({"start": len(rows[1]["tokens"]), "end": len(rows[1]["tokens"]) + 2,
+                                "type": "PhysicalObject"})
+    gold = tmp_path / "test.json"
+    gold.write_text(json.dumps(rows), encoding="utf-8")
+
+    with caplog.at_level(logging.WARNING, logger="kg_service.evaluation.extraction"):
+        loaded = load_gold(gold)
+
+    assert len(loaded.examples) == 2
+    assert "example 2, id 'wo-17'" in caplog.text
+    assert "example 1," not in caplog.text
+    assert "outside them" in caplog.text
+
+
+@pytest.mark.neo4j
+def test_graphrag_comparison_keeps_foreign_nodes(core_graph) -> None:
+    from kg_service.evaluation.graphrag_comparison import compare_with_graphrag
+    from kg_service.extraction.backend import ScriptedBackend
+    from kg_service.extraction.scope import ExtractionScope, core_schema
+
+    core_graph.write("CREATE (:__KGBuilder__:__Entity__ {name: $name})", {"name": "kept by the user"})
+    gold = load_gold(data_file("maintie", "gold_dev.json"), limit=1)
+
+    try:
+        with pytest.raises(GraphStoreError, match="KG_BOLT_PORT"):
+            compare_with_graphrag(gold, ScriptedBackend(lambda request: "{}"),
+                                  ExtractionScope.from_schema(core_schema()), core_graph)
+
+        assert core_graph.read("MATCH (n:__KGBuilder__) RETURN n.name AS name") == [{"name": "kept by the user"}]
+    finally:
+        core_graph.write("MATCH (n:__KGBuilder__) DETACH DELETE n")
+
+
+def test_unused_files_skip_group_graph(tmp_path: Path) -> None:
+    from loaders.causrca import find_fault_runs, find_unused_files
+
+    group = tmp_path / "exp_probe"
+    copy_run(group / "exp_1", "probe", "exp_1", "run_1")
+    shutil.copy(SHARED_CAUSRCA / "dig_twin" / "exp_probe" / "probe_nodes.csv", group / "probe_nodes.csv")
+    (group / "notes.md").write_text("lab notes\n", encoding="utf-8")
+    (group / "exp_1" / ".DS_Store").write_bytes(b"")
+
+    unused = find_unused_files(group, find_fault_runs(group))
+
+    assert unused == ["notes.md"]
+
+
+@pytest.mark.neo4j
+def test_link_prediction_reports_loaded_graph(core_graph) -> None:
+    options = ["evaluate", "link-prediction", "--graph", "synthetic", "--synthetic-edges", "500", "--models",
+               "random", "--text-encoder", "hashing", "--torch-threads", "1"]
+    before = core_graph.counts()
+
+    loaded = invoke(*options, "--json")
+    after_load = core_graph.counts()
+    stored = invoke(*options, "--stored", "--json")
+    table = invoke(*options)
+
+    assert loaded.exit_code == 0, loaded.output
+    body = json.loads(loaded.stdout.strip().splitlines()[-1])
+    assert body["loaded"]["kept"] is True
+    assert body["loaded"]["graph"].startswith(core_graph.uri)
+    assert after_load[0] > before[0]
+    assert stored.exit_code == 0, stored.output
+    assert json.loads(stored.stdout.strip().splitlines()[-1])["loaded"] is None
+    assert table.exit_code == 0, table.output
+    assert f"loaded synthetic into {core_graph.uri}" in flat(table.output)
+    assert "--stored" in table.output

@@ -67,7 +67,7 @@ def _print_table(evaluation) -> None:
 
     scores = evaluation.scores
     table = Table(title=f"{evaluation.gold_file}: {evaluation.examples} {evaluation.lang} texts, "
-                        f"{evaluation.backend} {evaluation.model}")
+                        f"{system_name(evaluation.backend, evaluation.model)}")
     for column in ("measure", "precision", "recall", "F1", "matched", "predicted", "gold"):
         table.add_column(column, justify="left" if column == "measure" else "right")
     rows = (("entities, exact span and type", scores.entity_exact),
@@ -82,3 +82,14 @@ def _print_table(evaluation) -> None:
     console.print(table)
     console.print(f"{evaluation.seconds:.1f} s, {evaluation.texts_per_second:.3f} texts/s, "
                   f"{evaluation.quarantined} quarantined, {evaluation.dropped_items} dropped items")
+    if evaluation.backend == "scripted":
+        console.print(SCRIPTED_NOTE)
+
+
+SCRIPTED_NOTE = ("the scripted backend replays canned answers (an empty extraction for every text), so these "
+                 "scores check the scoring, not the quality of a model; pass --backend and --model to score a model")
+
+
+def system_name(backend: str, model: str) -> str:
+    """Return "backend model", or the backend alone when the model id repeats it (the scripted backend)."""
+    return backend if model == backend else f"{backend} {model}"

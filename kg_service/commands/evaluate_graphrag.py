@@ -9,7 +9,8 @@ from typing import Optional
 import typer
 
 from kg_service.commands.evaluate import evaluate_app
-from kg_service.commands.evaluate_extraction import BACKEND_OPTION, DEPTH_OPTION, GOLD_OPTION, MODEL_OPTION
+from kg_service.commands.evaluate_extraction import (BACKEND_OPTION, DEPTH_OPTION, GOLD_OPTION, MODEL_OPTION,
+                                                     SCRIPTED_NOTE, system_name)
 
 
 @evaluate_app.command("extraction-graphrag")
@@ -30,8 +31,10 @@ def evaluate_extraction_graphrag_command(
 
     Our extraction takes the texts in batches; SimpleKGPipeline runs once per text.
 
-    SimpleKGPipeline writes into the configured Neo4j: the command deletes the nodes it wrote
-    (label __KGBuilder__) before each text and after the last one.
+    SimpleKGPipeline writes into the configured Neo4j (NEO4J_URI, else the local server of
+    KG_STATE_DIR and KG_BOLT_PORT): the command deletes the nodes it wrote (label __KGBuilder__)
+    before each text and after the last one, and drops graphrag's index unless it existed before.
+    It does not start on a graph that already has __KGBuilder__ nodes.
     """
     from kg_service.cli import _errors, _store
     from kg_service.config import get_settings
@@ -69,7 +72,7 @@ def _print_table(comparison) -> None:
     from rich.table import Table
 
     table = Table(title=f"{comparison.gold_file}: {comparison.examples} {comparison.lang} texts, "
-                        f"{comparison.backend} {comparison.model}")
+                        f"{system_name(comparison.backend, comparison.model)}")
     for column in ("system", f"entity F1 at depth {comparison.depth}", "entity span F1", "relation F1",
                    "texts/s", "s per text", "model s", "answer tokens", "no span", "failed texts"):
         table.add_column(column, justify="left" if column == "system" else "right")
@@ -83,3 +86,7 @@ def _print_table(comparison) -> None:
     console.print(f"peak RSS {comparison.peak_rss_bytes / 2**30:.2f} GiB; F1 goal (ours >= graphrag) "
                   f"{'met' if comparison.f1_goal_met else 'not met'}; throughput goal (ours >= 2x graphrag) "
                   f"{'met' if comparison.throughput_goal_met else 'not met'}")
+    console.print(f"SimpleKGPipeline wrote into {comparison.graph}; the {comparison.graphrag_nodes_deleted} "
+                  "__KGBuilder__ nodes it wrote were deleted again", highlight=False)
+    if comparison.backend == "scripted":
+        console.print(SCRIPTED_NOTE)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Optional
 
@@ -11,6 +12,8 @@ import typer
 # kg_service.cli imports this module at its end, after `ingest_app` exists.
 from kg_service.cli import _errors, _run_ingest, _store, ingest_app
 from kg_service.commands.evaluate import evaluate_app
+
+logger = logging.getLogger(__name__)
 
 
 @ingest_app.command("supplygraph")
@@ -61,7 +64,8 @@ def evaluate_link_prediction(
                                                help="Column mapping (YAML) of a work-order CSV given as --graph"),
         models: str = typer.Option("gnn,transe,rotate,adamic-adar", "--models",
                                    help="Comma-separated models: gnn, transe, rotate, adamic-adar, random"),
-        stored: bool = typer.Option(False, "--stored", help="Evaluate the graph as stored; do not load the data first"),
+        stored: bool = typer.Option(False, "--stored", help="Evaluate the graph as stored; do not load the data "
+                                                             "into the configured Neo4j first"),
         synthetic_edges: int = typer.Option(2000, help="Edges of the synthetic plant written for --graph synthetic"),
         seed: int = typer.Option(20261204, help="Seed of the split and of every model"),
         gnn_model: str = typer.Option("rgcn", help="GNN encoder: rgcn, sage or hgt (docs/evaluation.md compares them)"),
@@ -75,7 +79,13 @@ def evaluate_link_prediction(
         torch_threads: int = typer.Option(0, help="Torch intra-op threads; 0 keeps torch's default (one per core). "
                                                   "Use 1 on a machine shared with other jobs"),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table")) -> None:
-    """Measure MRR and Hits@1/3/10 of the GNN and the baselines on a held-out edge split (filtered ranking)."""
+    """Measure MRR and Hits@1/3/10 of the GNN and the baselines on a held-out edge split (filtered ranking).
+
+    Unless --stored is given, the data set of --graph is first loaded (MERGE) into the configured
+    Neo4j (NEO4J_URI, else the local server of KG_STATE_DIR and KG_BOLT_PORT), and it stays there.
+    To keep it out of a plant's graph, run the command against a separate Neo4j, for example with
+    KG_STATE_DIR and KG_BOLT_PORT set to another folder and port.
+    """
     from kg_service.cli import get_settings
     from kg_service.gnn.evaluate_run import evaluate_stored_graph, load_preset_data, resolve_graph
     from kg_service.ingest import current_schema
@@ -92,13 +102,22 @@ def evaluate_link_prediction(
                            device, part)
         preset = resolve_graph(graph, mapping)
         store = _store(settings)
+        loaded = None
         try:
             if not stored:
-                load_preset_data(store, settings, preset, synthetic_edges)
+                graph_name = f"{store.uri} (database {store.database})"
+                logger.info("link prediction: loading %s into %s; it stays there", preset.name, graph_name)
+                loaded = {"graph": graph_name, "kept": True, **load_preset_data(store, settings, preset,
+                                                                                synthetic_edges)}
             report = evaluate_stored_graph(store, current_schema(store), settings, preset, options)
         finally:
             store.close()
     if as_json:
-        typer.echo(json.dumps(report.as_dict(), ensure_ascii=False))
+        typer.echo(json.dumps(report.as_dict() | {"loaded": loaded}, ensure_ascii=False))
     else:
         _print_table(report)
+        if loaded is not None:
+            typer.echo(f"loaded {preset.name} into {loaded['graph']} ({loaded['nodes']} nodes, "
+                       f"{loaded['relationships']} relationships written with MERGE) and kept it there; pass "
+                       "--stored to evaluate without loading, or use a separate Neo4j (KG_STATE_DIR, "
+                       "KG_BOLT_PORT)")

@@ -24,9 +24,18 @@ def evaluate_root_cause(
                                                     help="causRCA folder with the expert_graph/ to rank on; "
                                                          "default the input's own, else the shared data set "
                                                          "KG_DATA_DIR/causrca"),
+        keep: bool = typer.Option(False, "--keep",
+                                  help="Keep the causRCA nodes and relationships that the evaluation loads into "
+                                       "the configured Neo4j; by default they are removed after scoring"),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables"),
         limit: int = typer.Option(10, help="Candidates ranked per causRCA run")) -> None:
-    """Measure causRCA Recall@k, the AI4I rule predictor and the MWO2KG failure-mode classifier."""
+    """Measure causRCA Recall@k, the AI4I rule predictor and the MWO2KG failure-mode classifier.
+
+    A causRCA input is loaded into the configured Neo4j (NEO4J_URI, else the local server of
+    KG_STATE_DIR and KG_BOLT_PORT), because the ranking runs there. Afterwards, also after a
+    failure, the evaluation deletes the nodes and relationships it added and restores the
+    properties of those that existed before, unless --keep is given. The output reports both.
+    """
     from kg_service.cli import _errors, _store
     from kg_service.config import get_settings
     from kg_service.evaluation.rootcause import (RootCauseEvaluation, detect_kind, evaluate_ai4i, evaluate_causrca,
@@ -49,7 +58,7 @@ def evaluate_root_cause(
                 store = _store(settings)
                 try:
                     evaluation.causrca = evaluate_causrca(store, current_schema(store), path, limit, causal_graph,
-                                                          settings.data_dir)
+                                                          settings.data_dir, keep=keep)
                     evaluation.causrca_evaluations.append(evaluation.causrca)
                 finally:
                     store.close()
@@ -67,7 +76,7 @@ def _print_tables(evaluation) -> None:
 
     console = Console()
     for result in evaluation.causrca_evaluations:
-        table = Table(title=f"causRCA root cause, {result.data}: {result.runs} fault runs "
+        table = Table(title=f"causRCA root cause, {result.data}: {_count(result.runs, 'fault run')} "
                             f"({len(result.skipped_runs)} skipped)")
         table.add_column("ranking")
         for metric in next(iter(result.recall.values())):
@@ -82,6 +91,15 @@ def _print_tables(evaluation) -> None:
                       f"({sources.get(result.causal_graph_source, result.causal_graph_source)})")
         console.print("normal recordings: " + (f"{result.normal_recordings}/real_op" if result.normal_recordings
                                                else "none found, so deviations were not scored"))
+        if result.skipped_runs:
+            console.print(f"skipped {_count(len(result.skipped_runs), 'fault run')} that raised none of their "
+                          f"scenario's alarms: {', '.join(result.skipped_runs)}", highlight=False)
+        if result.skipped_files:
+            listed = ", ".join(result.skipped_files[:10]) + (", ..." if len(result.skipped_files) > 10 else "")
+            console.print(f"skipped {_count(len(result.skipped_files), 'file')} outside the fault runs "
+                          f"(a run folder has causes.json and faultDataset_*.csv): {listed}", highlight=False)
+        if result.graph_changes is not None:
+            _print_graph_changes(console, result.graph_changes)
     for result in evaluation.ai4i_evaluations:
         console.print(f"AI4I rule predictor, {result.data}: accuracy {result.accuracy.value:.3f} "
                       f"({result.accuracy.correct}/{result.accuracy.cases} failed machines with a flag), "
@@ -93,11 +111,30 @@ def _print_tables(evaluation) -> None:
             table.add_row(mode.label, f"{mode.precision:.3f}", f"{mode.recall:.3f}", str(mode.support))
         console.print(table)
     for result in evaluation.failure_mode_classifications:
-        console.print(f"MWO2KG failure-mode classifier, trained on {result.train_file} ({result.train_examples} "
-                      f"examples), scored on {result.data} ({result.dev_examples} examples, {result.labels} "
-                      f"labels): accuracy {result.accuracy.value:.3f}, macro-F1 {result.macro_f1.value:.3f}; "
+        console.print(f"MWO2KG failure-mode classifier, trained on {result.train_file} "
+                      f"({_count(result.train_examples, 'example')}, {_count(result.train_labels, 'label')}), "
+                      f"scored on {result.data} ({_count(result.scored_examples, 'example')}, "
+                      f"{_count(result.scored_labels, 'label')}): "
+                      f"accuracy {result.accuracy.value:.3f}, macro-F1 {result.macro_f1.value:.3f}; "
                       f"majority class '{result.baseline_label}': accuracy {result.baseline_accuracy.value:.3f}, "
                       f"macro-F1 {result.baseline_macro_f1.value:.3f}")
         if result.unseen_labels:
             console.print(f"  {result.unseen_label_examples} examples have labels that the training file lacks, "
                           f"counted as errors: {', '.join(result.unseen_labels)}")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def _print_graph_changes(console, changes) -> None:
+    added = f"{_count(changes.nodes_added, 'node')} and {_count(changes.relationships_added, 'relationship')}"
+    if changes.kept:
+        console.print(f"graph {changes.graph}: added {added}, kept because of --keep", highlight=False)
+        return
+    console.print(f"graph {changes.graph}: added {added} for the evaluation, then removed "
+                  f"{_count(changes.nodes_removed, 'node')} and "
+                  f"{_count(changes.relationships_removed, 'relationship')}; restored the properties of "
+                  f"{_count(changes.nodes_restored, 'node')} and "
+                  f"{_count(changes.relationships_restored, 'relationship')} that existed before "
+                  "(pass --keep to keep the loaded data)", highlight=False)

@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 MWO2KG_HELPER_LABELS = frozenset({"Typo", "Unsure", "Abbreviation"})
 UNMAPPED_PREFIX = "unmapped:"
+# Examples with invalid gold spans that `load_gold` lists one by one before it only counts them.
+MAX_SPAN_WARNINGS = 10
 
 Span = tuple[int, int]
 
@@ -163,17 +165,36 @@ def load_gold(path: Path, limit: int | None = None) -> GoldSet:
 
     scheme = "mwo2kg" if "mentions" in rows[0] else "maintie"
     examples = []
+    invalid_spans = 0
     for number, row in enumerate(rows, start=1):
         try:
-            examples.append(_mwo2kg_example(row) if scheme == "mwo2kg" else _maintie_example(row))
+            example = _mwo2kg_example(row) if scheme == "mwo2kg" else _maintie_example(row)
         except (KeyError, IndexError, TypeError, ValueError) as error:
             raise InputDataError(f"example {number} is invalid: {error}", path=str(path),
                                  hint=f"each {scheme} example needs tokens and token-span annotations") from error
+        examples.append(example)
+        invalid = _invalid_spans(example)
+        if invalid:
+            invalid_spans += 1
+            if invalid_spans <= MAX_SPAN_WARNINGS:
+                names = [f"example {number}", *(f"{field} {row[field]!r}" for field in ("id", "doc_idx")
+                                                if field in row)]
+                logger.warning("%s: %s has %d tokens, but its gold spans %s (end exclusive) lie outside them; "
+                               "they count as missed entities, so fix them in the gold file",
+                               path, ", ".join(names), len(example.tokens), invalid)
+    if invalid_spans > MAX_SPAN_WARNINGS:
+        logger.warning("%s: %d examples have gold spans outside their tokens; only the first %d are listed",
+                       path, invalid_spans, MAX_SPAN_WARNINGS)
     # The language comes from the texts, never the file name: Chinese when at least half of them contain
     # a CJK character, so a stray character in an English file does not switch the prompts.
     chinese = sum(any(_is_cjk(char) for char in example.text) for example in examples)
     lang = "zh" if chinese * 2 >= len(examples) else "en"
     return GoldSet(path=path, scheme=scheme, lang=lang, examples=examples)
+
+
+def _invalid_spans(example: GoldExample) -> list[Span]:
+    """Return the gold entity spans of `example` that lie outside its tokens; they can never match a prediction."""
+    return [(key.start, key.end) for key in example.entities if not 0 <= key.start < key.end <= len(example.tokens)]
 
 
 def _maintie_example(row: dict[str, Any]) -> GoldExample:

@@ -7,7 +7,9 @@ documents` and `evaluate extraction` do, and SimpleKGPipeline runs once per text
 interface takes one prompt per call. The runner alternates which system goes first on each
 block, so that machine load hits both alike, and times every call. SimpleKGPipeline writes into Neo4j: before each text the runner deletes the
 nodes that graphrag wrote (label `__KGBuilder__`), runs the pipeline, and reads back the entity
-nodes (label and `name`) and the relationships between them.
+nodes (label and `name`) and the relationships between them. Because it deletes every
+`__KGBuilder__` node, the comparison refuses to start on a graph that already has some, and it
+drops graphrag's index `__entity__tmp_internal_id` at the end unless that index existed before.
 
 A graphrag node has a name but no offsets, so its span is the first case-insensitive occurrence
 of the name in the text. A name that does not occur counts as a wrong prediction.
@@ -35,6 +37,7 @@ from kg_service.evaluation.extraction import (UNMAPPED_PREFIX, EntityKey, GoldEx
 from kg_service.evaluation.type_mappings import SCHEMES, SchemeMapping
 from kg_service.extraction.backend import Generation, GenerationRequest, LLMBackend
 from kg_service.extraction.scope import ExtractionScope
+from kg_service.graph.identifiers import quote
 from kg_service.graph.store import GraphStore
 
 logger = logging.getLogger(__name__)
@@ -46,6 +49,9 @@ OURS = "kg-service"
 GRAPHRAG = "neo4j-graphrag"
 
 _DELETE_GRAPHRAG_NODES = "MATCH (n:__KGBuilder__) DETACH DELETE n RETURN count(*) AS deleted"
+_COUNT_GRAPHRAG_NODES = "MATCH (n:__KGBuilder__) RETURN count(n) AS nodes"
+# The index that neo4j-graphrag's Neo4jWriter creates on its first write (neo4j-graphrag 1.22).
+GRAPHRAG_INDEX = "__entity__tmp_internal_id"
 _READ_ENTITIES = ("MATCH (n:__KGBuilder__:__Entity__) "
                   "RETURN elementId(n) AS id, labels(n) AS labels, n.name AS name ORDER BY id")
 _READ_RELATIONSHIPS = ("MATCH (a:__KGBuilder__:__Entity__)-[r]->(b:__KGBuilder__:__Entity__) "
@@ -128,6 +134,10 @@ class GraphragComparison(GoldRun):
     graphrag: SystemScores
     peak_rss_bytes: int
     """Peak resident set size of the whole process (both systems share the model)."""
+    graph: str = ""
+    """The Neo4j server and database that SimpleKGPipeline wrote into."""
+    graphrag_nodes_deleted: int = 0
+    """Nodes that SimpleKGPipeline wrote and the comparison deleted again, over all texts."""
     f1_goal_met: bool
     """Our entity F1 at depth 1 is at least graphrag's."""
     throughput_goal_met: bool
@@ -229,6 +239,22 @@ def clear_graphrag_nodes(store: GraphStore) -> int:
     return int(row["deleted"])
 
 
+def check_graph_for_graphrag(store: GraphStore, graph: str) -> bool:
+    """Raise GraphStoreError when the graph already has `__KGBuilder__` nodes; return whether graphrag's index exists.
+
+    The comparison deletes every `__KGBuilder__` node, so nodes that neo4j-graphrag wrote for
+    another purpose would be lost, and they would count as predictions of the first text.
+    """
+    [row] = store.read(_COUNT_GRAPHRAG_NODES)
+    if row["nodes"]:
+        raise GraphStoreError(f"the graph {graph} already has {row['nodes']} nodes with the label __KGBuilder__ "
+                              "(written by neo4j-graphrag), which the comparison would delete; run it against "
+                              "a separate Neo4j, for example with KG_STATE_DIR and KG_BOLT_PORT set to another "
+                              "folder and port")
+    rows = store.read("SHOW INDEXES YIELD name WHERE name = $name RETURN count(*) AS found", {"name": GRAPHRAG_INDEX})
+    return bool(rows[0]["found"])
+
+
 def read_graphrag_extraction(store: GraphStore, text: str, scope: ExtractionScope) -> GraphragExtraction:
     """Read the entity nodes and their relationships back from Neo4j and locate each name in `text`."""
     extraction = GraphragExtraction(text=text)
@@ -283,6 +309,8 @@ def compare_with_graphrag(gold: GoldSet, backend: LLMBackend, scope: ExtractionS
         raise ValueError(f"prefix_slots must be at least 1, got {prefix_slots}")
     from kg_service.extraction.graphrag_adapter import BackendLLM, E5Embedder
 
+    graph = f"{store.uri} (database {store.database})"
+    index_existed = check_graph_for_graphrag(store, graph)
     mapping = SCHEMES[gold.scheme]
     kept_prefixes = keep_prompt_prefixes(backend, prefix_slots)
     timed = TimedBackend(backend)
@@ -292,6 +320,8 @@ def compare_with_graphrag(gold: GoldSet, backend: LLMBackend, scope: ExtractionS
     timings: list[TextTiming] = []
 
     loop = asyncio.new_event_loop()
+    logger.info("comparison with neo4j-graphrag: SimpleKGPipeline writes into %s; its nodes are deleted after "
+                "each text", graph)
     try:
         for block, start in enumerate(range(0, len(gold.examples), batch_size)):
             examples = gold.examples[start:start + batch_size]
@@ -313,7 +343,12 @@ def compare_with_graphrag(gold: GoldSet, backend: LLMBackend, scope: ExtractionS
                         sum(runs[GRAPHRAG].seconds[start:]))
     finally:
         loop.close()
-        clear_graphrag_nodes(store)
+        runs[GRAPHRAG].nodes_deleted += clear_graphrag_nodes(store)
+        if not index_existed:
+            store.run_schema([f"DROP INDEX {quote(GRAPHRAG_INDEX, 'index name')} IF EXISTS"])
+        logger.info("comparison with neo4j-graphrag: deleted %d graphrag nodes from %s%s",
+                    runs[GRAPHRAG].nodes_deleted, graph,
+                    "" if index_existed else f" and dropped the index {GRAPHRAG_INDEX}")
 
     ours = runs[OURS].scores(OURS, gold, depth)
     graphrag = runs[GRAPHRAG].scores(GRAPHRAG, gold, depth)
@@ -321,7 +356,8 @@ def compare_with_graphrag(gold: GoldSet, backend: LLMBackend, scope: ExtractionS
         gold_file=str(gold.path), scheme=gold.scheme, lang=gold.lang, examples=len(gold.examples),
         backend=backend.name, model=backend.model_id, depth=depth, max_new_tokens=max_new_tokens,
         batch_size=batch_size, prefix_slots=kept_prefixes,
-        ours=ours, graphrag=graphrag, peak_rss_bytes=_peak_rss_bytes(),
+        ours=ours, graphrag=graphrag, peak_rss_bytes=_peak_rss_bytes(), graph=graph,
+        graphrag_nodes_deleted=runs[GRAPHRAG].nodes_deleted,
         f1_goal_met=ours.entity_at_depth.f1 >= graphrag.entity_at_depth.f1,
         throughput_goal_met=ours.texts_per_second >= 2 * graphrag.texts_per_second,
         texts=timings)
@@ -349,7 +385,7 @@ def _run_graphrag(run: _SystemRun, example: GoldExample, pipeline: Any, loop: as
                   timed: TimedBackend, store: GraphStore, scope: ExtractionScope, mapping: SchemeMapping) -> None:
     """Run SimpleKGPipeline on one text and record what it wrote."""
     model_before, requests_before, tokens_before = timed.seconds, timed.requests, timed.completion_tokens
-    clear_graphrag_nodes(store)
+    run.nodes_deleted += clear_graphrag_nodes(store)
     started = time.perf_counter()
     result = loop.run_until_complete(pipeline.run_async(text=example.text))
     seconds = time.perf_counter() - started
@@ -372,6 +408,7 @@ class _SystemRun:
     max_rss_bytes: int = 0
     entities_without_span: int = 0
     failed_texts: int = 0
+    nodes_deleted: int = 0
 
     def record(self, example: GoldExample, extraction: Any, mapping: SchemeMapping, seconds: float,
                model_seconds: float, model_requests: int, failed: bool, completion_tokens: int = 0) -> None:

@@ -24,6 +24,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from kg_service.errors import InputDataError
+from kg_service.evaluation.graph_changes import GraphChanges, GraphSnapshot
 from kg_service.evaluation.metrics import Accuracy, ClassScores, MacroF1, RecallAtK
 from kg_service.evaluation.text_classifier import CharNgramCentroidClassifier
 
@@ -74,9 +75,13 @@ class CausrcaEvaluation(BaseModel):
     normal_recordings: str | None
     runs: int
     skipped_runs: list[str]
+    skipped_files: list[str] = []
+    """Files under the input that belong to no fault run, so the evaluation did not read them."""
     recall: dict[str, list[RecallAtK]]
     recall_at_1_bound: float
     rankings: list[RunRanking]
+    graph_changes: GraphChanges | None = None
+    """Counts of the records that the evaluation added to the configured graph and that its cleanup removed."""
 
 
 class Ai4iEvaluation(BaseModel):
@@ -93,7 +98,9 @@ class Ai4iEvaluation(BaseModel):
 class TextClassificationEvaluation(BaseModel):
     """Accuracy and macro-F1 of the failure-mode classifier and of the majority-class baseline.
 
-    `data` is the scored file and `dev_examples` its number of examples, whatever its name.
+    `data` is the scored file and `scored_examples` its number of examples, whatever its name
+    (`dev_examples` is the same number under its old name). `train_labels` and `scored_labels`
+    count the distinct labels of each file, and `labels` those of both together.
     `unseen_labels` are the labels of the scored file that the training file lacks. The classifier
     cannot predict them, so each of their `unseen_label_examples` counts as an error.
     """
@@ -101,7 +108,10 @@ class TextClassificationEvaluation(BaseModel):
     data: str
     train_file: str
     train_examples: int
+    scored_examples: int
     dev_examples: int
+    train_labels: int
+    scored_labels: int
     labels: int
     unseen_labels: list[str]
     unseen_label_examples: int
@@ -184,6 +194,7 @@ class CausrcaInputs(BaseModel):
     causal_graph_source: str
     normal_recordings: Path | None
     known_runs: list[str]
+    unused_files: list[str] = []
 
 
 def resolve_causrca_inputs(root: Path, causal_graph: Path | None = None,
@@ -196,7 +207,7 @@ def resolve_causrca_inputs(root: Path, causal_graph: Path | None = None,
     (`real_op/`) are looked up the same way, the input first. Runs of the shared data set keep
     their day slots (`known_runs`), so the same run gets the same times in any layout.
     """
-    from loaders.causrca import find_data_set_folder, find_fault_runs, run_key
+    from loaders.causrca import find_data_set_folder, find_fault_runs, find_unused_files, run_key
 
     runs = find_fault_runs(root)
     if not runs:
@@ -227,36 +238,66 @@ def resolve_causrca_inputs(root: Path, causal_graph: Path | None = None,
     normal = next((folder for folder in (find_data_set_folder(root, "real_op"), graph_root, shared)
                    if folder is not None and any((folder / "real_op").glob("*.csv"))), None)
     known_runs = [run_key(path) for path in find_fault_runs(shared if shared is not None else graph_root)]
+    unused = find_unused_files(root, runs)
+    if unused:
+        logger.warning("causRCA: %d files under %s belong to no fault run and are skipped: %s", len(unused), root,
+                       ", ".join(unused[:10]) + (", ..." if len(unused) > 10 else ""))
     return CausrcaInputs(data=root, runs=runs, causal_graph=graph_root, causal_graph_source=source,
-                         normal_recordings=normal, known_runs=known_runs)
+                         normal_recordings=normal, known_runs=known_runs, unused_files=unused)
 
 
 def evaluate_causrca(store, schema, root: Path, limit: int = 10, causal_graph: Path | None = None,
-                     data_dir: Path | None = None) -> CausrcaEvaluation:
+                     data_dir: Path | None = None, keep: bool = False) -> CausrcaEvaluation:
     """Load the causRCA graph and runs into Neo4j, rank each run's variables and score Recall@k.
 
     Writes (MERGE) the expert graph, the alarms and the deviation events of every fault run, with
-    keys under the `causrca` source, into the graph of `store`. `causal_graph` and `data_dir` are
-    passed to `resolve_causrca_inputs`. Without normal recordings only the plain causal walk is scored.
+    keys under the `causrca` source, into the graph of `store`. Unless `keep`, it then deletes the
+    nodes and relationships that did not exist before and restores the properties of those that
+    did, also when scoring fails. `graph_changes` of the result reports both. `causal_graph` and
+    `data_dir` are passed to `resolve_causrca_inputs`. Without normal recordings only the plain
+    causal walk is scored.
     """
-    from kg_service.reasoning.rootcause import RootCauseQuery, rank_causes
-    from loaders.causrca import alarm_key, load_causrca, read_fault_run
+    from loaders.causrca import build_causrca_batch, write_causrca_batch
 
     inputs = resolve_causrca_inputs(root, causal_graph, data_dir)
-    run_dirs = inputs.runs
     with_deviations = inputs.normal_recordings is not None
     if not with_deviations:
         logger.warning("causRCA: no normal recordings (real_op/) in %s or the expert graph's folder; only the "
                        "causal walk without deviations is scored", root)
-    load_causrca(store, schema, inputs.causal_graph, run_dirs, CAUSRCA_START, with_deviations,
-                 normal_root=inputs.normal_recordings, known_runs=inputs.known_runs)
+    built = build_causrca_batch(inputs.causal_graph, inputs.runs, CAUSRCA_START, with_deviations,
+                                normal_root=inputs.normal_recordings, known_runs=inputs.known_runs)
+
+    snapshot = GraphSnapshot.take(store, schema, built.batch)
+    logger.info("causRCA: loading %d nodes and %d relationships into %s for the evaluation (%s afterwards)",
+                len(built.batch.nodes), len(built.batch.relationships), snapshot.graph,
+                "kept" if keep else "removed")
+    failed = True
+    try:
+        write_causrca_batch(store, schema, built)
+        result = _rank_causrca_runs(store, inputs, limit, with_deviations)
+        failed = False
+    finally:
+        if keep:
+            changes = snapshot.report_kept()
+        else:
+            if failed:
+                logger.warning("causRCA: the evaluation failed; removing what it added to %s", snapshot.graph)
+            changes = snapshot.undo(store)
+    result.graph_changes = changes
+    return result
+
+
+def _rank_causrca_runs(store, inputs: CausrcaInputs, limit: int, with_deviations: bool) -> CausrcaEvaluation:
+    """Rank each run's variables from its scenario alarms on the loaded graph and score Recall@k."""
+    from kg_service.reasoning.rootcause import RootCauseQuery, rank_causes
+    from loaders.causrca import alarm_key, read_fault_run
 
     variants = {"causal walk": False}
     if with_deviations:
         variants["causal walk + deviations"] = True
     rankings: list[RunRanking] = []
     skipped: list[str] = []
-    for run_dir in run_dirs:
+    for run_dir in inputs.runs:
         run = read_fault_run(run_dir)
         keys = [alarm_key(run, number) for number, alarm in enumerate(run.alarm_intervals(), start=1)
                 if alarm.signal in run.scenario_alarms]
@@ -279,12 +320,12 @@ def evaluate_causrca(store, schema, root: Path, limit: int = 10, causal_graph: P
               for name in variants}
     # A run with n true causes can reach at most 1/n at k = 1, so this is the best Recall@1 possible.
     bound = sum(1 / len(set(truth)) for truth in truths if truth) / len(truths) if truths else 0.0
-    return CausrcaEvaluation(data=str(root), causal_graph=str(inputs.causal_graph),
+    return CausrcaEvaluation(data=str(inputs.data), causal_graph=str(inputs.causal_graph),
                              causal_graph_source=inputs.causal_graph_source,
                              normal_recordings=None if inputs.normal_recordings is None
                              else str(inputs.normal_recordings),
-                             runs=len(rankings), skipped_runs=skipped, recall=recall,
-                             recall_at_1_bound=bound, rankings=rankings)
+                             runs=len(rankings), skipped_runs=skipped, skipped_files=inputs.unused_files,
+                             recall=recall, recall_at_1_bound=bound, rankings=rankings)
 
 
 # AI4I 2020
@@ -367,7 +408,8 @@ def read_labelled_texts(path: Path) -> tuple[list[str], list[str]]:
     """Read `observation,failure mode` lines; the label is after the last comma.
 
     A line with double quotes is read as one CSV row, so a quoted observation may contain commas.
-    A first line whose label is a column name such as "failure mode" or "label" is skipped.
+    A first line whose label is a column name such as "failure mode" or "label" is skipped. Raises
+    InputDataError at the first non-empty line without a comma or with nothing on one side of it.
     """
     if not path.is_file():
         raise InputDataError("file not found", path=str(path))
@@ -381,8 +423,12 @@ def read_labelled_texts(path: Path) -> tuple[list[str], list[str]]:
         if not line.strip():
             continue
         text, label = _split_labelled_line(line)
-        if not label:
-            raise InputDataError("expected 'observation,failure mode'", path=str(path), line=line_number)
+        if not text or not label:
+            excerpt = line if len(line) <= 60 else line[:57] + "..."
+            raise InputDataError(f"expected 'observation,failure mode' with text on both sides of the last comma, "
+                                 f"got {excerpt!r}", path=str(path), line=line_number,
+                                 hint="write one example per line as `observation,failure mode` (quote an "
+                                      "observation that contains commas), or remove the line")
         if not texts and label.lower() in FMC_HEADER_LABELS:
             logger.info("%s: line %d names the columns (%r) and is skipped", path, line_number, line)
             continue
@@ -469,7 +515,8 @@ def score_failure_mode_classifier(train_file: Path, scored_file: Path) -> TextCl
                        ", ".join(unseen))
     return TextClassificationEvaluation(
         data=str(scored_file), train_file=str(train_file), train_examples=len(train_texts),
-        dev_examples=len(dev_texts), labels=len(set(train_labels) | set(dev_labels)), unseen_labels=unseen,
+        scored_examples=len(dev_texts), dev_examples=len(dev_texts), train_labels=len(set(train_labels)),
+        scored_labels=len(set(dev_labels)), labels=len(set(train_labels) | set(dev_labels)), unseen_labels=unseen,
         unseen_label_examples=sum(label in unseen for label in dev_labels),
         accuracy=Accuracy.compute(predicted, dev_labels), macro_f1=MacroF1.compute(predicted, dev_labels),
         baseline_label=majority, baseline_accuracy=Accuracy.compute(baseline, dev_labels),
