@@ -116,14 +116,17 @@ def test_quarter_window(question, since, until):
 # a kind with a place
 
 @pytest.mark.neo4j
-@pytest.mark.parametrize("question", ["Why did the pumps on line 2 fail last month?", "2号线的泵为什么故障？"])
-def test_kind_outside_place_explained(plant, question):
+@pytest.mark.parametrize("question, expected", [
+    ("Why did the pumps on line 2 fail last month?", "Line 2 Assembly has no pumps; the pumps in the graph are on "
+                                                     "Line 1 Machining (Coolant Pump P-101, Coolant Pump P-102)"),
+    ("2号线的泵为什么故障？", "二号装配线没有泵；图谱中的泵在一号机加工线（P-101冷却液泵、P-102冷却液泵）"),
+])
+def test_kind_outside_place_explained(plant, question, expected):
     answer = _ask(plant, question)
     assert answer.status == "failed"
     assert answer.arguments["equipment_kind"] == "Pump"
     assert answer.arguments["place"] == LINE_2
-    assert ("Line 2 Assembly has no pumps; the pumps in the graph are on Line 1 Machining (Coolant Pump P-101, "
-            "Coolant Pump P-102)") in answer.text
+    assert expected in answer.text
 
 
 @pytest.mark.neo4j
@@ -252,7 +255,7 @@ def test_model_asset_of_other_kind_rejected(plant):
     backend = ScriptedBackend(['{"tool": "root_causes", "asset": "AC-3", "equipment_kind": "Pump"}'])
     answer = Asker(plant, backend).ask("Why did pump AC-3 fail?")
     assert answer.status == "failed"
-    assert "Air Compressor 3 is not one of the pumps" in answer.text
+    assert "AC-3 (Air Compressor 3) is not a pump; it is a compressor." in answer.text
 
 
 @pytest.mark.neo4j
@@ -308,3 +311,52 @@ def test_unrelated_question_keeps_generic_answer(plant):
     answer = _ask(plant, "Write me a poem about pumps")
     assert answer.status == "unmappable"
     assert answer.text.startswith("I cannot map this question")
+
+
+# causes that share a name across the equipment of a kind
+
+@pytest.mark.neo4j
+def test_kind_causes_qualified_by_tag(plant):
+    answer = _ask(plant, "Why did the pump fail?")
+    assert [row["name_en"] for row in answer.rows[:3:2]] == ["Mechanical Seal", "Mechanical Seal"]
+    assert "1. Mechanical Seal (P-101) (score " in answer.text
+    assert "3. Mechanical Seal (P-102) (score " in answer.text
+    assert "5. Casing Gasket (score " in answer.text
+
+
+@pytest.mark.neo4j
+def test_chinese_kind_causes_qualified_by_tag(plant):
+    answer = _ask(plant, "泵为什么故障？")
+    assert "1. 机械密封 (P-101)（得分 " in answer.text
+    assert "3. 机械密封 (P-102)（得分 " in answer.text
+    assert "Mechanical Seal" not in answer.text
+
+
+def test_shared_cause_name_has_one_chinese_name():
+    from kg_service.ask.answer import _cause_names
+
+    def row(key: str, name_zh: str, tag: str) -> dict:
+        return {"id": key, "name_en": "Pump Casing", "name_zh": name_zh,
+                "equipment": {"id": f"equipment:{tag}", "name": {"en": tag, "zh": tag}, "tag": tag}}
+
+    rows = [row("casing-1", "Pump Casing", "P-101"), row("casing-2", "泵体", "P-102")]
+    assert _cause_names(rows, "zh") == {"casing-1": "泵体 (P-101)", "casing-2": "泵体 (P-102)"}
+    assert _cause_names(rows, "en") == {"casing-1": "Pump Casing (P-101)", "casing-2": "Pump Casing (P-102)"}
+
+
+@pytest.mark.neo4j
+@pytest.mark.parametrize("question, named", [("Show the history of compressor 99", "compressor 99"),
+                                             ("99号空压机的维修记录", "99号空压机")])
+def test_numbered_kind_is_unknown_asset(plant, question, named):
+    """A kind with a number used to answer for every machine of the kind instead of naming the unknown one."""
+    answer = _ask(plant, question)
+    assert answer.status == "failed"
+    assert named in answer.text
+    assert "equipment_kind" not in answer.arguments
+
+
+@pytest.mark.neo4j
+def test_numbered_kind_of_known_asset_answered(plant):
+    answer = _ask(plant, "Why did compressor 3 overheat?")
+    assert answer.status == "answered"
+    assert answer.resolved["asset"] == "equipment:sample-plant:ac-3"

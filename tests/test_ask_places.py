@@ -99,10 +99,15 @@ def test_line_answer_differs_from_plant(plant_graph):
 
 
 @pytest.mark.neo4j
-def test_asset_outside_place_rejected(plant_graph):
-    answer = _ask(plant_graph, "Why does AC-3 overheat on line 2?")
+@pytest.mark.parametrize("question, expected", [
+    ("Why does AC-3 overheat on line 2?",
+     "Air Compressor 3 is not part of Line 2 Assembly (it is part of Line 1 Machining"),
+    ("2号线的AC-3为什么过热？", "3号空压机不属于二号装配线（它属于一号机加工线、苏州工厂）"),
+])
+def test_asset_outside_place_rejected(plant_graph, question, expected):
+    answer = _ask(plant_graph, question)
     assert answer.status == "failed"
-    assert "Air Compressor 3 is not part of Line 2 Assembly (it is part of Line 1 Machining" in answer.text
+    assert expected in answer.text
 
 
 @pytest.mark.neo4j
@@ -114,12 +119,16 @@ def test_asset_inside_place_answered(plant_graph):
 
 
 @pytest.mark.neo4j
-@pytest.mark.parametrize("question", ["Why does equipment on line 7 fail?", "七号线为什么停机？"])
-def test_unknown_place_suggests_known(plant_graph, question):
+@pytest.mark.parametrize("question, unknown, known", [
+    ("Why does equipment on line 7 fail?", "no production line or site named 'line 7' in the graph",
+     f"Line 2 Assembly ({LINE_2})"),
+    ("七号线为什么停机？", "图谱中没有名为“七号线”的产线或厂区", f"二号装配线 ({LINE_2})"),
+])
+def test_unknown_place_suggests_known(plant_graph, question, unknown, known):
     answer = _ask(plant_graph, question)
     assert answer.status == "failed"
-    assert "no production line or site named" in answer.text
-    assert f"Line 2 Assembly ({LINE_2})" in answer.text
+    assert unknown in answer.text
+    assert known in answer.text
 
 
 @pytest.mark.neo4j

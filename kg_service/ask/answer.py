@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import re
+from datetime import date
 from typing import Any
 
 from kg_service.ask.entities import EntityIndex, has_cjk
 from kg_service.ask.execute import ToolResult
+from kg_service.ask.kinds import EquipmentKind, resolve_kind
 from kg_service.ask.places import places
+from kg_service.ask.timespans import find_time_window
+from kg_service.ask.tools import ToolCall
+from kg_service.errors import NotFoundError
 
 MAX_LISTED = 5
 # Names per kind of subject in the answer to a question without one.
 MAX_EXAMPLES = 3
+MAX_SUGGESTIONS = 5
 
 
 def _name(entity: dict[str, Any] | None, lang: str, with_tag: bool = True) -> str:
@@ -23,6 +30,33 @@ def _name(entity: dict[str, Any] | None, lang: str, with_tag: bool = True) -> st
 
 def _row_name(row: dict[str, Any], lang: str) -> str:
     return (row.get(f"name_{lang}") or row.get("name_en") or row["id"]).rstrip(".")
+
+
+def _cause_names(rows: list[dict[str, Any]], lang: str) -> dict[str, str]:
+    """Return each cause's name in `lang`, with its equipment's tag where causes share a name.
+
+    Two pumps each have a "Mechanical Seal", so the list reads "Mechanical Seal (P-101)" and
+    "Mechanical Seal (P-102)". In Chinese, causes that share an English name share one name as
+    well: the Chinese name when the graph records a single one for them, else the English name.
+    """
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(_row_name(row, "en").lower(), []).append(row)
+    names = {}
+    for group in groups.values():
+        if len(group) == 1:
+            names[group[0]["id"]] = _row_name(group[0], lang)
+            continue
+        chinese = {row["name_zh"] for row in group if row.get("name_zh") and row["name_zh"] != row.get("name_en")}
+        for row in group:
+            name = _row_name(row, lang)
+            if lang == "zh":
+                name = next(iter(chinese)) if len(chinese) == 1 else _row_name(row, "en")
+            equipment = row.get("equipment")
+            if equipment:
+                name = f"{name} ({equipment.get('tag') or _name(equipment, lang, with_tag=False)})"
+            names[row["id"]] = name
+    return names
 
 
 def _join(items: list[str], lang: str) -> str:
@@ -70,13 +104,28 @@ def _kind_note(facts: dict[str, Any], lang: str) -> str:
             + (f" and {more} more" if more > 0 else "") + ".")
 
 
+def _latest_note(facts: dict[str, Any], lang: str) -> str:
+    """Write the date of the newest work order when the date window contains none ("" otherwise).
+
+    A sample or an old export ends long before today, so "last month" finds nothing in it.
+    """
+    latest = facts.get("latest")
+    if not latest:
+        return ""
+    several = bool(facts.get("kind")) or not facts.get("asset")
+    if lang == "zh":
+        return f"这些设备最近的工单日期是 {latest}。" if several else f"{_subject(facts, 'zh')}最近的工单日期是 {latest}。"
+    return (f" The latest work order of these assets is dated {latest}." if several
+            else f" The latest work order of {_subject(facts, 'en')} is dated {latest}.")
+
+
 def render(result: ToolResult, lang: str) -> str:
     """Write the answer to a question from the result of its tool call, in `lang` ("en" or "zh")."""
     renderers = {"root_causes": _root_causes, "failure_history": _history, "rank_suppliers": _suppliers,
                  "design_constraints": _design, "lookup": _lookup}
     text = renderers[result.tool](result, lang)
     if result.tool in ("root_causes", "failure_history"):
-        text += _kind_note(result.facts, lang)
+        text += _latest_note(result.facts, lang) + _kind_note(result.facts, lang)
     keys = ", ".join(item.id for item in result.citations[:12])
     more = len(result.citations) - 12
     suffix = f" (+{more})" if more > 0 else ""
@@ -111,8 +160,9 @@ def _root_causes(result: ToolResult, lang: str) -> str:
     asset = _subject(facts, lang)
     condition = _name(facts["condition"], lang, with_tag=False) if facts["condition"] else None
     count = facts["target_work_orders"]
+    names = _cause_names(result.rows, lang)
     if lang == "zh":
-        causes = _join([f"{row['rank']}. {_row_name(row, 'zh')}（得分 {row['score']:.2f}，"
+        causes = _join([f"{row['rank']}. {names[row['id']]}（得分 {row['score']:.2f}，"
                         f"{len(row['work_orders'])} 张证据工单）" for row in result.rows[:MAX_LISTED]], "zh")
         if facts["condition_chosen"]:
             head = f"{asset}最常见的故障是{condition}（{window}{count} 张工单记录）。"
@@ -122,7 +172,7 @@ def _root_causes(result: ToolResult, lang: str) -> str:
             return f"{subject}：图谱中没有足以排出原因的证据（{window}{count} 张工单记录了该故障）。"
         return f"{subject}的可能原因（{window}{count} 张工单记录了该故障）：{causes}。"
 
-    causes = _join([f"{row['rank']}. {_row_name(row, 'en')} (score {row['score']:.2f}, "
+    causes = _join([f"{row['rank']}. {names[row['id']]} (score {row['score']:.2f}, "
                     f"{_count(len(row['work_orders']), 'evidence work order')})" for row in result.rows[:MAX_LISTED]],
                    "en")
     if facts["condition_chosen"]:
@@ -232,37 +282,81 @@ def _lookup(result: ToolResult, lang: str) -> str:
     return f"Found {result.facts['count']} {noun}: {_join(found, 'en')}." if found else "No entity matches."
 
 
-def suggestions(question: str, index: EntityIndex, lang: str) -> list[str]:
-    """Return questions close to `question` that the service can answer, built from the entities it names."""
+def _window_phrase(question: str, lang: str, today: date | None) -> str:
+    """Return the question's time expression ("in 2024", "去年") when it is in `lang`, else ""."""
+    window = find_time_window(question, today) if today is not None else None
+    if window is None or has_cjk(window.phrase) != (lang == "zh"):
+        return ""
+    return window.phrase
+
+
+def _call_kind(index: EntityIndex, call: ToolCall | None) -> EquipmentKind | None:
+    """Return the kind of equipment of a call when it names a known kind that some equipment of the graph is of."""
+    reference = getattr(call, "equipment_kind", None)
+    if reference is None:
+        return None
+    try:
+        kind = resolve_kind(index.kinds, reference)
+    except NotFoundError:
+        return None
+    equipment = [entity for entity in index.entities if "Equipment" in entity.labels]
+    return kind if any(kind.includes(entity.labels, entity.properties) for entity in equipment) else None
+
+
+def _kind_suggestions(kind: EquipmentKind, window: str, lang: str) -> list[str]:
+    plural = kind.plural(lang)
+    if lang == "zh":
+        return [f"{window}{plural}为什么故障？", f"{window}哪些{plural}出过故障？"]
+    suffix = f" {window}" if window else ""
+    return [f"Why did the {plural} fail{suffix}?", f"Which {plural} failed{suffix}?"]
+
+
+def suggestions(question: str, index: EntityIndex, lang: str, call: ToolCall | None = None,
+                today: date | None = None) -> list[str]:
+    """Return questions close to `question` that the service can answer, built from the entities it names.
+
+    After a failed call, the suggestions keep the call's kind of equipment and the question's
+    time expression (counted from `today`) where there are ones.
+    """
+    window = _window_phrase(question, lang, today)
+    kind = _call_kind(index, call)
+    items = _kind_suggestions(kind, window, lang) if kind is not None else []
     named = [entity for mention in index.mentions(question) for entity in mention.entities]
     asset = next((entity for entity in named if entity.has_class(["Equipment", "ProductionLine"])), None)
     part = next((entity for entity in named if entity.has_class(["Part"])), None)
     product = next((entity for entity in named if entity.has_class(["Product", "Design"])), None)
-    # Without an asset in the question, the suggestions name the graph's first piece of equipment.
+    # Without an asset in the question, the suggestions name the graph's first piece of equipment (of the kind).
     if asset is None:
-        asset = next((entity for entity in index.entities if "Equipment" in entity.labels), None)
+        asset = next((entity for entity in index.entities if "Equipment" in entity.labels
+                      and (kind is None or kind.includes(entity.labels, entity.properties))), None)
     if asset is not None:
         asset_name = asset.label(lang)
     else:
         asset_name = "该设备" if lang == "zh" else "the asset"
-    items = []
     if lang == "zh":
-        items.append(f"为什么{asset_name}停机？")
-        items.append(f"{asset_name}的维修记录")
+        items.append(f"为什么{asset_name}{window}停机？")
+        items.append(f"{asset_name}{window}的维修记录")
         if part:
             items.append(f"哪些供应商可以替代{part.label('zh')}的供应商？")
         if product:
             items.append(f"{product.label('zh')}有哪些设计约束？")
         items.append(f"{asset_name}是什么设备？")
     else:
-        items.append(f"Why does {asset_name} fail?")
-        items.append(f"Show the work-order history of {asset_name}")
+        suffix = f" {window}" if window else ""
+        items.append(f"Why did {asset_name} fail{suffix}?" if window else f"Why does {asset_name} fail?")
+        items.append(f"Show the work-order history of {asset_name}{suffix}")
         if part:
             items.append(f"Which suppliers can replace the supplier of {part.label('en')}?")
         if product:
             items.append(f"What design constraints apply to {product.label('en')}?")
         items.append(f"What is {asset_name}?")
-    return items
+    # The question itself failed, so it is no suggestion.
+    failed_question = _normalized(question)
+    return [item for item in items if _normalized(item) != failed_question][:MAX_SUGGESTIONS]
+
+
+def _normalized(question: str) -> str:
+    return re.sub(r"[\s?？。.!！]+", " ", question.lower()).strip()
 
 
 def subject_examples(index: EntityIndex, lang: str) -> dict[str, list[str]]:
@@ -308,8 +402,8 @@ def subject_suggestions(examples: dict[str, list[str]], lang: str) -> list[str]:
     return items
 
 
-def unmappable_text(lang: str, reason: str | None, closest: list[str]) -> str:
-    """Write the answer for a question that maps onto no query, with the closest questions that do."""
+def unmappable_text(lang: str, reason: str | None, closest: list[str], note: str = "") -> str:
+    """Write the answer for a question that maps onto no query, with `note` and the closest questions that do."""
     listed = _join(closest, lang)
     # A model writes its reason in English whatever the question's language, so a Chinese answer leaves
     # an English reason out, and an English answer leaves out a Chinese one.
@@ -318,14 +412,32 @@ def unmappable_text(lang: str, reason: str | None, closest: list[str]) -> str:
     if lang == "zh":
         why = f"（{reason}）" if reason else ""
         return (f"无法把这个问题对应到可执行的查询{why}。我能回答根本原因、维修历史、供应商排序、设计约束和实体查找。"
-                f"相近的问题：{listed}")
+                f"{note}相近的问题：{listed}")
     why = f" ({reason})" if reason else ""
     return (f"I cannot map this question onto a query I can run{why}. I answer root causes, failure history, "
-            f"supplier ranking, design constraints and entity lookups. Closest questions: {listed}")
+            f"supplier ranking, design constraints and entity lookups.{note} Closest questions: {listed}")
 
 
-def error_text(lang: str, message: str) -> str:
-    """Write the answer when the mapped query cannot run, for example because an entity is unknown."""
+def error_text(lang: str, message: str | None, english: str) -> str:
+    """Write the answer when the mapped query cannot run, for example because an entity is unknown.
+
+    `message` is the reason in `lang`, or None when only the English reason `english` exists.
+    """
     if lang == "zh":
+        if message is None:
+            # NOTE: errors raised below the ask package (the reasoning queries) have English messages only.
+            return f"问题已对应到查询，但无法执行。查询给出的原因（英文）：{english}"
         return f"问题已对应到查询，但无法执行：{message}"
-    return f"The question maps onto a query, but it cannot run: {message}"
+    return f"The question maps onto a query, but it cannot run: {message or english}"
+
+
+def unknown_kind_text(word: str, kinds: list[EquipmentKind], lang: str) -> str:
+    """Write the sentence that lists the known kinds after a question named an equipment word that is no kind."""
+    if lang == "zh":
+        if not kinds:
+            return f"“{word}”不是设备类型：本体中没有 Equipment 的子类。"
+        return f"“{word}”不是本体中的设备类型；已知的设备类型：{'、'.join(kind.plural('zh') for kind in kinds)}。"
+    if not kinds:
+        return f" '{word}' is not a kind of equipment: the ontology defines no subclass of Equipment."
+    return (f" '{word}' is not a kind of equipment in the ontology; the known kinds are "
+            f"{', '.join(kind.plural('en') for kind in kinds)}.")

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kg_service.ask.kinds import EquipmentKind, load_kinds
+from kg_service.ask.messages import BilingualNotFoundError, BilingualQueryError, quoted
 from kg_service.errors import NotFoundError, QueryError
 from kg_service.graph.store import GraphStore
-from kg_service.reasoning.lookup import display_name, resolve_entity, shorten
+from kg_service.reasoning.lookup import display_name, resolve_entity
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,10 @@ WHERE any(label IN labels(n) WHERE label IN $classes)
 RETURN n.id AS id, labels(n) AS labels, n.name AS name, n.nameEn AS nameEn, n.nameZh AS nameZh
 ORDER BY id LIMIT $max
 """
+
+# Chinese words for the roles that `EntityIndex.resolve` names in its messages; other roles read 实体 (entity).
+ROLES_ZH = {"asset": "设备", "place": "地点", "failure mode": "故障模式", "failure_mode": "故障模式", "symptom": "症状",
+            "part": "零件", "entity": "实体", "target": "产品、设计或零件", "product, design or part": "产品、设计或零件"}
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -84,6 +89,13 @@ class Mention:
     start: int
     end: int
     entities: tuple[IndexedEntity, ...]
+
+    def exact(self, text: str) -> bool:
+        """Return whether the matched words of `text` are a whole name of an entity, with no suffix added."""
+        if text[self.start:self.end].lower() != self.alias:
+            return False
+        return any(self.alias == str(name).strip().lower() for entity in self.entities
+                   for name in entity.properties.values())
 
 
 def _aliases(name: str | None, name_en: str | None, name_zh: str | None, labels: list[str]) -> set[str]:
@@ -199,28 +211,38 @@ class EntityIndex:
         """Return the graph row ({id, labels, props}) that `reference` names, of one of `classes`.
 
         Raises NotFoundError with the closest names when nothing matches, and QueryError when the
-        reference names several entities equally well.
+        reference names several entities equally well, both with English and Chinese messages.
         """
+        role_zh = ROLES_ZH.get(role, "实体")
+        by_alias = [entity for entity in self._by_alias.get(reference.strip().lower(), []) if entity.has_class(classes)]
         try:
             return resolve_entity(store, reference, classes)
         except NotFoundError:
             pass
-
-        by_alias = [entity for entity in self._by_alias.get(reference.strip().lower(), []) if entity.has_class(classes)]
+        except QueryError:
+            # Several entities have this exact name; the alias index has the same names in lower case.
+            if len(by_alias) <= 1:
+                raise
         if not by_alias:
             by_alias = self.candidates(reference, classes)
         if len(by_alias) == 1:
             return self._row(store, by_alias[0])
         if len(by_alias) > 1:
             keys = ", ".join(entity.id for entity in by_alias[:6])
-            raise QueryError(f"{role} {shorten(reference)} names several entities ({keys}); name one of them")
+            raise BilingualQueryError(
+                f"{role} {quoted(reference, 'en')} names several entities ({keys}); name one of them",
+                f"{role_zh}{quoted(reference, 'zh')}对应多个实体（{keys}），请指明其中一个")
 
         closest = self.closest(reference, classes)
         if closest and closest[0][0] >= MIN_OVERLAP and (len(closest) == 1 or closest[0][0] > closest[1][0]):
             return self._row(store, closest[0][1])
-        hint = ", ".join(f"{entity.label('en')} ({entity.id})" for _, entity in closest)
-        raise NotFoundError(f"no {role} named {shorten(reference)} in the graph"
-                            + (f"; closest names: {hint}" if hint else "; look names up with the 'entities' query"))
+        hint_en = ", ".join(f"{entity.label('en')} ({entity.id})" for _, entity in closest)
+        hint_zh = "、".join(f"{entity.label('zh')} ({entity.id})" for _, entity in closest)
+        raise BilingualNotFoundError(
+            f"no {role} named {quoted(reference, 'en')} in the graph"
+            + (f"; closest names: {hint_en}" if hint_en else "; look names up with the 'entities' query"),
+            f"图谱中没有名为{quoted(reference, 'zh')}的{role_zh}"
+            + (f"；最接近的名称：{hint_zh}" if hint_zh else "；可以用 entities 查询查找名称"))
 
     @staticmethod
     def _row(store: GraphStore, entity: IndexedEntity) -> dict[str, Any]:

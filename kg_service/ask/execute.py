@@ -8,6 +8,7 @@ from typing import Any
 
 from kg_service.ask.entities import ASSET_CLASSES, CONDITION_CLASSES, DESIGN_TARGET_CLASSES, EntityIndex
 from kg_service.ask.kinds import EquipmentKind, check_asset_kind, resolve_kind, scope_equipment
+from kg_service.ask.messages import BilingualQueryError, entity_name, quoted
 from kg_service.ask.places import PLACE_CLASSES, check_within, find_place_phrases, resolve_place
 from kg_service.ask.tools import (DesignConstraintsCall, FailureHistoryCall, LookupCall, RankSuppliersCall,
                                   RootCausesCall, ToolCall)
@@ -41,6 +42,21 @@ MATCH (wo:WorkOrder)-[:FOR_ASSET]->(target)-[:PART_OF*0..4]->(:Entity {id: key})
 WHERE ($since IS NULL OR wo.date >= date($since)) AND ($until IS NULL OR wo.date <= date($until))
 MATCH (wo)-[:HAS_FAILURE_MODE]->(mode:FailureMode)
 RETURN mode.id AS id, count(DISTINCT wo) AS orders ORDER BY orders DESC, id LIMIT 1
+"""
+
+LATEST_WORK_ORDER_QUERY = """
+UNWIND $assets AS key
+MATCH (wo:WorkOrder)-[:FOR_ASSET]->()-[:PART_OF*0..6]->(:Entity {id: key})
+RETURN max(wo.date) AS latest
+"""
+
+# The equipment that each candidate cause is, or is part of.
+OWNING_EQUIPMENT_QUERY = """
+UNWIND $keys AS key
+MATCH (:Entity {id: key})-[:PART_OF*0..6]->(owner:Equipment)
+WITH key, owner ORDER BY owner.id
+WITH key, collect(owner)[0] AS owner
+RETURN key, owner.id AS id, properties(owner) AS props
 """
 
 PARTS_BY_WORD_QUERY = """
@@ -134,8 +150,7 @@ def _scope(store: GraphStore, index: EntityIndex, asset_reference: str | None,
     asset = _resolve_asset(store, index, asset_reference) if asset_reference else None
     place = resolve_place(store, index, place_reference) if place_reference else None
     if asset is not None and place is not None:
-        check_within(store, asset, place, lookup.display_name(asset["props"], "en") or asset["id"],
-                     lookup.display_name(place["props"], "en") or place["id"])
+        check_within(store, asset, place)
     return asset, place
 
 
@@ -153,7 +168,7 @@ def _kind_scope(store: GraphStore, index: EntityIndex, reference: str | None, as
         # A place given as the asset ("line 2") is where the kind is looked for.
         return kind, scope_equipment(store, kind, asset)
     if asset is not None:
-        check_asset_kind(store, kind, asset)
+        check_asset_kind(store, index.kinds, kind, asset)
         return kind, None
     return kind, scope_equipment(store, kind, place)
 
@@ -208,9 +223,7 @@ def _root_causes(store: GraphStore, index: EntityIndex, call: RootCausesCall) ->
         # NOTE: without an asset the ranking reads no alarm or failure event, only work orders and documents.
         query.failure_mode = _most_frequent_mode(store, None, equipment_keys, call)
         if query.failure_mode is None:
-            raise QueryError(f"no work order of the {kind.plural('en')} records a failure mode"
-                             f"{' in this date window' if call.since or call.until else ''}; ask about one of "
-                             "them by its tag, or without the date window")
+            _raise_no_failure_mode(store, kind, equipment_keys, call)
     ranking = rank_causes(store, query)
     if asset is not None and chosen_mode and not ranking.candidates:
         # A question such as "why did AC-3 stop?" names no condition and the telemetry has no event
@@ -231,9 +244,16 @@ def _root_causes(store: GraphStore, index: EntityIndex, call: RootCausesCall) ->
                     "condition_chosen": chosen_mode and ranking.condition is not None, "target_work_orders": len(ranking.target_work_orders),
                     "observed_events": [event.id for event in ranking.observed_events],
                     "sources": ranking.sources, **_window_facts(call)}
+    if equipment_keys is not None:
+        scope_keys = equipment_keys
+    else:
+        scope_keys = [asset["id"]] if asset is not None else []
+    result.facts["latest"] = _latest_outside_window(store, scope_keys, call, len(ranking.target_work_orders))
+    owners = _owning_equipment(store, [candidate.id for candidate in ranking.candidates])
     for rank, candidate in enumerate(ranking.candidates, start=1):
         result.rows.append({"rank": rank, "id": candidate.id, "name_en": candidate.name("en"),
                             "name_zh": candidate.name("zh"), "class": candidate.classes[0] if candidate.classes else None,
+                            "equipment": _entity_facts(owners.get(candidate.id)),
                             "score": round(candidate.score, 4),
                             "breakdown": {part.source: round(part.value, 4) for part in candidate.breakdown},
                             "work_orders": candidate.work_orders, "documents": candidate.documents,
@@ -251,6 +271,46 @@ def _root_causes(store: GraphStore, index: EntityIndex, call: RootCausesCall) ->
     for key in result.facts["observed_events"][:MAX_EVIDENCE_PER_CANDIDATE]:
         result.cite(key, "event")
     return result
+
+
+def _owning_equipment(store: GraphStore, keys: list[str]) -> dict[str, dict[str, Any]]:
+    """Return the equipment row ({id, props}) that each key is or is part of, for the keys that have one."""
+    if not keys:
+        return {}
+    rows = store.read(OWNING_EQUIPMENT_QUERY, {"keys": keys})
+    return {row["key"]: row for row in rows if row["id"] is not None}
+
+
+def _raise_no_failure_mode(store: GraphStore, kind: EquipmentKind, equipment: list[str],
+                           call: RootCausesCall) -> None:
+    """Raise QueryError, in English and Chinese, saying that no work order of the kind records a failure mode."""
+    windowed = call.since is not None or call.until is not None
+    latest = latest_work_order_date(store, equipment) if windowed else None
+    hint_en = f" The latest work order of these assets is dated {latest}." if latest else ""
+    hint_zh = f"这些设备最近的工单日期是 {latest}。" if latest else ""
+    plural_en, plural_zh = kind.plural("en"), kind.plural("zh")
+    if windowed:
+        raise BilingualQueryError(
+            f"no work order of the {plural_en} in this date window records a failure mode; ask about one of them by "
+            f"its tag, or without the date window.{hint_en}",
+            f"在这个时间范围内，{plural_zh}的工单都没有记录故障模式；请用位号询问其中一台，或去掉时间范围。{hint_zh}")
+    raise BilingualQueryError(
+        f"no work order of the {plural_en} records a failure mode; ask about one of them by its tag",
+        f"{plural_zh}的工单都没有记录故障模式；请用位号询问其中一台")
+
+
+def _latest_outside_window(store: GraphStore, assets: list[str], call: RootCausesCall | FailureHistoryCall,
+                           count: int) -> str | None:
+    """Return the date of the assets' newest work order when a date window found none of their work orders."""
+    if count or not assets or (call.since is None and call.until is None):
+        return None
+    return latest_work_order_date(store, assets)
+
+
+def latest_work_order_date(store: GraphStore, assets: list[str]) -> str | None:
+    """Return the ISO date of the newest work order for `assets` or their parts, ignoring any date window."""
+    rows = store.read(LATEST_WORK_ORDER_QUERY, {"assets": assets})
+    return str(rows[0]["latest"]) if rows and rows[0]["latest"] is not None else None
 
 
 def _most_frequent_mode(store: GraphStore, asset: str | None, equipment: list[str] | None,
@@ -288,9 +348,10 @@ def _failure_history(store: GraphStore, index: EntityIndex, call: FailureHistory
         result.resolved["place"] = place["id"]
         result.cite(place["id"], "entity", lookup.display_name(place["props"], "en"))
     _cite_equipment(result, kind, equipment)
+    scope_keys = [row["id"] for row in equipment] if equipment is not None else [asset["id"]]
     result.facts = {"asset": _entity_facts(asset), "place": _entity_facts(place) if named_asset is not None else None,
                     **_kind_facts(kind, equipment, asset), "total": page.total, "failures_only": call.failures_only,
-                    **_window_facts(call)}
+                    **_window_facts(call), "latest": _latest_outside_window(store, scope_keys, call, page.total)}
     for row in page.rows:
         props = row["props"]
         result.rows.append({"id": row["id"], "date": str(props.get("date")), "order_type": props.get("orderType"),
@@ -356,8 +417,11 @@ def _suppliers(store: GraphStore, index: EntityIndex, call: RankSuppliersCall) -
     names = list(call.criteria) if call.criteria else _default_criteria(
         supplier_kpis(store, [part_filter] if part_filter else None).rows, DEFAULT_SUPPLIER_CRITERIA)
     if not names:
-        raise QueryError("the suppliers' KPIs are unknown or equal for every KPI, so no criterion can rank them; "
-                         f"load delivery history (kg-service ingest shipments) or name criteria from {', '.join(KPI_NAMES)}")
+        raise BilingualQueryError(
+            "the suppliers' KPIs are unknown or equal for every KPI, so no criterion can rank them; load delivery "
+            f"history (kg-service ingest shipments) or name criteria from {', '.join(KPI_NAMES)}",
+            "供应商的各项 KPI 都未知或相同，没有准则可以排序；请导入交货记录（kg-service ingest shipments），"
+            f"或从 {', '.join(KPI_NAMES)} 中指定准则")
     criteria = [Criterion(name, 1.0 / len(names)) for name in names]
     ranking = rank_suppliers(store, criteria, call.method, part=part_filter)
     decision = ranking.result
@@ -391,12 +455,14 @@ def _parts_in_place(store: GraphStore, reference: str | None, parts: list[dict[s
     installation the graph does not record is kept, with the flag set, when no named part is
     installed in the place, because the graph cannot tell where it is used.
     """
-    place_name = lookup.display_name(place["props"], "en") or place["id"]
+    place_en, place_zh = entity_name(place["props"], place["id"], "en"), entity_name(place["props"], place["id"], "zh")
     if reference is None:
         rows = store.read(SUPPLIED_PARTS_IN_PLACE_QUERY, {"place": place["id"]})
         if not rows:
-            raise QueryError(f"no part with a supplier is installed in {place_name}, so the place cannot narrow the "
-                             "suppliers; ask without the place to rank every supplier")
+            raise BilingualQueryError(
+                f"no part with a supplier is installed in {place_en}, so the place cannot narrow the suppliers; ask "
+                "without the place to rank every supplier",
+                f"{place_zh}没有安装任何有供应商的零件，所以地点无法缩小供应商范围；请去掉地点以排序所有供应商")
         return rows, False
     rows = store.read(PARTS_IN_PLACE_QUERY, {"parts": [row["id"] for row in parts], "place": place["id"]})
     inside = {row["id"] for row in rows if row["inPlace"]}
@@ -405,8 +471,10 @@ def _parts_in_place(store: GraphStore, reference: str | None, parts: list[dict[s
         return [row for row in parts if row["id"] in inside], False
     if unlocated:
         return [row for row in parts if row["id"] in unlocated], True
-    raise QueryError(f"no {lookup.shorten(reference)} part is installed in {place_name}; ask without the place, or "
-                     "name a part used there")
+    raise BilingualQueryError(
+        f"no {quoted(reference, 'en')} part is installed in {place_en}; ask without the place, or name a part used "
+        "there",
+        f"{place_zh}没有安装{quoted(reference, 'zh')}零件；请去掉地点再问，或指明那里使用的零件")
 
 
 def _design(store: GraphStore, index: EntityIndex, call: DesignConstraintsCall) -> ToolResult:

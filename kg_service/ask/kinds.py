@@ -18,9 +18,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from kg_service.errors import NotFoundError, QueryError
+from kg_service.ask.messages import (BilingualNotFoundError, BilingualQueryError, english_article, entity_name,
+                                     quoted, tagged_name)
 from kg_service.graph.store import GraphStore
-from kg_service.reasoning.lookup import display_name, shorten
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +42,12 @@ MATCH (asset:Equipment)
 WHERE $place IS NULL OR EXISTS { MATCH (asset)-[:PART_OF*1..6]->(:Entity {id: $place}) }
 OPTIONAL MATCH (asset)-[:PART_OF*1..6]->(located)
 WHERE located:ProductionLine OR located:Site
-WITH asset, collect(DISTINCT CASE WHEN located:ProductionLine THEN coalesce(located.nameEn, located.name) END) AS lines,
-     collect(DISTINCT CASE WHEN located:Site THEN coalesce(located.nameEn, located.name) END) AS sites
+WITH asset, collect(DISTINCT CASE WHEN located:ProductionLine THEN located END) AS lines,
+     collect(DISTINCT CASE WHEN located:Site THEN located END) AS sites
+WITH asset, CASE WHEN lines = [] THEN sites ELSE lines END AS located
 RETURN asset.id AS id, labels(asset) AS labels, properties(asset) AS props,
-       CASE WHEN lines = [] THEN sites ELSE lines END AS places
+       [place IN located | coalesce(place.nameEn, place.name)] AS places,
+       [place IN located | coalesce(place.nameZh, place.nameEn, place.name)] AS placesZh
 ORDER BY id
 """
 
@@ -55,6 +57,7 @@ MATCH (:Entity {id: $asset})-[:PART_OF*1..6]->(owner:Equipment)
 RETURN owner.id AS id, labels(owner) AS labels, properties(owner) AS props
 """
 MAX_NAMED_ASSETS = 5
+MAX_LISTED_KINDS = 10
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
@@ -88,6 +91,13 @@ class EquipmentKind:
         if lang == "zh" and self.name_zh:
             return self.name_zh
         return english_plural(self.name_en.lower())
+
+    def singular(self, lang: str) -> str:
+        """Return the kind's name with an article in English ("a pump", "an industrial robot"); "泵" in Chinese."""
+        if lang == "zh" and self.name_zh:
+            return self.name_zh
+        noun = self.name_en.lower()
+        return f"{english_article(noun)} {noun}"
 
     def question_words(self) -> list[str]:
         """Return the words that name the kind in a question, singular and plural, longest first."""
@@ -129,11 +139,12 @@ def load_kinds(store: GraphStore) -> list[EquipmentKind]:
     return kinds
 
 
-def find_kind(question: str, kinds: list[EquipmentKind],
-              excluded_spans: list[tuple[int, int]] = ()) -> KindMention | None:
-    """Return the longest kind name in `question` outside `excluded_spans` (entity names), else None.
+def find_kinds(question: str, kinds: list[EquipmentKind],
+               excluded_spans: list[tuple[int, int]] = ()) -> list[KindMention]:
+    """Return every kind name in `question` outside `excluded_spans`, longest first, then by position.
 
-    English words match whole words in any case; Chinese words match anywhere.
+    English words match whole words in any case; Chinese words match anywhere. Shorter matches
+    inside a longer one ("tools" in "machine tools") are left out.
     """
     lowered = question.lower()
     found: list[KindMention] = []
@@ -143,9 +154,19 @@ def find_kind(question: str, kinds: list[EquipmentKind],
             for match in pattern.finditer(lowered):
                 if not any(start < match.end() and match.start() < end for start, end in excluded_spans):
                     found.append(KindMention(kind, match.start(), match.end()))
-    if not found:
-        return None
-    return min(found, key=lambda mention: (-(mention.end - mention.start), mention.start))
+    found.sort(key=lambda mention: (-(mention.end - mention.start), mention.start))
+    outermost: list[KindMention] = []
+    for mention in found:
+        if not any(other.start <= mention.start and mention.end <= other.end for other in outermost):
+            outermost.append(mention)
+    return outermost
+
+
+def find_kind(question: str, kinds: list[EquipmentKind],
+              excluded_spans: list[tuple[int, int]] = ()) -> KindMention | None:
+    """Return the longest kind name in `question` outside `excluded_spans` (entity names), else None."""
+    found = find_kinds(question, kinds, excluded_spans)
+    return found[0] if found else None
 
 
 def resolve_kind(kinds: list[EquipmentKind], reference: str) -> EquipmentKind:
@@ -158,16 +179,29 @@ def resolve_kind(kinds: list[EquipmentKind], reference: str) -> EquipmentKind:
         if text.lower() == kind.label.lower() or text.lower() in kind.question_words() or text in kind.words_zh:
             return kind
     if not kinds:
-        raise NotFoundError(f"no kind of equipment named {shorten(reference)}: the ontology defines no subclass of "
-                            f"{KIND_ROOT}. Add one with the GraphQL mutation addClass or load an ontology that declares "
-                            "one (kg-service ontology load FILE), or ask about an asset or a place")
-    raise NotFoundError(f"no kind of equipment named {shorten(reference)} in the ontology; known kinds: "
-                        f"{known_kinds_text(kinds)}. Ask again with one of them, or without a kind")
+        raise BilingualNotFoundError(
+            f"no kind of equipment named {quoted(reference, 'en')}: the ontology defines no subclass of {KIND_ROOT}. "
+            "Add one with the GraphQL mutation addClass or load an ontology that declares one "
+            "(kg-service ontology load FILE), or ask about an asset or a place",
+            f"没有名为{quoted(reference, 'zh')}的设备类型：本体中没有 {KIND_ROOT} 的子类。请用 GraphQL 变更 addClass "
+            "添加一个，或导入声明了设备类型的本体（kg-service ontology load FILE），或改问某台设备或某个地点")
+    raise BilingualNotFoundError(
+        f"no kind of equipment named {quoted(reference, 'en')} in the ontology; known kinds: "
+        f"{known_kinds_text(kinds, 'en')}. Ask again with one of them, or without a kind",
+        f"本体中没有名为{quoted(reference, 'zh')}的设备类型；已知的设备类型：{known_kinds_text(kinds, 'zh')}。"
+        "请用其中一个类型重新提问，或去掉设备类型")
 
 
-def known_kinds_text(kinds: list[EquipmentKind]) -> str:
-    """Return the kinds as "Pump (pumps, 泵)" items, for messages."""
-    return ", ".join(f"{kind.label} ({kind.plural('en')}, {kind.plural('zh')})" for kind in kinds[:10])
+def known_kinds_text(kinds: list[EquipmentKind], lang: str = "en") -> str:
+    """Return the kinds as "Pump (pumps, 泵)" items in English and "泵（Pump）" items in Chinese, for messages."""
+    if lang == "zh":
+        return "、".join(f"{kind.plural('zh')}（{kind.label}）" for kind in kinds[:MAX_LISTED_KINDS])
+    return ", ".join(f"{kind.label} ({kind.plural('en')}, {kind.plural('zh')})" for kind in kinds[:MAX_LISTED_KINDS])
+
+
+def kinds_of(kinds: list[EquipmentKind], labels: list[str], properties: dict[str, Any]) -> list[EquipmentKind]:
+    """Return the kinds that an Equipment node with these labels and properties is of."""
+    return [kind for kind in kinds if kind.includes(labels, properties)]
 
 
 def equipment_of_kind(store: GraphStore, kind: EquipmentKind, place: str | None = None) -> list[dict[str, Any]]:
@@ -178,45 +212,97 @@ def equipment_of_kind(store: GraphStore, kind: EquipmentKind, place: str | None 
     return [row for row in rows if kind.includes(row["labels"], row["props"])]
 
 
-def _asset_names(rows: list[dict[str, Any]]) -> str:
-    names = [display_name(row["props"], "en") or row["id"] for row in rows[:MAX_NAMED_ASSETS]]
+def _asset_names(rows: list[dict[str, Any]], lang: str) -> str:
+    names = [entity_name(row["props"], row["id"], lang) for row in rows[:MAX_NAMED_ASSETS]]
     more = len(rows) - len(names)
+    if lang == "zh":
+        return "、".join(names) + (f" 等 {len(rows)} 台" if more > 0 else "")
     return ", ".join(names) + (f" and {more} more" if more > 0 else "")
 
 
 def scope_equipment(store: GraphStore, kind: EquipmentKind, place: dict[str, Any] | None) -> list[dict[str, Any]]:
     """Return the equipment of `kind` in `place` ({id, props}), or in the whole plant without one.
 
-    Raises QueryError when there is none, naming the places that do have equipment of the kind.
+    Raises QueryError, in English and Chinese, when there is none, naming the places that do
+    have equipment of the kind.
     """
     rows = equipment_of_kind(store, kind, place["id"] if place else None)
     if rows:
         return rows
-    plural = kind.plural("en")
+    plural, plural_zh = kind.plural("en"), kind.plural("zh")
     if place is None:
-        raise QueryError(f"the graph has no {plural}: no equipment is labeled {kind.label} or has "
-                         f"{' or '.join(repr(word) for word in kind.words_en + kind.words_zh)} in its name; ask "
-                         "about an asset or a place instead")
-    place_name = display_name(place["props"], "en") or place["id"]
+        words = kind.words_en + kind.words_zh
+        raise BilingualQueryError(
+            f"the graph has no {plural}: no equipment is labeled {kind.label} or has "
+            f"{' or '.join(repr(word) for word in words)} in its name; ask about an asset or a place instead",
+            f"图谱中没有{plural_zh}：没有设备带有 {kind.label} 标签，名称中也不含"
+            f"{'或'.join(f'“{word}”' for word in words)}；请改问某台设备或某个地点")
+    place_en, place_zh = entity_name(place["props"], place["id"], "en"), entity_name(place["props"], place["id"], "zh")
     elsewhere = equipment_of_kind(store, kind)
     if not elsewhere:
-        raise QueryError(f"{place_name} has no {plural}, and neither has any other place in the graph; ask about "
-                         f"{place_name} without the kind of equipment")
-    places = sorted({name for row in elsewhere for name in row["places"]})
-    where = f"on {', '.join(places)}" if places else "in no recorded line or site"
-    raise QueryError(f"{place_name} has no {plural}; the {plural} in the graph are {where} "
-                     f"({_asset_names(elsewhere)}). Ask about {plural} without the place, or about {place_name} "
-                     "without the kind of equipment")
+        raise BilingualQueryError(
+            f"{place_en} has no {plural}, and neither has any other place in the graph; ask about {place_en} "
+            "without the kind of equipment",
+            f"{place_zh}没有{plural_zh}，图谱中的其他地点也没有；请去掉设备类型再问{place_zh}")
+    places_en = sorted({name for row in elsewhere for name in row["places"]})
+    places_zh = sorted({name for row in elsewhere for name in row["placesZh"]})
+    where_en = f"on {', '.join(places_en)}" if places_en else "in no recorded line or site"
+    where_zh = f"在{'、'.join(places_zh)}" if places_zh else "不在任何已记录的产线或厂区"
+    raise BilingualQueryError(
+        f"{place_en} has no {plural}; the {plural} in the graph are {where_en} ({_asset_names(elsewhere, 'en')}). "
+        f"Ask about {plural} without the place, or about {place_en} without the kind of equipment",
+        f"{place_zh}没有{plural_zh}；图谱中的{plural_zh}{where_zh}（{_asset_names(elsewhere, 'zh')}）。"
+        f"请去掉地点再问{plural_zh}，或去掉设备类型再问{place_zh}")
 
 
-def check_asset_kind(store: GraphStore, kind: EquipmentKind, asset: dict[str, Any]) -> None:
-    """Raise QueryError unless `asset` is equipment of `kind` or part of such equipment."""
+def check_asset_kind(store: GraphStore, kinds: list[EquipmentKind], kind: EquipmentKind,
+                     asset: dict[str, Any]) -> None:
+    """Raise QueryError, in English and Chinese, unless `asset` is equipment of `kind` or part of such equipment.
+
+    The message names the kind of the asset's equipment when the ontology's kinds cover it.
+    """
     if "Equipment" in asset["labels"]:
         owners = [asset]
     else:
         owners = store.read(OWNING_EQUIPMENT_QUERY, {"asset": asset["id"]})
     if any(kind.includes(row["labels"], row["props"]) for row in owners):
         return
-    name = display_name(asset["props"], "en") or asset["id"]
-    raise QueryError(f"{name} is not one of the {kind.plural('en')} and is not part of one; ask about {name} "
-                     f"without the kind of equipment, or about the {kind.plural('en')}")
+    texts = {}
+    for lang in ("en", "zh"):
+        name = tagged_name(asset["props"], asset["id"], lang)
+        tag = asset["props"].get("name") or name
+        if owners and owners[0]["id"] == asset["id"]:
+            actual = kinds_of(kinds, asset["labels"], asset["props"])
+            texts[lang] = _not_of_kind(lang, name, tag, kind, [item.singular(lang) for item in actual])
+        else:
+            owner = owners[0] if owners else None
+            owner_name = tagged_name(owner["props"], owner["id"], lang) if owner else None
+            actual = kinds_of(kinds, owner["labels"], owner["props"]) if owner else []
+            texts[lang] = _not_part_of_kind(lang, name, tag, kind, owner_name,
+                                            [item.singular(lang) for item in actual])
+    raise BilingualQueryError(texts["en"], texts["zh"])
+
+
+def _not_of_kind(lang: str, name: str, tag: str, kind: EquipmentKind, actual: list[str]) -> str:
+    if lang == "zh":
+        is_kind = f"，而是{'、'.join(actual)}" if actual else ""
+        return (f"{name}不是{kind.singular('zh')}{is_kind}；请去掉设备类型再问 {tag}，"
+                f"或改问{kind.plural('zh')}")
+    is_kind = f"; it is {' and '.join(actual)}" if actual else ""
+    return (f"{name} is not {kind.singular('en')}{is_kind}. Ask about {tag} without the kind of equipment, or about "
+            f"the {kind.plural('en')}")
+
+
+def _not_part_of_kind(lang: str, name: str, tag: str, kind: EquipmentKind, owner: str | None,
+                      actual: list[str]) -> str:
+    if lang == "zh":
+        part_of = ""
+        if owner:
+            part_of = f"；它属于{owner}" + (f"（{'、'.join(actual)}）" if actual else "")
+        return (f"{name}不属于任何{kind.plural('zh')}{part_of}。请去掉设备类型再问 {tag}，"
+                f"或改问{kind.plural('zh')}")
+    part_of = ""
+    if owner:
+        part_of = f"; it is part of {owner}" + (f", {' and '.join(actual)}" if actual else "")
+    return (f"{name} is not part of {kind.singular('en')}{part_of}. Ask about {tag} without the kind of equipment, "
+            f"or about the {kind.plural('en')}")

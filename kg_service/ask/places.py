@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from kg_service.ask.entities import EntityIndex, IndexedEntity
-from kg_service.errors import NotFoundError, QueryError
+from kg_service.ask.messages import BilingualNotFoundError, BilingualQueryError, entity_name, join_names, quoted
+from kg_service.errors import NotFoundError
 from kg_service.graph.store import GraphStore
-from kg_service.reasoning.lookup import resolve_entity, shorten
+from kg_service.reasoning.lookup import resolve_entity
 
 logger = logging.getLogger(__name__)
 
@@ -118,14 +119,16 @@ def matching_places(index: EntityIndex, phrase: PlacePhrase) -> list[IndexedEnti
 def known_places_text(index: EntityIndex, lang: str = "en") -> str:
     """Return the graph's places as "name (key)" items, for error messages."""
     listed = [f"{entity.label(lang)} ({entity.id})" for entity in places(index)[:10]]
-    return ", ".join(listed) if listed else "none (load work orders with a site or line column first)"
+    if listed:
+        return join_names(listed, lang)
+    return "无（请先导入带有厂区或产线列的工单）" if lang == "zh" else "none (load work orders with a site or line column first)"
 
 
 def resolve_place(store: GraphStore, index: EntityIndex, reference: str) -> dict[str, Any]:
     """Return the graph row ({id, labels, props}) of the place that `reference` names.
 
     Raises NotFoundError listing the graph's places when no place matches, and QueryError when
-    several do.
+    several do, both with English and Chinese messages.
     """
     phrases = find_place_phrases(reference)
     if phrases:
@@ -134,15 +137,19 @@ def resolve_place(store: GraphStore, index: EntityIndex, reference: str) -> dict
             return resolve_entity(store, candidates[0].id, candidates[0].labels)
         if len(candidates) > 1:
             keys = ", ".join(entity.id for entity in candidates[:6])
-            raise QueryError(f"place {shorten(reference)} names several places ({keys}); name one of them")
+            raise BilingualQueryError(
+                f"place {quoted(reference, 'en')} names several places ({keys}); name one of them",
+                f"地点{quoted(reference, 'zh')}对应多个地点（{keys}），请指明其中一个")
     else:
         try:
             return index.resolve(store, reference, PLACE_CLASSES, "place")
         except NotFoundError:
             pass
-    raise NotFoundError(f"no production line or site named {shorten(reference)} in the graph; known places: "
-                        f"{known_places_text(index)}. Ask again with one of them, or without a place for the "
-                        "whole plant")
+    raise BilingualNotFoundError(
+        f"no production line or site named {quoted(reference, 'en')} in the graph; known places: "
+        f"{known_places_text(index, 'en')}. Ask again with one of them, or without a place for the whole plant",
+        f"图谱中没有名为{quoted(reference, 'zh')}的产线或厂区；已知的地点：{known_places_text(index, 'zh')}。"
+        "请用其中一个地点重新提问，或去掉地点以查询整个工厂")
 
 
 CONTAINED_QUERY = """
@@ -150,16 +157,21 @@ MATCH (asset:Entity {id: $asset}), (place:Entity {id: $place})
 OPTIONAL MATCH (asset)-[:PART_OF*1..6]->(other)
 WHERE other:ProductionLine OR other:Site
 RETURN asset = place OR EXISTS { (asset)-[:PART_OF*1..6]->(place) } AS inside,
-       collect(DISTINCT coalesce(other.nameEn, other.name, other.id)) AS places
+       collect(DISTINCT coalesce(other.nameEn, other.name, other.id)) AS places,
+       collect(DISTINCT coalesce(other.nameZh, other.nameEn, other.name, other.id)) AS placesZh
 """
 
 
-def check_within(store: GraphStore, asset: dict[str, Any], place: dict[str, Any], asset_name: str,
-                 place_name: str) -> None:
-    """Raise QueryError when `asset` is not `place` and not part of it through PART_OF links."""
+def check_within(store: GraphStore, asset: dict[str, Any], place: dict[str, Any]) -> None:
+    """Raise QueryError, in English and Chinese, when `asset` is not `place` and not part of it by PART_OF links."""
     row = store.read(CONTAINED_QUERY, {"asset": asset["id"], "place": place["id"]})[0]
     if row["inside"]:
         return
-    where = ", ".join(sorted(row["places"])) or "no recorded line or site"
-    raise QueryError(f"{asset_name} is not part of {place_name} (it is part of {where}); ask about {asset_name} "
-                     f"without the place, or name equipment of {place_name}")
+    asset_en, asset_zh = (entity_name(asset["props"], asset["id"], lang) for lang in ("en", "zh"))
+    place_en, place_zh = (entity_name(place["props"], place["id"], lang) for lang in ("en", "zh"))
+    where_en = ", ".join(sorted(row["places"])) or "no recorded line or site"
+    where_zh = f"它属于{'、'.join(sorted(row['placesZh']))}" if row["placesZh"] else "图谱没有记录它所在的产线或厂区"
+    raise BilingualQueryError(
+        f"{asset_en} is not part of {place_en} (it is part of {where_en}); ask about {asset_en} without the place, "
+        f"or name equipment of {place_en}",
+        f"{asset_zh}不属于{place_zh}（{where_zh}）；请去掉地点再问{asset_zh}，或改问{place_zh}的设备")

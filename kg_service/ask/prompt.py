@@ -6,7 +6,7 @@ import json
 import logging
 
 from kg_service.ask.entities import EntityIndex, IndexedEntity
-from kg_service.ask.kinds import find_kind
+from kg_service.ask.rules import read_subjects
 from kg_service.ask.places import find_place_phrases, matching_places
 from kg_service.errors import ToolCallError
 from kg_service.ask.tools import ToolCall, parse_tool_call, tool_call_schema
@@ -62,13 +62,14 @@ def entity_hints(question: str, index: EntityIndex) -> str:
     Returns "none" when the question names none of them.
     """
     hints = []
-    for mention in index.mentions(question):
+    # The same mentions and kind as the keyword rules read, so "machine tools" is a kind here too.
+    mentions, kind = read_subjects(question, index)
+    for mention in mentions:
         for entity in mention.entities[:2]:
             hints.append(f"{question[mention.start:mention.end]} = {entity.id} ({_class_label(entity)})")
     for phrase in find_place_phrases(question):
         for entity in matching_places(index, phrase)[:2]:
             hints.append(f"{phrase.text} = {entity.id} ({_class_label(entity)}, place)")
-    kind = find_kind(question, index.kinds, [(mention.start, mention.end) for mention in index.mentions(question)])
     if kind is not None:
         hints.append(f"{question[kind.start:kind.end]} = {kind.kind.label} (equipment_kind)")
     return "; ".join(hints[:MAX_HINTS]) or "none"

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 
-from kg_service.ask.entities import DESIGN_TARGET_CLASSES, EntityIndex, IndexedEntity
-from kg_service.ask.kinds import KindMention, find_kind
+from kg_service.ask.entities import DESIGN_TARGET_CLASSES, EntityIndex, IndexedEntity, Mention
+from kg_service.ask.kinds import KindMention, find_kinds
 from kg_service.ask.places import PLACE_CLASSES, find_place_phrases, matching_places
 from kg_service.ask.tools import (DesignConstraintsCall, FailureHistoryCall, LookupCall, RankSuppliersCall,
                                   RootCausesCall, ToolCall, UnmappableCall)
@@ -74,11 +74,49 @@ def _place(question: str, index: EntityIndex, named: list[IndexedEntity]) -> tup
     return phrases[0].text, None
 
 
+# Classes of the parts of equipment, whose names also serve as modifiers of a kind ("coolant pumps").
+PART_CLASSES = ("Component", "System", "Part")
+
+
+def read_subjects(question: str, index: EntityIndex) -> tuple[list[Mention], KindMention | None]:
+    """Return the entity mentions of a question and the kind of equipment it names outside place phrases.
+
+    A whole kind phrase wins over three kinds of entity mention, which are dropped: one that covers
+    only part of the phrase ("tools" of a component "Tool" in "machine tools"), one that matches the
+    same words less exactly ("lathes" for an asset "Lathe"), and the name of a component, system or
+    part right before the phrase ("coolant" of a component "Coolant" in "coolant pumps"). An entity
+    name that reaches past the kind phrase ("Air Compressor 3") or equals it exactly ("Lathe") wins,
+    and the kind is not read there.
+    """
+    mentions = index.mentions(question)
+    place_spans = [(phrase.start, phrase.end) for phrase in find_place_phrases(question)]
+    for kind in find_kinds(question, index.kinds, place_spans):
+        overlapping = [mention for mention in mentions if mention.start < kind.end and kind.start < mention.end]
+        if any(_entity_wins(mention, kind, question) for mention in overlapping):
+            continue
+        dropped = {(mention.start, mention.end) for mention in overlapping}
+        dropped |= {(mention.start, mention.end) for mention in mentions if _modifies(mention, kind, question)}
+        return [mention for mention in mentions if (mention.start, mention.end) not in dropped], kind
+    return mentions, None
+
+
+def _entity_wins(mention: Mention, kind: KindMention, question: str) -> bool:
+    if mention.start < kind.start or mention.end > kind.end:
+        return True
+    return (mention.start, mention.end) == (kind.start, kind.end) and mention.exact(question)
+
+
+def _modifies(mention: Mention, kind: KindMention, question: str) -> bool:
+    """Return whether a part's name comes right before the kind, as "coolant" in "coolant pumps"."""
+    if mention.end > kind.start or question[mention.end:kind.start] not in ("", " ", "-"):
+        return False
+    return all(entity.has_class(list(PART_CLASSES)) and not entity.has_class(["Equipment"])
+               for entity in mention.entities)
+
+
 def _kind(question: str, index: EntityIndex) -> KindMention | None:
     """Return the kind of equipment the question names outside entity names and place phrases."""
-    excluded_spans = [(mention.start, mention.end) for mention in index.mentions(question)]
-    excluded_spans += [(phrase.start, phrase.end) for phrase in find_place_phrases(question)]
-    return find_kind(question, index.kinds, excluded_spans)
+    return read_subjects(question, index)[1]
 
 
 def names_no_subject(question: str, index: EntityIndex) -> bool:
@@ -92,6 +130,21 @@ def names_no_subject(question: str, index: EntityIndex) -> bool:
     if index.mentions(question) or find_place_phrases(question) or EQUIPMENT_TAG.search(question):
         return False
     return _kind(question, index) is None
+
+
+NUMBER_AFTER_KIND = re.compile(r"\s*(?:no\.?\s*|#\s*)?[0-9]{1,5}(?![0-9A-Za-z])", re.IGNORECASE)
+NUMBER_BEFORE_KIND = re.compile(r"[0-9]{1,5}\s*号\s*$")
+
+
+def _numbered_kind(question: str, mention: KindMention) -> str | None:
+    """Return "compressor 99" or "99号空压机" when a number names one machine of the kind, else None."""
+    after = NUMBER_AFTER_KIND.match(question, mention.end)
+    if after is not None:
+        return question[mention.start:after.end()].strip()
+    before = NUMBER_BEFORE_KIND.search(question[:mention.start])
+    if before is not None:
+        return question[before.start():mention.end].strip()
+    return None
 
 
 def _first(entities: list[IndexedEntity], classes: list[str]) -> IndexedEntity | None:
@@ -110,7 +163,8 @@ class RuleMapper:
 
     def map(self, question: str, index: EntityIndex) -> ToolCall:
         text = question.lower()
-        named = [entity for mention in index.mentions(question) for entity in mention.entities]
+        mentions, kind_mention = read_subjects(question, index)
+        named = [entity for mention in mentions for entity in mention.entities]
         # The place and the kind of equipment ("the pumps") limit the answer. `Asker` adds the date window.
         place, place_entity = _place(question, index, named)
         if place_entity is not None and place_entity not in named:
@@ -122,8 +176,12 @@ class RuleMapper:
             # reports the unknown asset with the closest names, which helps more than "no query fits".
             tag = EQUIPMENT_TAG.search(question)
             asset_ref = tag.group(1) if tag else None
-        # A named asset is the subject itself, so a kind is read only without one.
-        kind_mention = _kind(question, index) if asset_ref is None else None
+        numbered = _numbered_kind(question, kind_mention) if kind_mention is not None and asset is None else None
+        if numbered is not None:
+            # "compressor 99" or "99号空压机" names one machine that the graph lacks, not every compressor,
+            # so it goes to the query as an asset, which reports it with the closest names.
+            asset_ref, kind_mention = numbered, None
+        # With a named asset, the kind ("pump AC-3") only checks that the asset is of that kind.
         kind = kind_mention.kind.label if kind_mention else None
         subject = asset_ref is not None or place is not None or kind is not None
         mode = _first(named, ["FailureMode"])
@@ -169,3 +227,64 @@ class RuleMapper:
             if any(re.search(rf"(?<![a-z0-9]){re.escape(word)}", name) for name in names):
                 return word
         return None
+
+
+# Words before a plural noun that make it the subject of a question ("the turbines", "which boilers").
+SUBJECT_DETERMINERS = ("the", "which", "all", "our", "these", "those", "my", "any", "many", "some", "both")
+# Verbs after a plural noun that make it a failing thing ("turbines fail", "boilers overheated").
+FAILURE_VERBS = ("fail", "failed", "fails", "stop", "stopped", "break", "broke", "overheat", "overheated", "leak",
+                 "leaked", "trip", "tripped", "vibrate", "vibrated")
+# Plural nouns that are not equipment, or name all equipment without a kind.
+NON_EQUIPMENT_WORDS = {"things", "questions", "answers", "results", "records", "orders", "items", "years", "months",
+                       "weeks", "days", "hours", "quarters", "times", "people", "workers", "operators", "lines",
+                       "sites", "plants", "areas", "parts", "machines", "assets", "devices", "units", "does"}
+# Endings of Chinese nouns of equipment: 涡轮机, 锅炉, 换热器, 发电机组, 离心泵.
+CHINESE_EQUIPMENT_ENDINGS = ("机组", "机", "泵", "器", "炉")
+# Characters that end a Chinese noun when read backwards from its ending.
+CHINESE_NOUN_BREAKS = set("的些台个条是有么哪了在号和与把被这那各所为什么")
+# Chinese words with an equipment ending that name no kind of equipment, and stops (停机) inside a longer noun.
+CHINESE_NON_EQUIPMENT = ("机器", "设备", "机组", "时机", "手机")
+CHINESE_STOP_WORDS = ("停机", "宕机")
+MAX_CHINESE_NOUN = 5
+_CJK_CHARACTER = re.compile(r"[\u3400-\u9fff]")
+
+
+def unknown_kind_word(question: str, index: EntityIndex) -> str | None:
+    """Return a noun of the question that looks like equipment but is not a kind ("turbines", "涡轮机"), else None.
+
+    English nouns count when plural and placed as a subject: after "the", "which" and similar
+    words, or before a verb of failure. Chinese nouns count when they end like equipment (机,
+    泵, 器, 炉). Nouns inside entity names, place phrases and kind names are skipped.
+    """
+    covered = [(mention.start, mention.end) for mention in index.mentions(question)]
+    covered += [(phrase.start, phrase.end) for phrase in find_place_phrases(question)]
+    covered += [(kind.start, kind.end) for kind in find_kinds(question, index.kinds)]
+
+    def is_free(start: int, end: int) -> bool:
+        return not any(left < end and start < right for left, right in covered)
+
+    lowered = question.lower()
+    words = list(re.finditer(r"[a-z][a-z-]*", lowered))
+    for position, match in enumerate(words):
+        word = match.group(0)
+        if len(word) < 4 or not word.endswith("s") or word.endswith(("ss", "us", "is")):
+            continue
+        if word in NON_EQUIPMENT_WORDS or _has(word, SUBJECT_NEEDED_WORDS + CAUSE_WORDS + SUPPLIER_WORDS
+                                               + DESIGN_WORDS + REPLACE_WORDS):
+            continue
+        before = words[position - 1].group(0) if position > 0 else ""
+        after = words[position + 1].group(0) if position + 1 < len(words) else ""
+        if (before in SUBJECT_DETERMINERS or after in FAILURE_VERBS) and is_free(match.start(), match.end()):
+            return question[match.start():match.end()]
+    for ending in CHINESE_EQUIPMENT_ENDINGS:
+        for match in re.finditer(re.escape(ending), question):
+            start = match.start()
+            while (start > 0 and match.end() - start < MAX_CHINESE_NOUN and _CJK_CHARACTER.match(question[start - 1])
+                   and question[start - 1] not in CHINESE_NOUN_BREAKS):
+                start -= 1
+            noun = question[start:match.end()]
+            if noun == ending or noun in CHINESE_NON_EQUIPMENT or any(word in noun for word in CHINESE_STOP_WORDS):
+                continue
+            if is_free(start, match.end()):
+                return noun
+    return None

@@ -21,7 +21,8 @@ from kg_service.ask import answer as answers
 from kg_service.ask.entities import EntityIndex, has_cjk
 from kg_service.ask.execute import run_tool
 from kg_service.ask.prompt import ModelMapper
-from kg_service.ask.rules import RuleMapper, names_no_subject
+from kg_service.ask.messages import error_message
+from kg_service.ask.rules import RuleMapper, names_no_subject, unknown_kind_word
 from kg_service.ask.timespans import find_time_window
 from kg_service.ask.tools import FailureHistoryCall, RootCausesCall, ToolCall, UnmappableCall, call_arguments
 from kg_service.config import Settings
@@ -208,22 +209,27 @@ class Asker:
         base = {"question": question, "lang": lang, "tool": call.tool, "arguments": to_jsonable(call_arguments(call)),
                 "mapped_by": mapped_by, "mapping_error": mapping_error}
 
-        if isinstance(call, UnmappableCall) and names_no_subject(question, index):
-            examples = answers.subject_examples(index, lang)
-            closest = answers.subject_suggestions(examples, lang)
-            return AskAnswer(**base, status="unmappable", text=answers.subject_needed_text(lang, examples),
-                             suggestions=closest, seconds=time.perf_counter() - started)
         if isinstance(call, UnmappableCall):
-            closest = answers.suggestions(question, index, lang)
-            return AskAnswer(**base, status="unmappable", text=answers.unmappable_text(lang, call.reason, closest),
-                             suggestions=closest, seconds=time.perf_counter() - started)
+            # An equipment word that is no kind ("turbines") makes the answer list the kinds the ontology has.
+            unknown = unknown_kind_word(question, index)
+            kinds_note = answers.unknown_kind_text(unknown, index.kinds, lang) if unknown else ""
+            if names_no_subject(question, index):
+                examples = answers.subject_examples(index, lang)
+                closest = answers.subject_suggestions(examples, lang)
+                text = answers.subject_needed_text(lang, examples) + kinds_note
+            else:
+                closest = answers.suggestions(question, index, lang)
+                text = answers.unmappable_text(lang, call.reason, closest, kinds_note)
+            return AskAnswer(**base, status="unmappable", text=text, suggestions=closest,
+                             seconds=time.perf_counter() - started)
         try:
             result = run_tool(self.store, index, call)
         except QueryError as error:
             # An unknown entity or an unusable argument is part of the answer, not a failure of the request.
             logger.info("question %r mapped to %s failed: %s", question[:80], call.tool, error)
-            return AskAnswer(**base, status="failed", text=answers.error_text(lang, str(error)),
-                             suggestions=answers.suggestions(question, index, lang),
+            return AskAnswer(**base, status="failed",
+                             text=answers.error_text(lang, error_message(error, lang), str(error)),
+                             suggestions=answers.suggestions(question, index, lang, call, self.today()),
                              seconds=time.perf_counter() - started)
         return AskAnswer(**base, status="answered", resolved=result.resolved, text=answers.render(result, lang),
                          citations=[AnswerCitation(id=item.id, kind=item.kind, label=item.label)
