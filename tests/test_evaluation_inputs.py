@@ -549,8 +549,53 @@ def test_failed_evaluation_still_cleans_up(core_graph, tmp_path: Path, monkeypat
 
     assert core_graph.counts() == before
     assert causrca_nodes(core_graph) == 0
-    assert "the evaluation failed; removing what it added" in caplog.text
+    assert "the evaluation failed or was interrupted; removing what it added" in caplog.text
     assert "removed" in caplog.text.split("the evaluation failed")[1]
+
+
+@pytest.mark.neo4j
+def test_interrupted_evaluation_cleans_up_after_broken_cleanup(core_graph, tmp_path: Path, monkeypatch) -> None:
+    """Ctrl-C during an evaluation could leave the loaded causRCA nodes in the graph for good."""
+    import kg_service.reasoning.rootcause as reasoning
+    from kg_service.evaluation.graph_changes import GraphSnapshot
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    undo = GraphSnapshot.undo
+    calls = []
+
+    def undo_fails_once(self, store):
+        calls.append(store)
+        if len(calls) == 1:
+            raise GraphStoreError("connection broken by the interrupt")
+        return undo(self, store)
+
+    monkeypatch.setattr(reasoning, "rank_causes", interrupted)
+    monkeypatch.setattr(GraphSnapshot, "undo", undo_fails_once)
+    copy_run(tmp_path / "exp_1", "probe", "exp_1", "run_1")
+    before = core_graph.counts()
+
+    with pytest.raises(KeyboardInterrupt):
+        evaluate_causrca(core_graph, current_schema(core_graph), tmp_path / "exp_1", data_dir=DATA_DIR)
+
+    assert len(calls) == 2
+    assert core_graph.counts() == before
+
+
+def test_ctrl_c_waits_for_block() -> None:
+    import os
+    import signal
+
+    from kg_service.evaluation.rootcause import deferred_interrupts
+
+    finished = []
+    with pytest.raises(KeyboardInterrupt):
+        with deferred_interrupts():
+            os.kill(os.getpid(), signal.SIGINT)
+            finished.append(True)
+    assert finished == [True]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 @pytest.mark.neo4j

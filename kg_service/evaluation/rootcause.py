@@ -16,7 +16,11 @@ import csv
 import filecmp
 import logging
 import math
+import signal
+import threading
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -281,10 +285,45 @@ def evaluate_causrca(store, schema, root: Path, limit: int = 10, causal_graph: P
             changes = snapshot.report_kept()
         else:
             if failed:
-                logger.warning("causRCA: the evaluation failed; removing what it added to %s", snapshot.graph)
-            changes = snapshot.undo(store)
+                logger.warning("causRCA: the evaluation failed or was interrupted; removing what it added to %s",
+                               snapshot.graph)
+            # Ctrl-C during the cleanup would leave part of the load behind for good, so it waits.
+            with deferred_interrupts():
+                changes = _undo_with_retry(snapshot, store)
     result.graph_changes = changes
     return result
+
+
+@contextmanager
+def deferred_interrupts() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) until the block has finished, then raise KeyboardInterrupt if one came.
+
+    Outside the main thread, where Python cannot install signal handlers, the block runs as it is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        logger.warning("Ctrl-C arrived during the cleanup, which finished first")
+        raise KeyboardInterrupt
+
+
+def _undo_with_retry(snapshot: GraphSnapshot, store) -> GraphChanges:
+    """Run the cleanup, and once more when it fails: an interrupted write can leave a broken connection in the pool.
+
+    The cleanup deletes only records that the load created and that still exist, so a second run is safe.
+    """
+    try:
+        return snapshot.undo(store)
+    except Exception as error:  # noqa: BLE001 - any failure gets one more try, then propagates
+        logger.warning("cleanup of %s failed (%s); trying once more", snapshot.graph, error)
+        return snapshot.undo(store)
 
 
 def _rank_causrca_runs(store, inputs: CausrcaInputs, limit: int, with_deviations: bool) -> CausrcaEvaluation:
