@@ -346,7 +346,9 @@ def test_shared_cause_name_has_one_chinese_name():
 
 @pytest.mark.neo4j
 @pytest.mark.parametrize("question, named", [("Show the history of compressor 99", "compressor 99"),
-                                             ("99号空压机的维修记录", "99号空压机")])
+                                             ("99号空压机的维修记录", "99号空压机"),
+                                             ("Why did the No. 9 compressor fail?", "No. 9 compressor"),
+                                             ("9号压缩机2024年为什么故障？", "9号压缩机")])
 def test_numbered_kind_is_unknown_asset(plant, question, named):
     """A kind with a number used to answer for every machine of the kind instead of naming the unknown one."""
     answer = _ask(plant, question)
@@ -360,3 +362,13 @@ def test_numbered_kind_of_known_asset_answered(plant):
     answer = _ask(plant, "Why did compressor 3 overheat?")
     assert answer.status == "answered"
     assert answer.resolved["asset"] == "equipment:sample-plant:ac-3"
+
+
+@pytest.mark.neo4j
+@pytest.mark.parametrize("question", ["一号线的泵2024年有哪些故障？", "泵2024年有哪些故障？"])
+def test_year_after_kind_is_window(plant, question):
+    """A year right after a kind ("泵2024年") was read as a machine named "泵2024"."""
+    answer = _ask(plant, question)
+    assert answer.status == "answered"
+    assert answer.arguments["equipment_kind"] == "Pump"
+    assert answer.arguments["since"] == "2024-01-01"

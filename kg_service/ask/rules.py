@@ -132,18 +132,21 @@ def names_no_subject(question: str, index: EntityIndex) -> bool:
     return _kind(question, index) is None
 
 
-NUMBER_AFTER_KIND = re.compile(r"\s*(?:no\.?\s*|#\s*)?[0-9]{1,5}(?![0-9A-Za-z])", re.IGNORECASE)
-NUMBER_BEFORE_KIND = re.compile(r"[0-9]{1,5}\s*号\s*$")
+# A machine number right after a kind ("compressor 99", "pump #3"), not a year or a date ("泵2024年").
+NUMBER_AFTER_KIND = re.compile(r"\s*(?:no\.?\s*|#\s*)?([0-9]{1,5})(?![0-9A-Za-z年月日季])", re.IGNORECASE)
+# A machine number right before a kind ("No. 3 compressor", "99号空压机").
+NUMBER_BEFORE_KIND = re.compile(r"(?:(?:no\.?\s*|#\s*)[0-9]{1,5}\s*|[0-9]{1,5}\s*号\s*)$", re.IGNORECASE)
+YEARS = range(1900, 2101)
 
 
 def _numbered_kind(question: str, mention: KindMention) -> str | None:
-    """Return "compressor 99" or "99号空压机" when a number names one machine of the kind, else None."""
-    after = NUMBER_AFTER_KIND.match(question, mention.end)
-    if after is not None:
-        return question[mention.start:after.end()].strip()
+    """Return "compressor 99", "No. 3 compressor" or "99号空压机" when a number names one machine, else None."""
     before = NUMBER_BEFORE_KIND.search(question[:mention.start])
     if before is not None:
         return question[before.start():mention.end].strip()
+    after = NUMBER_AFTER_KIND.match(question, mention.end)
+    if after is not None and not (len(after.group(1)) == 4 and int(after.group(1)) in YEARS):
+        return question[mention.start:after.end()].strip()
     return None
 
 
