@@ -336,6 +336,21 @@ def _date_text(value: str | date | None, name: str) -> str | None:
     return value.isoformat() if isinstance(value, date) else value
 
 
+def _moment_text(value: str | date | None) -> str | None:
+    """Return a root-cause bound (a date or a date-time, pandas and numpy values included) as ISO text."""
+    if value is None or isinstance(value, str):
+        return value
+    if hasattr(value, "to_pydatetime"):
+        value = value.to_pydatetime()
+    elif type(value).__name__ == "datetime64":
+        import pandas as pd
+
+        value = pd.Timestamp(value).to_pydatetime()
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    raise QueryError(f"a time bound must be text, a date or a date-time, got {type(value).__name__} {value!r}")
+
+
 def _label(entity: dict[str, Any] | None, lang: str = "en") -> str | None:
     if not entity:
         return None
@@ -597,14 +612,19 @@ class KGClient:
     # root causes
 
     def root_causes(self, asset: str | None = None, failure_mode: str | None = None, symptom: str | None = None,
-                    event: str | None = None, events: list[str] | None = None, since: str | None = None,
-                    until: str | None = None, window_days: int = 30, limit: int = 10,
+                    event: str | None = None, events: list[str] | None = None, since: str | date | None = None,
+                    until: str | date | None = None, window_days: int = 30, limit: int = 10,
                     lang: str = "en") -> RootCauses:
-        """Rank the causes of a failure mode, symptom or events (alarms, anomalies, failures); see `RootCauses`."""
+        """Rank the causes of a failure mode, symptom or events (alarms, anomalies, failures); see `RootCauses`.
+
+        `since` and `until` take ISO text, dates and date-times (also pandas Timestamps): they bound
+        work-order dates and event start times.
+        """
         if not 1 <= limit <= MAX_CANDIDATES:
             raise QueryError(f"limit must be between 1 and {MAX_CANDIDATES}, got {limit}")
         arguments = {"asset": asset, "failureMode": failure_mode, "symptom": symptom, "event": event,
-                     "events": events, "since": since, "until": until, "windowDays": window_days}
+                     "events": events, "since": _moment_text(since), "until": _moment_text(until),
+                     "windowDays": window_days}
         result = self._root_causes(arguments, limit)
         rows, evidence = [], []
         for rank, item in enumerate(result["candidates"], start=1):

@@ -229,6 +229,20 @@ def test_failure_history_since_latest_date_accepted(direct):
     assert list(by_text["id"]) == list(by_date["id"])
 
 
+@pytest.mark.parametrize("mode", ["direct", "http"])
+def test_root_causes_accept_date_objects(mode, request):
+    """root_causes(since=date(...)) failed: a TypeError over HTTP and a variable error in process."""
+    client = request.getfixturevalue(mode)
+    by_text = client.root_causes("AC-3", since="2024-01-01", until="2024-12-31T23:59:59")
+    by_date = client.root_causes("AC-3", since=date(2024, 1, 1), until=datetime(2024, 12, 31, 23, 59, 59))
+    by_pandas = client.root_causes("AC-3", since=pd.Timestamp("2024-01-01"),
+                                   until=np.datetime64("2024-12-31T23:59:59"))
+
+    assert list(by_text.candidates["id"]) == list(by_date.candidates["id"])
+    assert list(by_text.candidates["id"]) == list(by_pandas.candidates["id"])
+    assert len(by_text.candidates) > 0
+
+
 def test_failure_history_accepts_date_objects(direct):
     by_text = direct.failure_history("AC-3", since="2024-01-01", until="2024-12-31")
     by_date = direct.failure_history("AC-3", since=date(2024, 1, 1), until=date(2024, 12, 31))
