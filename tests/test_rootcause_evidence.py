@@ -72,6 +72,21 @@ def test_causal_without_events_prefers_nearest(chain_graph):
     assert [candidate.id for candidate in result.candidates] == ["sig:B", "sig:A"]
 
 
+def test_event_of_other_asset_rejected(chain_graph):
+    """An event of another asset used to give an empty ranking without an error."""
+    chain_graph.write("CREATE (:Entity:Asset:Equipment {id: 'eq:lathe', name: 'Lathe'})")
+    with pytest.raises(QueryError, match="event alarm:C is for eq:press, not for eq:lathe"):
+        rank_causes(chain_graph, RootCauseQuery(asset="eq:lathe", event="alarm:C"))
+    own_asset = rank_causes(chain_graph, RootCauseQuery(asset="eq:press", event="alarm:C"))
+    assert own_asset.candidates
+
+
+def test_event_outside_window_rejected(chain_graph):
+    with pytest.raises(QueryError, match="event alarm:C starts at 2025-03-01 08:00:20, outside the window"):
+        rank_causes(chain_graph, RootCauseQuery(event="alarm:C", since=T0 - timedelta(days=2),
+                                                until=T0 - timedelta(days=1)))
+
+
 def test_asset_window_finds_alarms(chain_graph):
     result = rank_causes(chain_graph, RootCauseQuery(asset="Press", since=T0 + timedelta(seconds=15),
                                                      until=T0 + timedelta(minutes=1)))

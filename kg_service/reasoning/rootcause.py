@@ -270,9 +270,13 @@ OPTIONAL MATCH (event)-[:FOR_ASSET]->(asset)
 OPTIONAL MATCH (event)-[:HAS_FAILURE_MODE]->(mode)
 OPTIONAL MATCH (event)-[:HAS_SYMPTOM]->(symptom)
 OPTIONAL MATCH (event)-[:INVOLVES_SIGNAL]->(signal:Signal)
-RETURN event.id AS id, labels(event) AS labels, event.startTime AS start, collect(DISTINCT asset.id) AS assets,
-       collect(DISTINCT mode.id) AS modes, collect(DISTINCT symptom.id) AS symptoms,
-       collect(DISTINCT signal.id) AS signals
+WITH event, collect(DISTINCT asset.id) AS assets, collect(DISTINCT mode.id) AS modes,
+     collect(DISTINCT symptom.id) AS symptoms, collect(DISTINCT signal.id) AS signals
+RETURN event.id AS id, labels(event) AS labels, event.startTime AS start, assets, modes, symptoms, signals,
+       $asset IS NULL OR EXISTS { MATCH (event)-[:FOR_ASSET]->(target)
+                                  WHERE target.id = $asset OR EXISTS { MATCH (target)-[:PART_OF*1..6]->(:Entity {id: $asset}) } }
+         AS onAsset,
+       ($since IS NULL OR event.startTime >= $since) AND ($until IS NULL OR event.startTime <= $until) AS inWindow
 """
 
 WINDOW_EVENTS_QUERY = """
@@ -453,10 +457,19 @@ def _resolve(store: GraphStore, query: RootCauseQuery) -> _Context:
 
     observed: list[ObservedEvent] = []
     start = None
+    named_asset = asset["id"] if asset is not None else None
     for key in query.event_keys:
         row = resolve_entity(store, key, EVENT_CLASSES)
         start = start or row
-        detail = store.read(EVENT_QUERY, {"event": row["id"]})[0]
+        # Only an asset that the query named must own the event; one read from an event need not own the next.
+        detail = store.read(EVENT_QUERY, {"event": row["id"], "asset": named_asset,
+                                          "since": since, "until": until})[0]
+        if not detail["onAsset"]:
+            raise QueryError(f"event {row['id']} is for {', '.join(detail['assets']) or 'no asset'}, not for "
+                             f"{asset['id']} or its parts; name an event of that asset, or leave out the asset")
+        if not detail["inWindow"]:
+            raise QueryError(f"event {row['id']} starts at {_native(detail['start'])}, outside the window "
+                             f"{query.since or '...'} to {query.until or '...'}; widen the window or leave it out")
         observed.append(ObservedEvent(row["id"], sorted(detail["labels"]), _native(detail["start"]),
                                       detail["signals"]))
         if asset is None and detail["assets"]:
