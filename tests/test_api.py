@@ -339,6 +339,7 @@ def test_query_cost_budget_rejects(client):
     body = graphql(client, "{ " + pages + " }")
     assert body["data"] is None
     assert "exceeds the budget" in body["errors"][0]["message"]
+    assert body["errors"][0]["extensions"] == {"code": "QueryCostError"}
 
 
 def test_query_cost_counts_variables(client):

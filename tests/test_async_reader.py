@@ -169,4 +169,5 @@ def test_unreachable_graph_message_hides_address(settings):
         for query in (ENTITY, '{ rootCauses(asset: "AC-3") { targetWorkOrders } }'):
             body = graphql(client, query, id="equipment:sample-plant:ac-3")
             assert body["errors"][0]["message"] == UNAVAILABLE_MESSAGE
+            assert body["errors"][0]["extensions"] == {"code": "GraphUnavailableError"}
             assert "127.0.0.1" not in json.dumps(body)

@@ -206,7 +206,7 @@ class QueryCostLimiter(SchemaExtension):
                 logger.warning("rejected a GraphQL query of cost %s (budget %d)", _shown(cost), self.max_cost)
                 context.pre_execution_errors = [GraphQLError(
                     f"query cost {_shown(cost)} exceeds the budget of {self.max_cost}; request fewer items with "
-                    "smaller first/limit values, fewer aliases or less nesting")]
+                    "smaller first/limit values, fewer aliases or less nesting", extensions={"code": "QueryCostError"})]
         yield
 
 

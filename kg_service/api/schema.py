@@ -278,8 +278,10 @@ class MaskInternalErrors(MaskErrors):
         masked = super().anonymise_error(error)
         if not isinstance(error.original_error, GraphUnavailableError):
             return masked
+        # The code tells a client to retry later, where other codes ask it to change the request.
         return GraphQLError(UNAVAILABLE_MESSAGE, nodes=masked.nodes, source=masked.source,
-                            positions=masked.positions, path=masked.path)
+                            positions=masked.positions, path=masked.path,
+                            extensions={"code": "GraphUnavailableError"})
 
 
 class KGSchema(strawberry.Schema):
