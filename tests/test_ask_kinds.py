@@ -372,3 +372,13 @@ def test_year_after_kind_is_window(plant, question):
     assert answer.status == "answered"
     assert answer.arguments["equipment_kind"] == "Pump"
     assert answer.arguments["since"] == "2024-01-01"
+
+
+@pytest.mark.neo4j
+@pytest.mark.parametrize("question, start", [("Which pumps failed in 2100?", "'in 2100' is not a date or period"),
+                                             ("泵2024年13月为什么故障？", "无法识别时间“2024年13月”")])
+def test_unreadable_time_fails(plant, question, start):
+    """A date that reads as no window used to be dropped, so the answer covered all time."""
+    answer = _ask(plant, question)
+    assert answer.status == "failed"
+    assert start in answer.text

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from kg_service.ask.timespans import find_time_window
+from kg_service.ask.timespans import find_time_window, unreadable_time_phrase
 
 TODAY = date(2026, 12, 5)  # a Saturday
 
@@ -84,3 +84,16 @@ def test_month_arithmetic_clamps_day():
     window = find_time_window("failures in the past 1 month", date(2024, 3, 31))
     assert window.since == date(2024, 3, 1)
     assert window.until == date(2024, 3, 31)
+
+
+@pytest.mark.parametrize("question, phrase", [
+    ("Which pumps failed in 2100?", "in 2100"), ("since 2024-02-30", "2024-02-30"), ("in 2024-13", "2024-13"),
+    ("2100年哪些泵发生故障？", "2100年"), ("2024年13月泵为什么故障", "2024年13月"), ("Q5 2024 pumps", "Q5 2024")])
+def test_unreadable_time_found(question, phrase):
+    assert unreadable_time_phrase(question) == phrase
+
+
+@pytest.mark.parametrize("question", ["Which pumps failed in 2024?", "since 2024-02-28", "2024年5月", "Q2 2024",
+                                      "AC-3 failures 2024-05", "最近7天", "WO-2024-0001 details"])
+def test_readable_time_not_flagged(question):
+    assert unreadable_time_phrase(question) is None

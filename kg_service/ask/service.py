@@ -21,9 +21,9 @@ from kg_service.ask import answer as answers
 from kg_service.ask.entities import EntityIndex, has_cjk
 from kg_service.ask.execute import run_tool
 from kg_service.ask.prompt import ModelMapper
-from kg_service.ask.messages import error_message
+from kg_service.ask.messages import BilingualQueryError, error_message
 from kg_service.ask.rules import RuleMapper, names_no_subject, unknown_kind_word
-from kg_service.ask.timespans import find_time_window
+from kg_service.ask.timespans import find_time_window, unreadable_time_phrase
 from kg_service.ask.tools import FailureHistoryCall, RootCausesCall, ToolCall, UnmappableCall, call_arguments
 from kg_service.config import Settings
 from kg_service.errors import ConfigurationError, KGServiceError, QueryError, ToolCallError
@@ -155,6 +155,21 @@ def with_time_window(call: ToolCall, question: str, today: date) -> ToolCall:
     return call.model_copy(update={"since": window.since, "until": window.until})
 
 
+def _check_time_words(question: str) -> None:
+    """Raise BilingualQueryError when the question has date-like text that reads as no window.
+
+    Without it, "Which pumps failed in 2100?" or "since 2024-02-30" answered for all time.
+    """
+    phrase = unreadable_time_phrase(question)
+    if phrase is None:
+        return
+    raise BilingualQueryError(
+        f"'{phrase}' is not a date or period that can be read; write a day as YYYY-MM-DD, a month as "
+        "YYYY-MM or May 2024, a quarter as Q2 2024, and years from 1900 to 2099",
+        f"无法识别时间“{phrase}”；日期请写成 YYYY-MM-DD，月份写成 2024-05 或 2024年5月，季度写成 2024年第二季度，"
+        "年份须在 1900 到 2099 之间")
+
+
 class Asker:
     """Answer questions on one graph with one mapper; a model's invalid output falls back to the rules."""
 
@@ -223,6 +238,8 @@ class Asker:
             return AskAnswer(**base, status="unmappable", text=text, suggestions=closest,
                              seconds=time.perf_counter() - started)
         try:
+            if isinstance(call, (RootCausesCall, FailureHistoryCall)):
+                _check_time_words(question)
             result = run_tool(self.store, index, call)
         except QueryError as error:
             # An unknown entity or an unusable argument is part of the answer, not a failure of the request.

@@ -318,3 +318,30 @@ def find_time_window(question: str, today: date) -> TimeWindow | None:
     if not found:
         return None
     return min(found)[2]
+
+
+# Date-like text that reads as no date: an impossible day or month ("2024-02-30", "2024年13月"), a
+# fifth quarter, a year outside 1900-2099 after a time word ("in 2100", "2100年"). Such a question
+# must not silently cover all time, or a whole year for a bad month.
+DATE_LIKE = [re.compile(r"(?<![0-9])\d{4}-\d{1,2}(?:-\d{1,2})?(?![0-9])"),
+             re.compile(r"(?<![0-9])\d{4}\s*年\s*\d{1,2}\s*月")]
+BAD_QUARTER = re.compile(r"\bQ[05-9]\s*\d{4}\b", re.I)
+YEAR_LIKE = [re.compile(r"\b(?:in|since|before|after|during|from|until)\s+(?P<year>\d{4})\b", re.I),
+             re.compile(r"(?<![0-9])(?P<year>\d{4})\s*年")]
+READABLE_YEARS = range(1900, 2100)
+
+
+def unreadable_time_phrase(question: str) -> str | None:
+    """Return date-like text of the question that names no real date or period ("2024-02-30", "in 2100"), else None."""
+    for pattern in DATE_LIKE:
+        for match in pattern.finditer(question):
+            if _period(match.group(0)) is None:
+                return match.group(0).strip()
+    bad_quarter = BAD_QUARTER.search(question)
+    if bad_quarter is not None:
+        return bad_quarter.group(0)
+    for pattern in YEAR_LIKE:
+        for match in pattern.finditer(question):
+            if int(match.group("year")) not in READABLE_YEARS:
+                return match.group(0).strip()
+    return None
