@@ -382,3 +382,15 @@ def test_unreadable_time_fails(plant, question, start):
     answer = _ask(plant, question)
     assert answer.status == "failed"
     assert start in answer.text
+
+
+@pytest.mark.neo4j
+@pytest.mark.parametrize("question, note", [
+    ("Why did the turbines on line 1 fail in 2024?", "'turbines' is not a kind of equipment in the ontology"),
+    ("一号线的涡轮机2024年为什么故障？", "“涡轮机”不是本体中的设备类型")])
+def test_unknown_kind_with_place_noted(plant, question, note):
+    """An unknown kind with a place was dropped silently and the answer covered the whole line."""
+    answer = _ask(plant, question)
+    assert answer.status == "answered"
+    assert note in answer.text
+    assert "pumps" in answer.text or "泵" in answer.text

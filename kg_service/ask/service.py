@@ -248,7 +248,14 @@ class Asker:
                              text=answers.error_text(lang, error_message(error, lang), str(error)),
                              suggestions=answers.suggestions(question, index, lang, call, self.today()),
                              seconds=time.perf_counter() - started)
-        return AskAnswer(**base, status="answered", resolved=result.resolved, text=answers.render(result, lang),
+        text = answers.render(result, lang)
+        if isinstance(call, (RootCausesCall, FailureHistoryCall)) and call.equipment_kind is None:
+            # "Why did the turbines on line 1 fail?" is answered for the whole line; say that the word was no kind.
+            unknown = unknown_kind_word(question, index)
+            if unknown:
+                scope = " 因此回答涵盖所有设备。" if lang == "zh" else " The answer therefore covers every asset."
+                text = f"{text}{'' if lang == 'zh' else ' '}{answers.unknown_kind_text(unknown, index.kinds, lang).strip()}{scope}"
+        return AskAnswer(**base, status="answered", resolved=result.resolved, text=text,
                          citations=[AnswerCitation(id=item.id, kind=item.kind, label=item.label)
                                     for item in result.citations],
                          rows=to_jsonable(result.rows), seconds=time.perf_counter() - started)
