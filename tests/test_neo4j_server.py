@@ -99,3 +99,19 @@ def test_external_uri_starts_nothing(store, settings, tmp_path):
     assert "nothing to start" in start.stderr
     assert query.stdout.strip() == '{"answer": 42}'
     assert not (tmp_path / "unused" / "neo4j").exists()
+
+
+def test_status_names_port_mismatch(store, settings):
+    """With KG_BOLT_PORT changed, status said the server ran at the new port and start waited there."""
+    if not settings.uses_local_server:
+        pytest.skip("needs the local server")
+    moved = settings.model_copy(update={"bolt_port": settings.bolt_port + 1000})
+    server = LocalNeo4j(moved)
+
+    status = server.status()
+
+    assert status.running
+    assert status.running_uri == LocalNeo4j(settings).uri
+    assert f"not at the configured {server.uri}" in status.describe()
+    with pytest.raises(Neo4jServerError, match="set KG_BOLT_PORT to the running port"):
+        server.start()

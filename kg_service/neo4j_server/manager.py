@@ -45,8 +45,14 @@ class ServerStatus:
     pid: int | None
     uri: str
     home: Path
+    # Where the running server listens (server.json), when that differs from `uri`, the configured address.
+    running_uri: str | None = None
 
     def describe(self) -> str:
+        if self.running and self.running_uri:
+            return (f"Neo4j is running (pid {self.pid}) at {self.running_uri}, not at the configured {self.uri}; "
+                    f"set KG_BOLT_PORT to the running port, or stop it with 'kg-service neo4j stop' and start it "
+                    "again")
         if self.running:
             return f"Neo4j is running (pid {self.pid}) at {self.uri}, data in {self.home / 'data'}"
         return f"Neo4j is not running (home {self.home}); start it with 'kg-service neo4j start'"
@@ -125,11 +131,22 @@ class LocalNeo4j:
     def status(self) -> ServerStatus:
         pid = self._read_pid()
         running = pid is not None and _process_alive(pid)
-        return ServerStatus(running=running, pid=pid if running else None, uri=self.uri, home=self.home)
+        running_uri = self._recorded_uri() if running else None
+        return ServerStatus(running=running, pid=pid if running else None, uri=self.uri, home=self.home,
+                            running_uri=running_uri if running_uri not in (None, self.uri) else None)
+
+    def _recorded_uri(self) -> str | None:
+        """Return the Bolt URI that `start` recorded in server.json, or None when it cannot be read."""
+        try:
+            return json.loads((self.home / "server.json").read_text(encoding="utf-8")).get("uri")
+        except (OSError, ValueError, AttributeError):
+            return None
 
     def start(self) -> ServerStatus:
         """Start the server in the background and return once Bolt responds to a query."""
         current = self.status()
+        if current.running and current.running_uri:
+            raise Neo4jServerError(current.describe())
         if current.running:
             logger.info("Neo4j already running (pid %s) at %s", current.pid, self.uri)
             self._wait_until_ready(time.monotonic() + self.settings.neo4j_start_timeout_s, current.pid)
