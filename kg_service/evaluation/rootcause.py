@@ -298,9 +298,10 @@ def evaluate_causrca(store, schema, root: Path, limit: int = 10, causal_graph: P
 def deferred_interrupts() -> Iterator[None]:
     """Hold Ctrl-C (SIGINT) until the block has finished, then raise KeyboardInterrupt if one came.
 
-    Outside the main thread, where Python cannot install signal handlers, the block runs as it is.
+    Outside the main thread, where Python cannot install signal handlers, and where Ctrl-C is
+    ignored anyway, the block runs as it is.
     """
-    if threading.current_thread() is not threading.main_thread():
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
         yield
         return
     received: list[int] = []
