@@ -51,8 +51,8 @@ class AsyncGraphReader:
 
     The driver does not retry auto-commit transactions, so `read` retries the errors that the
     driver marks retryable (a lost connection, a transient server error) for up to `retry_s`
-    seconds, with the backoff of the driver's managed transactions. A read has no side effect,
-    so running it again is safe.
+    seconds, waiting 0.2 s at first and twice as long each time, up to 2 s. A read has no side
+    effect, so running it again is safe.
     """
 
     def __init__(self, store: GraphStore, auth: tuple[str, str], retry_s: float | None = None) -> None:
