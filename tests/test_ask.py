@@ -187,6 +187,13 @@ def test_invalid_question_rejected(plant, question, lang):
         Asker(plant, RuleMapper()).ask(question, lang)
 
 
+@pytest.mark.parametrize("lang", ["ZH", "zh-CN", "zh_Hans"])
+def test_language_tags_accepted(plant, lang):
+    """'--lang ZH' and '--lang zh-CN' were refused although they name Chinese."""
+    answer = Asker(plant, RuleMapper()).ask("Why does AC-3 overheat?", lang)
+    assert answer.lang == "zh"
+
+
 def test_question_set_is_bilingual():
     cases = load_questions(QUESTIONS_FILE)
     assert len(cases) >= 40

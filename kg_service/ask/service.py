@@ -86,9 +86,13 @@ def check_question(question: str, lang: str | None) -> str:
         raise QueryError("question must not be empty; ask, for example, 'Why does AC-3 overheat?'")
     if len(question) > MAX_QUESTION_LENGTH:
         raise QueryError(f"question is {len(question)} characters long; ask with at most {MAX_QUESTION_LENGTH}")
-    if lang is not None and lang not in LANGUAGES:
-        raise QueryError(f"lang must be one of {', '.join(LANGUAGES)} or omitted, got {shorten(lang)}")
-    return lang or detect_language(question)
+    if lang is not None:
+        # Language tags such as "ZH", "zh-CN" or "en_US" name the same two languages.
+        base = lang.strip().lower().replace("_", "-").split("-")[0]
+        if base not in LANGUAGES:
+            raise QueryError(f"lang must be one of {', '.join(LANGUAGES)} or omitted, got {shorten(lang)}")
+        return base
+    return detect_language(question)
 
 
 class AskSettings(BaseSettings):
@@ -156,9 +160,10 @@ def with_time_window(call: ToolCall, question: str, today: date) -> ToolCall:
 
 
 def _check_time_words(question: str) -> None:
-    """Raise BilingualQueryError when the question has date-like text that reads as no window.
+    """Raise BilingualQueryError when the question has date-like text that gives no date window.
 
-    Without it, "Which pumps failed in 2100?" or "since 2024-02-30" answered for all time.
+    Such text ("Which pumps failed in 2100?", "since 2024-02-30") would otherwise be ignored,
+    so the answer would silently cover all time.
     """
     phrase = unreadable_time_phrase(question)
     if phrase is None:
@@ -253,8 +258,11 @@ class Asker:
             # "Why did the turbines on line 1 fail?" is answered for the whole line; say that the word was no kind.
             unknown = unknown_kind_word(question, index)
             if unknown:
-                scope = " 因此回答涵盖所有设备。" if lang == "zh" else " The answer therefore covers every asset."
-                text = f"{text}{'' if lang == 'zh' else ' '}{answers.unknown_kind_text(unknown, index.kinds, lang).strip()}{scope}"
+                note = answers.unknown_kind_text(unknown, index.kinds, lang).strip()
+                if lang == "zh":
+                    text = f"{text}{note} 因此回答涵盖所有设备。"
+                else:
+                    text = f"{text} {note} The answer therefore covers every asset."
         return AskAnswer(**base, status="answered", resolved=result.resolved, text=text,
                          citations=[AnswerCitation(id=item.id, kind=item.kind, label=item.label)
                                     for item in result.citations],
