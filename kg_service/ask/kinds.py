@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,11 +52,14 @@ RETURN asset.id AS id, labels(asset) AS labels, properties(asset) AS props,
 ORDER BY id
 """
 
-# The equipment that a system, component or sensor is part of.
+# The equipment that a system, component or sensor is part of, nearest first.
 OWNING_EQUIPMENT_QUERY = """
-MATCH (:Entity {id: $asset})-[:PART_OF*1..6]->(owner:Equipment)
+MATCH path = (:Entity {id: $asset})-[:PART_OF*1..6]->(owner:Equipment)
+WITH owner, min(length(path)) AS depth
 RETURN owner.id AS id, labels(owner) AS labels, properties(owner) AS props
+ORDER BY depth, id
 """
+
 MAX_NAMED_ASSETS = 5
 MAX_LISTED_KINDS = 10
 
@@ -127,7 +131,7 @@ class KindMention:
 
 
 def load_kinds(store: GraphStore) -> list[EquipmentKind]:
-    """Return the Equipment subclasses of the stored ontologies; an empty list when there are none."""
+    """Read the Equipment subclasses of the stored ontologies, or an empty list when there are none."""
     kinds = []
     for row in store.read(KINDS_QUERY, {"root": KIND_ROOT}):
         name_en = row["en"] or row["label"]
@@ -140,21 +144,23 @@ def load_kinds(store: GraphStore) -> list[EquipmentKind]:
 
 
 def find_kinds(question: str, kinds: list[EquipmentKind],
-               excluded_spans: list[tuple[int, int]] = ()) -> list[KindMention]:
+               excluded_spans: Sequence[tuple[int, int]] = ()) -> list[KindMention]:
     """Return every kind name in `question` outside `excluded_spans`, longest first, then by position.
 
-    English words match whole words in any case; Chinese words match anywhere. Shorter matches
-    inside a longer one ("tools" in "machine tools") are left out.
+    English words match whole words in any case, and Chinese words match anywhere. Shorter
+    matches inside a longer one ("tools" in "machine tools") are left out.
     """
     lowered = question.lower()
     found: list[KindMention] = []
     for kind in kinds:
         for word in kind.question_words():
-            pattern = re.compile(re.escape(word)) if _CJK.search(word) else _english_word(word)
+            # The question is matched lower-cased, so a Chinese word with Latin letters ("PLC柜") must be too.
+            pattern = re.compile(re.escape(word.lower())) if _CJK.search(word) else _english_word(word)
             for match in pattern.finditer(lowered):
                 if not any(start < match.end() and match.start() < end for start, end in excluded_spans):
                     found.append(KindMention(kind, match.start(), match.end()))
     found.sort(key=lambda mention: (-(mention.end - mention.start), mention.start))
+
     outermost: list[KindMention] = []
     for mention in found:
         if not any(other.start <= mention.start and mention.end <= other.end for other in outermost):
@@ -163,7 +169,7 @@ def find_kinds(question: str, kinds: list[EquipmentKind],
 
 
 def find_kind(question: str, kinds: list[EquipmentKind],
-              excluded_spans: list[tuple[int, int]] = ()) -> KindMention | None:
+              excluded_spans: Sequence[tuple[int, int]] = ()) -> KindMention | None:
     """Return the longest kind name in `question` outside `excluded_spans` (entity names), else None."""
     found = find_kinds(question, kinds, excluded_spans)
     return found[0] if found else None
@@ -193,10 +199,21 @@ def resolve_kind(kinds: list[EquipmentKind], reference: str) -> EquipmentKind:
 
 
 def known_kinds_text(kinds: list[EquipmentKind], lang: str = "en") -> str:
-    """Return the kinds as "Pump (pumps, 泵)" items in English and "泵（Pump）" items in Chinese, for messages."""
+    """Format the first `MAX_LISTED_KINDS` kinds for messages: "Pump (pumps, 泵)" in English, "泵（Pump）" in Chinese.
+
+    An English item leaves out the Chinese name when the kind has none, so it never repeats the plural.
+    """
+    listed = kinds[:MAX_LISTED_KINDS]
     if lang == "zh":
-        return "、".join(f"{kind.plural('zh')}（{kind.label}）" for kind in kinds[:MAX_LISTED_KINDS])
-    return ", ".join(f"{kind.label} ({kind.plural('en')}, {kind.plural('zh')})" for kind in kinds[:MAX_LISTED_KINDS])
+        return "、".join(f"{kind.plural('zh')}（{kind.label}）" for kind in listed)
+
+    items = []
+    for kind in listed:
+        names = [kind.plural("en")]
+        if kind.name_zh:
+            names.append(kind.name_zh)
+        items.append(f"{kind.label} ({', '.join(names)})")
+    return ", ".join(items)
 
 
 def kinds_of(kinds: list[EquipmentKind], labels: list[str], properties: dict[str, Any]) -> list[EquipmentKind]:

@@ -39,11 +39,17 @@ def error_message(error: QueryError, lang: str) -> str | None:
 
 
 def quoted(value: str, lang: str) -> str:
-    """Return a reference from the question quoted for a message: 'line 7' in English, “七号线” in Chinese."""
+    """Quote a reference from the question for a message: 'line 7' in English, “七号线” in Chinese.
+
+    Both forms cut the text after `MAX_QUOTED_LENGTH` characters.
+    """
     if lang != "zh":
         return shorten(value, MAX_QUOTED_LENGTH)
+
     text = value.strip()
-    return f"“{text if len(text) <= MAX_QUOTED_LENGTH else text[:MAX_QUOTED_LENGTH] + '…'}”"
+    if len(text) > MAX_QUOTED_LENGTH:
+        text = text[:MAX_QUOTED_LENGTH] + "…"
+    return f"“{text}”"
 
 
 def entity_name(properties: dict[str, Any], key: str, lang: str) -> str:
@@ -52,7 +58,7 @@ def entity_name(properties: dict[str, Any], key: str, lang: str) -> str:
 
 
 def tagged_name(properties: dict[str, Any], key: str, lang: str) -> str:
-    """Return "AC-3 (Air Compressor 3)": the tag with the name in `lang`, or the name alone when they are equal."""
+    """Return the tag with the name in `lang`, as "AC-3 (Air Compressor 3)", or the name alone when both are equal."""
     name = entity_name(properties, key, lang)
     tag = properties.get("name")
     if not tag or tag == name:
@@ -61,7 +67,10 @@ def tagged_name(properties: dict[str, Any], key: str, lang: str) -> str:
 
 
 def english_article(noun: str) -> str:
-    """Return "an" before a vowel sound by its first letter, else "a"."""
+    """Return "an" when `noun` starts with a vowel letter, else "a".
+
+    The rule looks at the letter, not the sound, so it returns "a" before "hour" and "an" before "unit".
+    """
     return "an" if noun[:1].lower() in "aeiou" else "a"
 
 

@@ -81,12 +81,12 @@ PART_CLASSES = ("Component", "System", "Part")
 def read_subjects(question: str, index: EntityIndex) -> tuple[list[Mention], KindMention | None]:
     """Return the entity mentions of a question and the kind of equipment it names outside place phrases.
 
-    A whole kind phrase wins over three kinds of entity mention, which are dropped: one that covers
-    only part of the phrase ("tools" of a component "Tool" in "machine tools"), one that matches the
-    same words less exactly ("lathes" for an asset "Lathe"), and the name of a component, system or
-    part right before the phrase ("coolant" of a component "Coolant" in "coolant pumps"). An entity
-    name that reaches past the kind phrase ("Air Compressor 3") or equals it exactly ("Lathe") wins,
-    and the kind is not read there.
+    A whole kind phrase wins over three kinds of entity mention, and those mentions are dropped.
+    The first covers only part of the phrase ("tools" of a component "Tool" in "machine tools").
+    The second matches the same words less exactly ("lathes" for an asset "Lathe"). The third is
+    the name of a component, system or part right before the phrase ("coolant" of a component
+    "Coolant" in "coolant pumps"). An entity name that reaches past the kind phrase ("Air
+    Compressor 3") or equals it exactly ("Lathe") wins, and the kind is not read there.
     """
     mentions = index.mentions(question)
     place_spans = [(phrase.start, phrase.end) for phrase in find_place_phrases(question)]
@@ -237,7 +237,7 @@ SUBJECT_DETERMINERS = ("the", "which", "all", "our", "these", "those", "my", "an
 # Verbs after a plural noun that make it a failing thing ("turbines fail", "boilers overheated").
 FAILURE_VERBS = ("fail", "failed", "fails", "stop", "stopped", "break", "broke", "overheat", "overheated", "leak",
                  "leaked", "trip", "tripped", "vibrate", "vibrated")
-# Plural nouns that are not equipment, or name all equipment without a kind.
+# Plural nouns that are not equipment or name all equipment without a kind, and verbs ending in "s" ("does").
 NON_EQUIPMENT_WORDS = {"things", "questions", "answers", "results", "records", "orders", "items", "years", "months",
                        "weeks", "days", "hours", "quarters", "times", "people", "workers", "operators", "lines",
                        "sites", "plants", "areas", "parts", "machines", "assets", "devices", "units", "does"}
@@ -256,8 +256,8 @@ def unknown_kind_word(question: str, index: EntityIndex) -> str | None:
     """Return a noun of the question that looks like equipment but is not a kind ("turbines", "涡轮机"), else None.
 
     English nouns count when plural and placed as a subject: after "the", "which" and similar
-    words, or before a verb of failure. Chinese nouns count when they end like equipment (机,
-    泵, 器, 炉). Nouns inside entity names, place phrases and kind names are skipped.
+    words, or before a verb of failure. Chinese nouns count when they end like equipment (机组,
+    机, 泵, 器, 炉). Nouns inside entity names, place phrases and kind names are skipped.
     """
     covered = [(mention.start, mention.end) for mention in index.mentions(question)]
     covered += [(phrase.start, phrase.end) for phrase in find_place_phrases(question)]

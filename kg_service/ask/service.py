@@ -255,7 +255,8 @@ class Asker:
                              seconds=time.perf_counter() - started)
         text = answers.render(result, lang)
         if isinstance(call, (RootCausesCall, FailureHistoryCall)) and call.equipment_kind is None:
-            # "Why did the turbines on line 1 fail?" is answered for the whole line; say that the word was no kind.
+            # "Why did the turbines on line 1 fail?" is answered for the whole line, so the text says that
+            # "turbines" names no kind.
             unknown = unknown_kind_word(question, index)
             if unknown:
                 note = answers.unknown_kind_text(unknown, index.kinds, lang).strip()

@@ -7,8 +7,8 @@ records which of those records exist before the write, with their properties. Af
 properties back onto the ones that existed, so a user who loaded the same data on purpose keeps it.
 Every step runs in chunks of `chunk_size` rows, one transaction each, with every value a parameter.
 
-NOTE: a write by another client to the same keys between `take` and `undo` goes unnoticed: the
-records it created are deleted and its property changes are overwritten.
+NOTE: a write by another client to the same keys between `take` and `undo` goes unnoticed, so
+the records it created are deleted and its property changes are overwritten.
 """
 
 from __future__ import annotations
@@ -115,9 +115,11 @@ class GraphSnapshot:
                             relationships_added=len(self.new_relationships()))
 
     def new_node_ids(self) -> list[str]:
+        """Return the keys of the batch nodes that did not exist when the snapshot was taken."""
         return [key for key in self.batch.nodes if key not in self.nodes]
 
     def new_relationships(self) -> list[RelationshipRecord]:
+        """Return the batch relationships that did not exist when the snapshot was taken."""
         return [rel for key, rel in self.batch.relationships.items() if key not in self.relationships]
 
     def undo(self, store: GraphStore) -> GraphChanges:
@@ -174,6 +176,7 @@ class GraphSnapshot:
 
 
 def _relationship_type(schema: GraphSchema, rel_type: str) -> str:
+    """Check `rel_type` against the schema and return it quoted for a Cypher pattern."""
     schema.relationship(rel_type)
     return quote(rel_type, "relationship type")
 
@@ -189,6 +192,7 @@ def _run_counted(store: GraphStore, query: str, params: dict[str, Any], counter:
 
 
 def _run_count(store: GraphStore, query: str, params: dict[str, Any]) -> int:
+    """Run a write query and return the `restored` count of its single row, or 0 without a row."""
     def work(tx) -> int:
         record = tx.run(query, **params).single()
         return int(record["restored"]) if record else 0

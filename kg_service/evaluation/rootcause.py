@@ -174,7 +174,8 @@ def _has_ai4i_header(path: Path) -> bool:
         with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
             first_line = handle.readline()
     except OSError as error:
-        raise InputDataError(f"cannot read the file: {error}", path=str(path)) from None
+        raise InputDataError(f"failed to read the file: {error}", path=str(path),
+                             hint="check that the file exists and is readable") from None
     columns = {column.strip() for column in next(csv.reader([first_line]), [])}
     return bool(columns & AI4I_HEADER_COLUMNS)
 
@@ -234,8 +235,9 @@ def resolve_causrca_inputs(root: Path, causal_graph: Path | None = None,
     elif shared is not None:
         graph_root, source = shared, "default"
     else:
+        shared_place = f"under {data_dir}" if data_dir is not None else "because no data folder is set"
         raise InputDataError("the input has no expert_graph/ and the shared causRCA data set was not found "
-                             f"under {data_dir}", path=str(root),
+                             f"{shared_place}", path=str(root),
                              hint="pass --causal-graph with a causRCA folder that contains expert_graph/, or set "
                                   "KG_DATA_DIR to the folder that contains causrca/")
 
@@ -316,9 +318,9 @@ def deferred_interrupts() -> Iterator[None]:
 
 
 def _undo_with_retry(snapshot: GraphSnapshot, store) -> GraphChanges:
-    """Run the cleanup, and once more when it fails: an interrupted write can leave a broken connection in the pool.
+    """Run the cleanup, and once more when it fails.
 
-    The cleanup deletes only records that the load created and that still exist, so a second run is safe.
+    A retry helps because an interrupted write can leave a broken connection in the pool. The cleanup deletes only records that the load created and that still exist, so a second run is safe.
     """
     try:
         return snapshot.undo(store)
@@ -519,8 +521,9 @@ def failure_mode_files(path: Path, train: Path | None = None,
     elif data_dir is not None and (data_dir / "mwo2kg" / "fmc" / FMC_TRAIN_FILE).is_file():
         train_file = data_dir / "mwo2kg" / "fmc" / FMC_TRAIN_FILE
     else:
+        shared_place = f"under {data_dir}" if data_dir is not None else "(no data folder is set)"
         raise InputDataError(f"no training file: no {FMC_TRAIN_FILE} beside the scored file and no shared MWO2KG "
-                             f"split under {data_dir}", path=str(path),
+                             f"split {shared_place}", path=str(path),
                              hint="pass --train with an `observation,failure mode` training file, or set "
                                   "KG_DATA_DIR to the folder that contains mwo2kg/fmc/train.txt")
     for file in scored:
