@@ -263,6 +263,9 @@ def query(cypher: str = typer.Argument(..., help="A read-only Cypher query"),
             store.close()
     for record in rows:
         typer.echo(json.dumps({key: to_jsonable(record[key]) for key in record.keys()}, ensure_ascii=False))
+    if not rows:
+        # stdout stays empty for scripts that read rows; the note on stderr tells a person why nothing came.
+        typer.echo("the query returned no rows", err=True)
 
 
 # graphiql

@@ -33,6 +33,13 @@ def test_query_prints_json_rows(core_graph):
     assert rows == [{"id": "eq-1", "name": "Pump 1"}, {"id": "eq-3", "name": "Pump 3"}]
 
 
+def test_query_without_rows_says_so(core_graph):
+    """A query that matched nothing printed nothing at all, which read like a hang or a failure."""
+    result = run_cli("query", "MATCH (n:Equipment {id: 'no-such-key'}) RETURN n.id AS id")
+    assert result.stdout == ""
+    assert "the query returned no rows" in result.stderr
+
+
 def test_query_json_param_and_node(core_graph):
     core_graph.write("MERGE (:Entity:Equipment:Asset {id: 'eq-zh', name: '3号空压机'})")
     result = run_cli("query", "MATCH (n:Entity) WHERE n.id IN $ids RETURN n", "--param", 'ids=["eq-zh"]')
