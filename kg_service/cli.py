@@ -264,7 +264,7 @@ def query(cypher: str = typer.Argument(..., help="A read-only Cypher query"),
     for record in rows:
         typer.echo(json.dumps({key: to_jsonable(record[key]) for key in record.keys()}, ensure_ascii=False))
     if not rows:
-        # stdout stays empty for scripts that read rows; the note on stderr tells a person why nothing came.
+        # stdout stays empty for scripts that read rows. The note goes to stderr, where a person reads it.
         typer.echo("the query returned no rows", err=True)
 
 

@@ -147,7 +147,7 @@ def warnings_and_errors(caplog) -> list[logging.LogRecord]:
     return [record for record in caplog.records if record.levelno >= logging.WARNING]
 
 
-def test_in_process_client_user_error_not_logged_as_warning(direct, caplog):
+def test_in_process_user_error_not_warned(direct, caplog):
     """Each user error of the in-process client put a warning line under the notebook cell, beside the exception."""
     caplog.set_level(logging.DEBUG)
     with pytest.raises(NotFoundError) as raised:

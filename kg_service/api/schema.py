@@ -278,7 +278,7 @@ class MaskInternalErrors(MaskErrors):
         masked = super().anonymise_error(error)
         if not isinstance(error.original_error, GraphUnavailableError):
             return masked
-        # The code tells a client to retry later, where other codes ask it to change the request.
+        # This code means "retry later". The other codes mean that the request must change.
         return GraphQLError(UNAVAILABLE_MESSAGE, nodes=masked.nodes, source=masked.source,
                             positions=masked.positions, path=masked.path,
                             extensions={"code": "GraphUnavailableError"})

@@ -16,7 +16,7 @@ from kg_service.errors import NotFoundError, QueryError
 from kg_service.graph.store import GraphStore
 from kg_service.reasoning import lookup
 from kg_service.reasoning.design import design_constraints
-from kg_service.reasoning.rootcause import RootCauseQuery, rank_causes
+from kg_service.reasoning.rootcause import MOST_FREQUENT_MODE_QUERY, RootCauseQuery, rank_causes
 from kg_service.reasoning.suppliers import KPI_NAMES, Criterion, rank_suppliers, supplier_kpis
 
 logger = logging.getLogger(__name__)
@@ -28,13 +28,6 @@ DEFAULT_SUPPLIER_CRITERIA = ("onTimeRate", "meanDelayDays", "meanUnitPrice", "fr
 MAX_EVIDENCE_PER_CANDIDATE = 3
 MAX_LOOKUP_ROWS = 10
 
-MOST_FREQUENT_MODE_QUERY = """
-MATCH (asset:Entity {id: $asset})
-MATCH (wo:WorkOrder)-[:FOR_ASSET]->(target)-[:PART_OF*0..4]->(asset)
-WHERE ($since IS NULL OR wo.date >= date($since)) AND ($until IS NULL OR wo.date <= date($until))
-MATCH (wo)-[:HAS_FAILURE_MODE]->(mode:FailureMode)
-RETURN mode.id AS id, count(DISTINCT wo) AS orders ORDER BY orders DESC, id LIMIT 1
-"""
 
 MOST_FREQUENT_MODE_OF_EQUIPMENT_QUERY = """
 UNWIND $equipment AS key
@@ -320,7 +313,7 @@ def _most_frequent_mode(store: GraphStore, asset: str | None, equipment: list[st
     if equipment is not None:
         rows = store.read(MOST_FREQUENT_MODE_OF_EQUIPMENT_QUERY, {"equipment": equipment, **window})
     else:
-        rows = store.read(MOST_FREQUENT_MODE_QUERY, {"asset": asset, **window})
+        rows = store.read(MOST_FREQUENT_MODE_QUERY, {"asset": asset, "equipment": None, **window})
     return rows[0]["id"] if rows else None
 
 

@@ -206,8 +206,8 @@ MATCH (wo)-[:HAS_FAILURE_MODE|HAS_SYMPTOM]->(condition)
 RETURN DISTINCT wo.id AS id, wo.date AS date, equipment.id AS equipment
 """
 
-# The failure mode that most failure work orders of an asset (and its parts) record, within the
-# window and, when `$equipment` is set, on that equipment only; ties go to the smaller key.
+# The failure mode that the most failure work orders of an asset (and its parts) record within the
+# window. With `$equipment` set, only the work orders of that equipment count. Ties go to the smaller key.
 MOST_FREQUENT_MODE_QUERY = """
 MATCH (asset:Entity {id: $asset})
 MATCH (wo:WorkOrder)-[:FOR_ASSET]->(target)-[:PART_OF*0..4]->(asset)
