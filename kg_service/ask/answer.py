@@ -112,22 +112,39 @@ def _latest_note(facts: dict[str, Any], lang: str) -> str:
     latest = facts.get("latest")
     if not latest:
         return ""
-    several = bool(facts.get("kind")) or not facts.get("asset")
     if lang == "zh":
-        return f"这些设备最近的工单日期是 {latest}。" if several else f"{_subject(facts, 'zh')}最近的工单日期是 {latest}。"
-    return (f" The latest work order of these assets is dated {latest}." if several
-            else f" The latest work order of {_subject(facts, 'en')} is dated {latest}.")
+        return f"{_subject(facts, 'zh') or '这些设备'}最近的工单日期是 {latest}。"
+    return f" The latest work order of {_definite_subject(facts) or 'these assets'} is dated {latest}."
+
+
+def _definite_subject(facts: dict[str, Any]) -> str | None:
+    """Return the English subject with "the" before a kind ("the pumps on Line 1"), for use inside a sentence."""
+    subject = _subject(facts, "en")
+    return f"the {subject}" if subject and facts.get("kind") else subject
 
 
 def render(result: ToolResult, lang: str) -> str:
     """Write the answer to a question from the result of its tool call, in `lang` ("en" or "zh")."""
+    return render_all([result], lang)
+
+
+def render_all(results: list[ToolResult], lang: str) -> str:
+    """Write one answer from the results of several tool calls, one paragraph each, with one list of sources.
+
+    A question with two subjects ("Why did AC-3 and the pumps fail?") is answered by one call per subject.
+    """
     renderers = {"root_causes": _root_causes, "failure_history": _history, "rank_suppliers": _suppliers,
                  "design_constraints": _design, "lookup": _lookup}
-    text = renderers[result.tool](result, lang)
-    if result.tool in ("root_causes", "failure_history"):
-        text += _latest_note(result.facts, lang) + _kind_note(result.facts, lang)
-    keys = ", ".join(item.id for item in result.citations[:12])
-    more = len(result.citations) - 12
+    paragraphs = []
+    for result in results:
+        text = renderers[result.tool](result, lang)
+        if result.tool in ("root_causes", "failure_history"):
+            text += _latest_note(result.facts, lang) + _kind_note(result.facts, lang)
+        paragraphs.append(text)
+    text = "\n".join(paragraphs)
+    citations = list(dict.fromkeys(item.id for result in results for item in result.citations))
+    keys = ", ".join(citations[:12])
+    more = len(citations) - 12
     suffix = f" (+{more})" if more > 0 else ""
     return f"{text}\n{'依据' if lang == 'zh' else 'Sources'}: {keys}{suffix}" if keys else text
 
@@ -161,6 +178,10 @@ def _root_causes(result: ToolResult, lang: str) -> str:
     condition = _name(facts["condition"], lang, with_tag=False) if facts["condition"] else None
     count = facts["target_work_orders"]
     names = _cause_names(result.rows, lang)
+    if condition is None and not result.rows and asset:
+        return _no_failure_recorded(facts, lang)
+    if facts["condition_chosen"] and facts.get("condition_ties"):
+        return _tied_modes(result, lang, names)
     if lang == "zh":
         causes = _join([f"{row['rank']}. {names[row['id']]}（得分 {row['score']:.2f}，"
                         f"{len(row['work_orders'])} 张证据工单）" for row in result.rows[:MAX_LISTED]], "zh")
@@ -184,6 +205,66 @@ def _root_causes(result: ToolResult, lang: str) -> str:
         return (f"The graph has no evidence to rank causes of {subject} ({_count(count, 'work order')}{window} "
                 f"{records} it).")
     return f"Likely causes of {subject} ({_count(count, 'work order')}{window} {records} it): {causes}."
+
+
+def _no_failure_recorded(facts: dict[str, Any], lang: str) -> str:
+    """Write the answer when no work order of the subject (in the window) records a failure mode.
+
+    An asset, a place and a kind of equipment read alike here, and `_latest_note` adds the newest date.
+    """
+    window = _window(facts, lang)
+    if lang == "zh":
+        return f"{window}{'，' if window else ''}{_subject(facts, 'zh')}的工单都没有记录故障，图谱中没有足以排出原因的证据。"
+    return (f"No work order of {_definite_subject(facts)}{window} records a failure, so the graph has no evidence "
+            "to rank causes.")
+
+
+def _listed(names: list[str], lang: str) -> str:
+    """Join names as "A, B and C" in English and "A、B和C" in Chinese."""
+    if len(names) == 1:
+        return names[0]
+    if lang == "zh":
+        return f"{'、'.join(names[:-1])}和{names[-1]}"
+    return f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _tied_modes(result: ToolResult, lang: str, names: dict[str, str]) -> str:
+    """Write the answer when several failure modes tie for the most frequent one.
+
+    The ranking explains the first mode in tie-break order (newest work order or event, then key),
+    so the answer says which modes tie and which one the causes are for, and how to ask about the others.
+    """
+    facts = result.facts
+    window = _window(facts, lang)
+    count = facts["target_work_orders"]
+    asset = _subject(facts, lang)
+    chosen = _name(facts["condition"], lang, with_tag=False)
+    others = [_name(mode, lang, with_tag=False) for mode in facts["condition_ties"]]
+    tied = _listed([chosen, *others], lang)
+    by_events = facts.get("condition_counted") == "window events"
+    if lang == "zh":
+        causes = _join([f"{row['rank']}. {names[row['id']]}（得分 {row['score']:.2f}，"
+                        f"{len(row['work_orders'])} 张证据工单）" for row in result.rows[:MAX_LISTED]], "zh")
+        if by_events:
+            head = f"{window}{'，' if window else ''}{asset}的故障事件记录{tied}的次数相同。"
+        else:
+            head = f"{asset}最常见的故障有{tied}，次数相同（{window}{'，' if window else ''}各 {count} 张工单记录）。"
+        body = f"以下是{chosen}的可能原因：{causes}。" if result.rows else f"图谱中没有足以排出{chosen}原因的证据。"
+        return f"{head}{body}要查看{_listed(others, 'zh')}的原因，请在问题中指明该故障。"
+
+    causes = _join([f"{row['rank']}. {names[row['id']]} (score {row['score']:.2f}, "
+                    f"{_count(len(row['work_orders']), 'evidence work order')})" for row in result.rows[:MAX_LISTED]],
+                   "en")
+    if by_events:
+        head = f"The failure events of {_definite_subject(facts)}{window} record {tied} equally often."
+    else:
+        head = (f"{tied} are recorded equally often for {_definite_subject(facts)} "
+                f"({_count(count, 'work order')} each{window}).")
+    if result.rows:
+        body = f" Likely causes of {chosen}: {causes}."
+    else:
+        body = f" The graph has no evidence to rank causes of {chosen}."
+    return f"{head}{body} Ask about {_listed(others, 'en')} by name for {'its' if len(others) == 1 else 'their'} causes."
 
 
 def _history(result: ToolResult, lang: str) -> str:

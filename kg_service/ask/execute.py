@@ -16,7 +16,8 @@ from kg_service.errors import NotFoundError, QueryError
 from kg_service.graph.store import GraphStore
 from kg_service.reasoning import lookup
 from kg_service.reasoning.design import design_constraints
-from kg_service.reasoning.rootcause import MOST_FREQUENT_MODE_QUERY, RootCauseQuery, rank_causes
+from kg_service.reasoning.rootcause import (MOST_FREQUENT_MODE_QUERY, RootCauseQuery, RootCauseResult, rank_causes,
+                                            tied_modes)
 from kg_service.reasoning.suppliers import KPI_NAMES, Criterion, rank_suppliers, supplier_kpis
 
 logger = logging.getLogger(__name__)
@@ -29,12 +30,19 @@ MAX_EVIDENCE_PER_CANDIDATE = 3
 MAX_LOOKUP_ROWS = 10
 
 
+# The failure modes that the work orders of several pieces of equipment record, in the order of
+# MOST_FREQUENT_MODE_QUERY: most work orders first, then the newest work order, then the smaller key.
 MOST_FREQUENT_MODE_OF_EQUIPMENT_QUERY = """
 UNWIND $equipment AS key
 MATCH (wo:WorkOrder)-[:FOR_ASSET]->(target)-[:PART_OF*0..4]->(:Entity {id: key})
 WHERE ($since IS NULL OR wo.date >= date($since)) AND ($until IS NULL OR wo.date <= date($until))
 MATCH (wo)-[:HAS_FAILURE_MODE]->(mode:FailureMode)
-RETURN mode.id AS id, count(DISTINCT wo) AS orders ORDER BY orders DESC, id LIMIT 1
+RETURN mode.id AS id, count(DISTINCT wo) AS orders, max(wo.date) AS latest ORDER BY orders DESC, latest DESC, id
+"""
+
+FAILURE_MODES_QUERY = """
+MATCH (mode:FailureMode) WHERE mode.id IN $keys
+RETURN mode.id AS id, properties(mode) AS props
 """
 
 LATEST_WORK_ORDER_QUERY = """
@@ -214,16 +222,22 @@ def _root_causes(store: GraphStore, index: EntityIndex, call: RootCausesCall) ->
         # A kind alone ("why do the pumps fail?") gives the ranking no asset to start from, so it
         # explains the failure mode that the work orders of that kind record most often.
         # NOTE: without an asset the ranking reads no alarm or failure event, only work orders and documents.
-        query.failure_mode = _most_frequent_mode(store, None, equipment_keys, call)
-        if query.failure_mode is None:
-            _raise_no_failure_mode(store, kind, equipment_keys, call)
-    ranking = rank_causes(store, query)
+        modes = _modes_by_frequency(store, None, equipment_keys, call)
+        if modes:
+            query.failure_mode = modes[0]["id"]
+            ranking = _chosen_by_work_orders(rank_causes(store, query), modes)
+        else:
+            # As for a single asset, no failure work order (in the window) is an answer without candidates.
+            ranking = RootCauseResult(asset=None, condition=None, target_work_orders=[], candidates=[])
+    else:
+        ranking = rank_causes(store, query)
     if asset is not None and chosen_mode and not ranking.candidates:
         # A question such as "why did AC-3 stop?" names no condition and the telemetry has no event
         # to start from, so explain the failure mode that the asset's work orders record most often.
-        query.failure_mode = _most_frequent_mode(store, asset["id"], equipment_keys, call)
-        if query.failure_mode is not None:
-            ranking = rank_causes(store, query)
+        modes = _modes_by_frequency(store, asset["id"], equipment_keys, call)
+        if modes:
+            query.failure_mode = modes[0]["id"]
+            ranking = _chosen_by_work_orders(rank_causes(store, query), modes)
 
     for name, row in (("asset", ranking.asset), ("place", place), ("condition", ranking.condition)):
         if row is not None:
@@ -234,7 +248,8 @@ def _root_causes(store: GraphStore, index: EntityIndex, call: RootCausesCall) ->
                     "place": _entity_facts(place) if named_asset is not None else None,
                     **_kind_facts(kind, equipment, asset),
                     "condition": _entity_facts(ranking.condition),
-                    "condition_chosen": chosen_mode and ranking.condition is not None, "target_work_orders": len(ranking.target_work_orders),
+                    "condition_chosen": chosen_mode and ranking.condition is not None,
+                    **_tie_facts(store, ranking, chosen_mode), "target_work_orders": len(ranking.target_work_orders),
                     "observed_events": [event.id for event in ranking.observed_events],
                     "sources": ranking.sources, **_window_facts(call)}
     if equipment_keys is not None:
@@ -274,22 +289,22 @@ def _owning_equipment(store: GraphStore, keys: list[str]) -> dict[str, dict[str,
     return {row["key"]: row for row in rows if row["id"] is not None}
 
 
-def _raise_no_failure_mode(store: GraphStore, kind: EquipmentKind, equipment: list[str],
-                           call: RootCausesCall) -> None:
-    """Raise QueryError, in English and Chinese, saying that no work order of the kind records a failure mode."""
-    windowed = call.since is not None or call.until is not None
-    latest = latest_work_order_date(store, equipment) if windowed else None
-    hint_en = f" The latest work order of these assets is dated {latest}." if latest else ""
-    hint_zh = f"这些设备最近的工单日期是 {latest}。" if latest else ""
-    plural_en, plural_zh = kind.plural("en"), kind.plural("zh")
-    if windowed:
-        raise BilingualQueryError(
-            f"no work order of the {plural_en} in this date window records a failure mode; ask about one of them by "
-            f"its tag, or without the date window.{hint_en}",
-            f"在这个时间范围内，{plural_zh}的工单都没有记录故障模式；请用位号询问其中一台，或去掉时间范围。{hint_zh}")
-    raise BilingualQueryError(
-        f"no work order of the {plural_en} records a failure mode; ask about one of them by its tag",
-        f"{plural_zh}的工单都没有记录故障模式；请用位号询问其中一台")
+def _chosen_by_work_orders(ranking: RootCauseResult, modes: list[dict[str, Any]]) -> RootCauseResult:
+    """Mark a ranking of the first of `modes` as chosen by work-order counts, with the modes that tie with it."""
+    ranking.condition_source = "work orders"
+    ranking.tied_conditions = tied_modes(modes)
+    return ranking
+
+
+def _tie_facts(store: GraphStore, ranking: RootCauseResult, chosen_mode: bool) -> dict[str, Any]:
+    """Return the failure modes as frequent as the chosen one and what was counted ("work orders" or "window events").
+
+    Without a chosen mode, or without a tie, the list is empty.
+    """
+    keys = ranking.tied_conditions if chosen_mode and ranking.condition is not None else []
+    rows = {row["id"]: row for row in store.read(FAILURE_MODES_QUERY, {"keys": keys})} if keys else {}
+    return {"condition_ties": [_entity_facts(rows[key]) for key in keys if key in rows],
+            "condition_counted": ranking.condition_source}
 
 
 def _latest_outside_window(store: GraphStore, assets: list[str], call: RootCausesCall | FailureHistoryCall,
@@ -306,15 +321,18 @@ def latest_work_order_date(store: GraphStore, assets: list[str]) -> str | None:
     return str(rows[0]["latest"]) if rows and rows[0]["latest"] is not None else None
 
 
-def _most_frequent_mode(store: GraphStore, asset: str | None, equipment: list[str] | None,
-                        call: RootCausesCall) -> str | None:
-    """Return the failure mode that the work orders of `equipment` (else of `asset`) record most often."""
+def _modes_by_frequency(store: GraphStore, asset: str | None, equipment: list[str] | None,
+                        call: RootCausesCall) -> list[dict[str, Any]]:
+    """Return the failure modes that the work orders of `equipment` (else of `asset`) record, most often first.
+
+    Each row has `id`, `orders` (work orders) and `latest` (newest work-order date). Modes with equal
+    counts are ordered by the newest work order, then by key, as the root-cause ranking orders them,
+    so the first row is the mode to explain and `tied_modes` finds the ones that tie with it.
+    """
     window = lookup.history_window(call.since, call.until)
     if equipment is not None:
-        rows = store.read(MOST_FREQUENT_MODE_OF_EQUIPMENT_QUERY, {"equipment": equipment, **window})
-    else:
-        rows = store.read(MOST_FREQUENT_MODE_QUERY, {"asset": asset, "equipment": None, **window})
-    return rows[0]["id"] if rows else None
+        return store.read(MOST_FREQUENT_MODE_OF_EQUIPMENT_QUERY, {"equipment": equipment, **window})
+    return store.read(MOST_FREQUENT_MODE_QUERY, {"asset": asset, "equipment": None, **window})
 
 
 def _window_facts(call: RootCausesCall | FailureHistoryCall) -> dict[str, str | None]:

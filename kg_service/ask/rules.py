@@ -132,6 +132,31 @@ def names_no_subject(question: str, index: EntityIndex) -> bool:
     return _kind(question, index) is None
 
 
+# Text between an asset and a kind of equipment that makes them two subjects ("AC-3 and the pumps",
+# "AC-3和泵", "the pumps, AC-3"), unlike a kind right beside the asset ("pump AC-3"), which qualifies it.
+SUBJECT_JOINER = re.compile(r"\s*(?:,\s*(?:and\s+)?|，|、|and|&|以及|和|与|及|跟)\s*(?:(?:all\s+)?(?:of\s+)?(?:the|our)\s+)?",
+                            re.IGNORECASE)
+
+
+def joined_subjects(question: str, index: EntityIndex) -> list[str] | None:
+    """Return ["asset", "kind"] or ["kind", "asset"] when the question joins an asset and a kind as two subjects.
+
+    The order is that of the question. Returns None when the question names no kind, or names it
+    only right beside an asset ("pump AC-3") or apart from one.
+    """
+    mentions, kind = read_subjects(question, index)
+    if kind is None:
+        return None
+    for mention in mentions:
+        if not any(entity.has_class(["Equipment", "System", "Component"]) for entity in mention.entities):
+            continue
+        if mention.end <= kind.start and SUBJECT_JOINER.fullmatch(question[mention.end:kind.start]):
+            return ["asset", "kind"]
+        if kind.end <= mention.start and SUBJECT_JOINER.fullmatch(question[kind.end:mention.start]):
+            return ["kind", "asset"]
+    return None
+
+
 # A machine number right after a kind ("compressor 99", "pump #3"), not a year or a date ("泵2024年").
 NUMBER_AFTER_KIND = re.compile(r"\s*(?:no\.?\s*|#\s*)?([0-9]{1,5})(?![0-9A-Za-z年月日季])", re.IGNORECASE)
 # A machine number right before a kind ("No. 3 compressor", "99号空压机").

@@ -19,10 +19,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kg_service.ask import answer as answers
 from kg_service.ask.entities import EntityIndex, has_cjk
-from kg_service.ask.execute import run_tool
+from kg_service.ask.execute import ToolResult, run_tool
 from kg_service.ask.prompt import ModelMapper
 from kg_service.ask.messages import BilingualQueryError, error_message
-from kg_service.ask.rules import RuleMapper, names_no_subject, unknown_kind_word
+from kg_service.ask.rules import RuleMapper, joined_subjects, names_no_subject, unknown_kind_word
 from kg_service.ask.timespans import find_time_window, unreadable_time_phrase
 from kg_service.ask.tools import FailureHistoryCall, RootCausesCall, ToolCall, UnmappableCall, call_arguments
 from kg_service.config import Settings
@@ -159,6 +159,39 @@ def with_time_window(call: ToolCall, question: str, today: date) -> ToolCall:
     return call.model_copy(update={"since": window.since, "until": window.until})
 
 
+def split_subjects(call: ToolCall, question: str, index: EntityIndex) -> list[ToolCall]:
+    """Return one call per subject when the question joins an asset and a kind ("Why did AC-3 and the pumps fail?").
+
+    A call has one subject, and a kind beside an asset only checks the asset's kind ("pump AC-3"
+    fails for a compressor). Joined by "and", "和", "与", "及" or a comma, the asset and the kind are
+    two subjects. The asset is asked about without the kind and the place, and the kind without the
+    asset, in the order of the question. Any other call is returned alone. When either call fails,
+    the whole answer fails with that call's error.
+    """
+    if not isinstance(call, (RootCausesCall, FailureHistoryCall)) or call.asset is None or call.equipment_kind is None:
+        return [call]
+    order = joined_subjects(question, index)
+    if order is None:
+        return [call]
+    parts = {"asset": call.model_copy(update={"equipment_kind": None, "place": None}),
+             "kind": call.model_copy(update={"asset": None})}
+    logger.debug("question %r joins the asset %s and the kind %s, so each is answered separately", question[:80],
+                 call.asset, call.equipment_kind)
+    return [parts[subject] for subject in order]
+
+
+def _merged_resolved(results: list[ToolResult]) -> dict[str, str]:
+    """Merge the resolved keys of several results. A name that resolved to different keys lists them all."""
+    merged: dict[str, str] = {}
+    for result in results:
+        for name, key in result.resolved.items():
+            if name not in merged:
+                merged[name] = key
+            elif key not in merged[name].split(", "):
+                merged[name] = f"{merged[name]}, {key}"
+    return merged
+
+
 def _check_time_words(question: str) -> None:
     """Raise BilingualQueryError when the question has date-like text that gives no date window.
 
@@ -245,7 +278,7 @@ class Asker:
         try:
             if isinstance(call, (RootCausesCall, FailureHistoryCall)):
                 _check_time_words(question)
-            result = run_tool(self.store, index, call)
+            results = [run_tool(self.store, index, part) for part in split_subjects(call, question, index)]
         except QueryError as error:
             # An unknown entity or an unusable argument is part of the answer, not a failure of the request.
             logger.info("question %r mapped to %s failed: %s", question[:80], call.tool, error)
@@ -253,7 +286,7 @@ class Asker:
                              text=answers.error_text(lang, error_message(error, lang), str(error)),
                              suggestions=answers.suggestions(question, index, lang, call, self.today()),
                              seconds=time.perf_counter() - started)
-        text = answers.render(result, lang)
+        text = answers.render_all(results, lang)
         if isinstance(call, (RootCausesCall, FailureHistoryCall)) and call.equipment_kind is None:
             # "Why did the turbines on line 1 fail?" is answered for the whole line, so the text says that
             # "turbines" names no kind.
@@ -264,7 +297,13 @@ class Asker:
                     text = f"{text}{note} 因此回答涵盖所有设备。"
                 else:
                     text = f"{text} {note} The answer therefore covers every asset."
-        return AskAnswer(**base, status="answered", resolved=result.resolved, text=text,
-                         citations=[AnswerCitation(id=item.id, kind=item.kind, label=item.label)
-                                    for item in result.citations],
-                         rows=to_jsonable(result.rows), seconds=time.perf_counter() - started)
+        # Each key is cited once, at its first place, as in the answer's list of sources.
+        citations: dict[str, AnswerCitation] = {}
+        for result in results:
+            for item in result.citations:
+                citations.setdefault(item.id, AnswerCitation(id=item.id, kind=item.kind, label=item.label))
+        return AskAnswer(**base, status="answered", resolved=_merged_resolved(results), text=text,
+                         citations=list(citations.values()),
+                         # With two subjects, the second one's rows follow the first one's and rank from 1 again.
+                         rows=to_jsonable([row for result in results for row in result.rows]),
+                         seconds=time.perf_counter() - started)

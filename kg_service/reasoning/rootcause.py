@@ -161,6 +161,9 @@ class RootCauseResult:
     # "window events" (most frequent among the asset's events in the window) or "work orders"
     # (most frequent among the asset's failure work orders in the window). None without one.
     condition_source: str | None = None
+    # Failure modes exactly as frequent as the chosen condition, by the count that `condition_source`
+    # names, in tie-break order (newest event or work order first, then key). Empty without a tie.
+    tied_conditions: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -206,15 +209,16 @@ MATCH (wo)-[:HAS_FAILURE_MODE|HAS_SYMPTOM]->(condition)
 RETURN DISTINCT wo.id AS id, wo.date AS date, equipment.id AS equipment
 """
 
-# The failure mode that the most failure work orders of an asset (and its parts) record within the
-# window. With `$equipment` set, only the work orders of that equipment count. Ties go to the smaller key.
+# The failure modes that the failure work orders of an asset (and its parts) record within the window,
+# most frequent first. With `$equipment` set, only the work orders of that equipment count. Ties go to
+# the mode with the newest work order, then to the smaller key, so the first row is the chosen mode.
 MOST_FREQUENT_MODE_QUERY = """
 MATCH (asset:Entity {id: $asset})
 MATCH (wo:WorkOrder)-[:FOR_ASSET]->(target)-[:PART_OF*0..4]->(asset)
 WHERE ($since IS NULL OR wo.date >= date($since)) AND ($until IS NULL OR wo.date <= date($until))
   AND ($equipment IS NULL OR EXISTS { MATCH (target)-[:PART_OF*0..4]->(kept:Entity) WHERE kept.id IN $equipment })
 MATCH (wo)-[:HAS_FAILURE_MODE]->(mode:FailureMode)
-RETURN mode.id AS id, count(DISTINCT wo) AS orders ORDER BY orders DESC, id LIMIT 1
+RETURN mode.id AS id, count(DISTINCT wo) AS orders, max(wo.date) AS latest ORDER BY orders DESC, latest DESC, id
 """
 
 TARGETS_ANY_ASSET_QUERY = """
@@ -350,6 +354,7 @@ class _Context:
     until: datetime | None
     equipment: list[str] | None = None
     condition_source: str | None = None
+    tied_conditions: list[str] = field(default_factory=list)
 
     @property
     def condition_is_failure_mode(self) -> bool:
@@ -454,6 +459,7 @@ def _resolve(store: GraphStore, query: RootCauseQuery) -> _Context:
     elif query.symptom is not None:
         condition = resolve_entity(store, query.symptom, ["Symptom", "Observation"])
     source = "query" if condition is not None else None
+    ties: list[str] = []
 
     observed: list[ObservedEvent] = []
     start = None
@@ -486,11 +492,12 @@ def _resolve(store: GraphStore, query: RootCauseQuery) -> _Context:
         observed = [ObservedEvent(row["id"], sorted(row["labels"]), _native(row["start"]), row["signals"])
                     for row in rows]
         if condition is None:
-            modes = Counter(mode for row in rows for mode in row["modes"])
+            modes = event_modes_by_frequency(rows)
             if modes:
                 # NOTE: with several failure modes in the window, the work-order history explains only the
                 # most frequent one. The causal source still covers every observed event.
-                condition = resolve_entity(store, modes.most_common(1)[0][0], ["FailureMode"])
+                condition = resolve_entity(store, modes[0][0], ["FailureMode"])
+                ties = [key for key, count in modes[1:] if count == modes[0][1]]
                 source = "window events"
     if condition is None and asset is not None and not query.event_keys:
         # No condition named and no event in the window records one ("why did AC-3 fail in 2024?"),
@@ -500,8 +507,31 @@ def _resolve(store: GraphStore, query: RootCauseQuery) -> _Context:
                                                      "until": _work_order_bound(until)})
         if rows:
             condition = resolve_entity(store, rows[0]["id"], ["FailureMode"])
+            ties = tied_modes(rows)
             source = "work orders"
-    return _Context(asset, condition, start, observed, since, until, query.equipment, source)
+    return _Context(asset, condition, start, observed, since, until, query.equipment, source, ties)
+
+
+def tied_modes(rows: list[dict[str, Any]]) -> list[str]:
+    """Return the keys of the rows after the first that have its work-order count (`orders`).
+
+    `rows` are MOST_FREQUENT_MODE_QUERY rows, already in tie-break order.
+    """
+    return [row["id"] for row in rows[1:] if row["orders"] == rows[0]["orders"]]
+
+
+def event_modes_by_frequency(rows: list[dict[str, Any]]) -> list[tuple[str, int]]:
+    """Return the failure modes of events ordered by start time, with their event counts, most frequent first.
+
+    Ties go to the mode of the latest event, then to the smaller key, as in MOST_FREQUENT_MODE_QUERY.
+    """
+    counts: Counter[str] = Counter()
+    latest: dict[str, int] = {}
+    for position, row in enumerate(rows):
+        for mode in row["modes"]:
+            counts[mode] += 1
+            latest[mode] = position
+    return sorted(counts.items(), key=lambda item: (-item[1], -latest[item[0]], item[0]))
 
 
 def rank_causes(store: GraphStore, query: RootCauseQuery) -> RootCauseResult:
@@ -527,7 +557,7 @@ def rank_causes(store: GraphStore, query: RootCauseQuery) -> RootCauseResult:
                 context.start["id"] if context.start else None, len(context.observed), len(target_ids),
                 len(ranking.candidates), ", ".join(sources) or "no source")
     return RootCauseResult(context.asset, context.condition, target_ids, candidates, context.start,
-                           context.observed, sources, context.condition_source)
+                           context.observed, sources, context.condition_source, context.tied_conditions)
 
 
 def rank_root_causes(store: GraphStore, asset: str, failure_mode: str | None = None, symptom: str | None = None,
