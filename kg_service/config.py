@@ -6,15 +6,39 @@ runs its own Neo4j Community server under `state_dir` and reads the generated pa
 
 from __future__ import annotations
 
+import difflib
 import functools
+import io
+import logging
+import os
+from collections.abc import Iterable
 from pathlib import Path
 
+from dotenv.parser import parse_stream
 from pydantic import AliasChoices, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from kg_service.errors import ConfigurationError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+ENV_PREFIX = "KG_"
+
+logger = logging.getLogger(__name__)
+
+# KG_ variables that kg-service, its tests and benchmarks read outside `Settings`, so they are not
+# reported as unknown settings.
+OTHER_KG_VARIABLES = frozenset({
+    "KG_ASK_BACKEND", "KG_ASK_MODEL",  # kg_service.ask.service.AskSettings
+    "KG_API_ACCESS_LOG",  # kg_service.api.app.ServerOptions
+    "KG_NOTEBOOK_OUTPUT_DIR",  # notebooks/*.ipynb
+    "KG_MQTT_PORT",  # scripts/mosquitto.sh
+    "KG_MQTT_TEST_PORT",  # tests/mqtt_fixtures.py
+    "KG_WRK_BODY",  # benchmarks/api_latency.py and benchmarks/wrk_graphql.lua
+})
+
+# Problems already logged in this process, so that each one is reported once however often the
+# settings are read.
+_reported_problems: set[tuple[str, ...]] = set()
 
 
 def find_project_root() -> Path:
@@ -104,6 +128,20 @@ class Settings(BaseSettings):
             raise ValueError(f"anonymous_role must be one of {', '.join(roles)}, got {value!r}")
         return value
 
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Keep the default sources, and log unparsable `.env` lines and unknown KG_ variables first."""
+        env_file = getattr(dotenv_settings, "env_file", None)
+        file_variables = {}
+        for path in env_file_paths(env_file):
+            file_variables[path] = read_env_file_names(path)
+        warn_unknown_variables(os.environ, file_variables)
+        return init_settings, env_settings, dotenv_settings, file_secret_settings
+
     @property
     def api_keys_file(self) -> Path:
         return self.state_dir / "api_keys.json"
@@ -124,6 +162,101 @@ class Settings(BaseSettings):
     def models_dir(self) -> Path:
         """Return the folder of trained checkpoints and converted models (versioned subfolders)."""
         return self.state_dir / "models"
+
+
+def setting_variable_names() -> frozenset[str]:
+    """Return every variable name, upper-case, that sets a field of `Settings`."""
+    names = set()
+    for field_name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices):
+            names.update(str(choice).upper() for choice in alias.choices)
+        else:
+            names.add(f"{ENV_PREFIX}{field_name.upper()}")
+    return frozenset(names)
+
+
+def env_file_paths(env_file: str | os.PathLike | Iterable[str | os.PathLike] | None) -> list[Path]:
+    """Return the existing `.env` files of the `env_file` setting, resolved as pydantic-settings does by default.
+
+    Relative names are read from the working directory; `env_file_depth` (parent folders) is not
+    used by `Settings`, so it is not followed here.
+    """
+    if env_file is None:
+        return []
+    names = [env_file] if isinstance(env_file, (str, os.PathLike)) else list(env_file)
+    paths = [Path(name).expanduser() for name in names]
+    return [path.resolve() for path in paths if path.is_file()]
+
+
+def read_env_file_names(path: Path) -> list[str]:
+    """Return the variable names that a `.env` file sets, and log each line that python-dotenv cannot parse.
+
+    python-dotenv (1.2) skips such a line with a warning that names no file, so kg-service filters that
+    warning (see `_DotenvParseWarningFilter`) and logs this one with the path in its place.
+    """
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as error:
+        logger.warning("%s: failed to read the .env file (%s), so its settings are not used", path, error)
+        return []
+
+    names = []
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.key is not None:
+            names.append(binding.key)
+            continue
+        if not binding.error:
+            continue
+
+        # Only the first word is shown, because the rest of the line may be a password.
+        first_word = binding.original.string.strip().split("=", 1)[0].split(maxsplit=1)
+        start_note = f" (starting with {first_word[0][:40]!r})" if first_word else ""
+        problem = ("parse", str(path), str(binding.original.line))
+        if problem in _reported_problems:
+            continue
+        _reported_problems.add(problem)
+        logger.warning("%s, line %d: not a NAME=value line%s, so it is ignored. Write it as NAME=value (for "
+                       "example KG_API_PORT=8000), or start it with # to make it a comment",
+                       path, binding.original.line, start_note)
+    return names
+
+
+def warn_unknown_variables(environment: Iterable[str], file_variables: dict[Path, list[str]]) -> None:
+    """Log one warning per KG_ variable that is no setting, naming its source and the closest setting.
+
+    Such a variable is still ignored, and the warning explains why it has no effect.
+    """
+    known = setting_variable_names() | OTHER_KG_VARIABLES
+    candidates = sorted(name[len(ENV_PREFIX):] for name in known if name.startswith(ENV_PREFIX))
+    sources = [(name, "in the environment") for name in environment]
+    sources += [(name, f"in {path}") for path, names in file_variables.items() for name in names]
+    for name, source in sources:
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in known:
+            continue
+        problem = ("unknown", name, source)
+        if problem in _reported_problems:
+            continue
+        _reported_problems.add(problem)
+
+        close = difflib.get_close_matches(upper[len(ENV_PREFIX):], candidates, n=1)
+        advice = (f"did you mean {ENV_PREFIX}{close[0]}?" if close
+                  else "see the settings table in README.md for the names")
+        logger.warning("%s (%s) is not a kg-service setting and is ignored; %s", name, source, advice)
+
+
+class _DotenvParseWarningFilter(logging.Filter):
+    """Drop python-dotenv's "could not parse statement" warning, which names no file.
+
+    `read_env_file_names` logs the same problem with the path of the `.env` file.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("python-dotenv could not parse statement")
+
+
+logging.getLogger("dotenv.main").addFilter(_DotenvParseWarningFilter())
 
 
 @functools.lru_cache(maxsize=1)

@@ -715,3 +715,113 @@ def test_link_prediction_reports_loaded_graph(core_graph) -> None:
     assert table.exit_code == 0, table.output
     assert f"loaded synthetic into {core_graph.uri}" in flat(table.output)
     assert "--stored" in table.output
+
+
+# Every --data input is checked before the first one is scored
+
+def record_scoring(monkeypatch) -> list[str]:
+    """Replace the root-cause scorers with ones that only record the input they receive, and return that record."""
+    import kg_service.evaluation.rootcause as rootcause
+
+    calls: list[str] = []
+    monkeypatch.setattr(rootcause, "evaluate_ai4i", lambda path, *args, **kwargs: calls.append(f"ai4i {path}"))
+    monkeypatch.setattr(rootcause, "score_failure_mode_classifier",
+                        lambda train_file, scored_file: calls.append(f"mwo2kg {scored_file}"))
+    monkeypatch.setattr(rootcause, "evaluate_causrca",
+                        lambda store, schema, root, *args, **kwargs: calls.append(f"causrca {root}"))
+    return calls
+
+
+def two_good_inputs(tmp_path: Path) -> tuple[Path, Path]:
+    """Write a small AI4I-style CSV and a failure-mode file with its train.txt beside it."""
+    ai4i_lines = data_file("ai4i2020", "ai4i2020.csv").read_text(encoding="utf-8").splitlines()
+    ai4i = tmp_path / "machines.csv"
+    ai4i.write_text("\n".join(ai4i_lines[:200]) + "\n", encoding="utf-8")
+    failure_modes = tmp_path / "modes" / "heldout.txt"
+    failure_modes.parent.mkdir()
+    failure_modes.write_text("\n".join(dev_lines()[:10]) + "\n", encoding="utf-8")
+    shutil.copy(SHARED_TRAIN, failure_modes.parent / "train.txt")
+    return ai4i, failure_modes
+
+
+def test_bad_third_data_input_fails_before_scoring(tmp_path: Path, monkeypatch) -> None:
+    calls = record_scoring(monkeypatch)
+    ai4i, failure_modes = two_good_inputs(tmp_path)
+    missing = tmp_path / "no-such-input"
+
+    result = invoke("evaluate", "root-cause", "--data", str(ai4i), "--data", str(failure_modes),
+                    "--data", str(missing))
+
+    assert result.exit_code == 1, result.output
+    assert calls == []
+    text = flat(result.output)
+    assert f"--data input 3: {missing}: file or folder not found" in text
+    assert "1 of 3 --data inputs are invalid, so none was evaluated" in text
+    assert "an AI4I-style CSV" in text
+    assert str(ai4i) not in text
+    assert str(failure_modes) not in text
+
+
+def test_bad_later_file_content_fails_before_scoring(tmp_path: Path, monkeypatch) -> None:
+    calls = record_scoring(monkeypatch)
+    ai4i, failure_modes = two_good_inputs(tmp_path)
+    no_label = tmp_path / "modes" / "second.txt"
+    no_label.write_text("pump leaking,Leakage\nhello world\n", encoding="utf-8")
+    few_columns = tmp_path / "few_columns.csv"
+    few_columns.write_text("UDI,Type\n1,L\n", encoding="utf-8")
+
+    result = invoke("evaluate", "root-cause", "--data", str(ai4i), "--data", str(failure_modes),
+                    "--data", str(no_label), "--data", str(few_columns))
+
+    assert result.exit_code == 1, result.output
+    assert calls == []
+    text = flat(result.output)
+    assert "2 of 4 --data inputs are invalid" in text
+    assert f"--data input 3: {no_label}, line 2" in text
+    assert f"--data input 4: {few_columns}: missing AI4I columns" in text
+
+
+def test_bad_causal_graph_option_fails_before_scoring(tmp_path: Path, monkeypatch) -> None:
+    calls = record_scoring(monkeypatch)
+    ai4i, _ = two_good_inputs(tmp_path)
+    scenario = tmp_path / "exp_1"
+    copy_run(scenario, "probe", "exp_1", "run_1")
+
+    result = invoke("evaluate", "root-cause", "--data", str(ai4i), "--data", str(scenario),
+                    "--causal-graph", str(tmp_path / "no-graph"))
+
+    assert result.exit_code == 1, result.output
+    assert calls == []
+    text = flat(result.output)
+    assert f"--data input 2 ({scenario}): {tmp_path / 'no-graph'}: not a causRCA expert graph" in text
+
+
+def test_good_inputs_scored_in_order(tmp_path: Path, monkeypatch) -> None:
+    calls = record_scoring(monkeypatch)
+    ai4i, failure_modes = two_good_inputs(tmp_path)
+    monkeypatch.setattr("kg_service.cli._store", lambda *args, **kwargs: pytest.fail("no causRCA input, no store"))
+
+    # The stand-ins return no results, so the command's output is not checked here.
+    invoke("evaluate", "root-cause", "--data", str(failure_modes), "--data", str(ai4i))
+
+    assert calls == [f"mwo2kg {failure_modes}", f"ai4i {ai4i}"]
+
+
+def test_bad_second_run_fails_before_loading(tmp_path: Path, monkeypatch) -> None:
+    import loaders.causrca
+
+    scenario = tmp_path / "exp_1"
+    copy_run(scenario, "probe", "exp_1", "run_1")
+    (scenario / "run_2").mkdir()
+    loads: list[object] = []
+    monkeypatch.setattr(loaders.causrca, "load_causrca", lambda *args, **kwargs: loads.append(args))
+    monkeypatch.setattr("kg_service.cli._store", lambda *args, **kwargs: loads.append("store"))
+
+    result = invoke("ingest", "causrca", str(scenario), "--run", "run_1", "--run", "run_2", "--run", "run_3")
+
+    assert result.exit_code == 1, result.output
+    assert loads == []
+    text = flat(result.output)
+    assert "--run run_2 (no causes.json, so not a fault-run folder), run_3 (folder not found)" in text
+    assert "nothing was loaded" in text
+    assert "such as run_1, or --run all" in text

@@ -46,6 +46,8 @@ def ingest_causrca(
             inputs = resolve_causrca_inputs(path, causal_graph, settings.data_dir)
             graph_root, normal_root, known_runs = inputs.causal_graph, inputs.normal_recordings, inputs.known_runs
             run_dirs = inputs.runs if "all" in run else [path / item for item in run]
+            if "all" not in run:
+                _check_run_folders(path, run, inputs.runs)
         else:
             # The expert graph alone: PATH (or --causal-graph) must hold expert_graph/.
             graph_root, normal_root, known_runs, run_dirs = causal_graph or path, None, None, []
@@ -69,3 +71,23 @@ def ingest_causrca(
                            "nodes": report.nodes, "relationships": report.relationships,
                            "nodes_created": report.nodes_created,
                            "relationships_created": report.relationships_created}, ensure_ascii=False))
+
+
+def _check_run_folders(path: Path, run: list[str], known: list[Path]) -> None:
+    """Raise InputDataError naming every --run item that is not a fault-run folder, before anything is read."""
+    from kg_service.errors import InputDataError
+    from loaders.causrca import find_fault_runs
+
+    invalid = []
+    for item in run:
+        run_dir = path / item
+        if not run_dir.is_dir():
+            invalid.append(f"{item} (folder not found)")
+        elif find_fault_runs(run_dir) != [run_dir]:
+            invalid.append(f"{item} (no causes.json, so not a fault-run folder)")
+    if not invalid:
+        return
+
+    examples = ", ".join(str(run_dir.relative_to(path)) for run_dir in known[:3])
+    raise InputDataError(f"invalid --run {', '.join(invalid)}, so nothing was loaded", path=str(path),
+                         hint=f"pass fault-run folders relative to {path}, such as {examples}, or --run all")

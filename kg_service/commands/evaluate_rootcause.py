@@ -35,33 +35,37 @@ def evaluate_root_cause(
     KG_STATE_DIR and KG_BOLT_PORT), because the ranking runs there. Afterwards, also after a
     failure, the evaluation deletes the nodes and relationships it added and restores the
     properties of those that existed before, unless --keep is given. The output reports both.
+    Every input is checked before the first one is scored, so a bad one fails early.
     """
     from kg_service.cli import _errors, _store
     from kg_service.config import get_settings
-    from kg_service.evaluation.rootcause import (RootCauseEvaluation, detect_kind, evaluate_ai4i, evaluate_causrca,
-                                                 evaluate_failure_mode_classifier)
+    from kg_service.evaluation.rootcause import (RootCauseEvaluation, check_root_cause_inputs, evaluate_ai4i,
+                                                 evaluate_causrca, evaluate_failure_mode_classifier)
     from kg_service.ingest import current_schema
 
     settings = get_settings()
     evaluation = RootCauseEvaluation()
     with _errors():
-        for path in data:
-            kind = detect_kind(path)
-            if kind == "ai4i":
-                evaluation.ai4i = evaluate_ai4i(path)
-                evaluation.ai4i_evaluations.append(evaluation.ai4i)
-            elif kind == "mwo2kg":
-                evaluation.failure_mode_classifications.extend(
-                    evaluate_failure_mode_classifier(path, train, settings.data_dir))
-                evaluation.failure_mode_classification = evaluation.failure_mode_classifications[-1]
-            else:
-                store = _store(settings)
-                try:
-                    evaluation.causrca = evaluate_causrca(store, current_schema(store), path, limit, causal_graph,
-                                                          settings.data_dir, keep=keep)
+        # Every input is checked, and Neo4j reached, before the first one is scored.
+        inputs = check_root_cause_inputs(data, train, causal_graph, settings.data_dir)
+        store = _store(settings) if any(item.kind == "causrca" for item in inputs) else None
+        try:
+            for item in inputs:
+                if item.kind == "ai4i":
+                    evaluation.ai4i = evaluate_ai4i(item.path)
+                    evaluation.ai4i_evaluations.append(evaluation.ai4i)
+                elif item.kind == "mwo2kg":
+                    evaluation.failure_mode_classifications.extend(
+                        evaluate_failure_mode_classifier(item.path, train, settings.data_dir))
+                    evaluation.failure_mode_classification = evaluation.failure_mode_classifications[-1]
+                else:
+                    evaluation.causrca = evaluate_causrca(store, current_schema(store), item.path, limit,
+                                                          causal_graph, settings.data_dir, keep=keep,
+                                                          inputs=item.causrca)
                     evaluation.causrca_evaluations.append(evaluation.causrca)
-                finally:
-                    store.close()
+        finally:
+            if store is not None:
+                store.close()
 
     if as_json:
         typer.echo(evaluation.model_dump_json(exclude={"causrca": {"rankings"},

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 from pydantic import BaseModel
@@ -169,6 +170,51 @@ def detect_kind(path: Path) -> str:
     return "ai4i" if _has_ai4i_header(path) else "mwo2kg"
 
 
+class RootCauseInput(NamedTuple):
+    """One `--data` input whose layout was checked: its kind and, for causRCA, the resolved folders."""
+
+    path: Path
+    kind: str
+    causrca: CausrcaInputs | None = None
+
+
+def check_root_cause_inputs(paths: list[Path], train: Path | None = None, causal_graph: Path | None = None,
+                            data_dir: Path | None = None) -> list[RootCauseInput]:
+    """Check every input before any is evaluated, so that a bad later input fails before earlier ones are scored.
+
+    Each input must exist and have a recognised layout (`detect_kind`). A causRCA input must have
+    fault runs and an expert graph, an AI4I-style CSV its columns, and a failure-mode input a
+    training file and `observation,failure mode` lines in every file. Raises one InputDataError
+    that names each bad input.
+    """
+    checked, problems = [], []
+    for number, path in enumerate(paths, start=1):
+        try:
+            checked.append(_check_root_cause_input(path, train, causal_graph, data_dir))
+        except InputDataError as error:
+            # Most errors start with the input's path; those about --train or --causal-graph do not.
+            named = "" if str(error).startswith(str(path)) else f" ({path})"
+            problems.append(f"--data input {number}{named}: {error}")
+    if problems:
+        raise InputDataError(f"{len(problems)} of {len(paths)} --data inputs are invalid, so none was "
+                             "evaluated. Fix or remove them and run again:\n  " + "\n  ".join(problems))
+    return checked
+
+
+def _check_root_cause_input(path: Path, train: Path | None, causal_graph: Path | None,
+                            data_dir: Path | None) -> RootCauseInput:
+    kind = detect_kind(path)
+    if kind == "ai4i":
+        check_ai4i_columns(path)
+        return RootCauseInput(path, kind)
+    if kind == "mwo2kg":
+        train_file, scored = failure_mode_files(path, train, data_dir)
+        for file in (train_file, *scored):
+            read_labelled_texts(file)
+        return RootCauseInput(path, kind)
+    return RootCauseInput(path, kind, resolve_causrca_inputs(path, causal_graph, data_dir))
+
+
 def _has_ai4i_header(path: Path) -> bool:
     try:
         with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
@@ -253,19 +299,21 @@ def resolve_causrca_inputs(root: Path, causal_graph: Path | None = None,
 
 
 def evaluate_causrca(store, schema, root: Path, limit: int = 10, causal_graph: Path | None = None,
-                     data_dir: Path | None = None, keep: bool = False) -> CausrcaEvaluation:
+                     data_dir: Path | None = None, keep: bool = False,
+                     inputs: CausrcaInputs | None = None) -> CausrcaEvaluation:
     """Load the causRCA graph and runs into Neo4j, rank each run's variables and score Recall@k.
 
     Writes (MERGE) the expert graph, the alarms and the deviation events of every fault run, with
     keys under the `causrca` source, into the graph of `store`. Unless `keep`, it then deletes the
     nodes and relationships that did not exist before and restores the properties of those that
     did, also when scoring fails. `graph_changes` of the result reports both. `causal_graph` and
-    `data_dir` are passed to `resolve_causrca_inputs`. Without normal recordings only the plain
-    causal walk is scored.
+    `data_dir` are passed to `resolve_causrca_inputs`, unless `inputs` holds its result for `root`
+    already. Without normal recordings only the plain causal walk is scored.
     """
     from loaders.causrca import build_causrca_batch, write_causrca_batch
 
-    inputs = resolve_causrca_inputs(root, causal_graph, data_dir)
+    if inputs is None:
+        inputs = resolve_causrca_inputs(root, causal_graph, data_dir)
     with_deviations = inputs.normal_recordings is not None
     if not with_deviations:
         logger.warning("causRCA: no normal recordings (real_op/) in %s or the expert graph's folder; only the "
@@ -396,14 +444,7 @@ def rank_ai4i_modes(machine_type: str, air_k: float, process_k: float, speed_rpm
 
 def predict_ai4i(path: Path) -> pd.DataFrame:
     """Return the failed machines of an AI4I-style CSV with their flags and ranked predicted modes."""
-    try:
-        frame = pd.read_csv(path, encoding="utf-8-sig")
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as error:
-        raise InputDataError(f"cannot read the CSV: {error}", path=str(path)) from None
-    missing = [column for column in AI4I_COLUMNS if column not in frame.columns]
-    if missing:
-        raise InputDataError(f"missing AI4I columns {missing}", path=str(path),
-                             hint="pass the AI4I 2020 predictive maintenance CSV or one with the same columns")
+    frame = _read_ai4i_csv(path)
     failed = frame[frame["Machine failure"] == 1].copy()
     failed["flags"] = [[mode for mode in AI4I_MODES if row[mode] == 1] for _, row in failed.iterrows()]
     failed["ranked"] = [rank_ai4i_modes(row["Type"], row["Air temperature [K]"], row["Process temperature [K]"],
@@ -411,6 +452,23 @@ def predict_ai4i(path: Path) -> pd.DataFrame:
                         for _, row in failed.iterrows()]
     failed["predicted"] = [ranked[0] for ranked in failed["ranked"]]
     return failed
+
+
+def check_ai4i_columns(path: Path) -> None:
+    """Raise InputDataError unless the header of the CSV at `path` names every AI4I column."""
+    _read_ai4i_csv(path, rows=0)
+
+
+def _read_ai4i_csv(path: Path, rows: int | None = None) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(path, encoding="utf-8-sig", nrows=rows)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise InputDataError(f"cannot read the CSV: {error}", path=str(path)) from None
+    missing = [column for column in AI4I_COLUMNS if column not in frame.columns]
+    if missing:
+        raise InputDataError(f"missing AI4I columns {missing}", path=str(path),
+                             hint="pass the AI4I 2020 predictive maintenance CSV or one with the same columns")
+    return frame
 
 
 def _expected_modes(machines: pd.DataFrame) -> list[str]:

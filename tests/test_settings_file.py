@@ -1,0 +1,161 @@
+"""Settings read from the environment and `.env`: unparsable lines and misspelt KG_ variables are reported."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import kg_service.config as config
+from kg_service.config import OTHER_KG_VARIABLES, Settings, get_settings, setting_variable_names
+
+KG_SERVICE = str(Path(sys.executable).parent / "kg-service")
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings(tmp_path: Path, monkeypatch, caplog) -> None:
+    """Run each test in an empty folder, with no problem reported yet and settings read anew."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(config, "_reported_problems", set())
+    caplog.set_level(logging.WARNING)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def config_warnings(caplog) -> list[str]:
+    return [record.getMessage() for record in caplog.records
+            if record.name == "kg_service.config" and record.levelno == logging.WARNING]
+
+
+# Unparsable .env lines
+
+def test_env_parse_warning_names_the_file(tmp_path: Path, caplog) -> None:
+    (tmp_path / ".env").write_text("KG_LOG_LEVEL=DEBUG\nKG_API_PORT 8000\n=x\nKG_API_HOST=0.0.0.0\n",
+                                   encoding="utf-8")
+
+    settings = Settings()
+
+    warnings = config_warnings(caplog)
+    env_file = tmp_path.resolve() / ".env"
+    assert len(warnings) == 2
+    assert warnings[0].startswith(f"{env_file}, line 2: not a NAME=value line (starting with 'KG_API_PORT')")
+    assert warnings[1].startswith(f"{env_file}, line 3: not a NAME=value line, so it is ignored")
+    assert "Write it as NAME=value" in warnings[0]
+    assert "start it with # to make it a comment" in warnings[0]
+    assert settings.log_level == "DEBUG"
+    assert settings.api_host == "0.0.0.0"
+
+
+def test_env_parse_warning_replaces_dotenv_one(tmp_path: Path, caplog) -> None:
+    (tmp_path / ".env").write_text("KG_API_PORT 8000\n", encoding="utf-8")
+
+    Settings()
+
+    assert "python-dotenv could not parse" not in caplog.text
+    assert str(tmp_path.resolve() / ".env") in caplog.text
+
+
+def test_env_parse_warning_hides_value(tmp_path: Path, caplog) -> None:
+    (tmp_path / ".env").write_text("NEO4J_PASSWORD s3cret-value\n", encoding="utf-8")
+
+    Settings()
+
+    assert "'NEO4J_PASSWORD'" in caplog.text
+    assert "s3cret-value" not in caplog.text
+
+
+def test_env_parse_warning_in_cli_stderr(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("KG_API_PORT 8000\n", encoding="utf-8")
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("KG_")}
+    environment["KG_STATE_DIR"] = str(tmp_path / "state")
+
+    result = subprocess.run([KG_SERVICE, "neo4j", "status"], capture_output=True, text=True, cwd=tmp_path,
+                            env=environment, timeout=120)
+
+    assert f"{tmp_path.resolve() / '.env'}, line 1: not a NAME=value line" in result.stderr
+    assert "python-dotenv could not parse" not in result.stderr
+
+
+# Misspelt KG_ variables
+
+def test_misspelt_setting_is_named_with_a_suggestion(monkeypatch, caplog) -> None:
+    monkeypatch.setenv("KG_BOLTPORT", "7800")
+
+    settings = get_settings()
+
+    assert config_warnings(caplog) == ["KG_BOLTPORT (in the environment) is not a kg-service setting and is "
+                                       "ignored; did you mean KG_BOLT_PORT?"]
+    assert settings.bolt_port != 7800
+
+
+def test_misspelt_setting_in_env_file_named(tmp_path: Path, caplog) -> None:
+    (tmp_path / ".env").write_text("KG_API_PRT=1\n", encoding="utf-8")
+
+    settings = Settings()
+
+    assert config_warnings(caplog) == [f"KG_API_PRT (in {tmp_path.resolve() / '.env'}) is not a kg-service setting "
+                                       "and is ignored; did you mean KG_API_PORT?"]
+    assert settings.api_port == 8000
+
+
+def test_unknown_setting_without_close_name(monkeypatch, caplog) -> None:
+    monkeypatch.setenv("KG_XYZZY", "1")
+
+    Settings()
+
+    warnings = config_warnings(caplog)
+    assert len(warnings) == 1
+    assert warnings[0].startswith("KG_XYZZY (in the environment) is not a kg-service setting")
+    assert "did you mean" not in warnings[0]
+    assert "README.md" in warnings[0]
+
+
+def test_unknown_setting_reported_once(monkeypatch, caplog) -> None:
+    monkeypatch.setenv("KG_API_PRT", "not a port")
+
+    Settings()
+    Settings()
+    get_settings()
+
+    assert len(config_warnings(caplog)) == 1
+
+
+def test_known_and_other_kg_variables_not_reported(tmp_path: Path, monkeypatch, caplog) -> None:
+    for name in OTHER_KG_VARIABLES:
+        monkeypatch.setenv(name, "1")
+    monkeypatch.setenv("kg_api_port", "8001")
+    monkeypatch.setenv("KG_NEO4J_USER", "reader")
+    (tmp_path / ".env").write_text("KG_LOG_LEVEL=WARNING\nNEO4J_DATABASE=plant\nOTHER_TOOL_VARIABLE=1\n",
+                                   encoding="utf-8")
+
+    settings = Settings()
+
+    assert config_warnings(caplog) == []
+    assert settings.api_port == 8001
+    assert settings.neo4j_user == "reader"
+    assert settings.neo4j_database == "plant"
+
+
+def test_setting_variable_names_cover_aliases() -> None:
+    names = setting_variable_names()
+
+    assert "KG_BOLT_PORT" in names
+    assert "NEO4J_URI" in names
+    assert "KG_NEO4J_URI" in names
+    assert "NEO4J_USERNAME" in names
+
+
+def test_other_settings_classes_not_reported():
+    from kg_service.api.app import ServerOptions
+    from kg_service.ask.service import AskSettings
+    from kg_service.config import OTHER_KG_VARIABLES
+
+    for settings_class in (AskSettings, ServerOptions):
+        prefix = settings_class.model_config["env_prefix"]
+        for field_name in settings_class.model_fields:
+            assert f"{prefix}{field_name.upper()}" in OTHER_KG_VARIABLES
