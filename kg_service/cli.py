@@ -380,3 +380,7 @@ for _module_name in FEATURE_COMMANDS:
         app.add_typer(_module.command_group, name=_module.command_name)
 
 app.add_typer(evaluate_app, name="evaluate")
+
+
+if __name__ == "__main__":
+    app(prog_name="kg-service")
