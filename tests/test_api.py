@@ -240,6 +240,18 @@ def test_root_causes_window_without_events_picks_mode(client, store):
     assert result["candidates"]["edges"]
 
 
+def test_root_causes_tied_conditions_listed(client):
+    query = "query($a: String!) { rootCauses(asset: $a) { condition { id } conditionSource tiedConditions } }"
+    tied = graphql(client, query, a="AC-1")["data"]["rootCauses"]
+    alone = graphql(client, query, a="AC-3")["data"]["rootCauses"]
+
+    # Pressure Low and Noise have two failure work orders each on AC-1; Pressure Low's is newer.
+    assert tied["conditionSource"] == "work orders"
+    assert tied["condition"]["id"] == "failure-mode:pressure-low"
+    assert tied["tiedConditions"] == ["failure-mode:noise"]
+    assert alone["tiedConditions"] == []
+
+
 def test_root_causes_named_mode_source(client):
     body = graphql(client, ROOT_CAUSES, asset="AC-3", mode="Overheating", lang="en")
     assert body["data"]["rootCauses"]["conditionSource"] == "query"

@@ -234,7 +234,7 @@ class CoreQuery:
         observed = [ObservedEvent(id=item.id, classes=item.classes, start_time=_iso(item.start_time),
                                   signal_keys=item.signals) for item in result.observed_events]
         return RootCauseResult(asset=entity(result.asset), condition=entity(result.condition),
-                               condition_source=result.condition_source,
+                               condition_source=result.condition_source, tied_conditions=result.tied_conditions,
                                target_work_orders=len(result.target_work_orders), sources=result.sources,
                                scope=scope, ranked=candidates, observed=observed)
 

@@ -304,6 +304,11 @@ class RootCauseResult:
         default=None, description="How the condition was found: query (named), event (recorded by a named "
                                   "event), window events (most frequent among the asset's events in the window) or "
                                   "work orders (most frequent among the asset's failure work orders in the window)")
+    tied_conditions: list[str] = strawberry.field(
+        default_factory=list, description="Keys of the failure modes exactly as frequent as the chosen condition, "
+                                          "by the count that conditionSource names; the condition won the tie by "
+                                          "its newer event or work order, then by its key. Name one as "
+                                          "failureMode to rank its causes. Empty without a tie")
     target_work_orders: int = strawberry.field(description="Work orders on the asset that record the condition")
     sources: list[str] = strawberry.field(description="Evidence sources that contributed: co-occurrence, "
                                                       "precedence, mechanism, causal, text, prediction")
