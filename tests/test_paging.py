@@ -332,3 +332,20 @@ def test_page_info_four_relay_fields(api):
         info, cursors = connection["pageInfo"], [edge["cursor"] for edge in connection["edges"]]
         assert info["hasPreviousPage"] is True
         assert info["startCursor"] == cursors[0]
+
+
+def test_history_cursor_encoded_only_when_selected(api, monkeypatch):
+    from kg_service.api import types as api_types
+
+    calls = []
+    real = api_types.history_cursor
+    monkeypatch.setattr(api_types, "history_cursor", lambda row, scope: calls.append(row["id"]) or real(row, scope))
+    nodes_only = 'query { failureHistory(asset: "AC-3", first: 5) { edges { node { id } } } }'
+    with_cursors = 'query { failureHistory(asset: "AC-3", first: 5) { edges { cursor node { id } } } }'
+
+    api.post("/graphql", json={"query": nodes_only}).raise_for_status()
+    assert calls == []
+    body = api.post("/graphql", json={"query": with_cursors}).json()
+    edges = body["data"]["failureHistory"]["edges"]
+    assert calls == [edge["node"]["id"] for edge in edges]
+    assert all(edge["cursor"] for edge in edges)

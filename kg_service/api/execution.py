@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+from operator import attrgetter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -75,9 +76,15 @@ class PlainField:
     item_non_null: bool
 
     def value(self, source: Any, arguments: dict[str, Any]) -> Any:
+        return self.reader(arguments)(source)
+
+    def reader(self, arguments: dict[str, Any]) -> Callable[[Any], Any]:
+        """Return the function that reads the field's value from a source object, with `arguments` bound."""
         if self.resolver is None:
-            return getattr(source, self.attribute)
-        return self.resolver(source, **{self.argument_names[name]: value for name, value in arguments.items()})
+            return attrgetter(self.attribute)
+        resolver = self.resolver
+        keywords = {self.argument_names[name]: value for name, value in arguments.items()}
+        return lambda source: resolver(source, **keywords)
 
     def complete(self, value: Any, complete_item: Callable[[Any], Any]) -> Any:
         """Return the completed value, completing each non-null item with `complete_item`.
@@ -104,12 +111,33 @@ class PlainField:
         return completed
 
 
+# The built-in scalars whose output coercion returns a value of this exact Python type unchanged.
+_UNCHANGED_OUTPUT = {"String": str, "ID": str, "Boolean": bool}
+
+
 def coerce_leaf(scalar: GraphQLScalarType, value: Any) -> Any:
     """Return a scalar value coerced for output, or raise _StandardPath when the scalar rejects it."""
     coerced = scalar.coerce_output_value(value)
     if coerced is None or coerced is Undefined:
         raise _StandardPath
     return coerced
+
+
+def leaf_completer(scalar: GraphQLScalarType) -> Callable[[Any], Any]:
+    """Return `coerce_leaf` for one scalar, skipping the coercion call for a value it returns unchanged.
+
+    graphql-core returns a str as-is for String and ID and a bool as-is for Boolean, so an item
+    of that exact type needs no call. Int and Float check ranges and finiteness, so their values
+    always go through the scalar.
+    """
+    unchanged = _UNCHANGED_OUTPUT.get(scalar.name)
+
+    def complete(value: Any) -> Any:
+        if type(value) is unchanged:
+            return value
+        return coerce_leaf(scalar, value)
+
+    return complete
 
 
 def _type_shape(field_type: Any) -> tuple[Any, bool, bool, bool]:
@@ -213,30 +241,66 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
             return _STANDARD
 
     def _complete_plain(self, parent_type: GraphQLObjectType, source: Any, field_details_list: Any) -> Any:
+        return self._completer(parent_type, field_details_list)(source)
+
+    def _completer(self, parent_type: GraphQLObjectType, field_details_list: Any) -> Callable[[Any], Any]:
+        """Return the function that completes one field of `parent_type` from its source object.
+
+        Every item of a list is selected by the same field details, so the function is built once
+        per request and field. The plan lookup, the argument coercion and the subfield collection
+        run once, and each item only reads and completes its values.
+        The function raises _StandardPath where the field must run the standard way.
+        """
+        completers = self.__dict__.setdefault("_completers", {})
+        key = (parent_type.name, id(field_details_list))
+        completer = completers.get(key)
+        if completer is None:
+            completer = self._build_completer(parent_type, field_details_list)
+            # The key contains an id, so the cache keeps the field details alive for the request as well.
+            completers[key] = completer
+            self.__dict__.setdefault("_completed_details", []).append(field_details_list)
+        return completer
+
+    def _build_completer(self, parent_type: GraphQLObjectType, field_details_list: Any) -> Callable[[Any], Any]:
         details = field_details_list[0]
         node = details.node
         name = node.name.value
         if node.directives:
-            raise _StandardPath
+            return _standard_path
         if name == TYPENAME:
-            return parent_type.name
+            type_name = parent_type.name
+            return lambda source: type_name
         plan = self.plans.get((parent_type.name, name))
         if plan is None:
-            raise _StandardPath
+            return _standard_path
 
-        arguments = {}
+        arguments: dict[str, Any] = {}
         if plan.resolver is not None:
             arguments = self._arguments(parent_type.fields[name], details)
-        value = plan.value(source, arguments)
+        read_value = plan.reader(arguments)
+        complete = plan.complete
         if isinstance(plan.named_type, GraphQLScalarType):
-            scalar = plan.named_type
-            return plan.complete(value, lambda item: coerce_leaf(scalar, item))
+            complete_leaf = leaf_completer(plan.named_type)
+            if not plan.is_list and not plan.non_null:
+                # A nullable single leaf, the commonest field, completes without the wrapper checks.
+                def complete_nullable_leaf(source: Any) -> Any:
+                    value = read_value(source)
+                    return None if value is None else complete_leaf(value)
+
+                return complete_nullable_leaf
+            return lambda source: complete(read_value(source), complete_leaf)
 
         object_type = plan.named_type
         grouped_field_set, new_defer_usages, _ = self.collect_subfields(object_type, field_details_list)
         if new_defer_usages:
-            raise _StandardPath
-        return plan.complete(value, lambda item: self._complete_object(object_type, item, grouped_field_set))
+            return _standard_path
+        subfields = [(response_name, self._completer(object_type, subfield_details))
+                     for response_name, subfield_details in grouped_field_set.items()]
+
+        def complete_object(item: Any) -> dict[str, Any]:
+            return {response_name: complete_field(item) for response_name, complete_field in subfields}
+
+        return lambda source: complete(read_value(source), complete_object)
 
     def _arguments(self, field: GraphQLField, details: Any) -> dict[str, Any]:
         """Return the coerced arguments of a field node, coerced once per request.
@@ -253,12 +317,10 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
             cache[key] = arguments
         return arguments
 
-    def _complete_object(self, object_type: GraphQLObjectType, source: Any, grouped_field_set: dict[str, Any]
-                         ) -> dict[str, Any]:
-        completed = {}
-        for response_name, field_details_list in grouped_field_set.items():
-            completed[response_name] = self._complete_plain(object_type, source, field_details_list)
-        return completed
+
+def _standard_path(source: Any) -> Any:
+    """Raise _StandardPath, so the field runs the standard way."""
+    raise _StandardPath
 
 
 def _in_order(grouped_field_set: dict[str, Any], plain: dict[str, Any], executed: dict[str, Any]) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from kg_service.api import features
 from kg_service.api.context import read, request_schema_async, request_store
 from kg_service.api.execution import executor_for
 from kg_service.api.limits import Cost, QueryCostLimiter, query_limit_extensions
-from kg_service.api.paging import keyset_page_info
+from kg_service.api.paging import PageInfo, keyset_page_info
 from kg_service.api.prepared import PreparedOperations, RecordPreparedOperation
 from kg_service.errors import GraphUnavailableError, KGServiceError
 from kg_service.reasoning import lookup
@@ -174,10 +174,12 @@ class CoreQuery:
         params = lookup.asset_history_params(asset, ASSET_CLASSES, first, after, failures_only, since, until)
         page = lookup.asset_history_page((await read(info, lookup.ASSET_HISTORY_QUERY, params))[0], asset,
                                          ASSET_CLASSES)
-        edges = [WorkOrderEdge(cursor=lookup.history_cursor(row, page.scope), node=_work_order(row))
-                 for row in page.rows]
+        edges = [WorkOrderEdge(node=_work_order(row), row=row, scope=page.scope) for row in page.rows]
+        start_cursor = lookup.history_cursor(page.rows[0], page.scope) if page.rows else None
         return WorkOrderConnection(total_count=page.total, edges=edges,
-                                   page_info=keyset_page_info(edges, page.has_next, after))
+                                   page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor,
+                                                      has_previous_page=after is not None,
+                                                      start_cursor=start_cursor))
 
     @strawberry.field(description="Classes of every loaded ontology, ordered by node label")
     async def ontology_classes(self, info: Info, first: int = 100, after: str | None = None) -> OntologyClassConnection:

@@ -11,7 +11,7 @@ from strawberry.scalars import JSON
 from kg_service.api.execution import PURE_RESOLVER
 from kg_service.api.paging import Connection, KeyConnection, PageInfo, connection, fingerprint, key_connection
 from kg_service.ontology.schema import GraphSchema
-from kg_service.reasoning.lookup import check_language, display_name
+from kg_service.reasoning.lookup import check_language, display_name, history_cursor
 from kg_service.reasoning.rootcause import MAX_CANDIDATES
 
 
@@ -104,10 +104,17 @@ class WorkOrder:
         return self._page(self.symptom_items, "symptoms", first, after)
 
 
+def _work_order_cursor(self: WorkOrderEdge) -> str:
+    return history_cursor(self.row, self.scope)
+
+
 @strawberry.type
 class WorkOrderEdge:
-    cursor: str
+    # Most history requests select nodes alone, so the cursor is encoded only when it is selected.
+    cursor: str = strawberry.field(resolver=_work_order_cursor, metadata={PURE_RESOLVER: True})
     node: WorkOrder
+    row: strawberry.Private[dict[str, Any]]
+    scope: strawberry.Private[str | None]
 
 
 @strawberry.type(description="Relay-style page of work orders, newest first")
