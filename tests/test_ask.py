@@ -10,10 +10,12 @@ from starlette.testclient import TestClient
 
 from kg_service.api.app import create_app
 from kg_service.ask import Asker
+from kg_service.ask.entities import EntityIndex
 from kg_service.ask.evaluation import QUESTIONS_FILE, evaluate_mapper, load_questions
+from kg_service.ask.prompt import ModelMapper
 from kg_service.ask.rules import RuleMapper
 from kg_service.ask.service import with_time_window
-from kg_service.ask.tools import LookupCall, RankSuppliersCall, RootCausesCall, parse_tool_call
+from kg_service.ask.tools import LookupCall, RankSuppliersCall, RootCausesCall, UnmappableCall, parse_tool_call
 from kg_service.reasoning import lookup
 from kg_service.reasoning.rootcause import RootCauseQuery, rank_causes
 from kg_service.errors import QueryError, ToolCallError
@@ -408,3 +410,61 @@ def test_english_reason_omitted_in_chinese():
     assert "not about the plant" not in chinese
     assert chinese.startswith("无法把这个问题对应到可执行的查询。")
     assert "(not about the plant)" in unmappable_text("en", "not about the plant", ["Why did AC-3 stop?"])
+
+
+# the default backend: the keyword rules first
+
+def test_auto_backend_maps_by_rules_without_loading_model(plant):
+    from kg_service.ask.service import RulesFirstMapper
+
+    loads = []
+    mapper = RulesFirstMapper(lambda: loads.append(1) or ModelMapper(ScriptedBackend(['{"tool": "unmappable"}'])))
+    answer = Asker(plant, mapper).ask("Why does Air Compressor 3 overheat?")
+    assert answer.status == "answered"
+    assert answer.mapped_by == "rules"
+    assert loads == []
+
+
+def test_auto_backend_asks_model_when_rules_fail(plant):
+    from kg_service.ask.service import RulesFirstMapper
+
+    question = "Tell me what the machine numbered three suffers from"
+    assert isinstance(RuleMapper().map(question, EntityIndex.load(plant)), UnmappableCall)
+    backend = ScriptedBackend(['{"tool": "root_causes", "asset": "AC-3", "failure_mode": "Overheating"}'] * 2)
+    mapper = RulesFirstMapper(lambda: ModelMapper(backend))
+    answer = Asker(plant, mapper).ask(question)
+    assert answer.mapped_by == "scripted"
+    assert answer.status == "answered"
+    assert len(backend.requests) == 1
+
+    # The model is loaded once and kept for the next question.
+    Asker(plant, mapper).ask(question)
+    assert len(backend.requests) == 2
+
+
+def test_auto_backend_without_model_answers_unmappable(plant):
+    from kg_service.ask.service import RulesFirstMapper
+
+    mapper = RulesFirstMapper(RuleMapper)
+    answer = Asker(plant, mapper).ask("Tell me what the machine numbered three suffers from")
+    assert answer.status == "unmappable"
+    assert answer.mapped_by == "rules"
+    assert answer.mapping_error is None
+
+
+def test_auto_backend_model_error_reported(plant):
+    from kg_service.ask.service import RulesFirstMapper
+
+    mapper = RulesFirstMapper(lambda: ModelMapper(ScriptedBackend(["I think the compressor is hot."])))
+    answer = Asker(plant, mapper).ask("Tell me what the machine numbered three suffers from")
+    assert answer.status == "unmappable"
+    assert answer.mapped_by == "rules"
+    assert answer.mapping_error
+
+
+def test_create_mapper_auto_is_rules_first(settings, monkeypatch):
+    from kg_service.ask.service import RulesFirstMapper, create_mapper
+
+    monkeypatch.delenv("KG_ASK_BACKEND", raising=False)
+    assert isinstance(create_mapper(settings, "auto"), RulesFirstMapper)
+    assert isinstance(create_mapper(settings, "rules"), RuleMapper)

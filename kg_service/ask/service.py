@@ -1,7 +1,7 @@
 """Answer a natural-language question: map it to a tool call, run the query, write the answer.
 
     from kg_service.ask import Asker
-    asker = Asker.from_settings(store, settings)      # the configured model, else keyword rules
+    asker = Asker.from_settings(store, settings)      # keyword rules, then the configured model
     answer = asker.ask("为什么3号空压机停机？")
     answer.text, answer.tool, answer.arguments, answer.citations
 """
@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import date
@@ -106,14 +107,66 @@ class AskSettings(BaseSettings):
     model: str | None = Field(default=None, description="Model of a model backend; unset uses KG_LLM_MODEL")
 
 
+class RulesFirstMapper:
+    """A question mapper that tries the keyword rules first and a language model only where they find no query.
+
+    The default backend `auto` maps this way. The rules map the usual questions in milliseconds
+    and score best on the question sets, while a small model on a CPU takes 30 to 60 seconds per
+    question. The model, loaded on its first use, reads only what the rules leave unmapped. A
+    backend named explicitly (transformers, openai, llama-cpp) maps every question with the model.
+
+    Usage::
+
+        mapper = RulesFirstMapper(lambda: load_question_model(settings))
+        call, mapped_by, model_error = mapper.map_with_source(question, index)
+    """
+
+    name = "auto"
+    model_id = "keyword rules, then a language model"
+
+    def __init__(self, load_model: Callable[[], QuestionMapper]) -> None:
+        self.rules = RuleMapper()
+        self._load_model = load_model
+        self._model: QuestionMapper | None = None
+        self._lock = threading.Lock()
+
+    def model(self) -> QuestionMapper | None:
+        """Return the model mapper, loading it once; None when no model is available."""
+        with self._lock:
+            if self._model is None:
+                self._model = self._load_model()
+                logger.info("questions that the keyword rules cannot map go to %s (%s)", self._model.name,
+                            self._model.model_id)
+        return None if isinstance(self._model, RuleMapper) else self._model
+
+    def map_with_source(self, question: str, index: EntityIndex) -> tuple[ToolCall, str, str | None]:
+        """Return the tool call, the name of the mapper that produced it and the model's error, if any."""
+        rules_call = self.rules.map(question, index)
+        if not isinstance(rules_call, UnmappableCall):
+            return rules_call, self.rules.name, None
+
+        model = self.model()
+        if model is None:
+            return rules_call, self.rules.name, None
+        try:
+            return model.map(question, index), model.name, None
+        except ToolCallError as error:
+            logger.info("neither the keyword rules nor the model mapped %r: %s", question[:80], error)
+            return rules_call, self.rules.name, str(error)
+
+    def map(self, question: str, index: EntityIndex) -> ToolCall:
+        return self.map_with_source(question, index)[0]
+
+
 def create_mapper(settings: Settings, backend: str | None = None, model: str | None = None) -> QuestionMapper:
     """Return the mapper for `backend` and `model`.
 
     Unset, they come from KG_ASK_BACKEND and KG_ASK_MODEL, else from the extraction settings
     KG_LLM_BACKEND and KG_LLM_MODEL.
 
-    "rules" is the keyword mapper. "auto" uses the configured model when one is installed and
-    falls back to the rules when none is. Any other name must load, or ConfigurationError is raised.
+    "rules" is the keyword mapper. "auto" is a `RulesFirstMapper`: the keyword rules, then the
+    configured model (when one is installed) for the questions the rules cannot map. Any other
+    name must load, or ConfigurationError is raised.
     """
     ask_settings = AskSettings()
     name = backend or ask_settings.backend or settings.llm_backend
@@ -122,6 +175,13 @@ def create_mapper(settings: Settings, backend: str | None = None, model: str | N
         raise ConfigurationError(f"question backend {name!r} is invalid; use one of {', '.join(MAPPER_NAMES)}")
     if name == "rules":
         return RuleMapper()
+    if name == "auto":
+        return RulesFirstMapper(lambda: _model_mapper(settings, name, model))
+    return _model_mapper(settings, name, model)
+
+
+def _model_mapper(settings: Settings, name: str, model: str | None) -> QuestionMapper:
+    """Load the model mapper of backend `name`; for "auto", return the keyword rules when no model loads."""
     try:
         from kg_service.extraction.backends import create_backend
     except ImportError as error:
@@ -233,8 +293,10 @@ class Asker:
 
         With a fallback, an invalid model output is mapped by the rules instead. So is a model's
         `unmappable` call when the rules find a query, because small models often give up on
-        questions they could map.
+        questions they could map. A `RulesFirstMapper` tries the rules first itself.
         """
+        if isinstance(self.mapper, RulesFirstMapper):
+            return self.mapper.map_with_source(question, index)
         try:
             call = self.mapper.map(question, index)
         except ToolCallError as error:
