@@ -221,7 +221,8 @@ def _root_causes(store: GraphStore, index: EntityIndex, call: RootCausesCall) ->
     if asset is None and chosen_mode and equipment_keys:
         # A kind alone ("why do the pumps fail?") gives the ranking no asset to start from, so it
         # explains the failure mode that the work orders of that kind record most often.
-        # NOTE: without an asset the ranking reads no alarm or failure event, only work orders and documents.
+        # NOTE: without a date window the kind's alarms and failure events are not observed, because the
+        # failure mode comes from the work orders first.
         modes = _modes_by_frequency(store, None, equipment_keys, call)
         if modes:
             query.failure_mode = modes[0]["id"]

@@ -297,6 +297,23 @@ RETURN event.id AS id, labels(event) AS labels, event.startTime AS start, collec
 ORDER BY start, id LIMIT $max
 """
 
+# The same events as WINDOW_EVENTS_QUERY for a set of equipment without a common asset (a kind of
+# equipment, "the pumps"): the events of each equipment and of its parts.
+EQUIPMENT_WINDOW_EVENTS_QUERY = """
+UNWIND $equipment AS key
+MATCH (kept:Entity {id: key})
+MATCH (event:Event)-[:FOR_ASSET]->(target)
+WHERE (target = kept OR (target)-[:PART_OF*1..6]->(kept))
+  AND (event:Alarm OR event:FailureEvent OR ($anomalies AND event:AnomalyEvent))
+  AND ($since IS NULL OR event.startTime >= $since) AND ($until IS NULL OR event.startTime <= $until)
+WITH DISTINCT event
+OPTIONAL MATCH (event)-[:INVOLVES_SIGNAL]->(signal:Signal)
+OPTIONAL MATCH (event)-[:HAS_FAILURE_MODE]->(mode)
+RETURN event.id AS id, labels(event) AS labels, event.startTime AS start, collect(DISTINCT signal.id) AS signals,
+       collect(DISTINCT mode.id) AS modes
+ORDER BY start, id LIMIT $max
+"""
+
 CAUSAL_QUERY = f"""
 UNWIND $signals AS observed
 MATCH path = (candidate:Signal)-[:CAUSES*1..{MAX_CAUSAL_DEPTH}]->(target:Signal {{id: observed}})
@@ -485,10 +502,15 @@ def _resolve(store: GraphStore, query: RootCauseQuery) -> _Context:
             source = "event"
 
     start = start or condition or asset
-    if not observed and asset is not None and (since is not None or until is not None or condition is None):
-        rows = store.read(WINDOW_EVENTS_QUERY, {"asset": asset["id"], "since": since, "until": until,
-                                                "max": MAX_OBSERVED_EVENTS, "anomalies": query.use_anomalies,
-                                                "equipment": query.equipment})
+    # Without an asset, a set of equipment (a kind) is the scope whose window events are observed.
+    scoped = asset is not None or bool(query.equipment)
+    if not observed and scoped and (since is not None or until is not None or condition is None):
+        params = {"since": since, "until": until, "max": MAX_OBSERVED_EVENTS, "anomalies": query.use_anomalies,
+                  "equipment": query.equipment}
+        if asset is not None:
+            rows = store.read(WINDOW_EVENTS_QUERY, {**params, "asset": asset["id"]})
+        else:
+            rows = store.read(EQUIPMENT_WINDOW_EVENTS_QUERY, params)
         observed = [ObservedEvent(row["id"], sorted(row["labels"]), _native(row["start"]), row["signals"])
                     for row in rows]
         if condition is None:
