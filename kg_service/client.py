@@ -186,7 +186,7 @@ query Rank($criteria: [CriterionInput!]!, $part: String, $category: String, $met
            $excludedAfter: String, $tablesAfter: String) {{
   rankSuppliers(criteria: $criteria, part: $part, category: $category, method: $method, constraints: $constraints,
                 ahp: $ahp) {{
-    method higherIsBetter partIds
+    method higherIsBetter partIds warnings
     ranking(first: $first, after: $rankingAfter) {{
       pageInfo {{ hasNextPage endCursor }} edges {{ node {{ rank supplier {{ {ENTITY_FIELDS} }} score }} }} }}
     excluded(first: $first, after: $excludedAfter) {{
@@ -301,6 +301,7 @@ class SupplierRanking:
     scores: pd.Series
     excluded: pd.DataFrame
     ahp: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -410,15 +411,57 @@ class _InProcess:
             self.store.close()
 
 
+def _camel_case(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(word[:1].upper() + word[1:] for word in rest)
+
+
+def _camel_case_keys(value: Any, path: str) -> Any:
+    """Return `value` with the snake_case keys of its dicts, at any depth, in camelCase (GraphQL input names).
+
+    Raises QueryError naming the dict at `path` when it has a key in both spellings.
+    """
+    if isinstance(value, list):
+        return [_camel_case_keys(item, f"{path}[{index}]") for index, item in enumerate(value)]
+    if not isinstance(value, dict):
+        return value
+    converted: dict[str, Any] = {}
+    spellings: dict[Any, Any] = {}
+    for key, item in value.items():
+        name = _camel_case(key) if isinstance(key, str) else key
+        if name in converted:
+            raise QueryError(f"{path} has both {spellings[name]!r} and {key!r}, two spellings of one field; keep "
+                             "one of them")
+        spellings[name] = key
+        converted[name] = _camel_case_keys(item, f"{path}.{name}")
+    return converted
+
+
+def _error_class(code: Any) -> type[KGServiceError] | None:
+    """Return the kg-service error class named `code`, or None.
+
+    The API's authentication and authorization errors are defined in kg_service.api.auth, not in
+    kg_service.errors, so both modules are searched.
+    """
+    if not isinstance(code, str):
+        return None
+    from kg_service.api import auth
+
+    for module in (errors_module, auth):
+        kind = getattr(module, code, None)
+        if isinstance(kind, type) and issubclass(kind, KGServiceError):
+            return kind
+    return None
+
+
 def _error_from_response(error: dict[str, Any]) -> KGServiceError:
     """Return the kg-service error that a GraphQL error of the server stands for, as the in-process client raises it.
 
     The server puts the class name of a kg-service error in `extensions.code` (NotFoundError,
-    QueryError, ...); any other error becomes a QueryError.
+    AuthorizationError, QueryError, ...); any other error becomes a QueryError.
     """
-    code = (error.get("extensions") or {}).get("code")
-    kind = getattr(errors_module, code, None) if isinstance(code, str) else None
-    if isinstance(kind, type) and issubclass(kind, KGServiceError):
+    kind = _error_class((error.get("extensions") or {}).get("code"))
+    if kind is not None:
         return kind(error["message"])
     return QueryError(f"query failed: {error['message']}")
 
@@ -779,7 +822,7 @@ class KGClient:
             distances=pd.DataFrame({item["name"]: item["values"] for item in tables["distances"]},
                                    index=pd.Index(rows, name="supplier")),
             scores=pd.Series(tables["scores"], index=pd.Index(rows, name="supplier"), name="score"),
-            excluded=excluded, ahp=result["ahp"])
+            excluded=excluded, ahp=result["ahp"], warnings=result["warnings"])
 
     # design
 
@@ -795,8 +838,13 @@ class KGClient:
                                      "document", "rules"])
 
     def check_design(self, design: dict[str, Any], lang: str = "en") -> DesignCheck:
-        """Validate a proposed design (the DesignInput fields in camelCase) with pySHACL."""
-        result, lists = self._follow(CHECK_DESIGN_QUERY, "checkDesign", ("violations",), design=design, lang=lang)
+        """Validate a proposed design with pySHACL.
+
+        `design` has the DesignInput fields, in camelCase (`ratedLoad`) or in the snake_case of the
+        CLI's design file (`rated_load`).
+        """
+        result, lists = self._follow(CHECK_DESIGN_QUERY, "checkDesign", ("violations",),
+                                     design=_camel_case_keys(design, "design"), lang=lang)
         return DesignCheck(conforms=result["conforms"], violation_count=result["violationCount"],
                            warning_count=result["warningCount"], violations=pd.DataFrame(lists["violations"]))
 

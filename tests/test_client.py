@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from kg_service.api.app import create_app
+from kg_service.api.auth import AuthorizationError
 from kg_service.client import KGClient
 from kg_service.errors import ConfigurationError, NotFoundError, QueryError
 from kg_service.ontology.editing import OntologyEditor
@@ -259,3 +260,54 @@ def test_wrong_key_rejected(server_url):
 def test_client_needs_one_target():
     with pytest.raises(ConfigurationError):
         KGClient()
+
+
+# The proposal of docs/design-constraints.md, as the CLI's design file spells it.
+SNAKE_CASE_PROPOSAL = {
+    "name": "rev B",
+    "product": "Air Compressor AC-3 replacement cooling module",
+    "materials": ["EN AC-43000", "S235JR"],
+    "dimensions": [{"name": "wall thickness", "value": 0.2, "unit": "cm", "tolerance": 0.02, "process": "die casting"}],
+    "parts": [{"part": "6204-2RS", "rated_load": {"value": 13.5, "unit": "kN"}},
+              {"part": "Cooler housing", "supplier": "Kunshan Castings"}],
+}
+
+
+@pytest.mark.parametrize("mode", ["direct", "http"])
+def test_client_accepts_snake_case_design(mode, request):
+    """check_design rejected the CLI's snake_case design file: unknown field 'rated_load'."""
+    client = request.getfixturevalue(mode)
+    camel = {**SNAKE_CASE_PROPOSAL, "parts": [{"part": "6204-2RS", "ratedLoad": {"value": 13.5, "unit": "kN"}},
+                                              SNAKE_CASE_PROPOSAL["parts"][1]]}
+    by_snake = client.check_design(SNAKE_CASE_PROPOSAL)
+    by_camel = client.check_design(camel)
+    assert by_snake.conforms is False
+    assert by_snake.violation_count == 2
+    assert by_snake.violation_count == by_camel.violation_count
+    assert by_snake.warning_count == by_camel.warning_count
+    assert sorted(by_snake.violations["message"]) == sorted(by_camel.violations["message"])
+
+
+def test_client_rejects_both_spellings(direct):
+    design = {"name": "rev B", "parts": [{"part": "6204-2RS", "rated_load": {"value": 13.5, "unit": "kN"},
+                                          "ratedLoad": {"value": 12, "unit": "kN"}}]}
+    with pytest.raises(QueryError) as raised:
+        direct.check_design(design)
+    assert str(raised.value) == ("design.parts[0] has both 'rated_load' and 'ratedLoad', two spellings of one field; "
+                                 "keep one of them")
+
+
+RELABEL_MUTATION = """
+mutation { relabelTerm(term: "Bearing", labelZh: "滚动轴承", why: "client test", author: "tests", preview: true) {
+  applied } }
+"""
+
+
+@pytest.mark.parametrize("mode", ["direct", "http"])
+def test_client_raises_authorization_error(mode, request):
+    """A field above the request's role raised QueryError('query failed: ...') over HTTP."""
+    client = request.getfixturevalue(mode)
+    with pytest.raises(AuthorizationError) as raised:
+        client.execute(RELABEL_MUTATION)
+    assert "needs the role ontology-editor or higher" in str(raised.value)
+    assert not str(raised.value).startswith("query failed")

@@ -435,6 +435,210 @@ def test_graphql_bad_method_error(client):
     assert "method = 'ELECTRE' is invalid" in body["errors"][0]["message"]
 
 
+# constant criteria and ties
+
+ARV_WARNINGS_QUERY = """
+query($criteria: [CriterionInput!]!, $method: String!) {
+  rankSuppliers(category: "ARV", criteria: $criteria, method: $method) {
+    warnings
+    ranking(first: 200) { edges { node { rank score } } }
+  }
+}
+"""
+
+
+def test_constant_criterion_reported(scms):
+    store, _ = scms
+    criteria = [Criterion("onTimeRate", 0.5), Criterion("certificationCount", 0.5)]
+    ranking = rank_suppliers(store, criteria, category="ARV")
+    assert len(ranking.suppliers) > 2
+    assert len(ranking.warnings) == 1
+    assert ranking.warnings[0].startswith("criterion certificationCount has the same value (0) for all ")
+    assert "its weight 0.5 carries no information" in ranking.warnings[0]
+
+
+def test_all_constant_criteria_rejected(scms):
+    store, _ = scms
+    with pytest.raises(DecisionInputError) as error:
+        rank_suppliers(store, [Criterion("certificationCount", 1.0)], category="ARV")
+    message = str(error.value)
+    assert message.startswith("every criterion has the same value for all ")
+    assert "(certificationCount = 0)" in message
+    assert "rank on a KPI whose values differ" in message
+
+
+def test_varying_criteria_have_no_warning(scms):
+    store, _ = scms
+    ranking = rank_suppliers(store, CRITERIA, "TOPSIS", MIN_SHIPMENTS)
+    assert ranking.warnings == []
+
+
+@pytest.mark.parametrize("method", ["TOPSIS", "VIKOR", "WSM"])
+def test_graphql_constant_criterion_warning(client, method):
+    criteria = [{"name": "onTimeRate", "weight": 0.5}, {"name": "certificationCount", "weight": 0.5}]
+    body = graphql(client, ARV_WARNINGS_QUERY, criteria=criteria, method=method)
+    assert "errors" not in body, body["errors"]
+    warnings = body["data"]["rankSuppliers"]["warnings"]
+    assert len(warnings) == 1
+    assert "certificationCount" in warnings[0]
+
+
+def test_graphql_all_constant_criteria_error(client):
+    body = graphql(client, ARV_WARNINGS_QUERY, criteria=[{"name": "certificationCount", "weight": 1}],
+                   method="TOPSIS")
+    assert body["data"] is None
+    assert "every criterion has the same value" in body["errors"][0]["message"]
+    assert body["errors"][0]["extensions"]["code"] == "DecisionInputError"
+
+
+def test_tied_scores_share_rank():
+    # Rows 1 and 2 are equal and best, so both rank 1; row 0 ranks 3 and row 3 ranks 4.
+    for method in ("TOPSIS", "VIKOR", "WSM"):
+        result = mcdm.rank(method, [[1, 5], [2, 3], [2, 3], [0, 9]], [0.5, 0.5], ["benefit", "cost"])
+        assert result.ranking == [1, 2, 0, 3], method
+        assert result.ranks == [3, 1, 1, 4], method
+        assert result.rank_of("2") == 1, method
+        assert result.rank_of("0") == 3, method
+
+
+def test_graphql_tied_scores_share_rank(client):
+    body = graphql(client, ARV_WARNINGS_QUERY, criteria=[{"name": "onTimeRate", "weight": 1}], method="TOPSIS")
+    nodes = [edge["node"] for edge in body["data"]["rankSuppliers"]["ranking"]["edges"]]
+    scores = [node["score"] for node in nodes]
+    # Several ARV suppliers deliver every shipment on time, so they tie for first place.
+    assert scores.count(scores[0]) > 1
+    for node in nodes:
+        better = sum(1 for score in scores if score > node["score"] + mcdm.SCORE_TIE_TOLERANCE)
+        assert node["rank"] == better + 1
+    assert [node["rank"] for node in nodes] == sorted(node["rank"] for node in nodes)
+
+
+def test_near_equal_scores_tie_in_matrix_order():
+    # Both first rows score 0.5, but their weighted sums differ in the last bit of the float.
+    result = mcdm.weighted_sum([[1, 1, 0], [0, 0, 1], [0, 0, 0]], [0.7, 0.1, 0.8], ["benefit"] * 3)
+    assert result.scores[0] != result.scores[1]
+    assert result.ranks == [1, 1, 3]
+    assert result.ranking == [0, 1, 2]
+
+
+@pytest.mark.filterwarnings("ignore:Alternatives with indices")
+def test_constant_column_normalisation_matches_pymcdm():
+    matrix = np.array([[4.0, 1.0], [4.0, 3.0], [4.0, 2.0]])
+    topsis = mcdm.topsis(matrix, [0.5, 0.5], ["benefit", "cost"])
+    wsm = mcdm.weighted_sum(matrix, [0.5, 0.5], ["benefit", "cost"])
+    vikor = mcdm.vikor(matrix, [0.5, 0.5], ["benefit", "cost"])
+    assert np.allclose(topsis.normalized_matrix[:, 0], normalizations.vector_normalization(matrix[:, 0]))
+    assert np.allclose(wsm.normalized_matrix[:, 0], normalizations.minmax_normalization(matrix[:, 0]))
+    # pymcdm's VIKOR raises for a constant column; here it gives no alternative any regret.
+    with pytest.raises(ValueError, match="equal values for all alternatives"):
+        VIKOR(v=0.5)(matrix, np.array([0.5, 0.5]), np.array([1, -1]))
+    assert np.allclose(vikor.normalized_matrix[:, 0], 0.0)
+    # The constant column shifts every score alike, so each method ranks by the other column alone.
+    for result in (topsis, wsm, vikor):
+        assert result.ranking == [0, 2, 1], result.method
+    assert mcdm.constant_criteria(matrix) == [0]
+
+
+@pytest.mark.filterwarnings("ignore:Alternatives with indices")
+def test_constant_topsis_matches_pymcdm():
+    matrix = np.array([[4.0, 1.0], [4.0, 3.0], [4.0, 2.0]])
+    weights = np.array([0.5, 0.5])
+    expected = TOPSIS(normalizations.vector_normalization)(matrix, weights, np.array([1, -1]))
+    assert np.allclose(mcdm.topsis(matrix, weights, ["benefit", "cost"]).scores, expected)
+
+
+# errors that name their cause
+
+def test_criterion_without_values_named(scms):
+    store, _ = scms
+    with pytest.raises(QueryError) as error:
+        rank_suppliers(store, [Criterion("countryShare", 1.0)], category="ARV")
+    message = str(error.value)
+    assert message.startswith("no supplier is left to rank: all 35 suppliers in category 'ARV' were excluded. ")
+    assert "35 suppliers have no value for countryShare" in message
+    assert "constraints" not in message
+    assert "supplierKpis" in message
+
+
+def test_only_supplier_excluded_singular(scms, frame):
+    store, _ = scms
+    # A part ordered once from one vendor: its delay has no sample standard deviation.
+    counts = frame.groupby("Item Description").size()
+    part = sorted(counts[counts == 1].index)[0]
+    with pytest.raises(QueryError) as error:
+        rank_suppliers(store, [Criterion("delayStdDays", 1.0)], part=part)
+    message = str(error.value)
+    assert f"the only supplier of part {part!r} was excluded. 1 supplier has no value for delayStdDays" in message
+    assert "were" not in message
+
+
+def test_single_supplier_warned(scms, frame):
+    store, _ = scms
+    counts = frame.groupby("Item Description")["Vendor"].nunique()
+    part = sorted(counts[counts == 1].index)[0]
+    ranking = rank_suppliers(store, [Criterion("onTimeRate", 1.0)], part=part)
+    assert len(ranking.suppliers) == 1
+    assert ranking.result.ranks == [1]
+    assert ranking.warnings == [f"only 1 supplier ({ranking.suppliers[0].supplier_id}) is left to rank, so the "
+                                "criteria compare nothing and it ranks first"]
+
+
+def test_constraint_exclusions_counted(scms):
+    store, _ = scms
+    constraints = [Constraint("shipmentCount", minimum=1e9)]
+    with pytest.raises(QueryError) as error:
+        rank_suppliers(store, [Criterion("onTimeRate", 1.0)], constraints=constraints, category="ARV")
+    message = str(error.value)
+    assert "35 suppliers break constraints[0] (shipmentCount min 1e+09)" in message
+    assert "relax or drop the constraints" in message
+
+
+def test_ahp_with_weights_rejected(scms):
+    store, _ = scms
+    ahp = [[1, 3], [1 / 3, 1]]
+    both = [Criterion("onTimeRate", 0.5), Criterion("meanDelayDays", 0.5)]
+    some = [Criterion("onTimeRate"), Criterion("meanDelayDays", 0.5)]
+    with pytest.raises(QueryError) as error:
+        rank_suppliers(store, both, ahp=ahp)
+    assert ("ahp is given, so the criteria must not carry weights, but criteria[0] (onTimeRate), "
+            "criteria[1] (meanDelayDays) have them") in str(error.value)
+    with pytest.raises(QueryError) as error:
+        rank_suppliers(store, some, ahp=ahp)
+    assert "but criteria[1] (meanDelayDays) has one" in str(error.value)
+    ranking = rank_suppliers(store, [Criterion("onTimeRate"), Criterion("meanDelayDays")], ahp=ahp)
+    assert ranking.result.weights == pytest.approx([0.75, 0.25])
+
+
+def test_graphql_ahp_with_weights_rejected(client):
+    criteria = [{"name": "onTimeRate", "weight": 0.5}, {"name": "meanDelayDays", "weight": 0.5}]
+    body = graphql(client, RANK_QUERY, criteria=criteria, method="TOPSIS", constraints=None,
+                   ahp=[[1, 3], [0.333, 1]])
+    assert body["data"] is None
+    assert "ahp is given, so the criteria must not carry weights" in body["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("value", [0, -3, float("nan")])
+def test_ahp_nonpositive_cell_named(value):
+    with pytest.raises(DecisionInputError) as error:
+        mcdm.ahp_weights([[1, 3, 2], [1 / 3, 1, value], [1 / 2, 1, 1]], name="ahp")
+    assert str(error.value).startswith(f"ahp[1][2] = {float(value)} is invalid; a judgement must be a finite "
+                                       "positive number")
+
+
+def test_direction_case_insensitive(scms):
+    store, _ = scms
+    lower = rank_suppliers(store, [Criterion("onTimeRate", 0.5, "benefit"), Criterion("meanDelayDays", 0.5, "cost")],
+                           category="ARV")
+    upper = rank_suppliers(store, [Criterion("onTimeRate", 0.5, "BENEFIT"), Criterion("meanDelayDays", 0.5, "Cost")],
+                           category="ARV")
+    assert upper.result.directions == ["benefit", "cost"]
+    assert np.array_equal(upper.result.scores, lower.result.scores)
+    assert mcdm.topsis([[1, 2], [3, 4]], [1, 1], ["Benefit", "COST"]).directions == ["benefit", "cost"]
+    with pytest.raises(QueryError) as error:
+        rank_suppliers(store, [Criterion("onTimeRate", 1.0, "up")])
+    assert str(error.value) == "criteria[0].direction = 'up' is invalid; use 'benefit' or 'cost' (any case)"
+
+
 # graph KPIs (runs last: it adds quality records to the loaded graph)
 
 def test_graph_kpis_trace_parts(scms):
@@ -473,3 +677,19 @@ def test_ragged_ahp_matrix_rejected():
 def test_huge_weights_do_not_overflow():
     result = mcdm.topsis([[1, 2], [3, 4], [2, 1]], [1e308, 1e308], ["benefit", "cost"])
     assert np.allclose(result.weights, [0.5, 0.5])
+
+
+def test_part_without_supplier_named(scms):
+    store, _ = scms
+    batch = GraphBatch()
+    batch.add_node("Part", "part:test:mechanical-seal", name="Mechanical Seal")
+    BatchedWriter(store, GraphSchema.from_store(store)).write(batch.nodes.values(), batch.relationships.values())
+
+    with pytest.raises(QueryError) as error:
+        rank_suppliers(store, [Criterion("onTimeRate", 1.0)], part="Mechanical Seal")
+    message = str(error.value)
+    assert message.startswith("part 'Mechanical Seal' has no supplier in the graph; a supplier is linked to a part "
+                              "by Part -SUPPLIED_BY-> Supplier")
+    assert "kg-service ingest shipments" in message
+    assert "excluded" not in message
+    assert "constraints" not in message

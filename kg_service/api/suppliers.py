@@ -84,7 +84,8 @@ class ConstraintInput:
 
 @strawberry.type(description="A supplier's place in the ranking with its score and distances")
 class RankedSupplier:
-    rank: int
+    rank: int = strawberry.field(description="1-based standard competition rank: tied scores share the best rank "
+                                             "of the tie and the next rank is skipped (1, 2, 2, 4)")
     supplier: Entity
     score: float = strawberry.field(description="TOPSIS closeness, WSM weighted sum or VIKOR Q")
     distances: list[NamedValue]
@@ -148,6 +149,9 @@ class SupplierRankingResult:
     higher_is_better: bool = strawberry.field(description="Whether a higher score ranks better (false for VIKOR)")
     part_ids: list[str] | None = strawberry.field(description="Keys of the parts that filtered the suppliers")
     ahp: AhpConsistency | None
+    warnings: list[str] = strawberry.field(description="What weakens the ranking without stopping it, such as a "
+                                                       "criterion with the same value for every ranked supplier, "
+                                                       "whose weight then carries no information")
     scope: strawberry.Private[dict[str, Any]]
     decision: strawberry.Private[DecisionResult]
     ranked: strawberry.Private[list[RankedSupplier]]
@@ -206,18 +210,19 @@ def _ahp(result: AhpResult | None) -> AhpConsistency | None:
 
 def _ranking_result(ranking: SupplierRanking, scope: dict[str, Any]) -> SupplierRankingResult:
     result = ranking.result
+    ranks = result.ranks
     ranked = []
-    for position, index in enumerate(result.ranking, start=1):
+    for index in result.ranking:
         row = ranking.suppliers[index]
         ranked.append(RankedSupplier(
-            rank=position, supplier=_supplier(row.supplier_id, row.properties), score=float(result.scores[index]),
+            rank=ranks[index], supplier=_supplier(row.supplier_id, row.properties), score=float(result.scores[index]),
             distances=[NamedValue(name=name, value=float(vector[index])) for name, vector in result.distances.items()],
             values=[float(value) for value in result.decision_matrix[index]]))
     excluded = [ExcludedSupplier(supplier=_supplier(item.supplier_id, item.properties), reasons=item.reasons)
                 for item in ranking.excluded]
     return SupplierRankingResult(method=result.method, higher_is_better=result.higher_is_better,
-                                 part_ids=ranking.part_ids, ahp=_ahp(ranking.ahp), scope=scope, decision=result,
-                                 ranked=ranked, excluded_items=excluded)
+                                 part_ids=ranking.part_ids, ahp=_ahp(ranking.ahp), warnings=ranking.warnings,
+                                 scope=scope, decision=result, ranked=ranked, excluded_items=excluded)
 
 
 @strawberry.type

@@ -5,6 +5,14 @@ non-negative weights (scaled here to sum to 1) and a direction per criterion ('b
 is better, 'cost': lower is better). Each returns a `DecisionResult` with all its intermediate
 tables, so a ranking can be explained step by step. Nothing is printed. Each function's
 docstring states the formulas it uses.
+
+A constant criterion (the same value for every alternative) adds the same amount to every
+alternative's score or distance, so it never changes a ranking. Its normalised column follows
+pymcdm 1.4 where pymcdm defines one: TOPSIS divides it by its norm (`vector_normalization`) and
+WSM sets it to 1 (`minmax_normalization`). Where pymcdm gives no number, the column is 0: a
+column of zeros in TOPSIS (pymcdm divides 0 by 0) and any constant column in VIKOR (pymcdm
+raises ValueError), whose regret is then 0 for every alternative. `constant_criteria` finds such
+columns so a caller can report them.
 """
 
 from __future__ import annotations
@@ -32,6 +40,9 @@ RANDOM_INDEX = {1: 0.0, 2: 0.0, 3: 0.58, 4: 0.90, 5: 1.12, 6: 1.24, 7: 1.32, 8: 
 MAX_CONSISTENCY_RATIO = 0.1
 # Relative tolerance for a_ji = 1 / a_ij, loose enough for judgements typed as 0.33 for 1/3.
 RECIPROCAL_TOLERANCE = 0.02
+# Scores closer than this to the next better score share its rank. All three methods give scores
+# between 0 and 1, so a smaller difference is rounding noise, not a preference.
+SCORE_TIE_TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
@@ -40,8 +51,9 @@ class DecisionResult:
 
     `scores` are the closeness coefficients (TOPSIS), the weighted sums (WSM) or the Q indices
     (VIKOR); `higher_is_better` tells which way they rank. `ranking` contains alternative indices,
-    best first. `distances` names each per-alternative distance vector, for example
-    `toIdeal` and `toAntiIdeal` for TOPSIS, `groupUtility` (S) and `individualRegret` (R) for VIKOR.
+    best first, with tied alternatives in matrix order, and `ranks` the competition rank of each.
+    `distances` names each per-alternative distance vector, for example `toIdeal` and `toAntiIdeal`
+    for TOPSIS, `groupUtility` (S) and `individualRegret` (R) for VIKOR.
     """
 
     method: str
@@ -59,9 +71,25 @@ class DecisionResult:
     higher_is_better: bool
     ranking: list[int] = field(default_factory=list)
 
+    @property
+    def ranks(self) -> list[int]:
+        """The 1-based rank of each alternative, in matrix row order, by standard competition ranking.
+
+        Tied scores share the best rank of the tie and the next score skips the ranks they
+        take, as in 1, 2, 2, 4. Scores within SCORE_TIE_TOLERANCE of the score before them tie.
+        """
+        ranks = [0] * len(self.alternatives)
+        previous = None
+        for position, index in enumerate(self.ranking, start=1):
+            score = float(self.scores[index])
+            tied = previous is not None and abs(score - previous[1]) <= SCORE_TIE_TOLERANCE
+            ranks[index] = previous[0] if tied else position
+            previous = (ranks[index], score)
+        return ranks
+
     def rank_of(self, alternative: str) -> int:
-        """Return the 1-based rank of an alternative."""
-        return self.ranking.index(self.alternatives.index(alternative)) + 1
+        """Return the 1-based competition rank of an alternative, which it shares with any tied alternative."""
+        return self.ranks[self.alternatives.index(alternative)]
 
 
 @dataclass(frozen=True)
@@ -113,8 +141,10 @@ def check_inputs(matrix, weights, directions: Sequence[str], alternatives: Seque
     if len(directions) != columns:
         raise DecisionInputError(f"directions must have one value per criterion ({columns}), got {len(directions)}")
     for index, direction in enumerate(directions):
-        if direction not in DIRECTIONS:
-            raise DecisionInputError(f"directions[{index}] = {direction!r} is invalid; use 'benefit' or 'cost'")
+        if normalize_direction(direction) is None:
+            raise DecisionInputError(f"directions[{index}] = {direction!r} is invalid; use 'benefit' or 'cost' "
+                                     "(any case)")
+    directions = [normalize_direction(direction) for direction in directions]
 
     alternatives = list(alternatives) if alternatives is not None else [str(index) for index in range(rows)]
     criteria = list(criteria) if criteria is not None else [f"c{index}" for index in range(columns)]
@@ -125,14 +155,39 @@ def check_inputs(matrix, weights, directions: Sequence[str], alternatives: Seque
     return values, weight_values / total, directions, alternatives, criteria
 
 
+def normalize_direction(direction: object) -> str | None:
+    """Return 'benefit' or 'cost' for a direction in any case, or None when it is neither."""
+    if not isinstance(direction, str):
+        return None
+    lowered = direction.strip().lower()
+    return lowered if lowered in DIRECTIONS else None
+
+
+def constant_criteria(matrix) -> list[int]:
+    """Return the indices of the columns of `matrix` that have the same value in every row."""
+    values = np.asarray(matrix, dtype=float)
+    return [int(index) for index in np.flatnonzero(values.max(axis=0) == values.min(axis=0))]
+
+
 def _benefit_mask(directions: list[str]) -> np.ndarray:
     return np.array([direction == "benefit" for direction in directions])
 
 
 def _ranking(scores: np.ndarray, higher_is_better: bool) -> list[int]:
-    """Return alternative indices best first; ties keep matrix order."""
+    """Return alternative indices best first; alternatives that tie keep matrix order."""
     keys = -scores if higher_is_better else scores
-    return [int(index) for index in np.argsort(keys, kind="stable")]
+    order = [int(index) for index in np.argsort(keys, kind="stable")]
+
+    # Scores that differ only by rounding noise sort by that noise; put each tie in matrix order.
+    ranking: list[int] = []
+    tie: list[int] = []
+    for index in order:
+        if tie and abs(float(keys[index]) - float(keys[tie[-1]])) > SCORE_TIE_TOLERANCE:
+            ranking.extend(sorted(tie))
+            tie = []
+        tie.append(index)
+    ranking.extend(sorted(tie))
+    return ranking
 
 
 def topsis(matrix, weights, directions: Sequence[str], alternatives: Sequence[str] | None = None,
@@ -146,7 +201,7 @@ def topsis(matrix, weights, directions: Sequence[str], alternatives: Sequence[st
     values, weight_values, directions, alternatives, criteria = check_inputs(matrix, weights, directions,
                                                                              alternatives, criteria)
     norms = np.sqrt((values ** 2).sum(axis=0))
-    # A column of zeros carries no information; it normalises to zeros instead of dividing by zero.
+    # A column of zeros carries no information; it normalises to zeros instead of dividing 0 by 0.
     normalized = np.divide(values, norms, out=np.zeros_like(values), where=norms > 0)
     weighted = normalized * weight_values
 
@@ -180,7 +235,8 @@ def vikor(matrix, weights, directions: Sequence[str], alternatives: Sequence[str
     ideal = np.where(benefit, values.max(axis=0), values.min(axis=0))
     anti_ideal = np.where(benefit, values.min(axis=0), values.max(axis=0))
     span = ideal - anti_ideal
-    # A criterion on which every alternative is equal gives no alternative any regret.
+    # A criterion on which every alternative is equal gives no alternative any regret. pymcdm's VIKOR
+    # raises ValueError here instead.
     normalized = np.divide(ideal - values, span, out=np.zeros_like(values), where=span != 0)
     weighted = normalized * weight_values
 
@@ -213,7 +269,8 @@ def weighted_sum(matrix, weights, directions: Sequence[str], alternatives: Seque
     low, high = values.min(axis=0), values.max(axis=0)
     span = high - low
     oriented = np.where(benefit, values - low, high - values)
-    # A criterion on which every alternative is equal counts as fully met for all of them.
+    # A criterion on which every alternative is equal counts as fully met for all of them, as in
+    # pymcdm's minmax_normalization.
     normalized = np.divide(oriented, span, out=np.ones_like(values), where=span > 0)
     weighted = normalized * weight_values
 
@@ -256,8 +313,11 @@ def ahp_weights(matrix, name: str = "matrix", max_ratio: float = MAX_CONSISTENCY
     if order not in RANDOM_INDEX:
         raise DecisionInputError(f"{name} has order {order}; the random index is known for orders 1 to "
                                  f"{max(RANDOM_INDEX)} only")
-    if not np.all(np.isfinite(values)) or np.any(values <= 0):
-        raise DecisionInputError(f"{name} must hold finite positive judgements, got {values.tolist()}")
+    bad = np.argwhere(~np.isfinite(values) | (values <= 0))
+    if bad.size:
+        i, j = bad[0]
+        raise DecisionInputError(f"{name}[{i}][{j}] = {values[i, j]} is invalid; a judgement must be a finite "
+                                 "positive number, such as 1 to 9 or its reciprocal 1/9 to 1")
     for i in range(order):
         if not np.isclose(values[i, i], 1.0):
             raise DecisionInputError(f"{name}[{i}][{i}] = {values[i, i]}; a criterion compared with itself must be 1")

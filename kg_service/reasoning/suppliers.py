@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from kg_service.errors import QueryError
+from kg_service.errors import DecisionInputError, QueryError
 from kg_service.graph.store import GraphStore
 from kg_service.reasoning import mcdm
 from kg_service.reasoning.lookup import resolve_entity
@@ -144,13 +144,18 @@ class Exclusion:
 
 @dataclass(frozen=True)
 class SupplierRanking:
-    """A decision method's result over the suppliers in its matrix rows, plus those excluded."""
+    """A decision method's result over the suppliers in its matrix rows, plus those excluded.
+
+    `warnings` name what weakens the ranking without stopping it, such as a criterion with the
+    same value for every ranked supplier.
+    """
 
     result: mcdm.DecisionResult
     suppliers: list[SupplierKpiRow]
     excluded: list[Exclusion]
     part_ids: list[str] | None
     ahp: mcdm.AhpResult | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 def check_kpi_name(name: str, parameter: str) -> str:
@@ -245,12 +250,19 @@ def _check_criteria(criteria: Sequence[Criterion], constraints: Sequence[Constra
         if criterion.name in seen:
             raise QueryError(f"criteria[{index}].name = {criterion.name!r} is repeated; name each KPI once")
         seen.add(criterion.name)
-        if criterion.direction is not None and criterion.direction not in mcdm.DIRECTIONS:
-            raise QueryError(f"criteria[{index}].direction = {criterion.direction!r} is invalid; use 'benefit' or 'cost'")
+        if criterion.direction is not None and mcdm.normalize_direction(criterion.direction) is None:
+            raise QueryError(f"criteria[{index}].direction = {criterion.direction!r} is invalid; use 'benefit' or "
+                             "'cost' (any case)")
         if ahp is None and criterion.weight is None:
             raise QueryError(f"criteria[{index}].weight is missing; give every criterion a weight or pass an ahp matrix")
         if criterion.weight is not None and not criterion.weight >= 0:
             raise QueryError(f"criteria[{index}].weight = {criterion.weight} is invalid; weights must be non-negative")
+    weighted = [f"criteria[{index}] ({criterion.name})" for index, criterion in enumerate(criteria)
+                if criterion.weight is not None]
+    if ahp is not None and weighted:
+        raise QueryError(f"ahp is given, so the criteria must not carry weights, but {', '.join(weighted)} "
+                         f"{'has one' if len(weighted) == 1 else 'have them'}; omit the weights to use the AHP "
+                         "weights, or omit ahp to use the weights")
     for index, constraint in enumerate(constraints):
         check_kpi_name(constraint.criterion, f"constraints[{index}].criterion")
         if constraint.minimum is None and constraint.maximum is None:
@@ -275,6 +287,84 @@ def _exclusion_reasons(row: SupplierKpiRow, criteria: Sequence[Criterion], const
     return reasons
 
 
+def _count(number: int, noun: str = "supplier") -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def _scope(part: str | None, category: str | None) -> str:
+    if part is not None:
+        return f" of part {part!r}"
+    if category is not None:
+        return f" in category {category!r}"
+    return ""
+
+
+def _no_supplier_message(part: str | None, category: str | None) -> str:
+    """Return the error for a part filter, or a graph, that leaves no supplier at all."""
+    if part is not None:
+        subject = f"part {part!r} has no supplier in the graph"
+    elif category is not None:
+        subject = f"no part in category {category!r} has a supplier in the graph"
+    else:
+        subject = "the graph has no supplier"
+    return (f"{subject}; a supplier is linked to a part by Part -SUPPLIED_BY-> Supplier, which 'kg-service ingest "
+            "shipments' creates from a delivery history and 'kg-service ingest rdf' from kg:suppliedBy. Load one, "
+            "or rank without the part filter")
+
+
+def _all_excluded_message(table: SupplierKpiTable, criteria: Sequence[Criterion], constraints: Sequence[Constraint],
+                          part: str | None, category: str | None) -> str:
+    """Return the error for a ranking that excludes every supplier, with the count behind each cause."""
+    total = len(table.rows)
+    causes, advice = [], []
+
+    # A supplier without a value for a constrained KPI counts as breaking that constraint.
+    for index, constraint in enumerate(constraints):
+        breaking = sum(1 for row in table.rows if _exclusion_reasons(row, [], [constraint]))
+        if breaking:
+            limits = [f"min {constraint.minimum:g}" if constraint.minimum is not None else "",
+                      f"max {constraint.maximum:g}" if constraint.maximum is not None else ""]
+            verb = "breaks" if breaking == 1 else "break"
+            causes.append(f"{_count(breaking)} {verb} constraints[{index}] ({constraint.criterion} "
+                          f"{' '.join(filter(None, limits))})")
+    if causes:
+        advice.append("relax or drop the constraints")
+
+    missing_counts = {criterion.name: sum(1 for row in table.rows if row.values[criterion.name] is None)
+                      for criterion in criteria}
+    for name, missing in missing_counts.items():
+        if missing:
+            causes.append(f"{_count(missing)} {'has' if missing == 1 else 'have'} no value for {name}")
+    if any(missing_counts.values()):
+        holders = "this supplier has" if total == 1 else "these suppliers have"
+        advice.append(f"rank on KPIs that {holders} values for (supplierKpis lists them)")
+
+    head = "the only supplier" if total == 1 else f"all {total} suppliers"
+    return (f"no supplier is left to rank: {head}{_scope(part, category)} {'was' if total == 1 else 'were'} "
+            f"excluded. {'; '.join(causes)}. To rank {'it' if total == 1 else 'them'}, {' or '.join(advice)}")
+
+
+def _constant_criteria_warnings(result: mcdm.DecisionResult) -> list[str]:
+    """Return a warning for each criterion that has one value for every ranked supplier.
+
+    Raises DecisionInputError when every criterion is so, because then no criterion distinguishes the suppliers.
+    """
+    rows = len(result.alternatives)
+    if rows == 1:
+        return [f"only 1 supplier ({result.alternatives[0]}) is left to rank, so the criteria compare nothing and "
+                "it ranks first"]
+    constant = mcdm.constant_criteria(result.decision_matrix)
+    values = {result.criteria[index]: float(result.decision_matrix[0, index]) for index in constant}
+    if len(constant) == len(result.criteria):
+        named = ", ".join(f"{name} = {value:g}" for name, value in values.items())
+        raise DecisionInputError(f"every criterion has the same value for all {rows} ranked suppliers ({named}), so "
+                                 "no criterion can tell them apart; rank on a KPI whose values differ (supplierKpis "
+                                 "lists them)")
+    return [f"criterion {result.criteria[index]} has the same value ({values[result.criteria[index]]:g}) for all "
+            f"{rows} ranked suppliers, so its weight {float(result.weights[index]):.3g} carries no information; drop "
+            "it or rank on a KPI whose values differ" for index in constant]
+
+
 def rank_suppliers(store: GraphStore, criteria: Sequence[Criterion], method: str = "TOPSIS",
                    constraints: Sequence[Constraint] = (), part: str | None = None, category: str | None = None,
                    ahp: Sequence[Sequence[float]] | None = None) -> SupplierRanking:
@@ -282,7 +372,9 @@ def rank_suppliers(store: GraphStore, criteria: Sequence[Criterion], method: str
 
     Suppliers that violate a constraint, or lack a value for a criterion, are excluded with
     their reasons. With `ahp`, the weights come from that pairwise comparison matrix (rows and
-    columns in criteria order) and the criteria's own weights are ignored.
+    columns in criteria order), and the criteria must not carry weights. A criterion with the
+    same value for every ranked supplier gives a warning; when all criteria are so, it raises
+    DecisionInputError.
     """
     if method.upper() not in mcdm.METHODS and method.upper() != "WEIGHTED_SUM":
         raise QueryError(f"method = {method!r} is invalid; use one of {', '.join(mcdm.METHODS)}")
@@ -300,6 +392,9 @@ def rank_suppliers(store: GraphStore, criteria: Sequence[Criterion], method: str
 
     part_ids = resolve_parts(store, part, category)
     table = supplier_kpis(store, part_ids)
+    if not table.rows:
+        raise QueryError(_no_supplier_message(part, category))
+
     candidates, excluded = [], []
     for row in table.rows:
         reasons = _exclusion_reasons(row, criteria, constraints)
@@ -308,13 +403,14 @@ def rank_suppliers(store: GraphStore, criteria: Sequence[Criterion], method: str
         else:
             candidates.append(row)
     if not candidates:
-        raise QueryError(f"no supplier is left to rank: {len(excluded)} were excluded by the constraints or lack "
-                         "values for the criteria; relax the constraints or choose other criteria")
+        raise QueryError(_all_excluded_message(table, criteria, constraints, part, category))
 
     names = [criterion.name for criterion in criteria]
-    directions = [criterion.direction or KPI_DIRECTIONS[criterion.name] for criterion in criteria]
+    directions = [mcdm.normalize_direction(criterion.direction) or KPI_DIRECTIONS[criterion.name]
+                  for criterion in criteria]
     matrix = [[row.values[name] for name in names] for row in candidates]
     result = mcdm.rank(method, matrix, weights, directions, [row.supplier_id for row in candidates], names)
-    logger.info("ranked %d suppliers with %s on %s (%d excluded)", len(candidates), result.method, names,
-                len(excluded))
-    return SupplierRanking(result, candidates, excluded, part_ids, ahp_result)
+    warnings = _constant_criteria_warnings(result)
+    logger.info("ranked %d suppliers with %s on %s (%d excluded, %d warnings)", len(candidates), result.method,
+                names, len(excluded), len(warnings))
+    return SupplierRanking(result, candidates, excluded, part_ids, ahp_result, warnings)
