@@ -7,9 +7,14 @@ the batched writer, so bad input leaves the graph as it was.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from pathlib import Path
 from typing import NamedTuple
+
+from rdflib import Graph, Literal, URIRef
+from rdflib.compare import isomorphic
+from rdflib.namespace import OWL
 
 from kg_service.config import Settings, find_project_root
 from kg_service.errors import MappingError, OntologyError
@@ -18,7 +23,7 @@ from kg_service.graph.writer import BatchedWriter, WriteProgress, WriteReport
 from kg_service.ontology.model import KG_ONTOLOGY_IRI, OntologyModel, OntologySummary
 from kg_service.ontology.parsing import parse_ontology_file
 from kg_service.ontology.schema import GraphSchema
-from kg_service.ontology.storage import store_ontology
+from kg_service.ontology.storage import export_ontology, ontology_load_state, store_ontology
 
 logger = logging.getLogger(__name__)
 
@@ -56,13 +61,24 @@ def _stored_names(store: GraphStore, ontology_iri: str) -> tuple[dict, dict]:
     return labels, types
 
 
-def load_ontologies(store: GraphStore, paths: list[Path]) -> list[OntologySummary]:
+def load_ontologies(store: GraphStore, paths: list[Path], *, replace: bool = False, author: str | None = None,
+                    why: str | None = None) -> list[OntologySummary]:
     """Parse every file first, then store each; a parse error leaves the stored ontologies unchanged.
 
     A class or object property whose label or relationship type is already mapped by another
     ontology is kept as metadata only. The core ontology's names are reserved for it whatever
     the load order, so importing IOF or AAS never changes the labels that the loaders write.
+
+    An ontology that domain experts edited since it was last loaded is kept as stored, with a
+    warning, unless `replace` is true. `replace` discards those edits and needs `author` and `why`,
+    which the change log records. Whenever a load changes an ontology that has a change log, the
+    load is logged as a `loadOntology` change, so the log and `owl:versionInfo` keep counting up.
     """
+    if replace:
+        from kg_service.ontology.editing import check_free_text
+
+        check_free_text(author, "author")
+        check_free_text(why, "why")
     # A file without an owl:Ontology header is named by its absolute path, so two such files never replace each other.
     models = [(path, OntologyModel.from_graph(parse_ontology_file(path), Path(path).resolve().as_uri()))
               for path in paths]
@@ -76,9 +92,64 @@ def load_ontologies(store: GraphStore, paths: list[Path]) -> list[OntologySummar
             labels |= core_labels
             types |= core_types
         model.drop_collisions(labels, types)
-        store_ontology(store, model, source=str(path))
-        summaries.append(model.summary())
+        summaries.append(_store_unless_edited(store, path, model, replace, author, why))
     return summaries
+
+
+def _store_unless_edited(store: GraphStore, path: Path, model: OntologyModel, replace: bool, author: str | None,
+                         why: str | None) -> OntologySummary:
+    """Store `model` unless experts edited its stored copy since the last load; return the summary of what is stored."""
+    from kg_service.ontology.editing import bump_version
+
+    stored, latest, loaded_at = ontology_load_state(store, model.iri)
+    if not stored or latest == 0:
+        store_ontology(store, model, source=str(path))
+        return model.summary()
+
+    current = export_ontology(store, model.iri)
+    if _same_terms(current, model.graph, model.iri):
+        logger.info("ontology %s in %s is already stored with the same statements; left it as it is (change-log "
+                    "version %d)", model.iri, path, latest)
+        return model.summary()
+
+    edits = latest - loaded_at
+    if edits and not replace:
+        logger.warning("kept the stored ontology %s instead of loading %s, because domain experts made %d %s to it "
+                       "since it was last loaded (change-log version %d). To discard them on purpose, run "
+                       "'kg-service ontology replace %s --author NAME --why TEXT' or call load_ontologies with "
+                       "replace=True, author and why", model.iri, path, edits, "edit" if edits == 1 else "edits",
+                       latest, path)
+        return OntologyModel.from_graph(current, model.iri).summary()
+
+    # The log continues from the stored version, so owl:versionInfo never goes back to the file's.
+    old_info = current.value(URIRef(model.iri), OWL.versionInfo)
+    new_info = bump_version(str(old_info) if old_info is not None else None)
+    model.graph.set((URIRef(model.iri), OWL.versionInfo, Literal(new_info)))
+    reason = why.strip() if replace and why else f"reloaded from {path}, which changed since the last load"
+    change = {"ontology": model.iri, "author": author.strip() if replace and author else "kg-service ontology load",
+              "operation": "loadOntology", "why": reason, "term": None,
+              "arguments": json.dumps({"file": str(path), "replace": replace, "discardedEdits": edits}),
+              "nodes": 0, "relationships": 0, "violations": 0, "ontologyVersion": new_info,
+              "previousOntologyVersion": str(old_info) if old_info is not None else None, "inverse": None,
+              "snapshot": model.graph.serialize(format="turtle"), "baseline": None}
+    store_ontology(store, model, source=str(path), change=change, expected_version=latest)
+    if edits:
+        logger.warning("replaced the stored ontology %s with %s and discarded %d expert %s; logged as change %d",
+                       model.iri, path, edits, "edit" if edits == 1 else "edits", latest + 1)
+    return model.summary()
+
+
+def _same_terms(stored: Graph, loaded: Graph, iri: str) -> bool:
+    """Return True when the two graphs hold the same statements apart from owl:versionInfo."""
+
+    def without_version(graph: Graph) -> Graph:
+        copy = Graph()
+        for triple in graph.triples((None, None, None)):
+            if triple[:2] != (URIRef(iri), OWL.versionInfo):
+                copy.add(triple)
+        return copy
+
+    return isomorphic(without_version(stored), without_version(loaded))
 
 
 def _check_no_subclass_cycle(path: Path, model: OntologyModel) -> None:

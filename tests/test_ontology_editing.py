@@ -131,30 +131,30 @@ def test_rename_class_exports(editor, tmp_path):
 
 
 def test_rename_property_exports(editor, tmp_path):
-    editor.rename_term("HAS_SYMPTOM", "exhibitsSymptom", **WHO)
+    editor.rename_term("HAS_CODE", "hasModeCode", **WHO)
     graph = reloaded_export(editor.store, tmp_path)
-    assert str(graph.value(KG.exhibitsSymptom, KG.relationshipType)) == "EXHIBITS_SYMPTOM"
-    rows = editor.store.read("MATCH (p:OntologyProperty {relationshipType: 'EXHIBITS_SYMPTOM'}) RETURN p.iri AS iri")
-    assert rows == [{"iri": str(KG.exhibitsSymptom)}]
+    assert str(graph.value(KG.hasModeCode, KG.relationshipType)) == "HAS_MODE_CODE"
+    rows = editor.store.read("MATCH (p:OntologyProperty {relationshipType: 'HAS_MODE_CODE'}) RETURN p.iri AS iri")
+    assert rows == [{"iri": str(KG.hasModeCode)}]
 
 
 def test_rename_with_instances_migrates(plant):
     store = plant.store
-    before = store.read("MATCH (n:Equipment) RETURN count(n) AS n")[0]["n"]
-    result = plant.rename_term("Equipment", "Machine", migrate=True, **WHO)
+    before = store.read("MATCH (n:MaintenanceAction) RETURN count(n) AS n")[0]["n"]
+    result = plant.rename_term("MaintenanceAction", "RepairAction", migrate=True, **WHO)
     assert before > 0
     assert result.impact.nodes == before
-    assert store.read("MATCH (n:Equipment) RETURN count(n) AS n")[0]["n"] == 0
-    assert store.read("MATCH (n:Machine:Asset:Entity) RETURN count(n) AS n")[0]["n"] == before
+    assert store.read("MATCH (n:MaintenanceAction) RETURN count(n) AS n")[0]["n"] == 0
+    assert store.read("MATCH (n:RepairAction:Entity) RETURN count(n) AS n")[0]["n"] == before
 
 
 def test_rename_relationship_type_migrates(plant):
     store = plant.store
-    before = store.read("MATCH ()-[r:HAS_FAILURE_MODE]->() RETURN count(r) AS n")[0]["n"]
-    plant.rename_term("HAS_FAILURE_MODE", "exhibitsFailureMode", migrate=True, **WHO)
+    before = store.read("MATCH ()-[r:HAS_CODE]->() RETURN count(r) AS n")[0]["n"]
+    plant.rename_term("HAS_CODE", "hasModeCode", migrate=True, **WHO)
     assert before > 0
-    assert store.read("MATCH ()-[r:HAS_FAILURE_MODE]->() RETURN count(r) AS n")[0]["n"] == 0
-    assert store.read("MATCH ()-[r:EXHIBITS_FAILURE_MODE]->() RETURN count(r) AS n")[0]["n"] == before
+    assert store.read("MATCH ()-[r:HAS_CODE]->() RETURN count(r) AS n")[0]["n"] == 0
+    assert store.read("MATCH ()-[r:HAS_MODE_CODE]->() RETURN count(r) AS n")[0]["n"] == before
 
 
 def test_rename_datatype_property_migrates(plant):
@@ -169,8 +169,8 @@ def test_rename_datatype_property_migrates(plant):
 def test_rename_inverse_restores_type(plant):
     store = plant.store
     before = graph_checksum(store)
-    result = plant.rename_term("INVOLVES", "concerns", migrate=True, relationship_type="CONCERNS_ITEM", **WHO)
-    moved = store.read("MATCH ()-[r:CONCERNS_ITEM]->() RETURN count(r) AS n")[0]["n"]
+    result = plant.rename_term("HAS_CODE", "codedAs", migrate=True, relationship_type="CODED_AS_ITEM", **WHO)
+    moved = store.read("MATCH ()-[r:CODED_AS_ITEM]->() RETURN count(r) AS n")[0]["n"]
     plant.rename_term(why="undo", author="tester", **result.inverse["arguments"])
     assert moved == result.impact.relationships > 0
     assert graph_checksum(store) == before
@@ -179,13 +179,13 @@ def test_rename_inverse_restores_type(plant):
 def test_rename_without_migrate_rejected(plant):
     before = state(plant.store)
     with pytest.raises(OntologyError, match="migrate=true"):
-        plant.rename_term("Equipment", "Machine", **WHO)
+        plant.rename_term("MaintenanceAction", "RepairAction", **WHO)
     assert state(plant.store) == before
 
 
 def test_preview_changes_nothing(plant):
     before = state(plant.store)
-    result = plant.rename_term("Equipment", "Machine", preview=True, **WHO)
+    result = plant.rename_term("MaintenanceAction", "RepairAction", preview=True, **WHO)
     plant.add_class("Turbine", "Equipment", PUMP, PUMP_DEFINITION, preview=True, **WHO)
     plant.set_domain_range("HAS_FAILURE_MODE", domain="Equipment", preview=True, **WHO)
     assert not result.applied
@@ -209,7 +209,7 @@ INVALID_EDITS = [
     ("taken iri", lambda e: e.rename_term("Sensor", "Equipment", **WHO), "already used"),
     ("reserved label", lambda e: e.add_class("OntologyChange", "Equipment", PUMP, PUMP_DEFINITION, **WHO),
      "reserved"),
-    ("taken type", lambda e: e.rename_term("HAS_SYMPTOM", "partOf", **WHO), "already used"),
+    ("taken type", lambda e: e.rename_term("HAS_CODE", "partOf", **WHO), "already used"),
     ("empty label", lambda e: e.relabel_term("Sensor", {"en": "  "}, **WHO), "must not be empty"),
     ("french label", lambda e: e.relabel_term("Sensor", {"fr": "Capteur"}, **WHO), "not supported"),
     ("duplicate label", lambda e: e.relabel_term("Sensor", {"zh": "设备"}, **WHO), "already the label"),
@@ -339,13 +339,13 @@ def test_rename_rewrites_file_shapes(editor, tmp_path):
 
 
 def test_rename_rewrites_upserted_shape(editor, tmp_path):
-    editor.upsert_shape(PUMP_SHAPE, **WHO)
-    result = editor.rename_term("Equipment", "Machine", **WHO)
+    editor.upsert_shape(PUMP_SHAPE.replace("kg:Equipment", "kg:Sensor"), **WHO)
+    result = editor.rename_term("Sensor", "Transducer", **WHO)
     shapes = reloaded_export(editor.store, tmp_path, SHAPES_ONTOLOGY_IRI)
     pump_shape = URIRef("https://w3id.org/kg-service/shapes#TurbineShape")
-    assert result.impact.shapes == 3
-    assert list(shapes.objects(pump_shape, SH_TARGET_CLASS)) == [KG.Machine]
-    assert not any(KG.Equipment in triple for triple in shapes)
+    assert result.impact.shapes == 2
+    assert list(shapes.objects(pump_shape, SH_TARGET_CLASS)) == [KG.Transducer]
+    assert not any(KG.Sensor in triple for triple in shapes)
 
 
 def test_rename_property_rewrites_shape_path(editor, tmp_path):
@@ -356,20 +356,20 @@ def test_rename_property_rewrites_shape_path(editor, tmp_path):
 
 
 def test_deprecate_counts_shapes(editor):
-    result = editor.deprecate_term("Equipment", preview=True, **WHO)
-    assert result.impact.shapes == 2
-    assert "2 SHACL shapes refer to Equipment" in result.impact.description
+    result = editor.deprecate_term("Sensor", preview=True, **WHO)
+    assert result.impact.shapes == 1
+    assert "1 SHACL shape refers to Sensor" in result.impact.description
 
 
 def test_rename_keeps_parallel_relationships(core_graph):
-    core_graph.write("CREATE (a:Entity:Asset:Equipment {id: 'pump-1'}), (b:Entity:FailureMode {id: 'leak'}), "
-                     "(a)-[:HAS_FAILURE_MODE {workOrder: 'WO-1', cost: 10}]->(b), "
-                     "(a)-[:HAS_FAILURE_MODE {workOrder: 'WO-2'}]->(b)")
-    OntologyEditor(core_graph).rename_term("HAS_FAILURE_MODE", "exhibitsFailureMode", migrate=True, **WHO)
-    rows = core_graph.read("MATCH (:Equipment {id: 'pump-1'})-[r:EXHIBITS_FAILURE_MODE]->(:FailureMode {id: 'leak'}) "
+    core_graph.write("CREATE (a:Entity:FailureMode {id: 'leak'}), (b:Entity:FailureModeCode {id: 'ELP'}), "
+                     "(a)-[:HAS_CODE {workOrder: 'WO-1', cost: 10}]->(b), "
+                     "(a)-[:HAS_CODE {workOrder: 'WO-2'}]->(b)")
+    OntologyEditor(core_graph).rename_term("HAS_CODE", "hasModeCode", migrate=True, **WHO)
+    rows = core_graph.read("MATCH (:FailureMode {id: 'leak'})-[r:HAS_MODE_CODE]->(:FailureModeCode {id: 'ELP'}) "
                            "RETURN properties(r) AS props ORDER BY r.workOrder")
     assert [row["props"] for row in rows] == [{"workOrder": "WO-1", "cost": 10}, {"workOrder": "WO-2"}]
-    assert core_graph.read("MATCH ()-[r:HAS_FAILURE_MODE]->() RETURN count(r) AS n") == [{"n": 0}]
+    assert core_graph.read("MATCH ()-[r:HAS_CODE]->() RETURN count(r) AS n") == [{"n": 0}]
 
 
 def test_label_of_other_ontology_rejected(editor, tmp_path):
@@ -593,4 +593,226 @@ def test_rename_entity_rejected(editor, core_graph):
 
 def test_internal_relationship_type_rejected(editor):
     with pytest.raises(OntologyError, match="reserved for kg-service's ontology nodes"):
-        editor.rename_term("PART_OF", "subclassOf", relationship_type="SUBCLASS_OF", preview=True, **WHO)
+        editor.rename_term("HAS_CODE", "subclassOf", relationship_type="SUBCLASS_OF", preview=True, **WHO)
+
+
+# Protected core terms, reloads that keep edits, duplicate labels, case variants, no-op edits, history by term.
+
+
+def test_core_relationship_rename_rejected(core_graph):
+    core_graph.write("CREATE (:Entity:Part {id: 'part-1'})-[:SUPPLIED_BY]->(:Entity:Supplier {id: 'acme'})")
+    editor = OntologyEditor(core_graph)
+    before = state(core_graph)
+    with pytest.raises(OntologyError) as error:
+        editor.rename_term("SUPPLIED_BY", "providedBy", migrate=True, **WHO)
+    message = str(error.value)
+    assert "'SUPPLIED_BY' cannot be renamed" in message
+    assert "supplierKpis" in message
+    assert "relabel" in message
+    assert state(core_graph) == before
+    assert core_graph.read("MATCH ()-[r:SUPPLIED_BY]->() RETURN count(r) AS n") == [{"n": 1}]
+
+
+def test_core_rename_preview_rejected(editor):
+    with pytest.raises(OntologyError, match="design checks"):
+        editor.rename_term("Supplier", "Vendor", preview=True, **WHO)
+
+
+def test_core_class_deprecate_rejected(editor):
+    before = state(editor.store)
+    with pytest.raises(OntologyError, match=r"class 'Supplier' cannot be deprecated.*addClass\(parent: 'Supplier'\)"):
+        editor.deprecate_term("Supplier", **WHO)
+    assert state(editor.store) == before
+
+
+def test_core_property_rename_rejected(editor):
+    with pytest.raises(OntologyError, match="property 'name' cannot be renamed"):
+        editor.rename_term("name", "title", **WHO)
+
+
+def test_core_term_relabel_allowed(editor):
+    result = editor.relabel_term("SUPPLIED_BY", {"en": "provided by", "zh": "供货方"}, **WHO)
+    assert result.applied
+    assert editor.store.read("MATCH (p:OntologyProperty {relationshipType: 'SUPPLIED_BY'}) "
+                             "RETURN p.label_en AS en") == [{"en": "provided by"}]
+
+
+def test_expert_term_rename_allowed(editor):
+    editor.add_class("CentrifugalPump", "Pump", {"en": "Centrifugal pump", "zh": "离心泵"}, PUMP_DEFINITION, **WHO)
+    result = editor.rename_term("CentrifugalPump", "RadialPump", **WHO)
+    assert result.applied
+    assert editor.store.read("MATCH (c:OntologyClass {nodeLabel: 'RadialPump'}) RETURN count(c) AS n") == [{"n": 1}]
+
+
+def test_other_ontology_rename_allowed(core_graph, tmp_path):
+    other = tmp_path / "plant.ttl"
+    other.write_text(OTHER_ONTOLOGY, encoding="utf-8")
+    load_ontologies(core_graph, [other])
+    result = OntologyEditor(core_graph, "http://example.org/plant").rename_term("Valve", "GateValve", **WHO)
+    assert result.applied
+    assert result.term == "http://example.org/plant#GateValve"
+
+
+def test_notebook_reload_keeps_expert_edits(editor, caplog):
+    editor.add_class("Turbine", "Equipment", PUMP, PUMP_DEFINITION, **WHO)
+    with caplog.at_level("WARNING", logger="kg_service.ingest"):
+        load_ontologies(editor.store, [CORE_ONTOLOGY])
+    warning = " ".join(record.getMessage() for record in caplog.records if record.levelname == "WARNING")
+    assert editor.store.read("MATCH (c:OntologyClass {nodeLabel: 'Turbine'}) RETURN count(c) AS n") == [{"n": 1}]
+    assert editor.version() == ("0.1.1", 1)
+    assert KG_ONTOLOGY_IRI in warning
+    assert "1 edit " in warning
+    assert "kg-service ontology replace" in warning
+
+
+def test_reload_with_replace_logs_change(editor):
+    editor.add_class("Turbine", "Equipment", PUMP, PUMP_DEFINITION, **WHO)
+    load_ontologies(editor.store, [CORE_ONTOLOGY], replace=True, author="li.wei", why="start over")
+    last = editor.history()[-1]
+    assert editor.store.read("MATCH (c:OntologyClass {nodeLabel: 'Turbine'}) RETURN count(c) AS n") == [{"n": 0}]
+    assert editor.version() == ("0.1.2", 2)
+    assert (last.operation, last.author, last.why) == ("loadOntology", "li.wei", "start over")
+    assert last.arguments["discardedEdits"] == 1
+    assert (KG.Turbine, None, None) in editor.snapshot(1)
+    assert (KG.Turbine, None, None) not in editor.snapshot(2)
+
+
+def test_reload_replace_needs_author(editor):
+    editor.add_class("Turbine", "Equipment", PUMP, PUMP_DEFINITION, **WHO)
+    with pytest.raises(OntologyError, match="author must not be empty"):
+        load_ontologies(editor.store, [CORE_ONTOLOGY], replace=True, why="start over")
+    assert editor.version() == ("0.1.1", 1)
+
+
+def test_reload_after_undone_edit_silent(editor, caplog):
+    result = editor.relabel_term("Sensor", {"zh": "传感装置"}, **WHO)
+    editor.relabel_term(why="undo", author="tester", **result.inverse["arguments"])
+    with caplog.at_level("WARNING", logger="kg_service.ingest"):
+        load_ontologies(editor.store, [CORE_ONTOLOGY])
+    assert [record for record in caplog.records if record.levelname == "WARNING"] == []
+    assert editor.version() == ("0.1.2", 2)
+
+
+def test_reload_changed_file_logged(editor, tmp_path):
+    editor.add_class("Turbine", "Equipment", PUMP, PUMP_DEFINITION, **WHO)
+    load_ontologies(editor.store, [CORE_ONTOLOGY], replace=True, author="li.wei", why="start over")
+    changed = tmp_path / "kg-core.ttl"
+    changed.write_text(CORE_ONTOLOGY.read_text(encoding="utf-8").replace('"Sensor"@en', '"Sensing device"@en'),
+                       encoding="utf-8")
+    load_ontologies(editor.store, [changed])
+    last = editor.history()[-1]
+    assert editor.version() == ("0.1.3", 3)
+    assert (last.operation, last.author) == ("loadOntology", "kg-service ontology load")
+    assert editor.store.read("MATCH (c:OntologyClass {nodeLabel: 'Sensor'}) RETURN c.label_en AS en") == \
+        [{"en": "Sensing device"}]
+
+
+def test_replace_cli_discards_edits(editor):
+    editor.add_class("Turbine", "Equipment", PUMP, PUMP_DEFINITION, **WHO)
+    run = subprocess.run([str(KG_SERVICE), "ontology", "replace", str(CORE_ONTOLOGY), "--author", "li.wei",
+                          "--why", "start over"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert editor.store.read("MATCH (c:OntologyClass {nodeLabel: 'Turbine'}) RETURN count(c) AS n") == [{"n": 0}]
+    assert editor.history()[-1].author == "li.wei"
+
+
+def test_relabel_rejects_duplicate_label(editor):
+    editor.add_property("feedsInto", "object", "Equipment", "Equipment", FEEDS, FEEDS_DEFINITION, **WHO)
+    editor.add_property("ratedPower", "datatype", "Equipment", "xsd:decimal", RATED_POWER, RATED_POWER_DEFINITION,
+                        **WHO)
+    before = state(editor.store)
+    with pytest.raises(OntologyError, match=f"already the label of property {KG.feedsInto}"):
+        editor.relabel_term("ratedPower", {"en": "Feeds into"}, **WHO)
+    with pytest.raises(OntologyError, match="already the label of property"):
+        editor.relabel_term("ratedPower", {"zh": "供给"}, **WHO)
+    assert state(editor.store) == before
+
+
+def test_relabel_keeps_own_label(editor):
+    result = editor.relabel_term("HAS_CODE", {"en": "Has code", "zh": "新代码"}, **WHO)
+    assert result.applied
+
+
+def test_case_variant_rename_rejected(editor):
+    editor.add_class("CentrifugalPump", "Pump", {"en": "Centrifugal pump", "zh": "离心泵"}, PUMP_DEFINITION, **WHO)
+    before = state(editor.store)
+    with pytest.raises(OntologyError, match=f"differs only by case from 'Supplier' \\({KG.Supplier}\\)"):
+        editor.rename_term("CentrifugalPump", "supplier", **WHO)
+    assert state(editor.store) == before
+
+
+def test_case_variant_add_rejected(editor):
+    with pytest.raises(OntologyError, match="differs only by case from 'Supplier'"):
+        editor.add_class("SUPPLIER", "Entity", {"en": "Vendor", "zh": "卖方"}, PUMP_DEFINITION, **WHO)
+    with pytest.raises(OntologyError, match="differs only by case from 'cost'"):
+        editor.add_property("Cost", "datatype", "Equipment", "xsd:decimal", RATED_POWER, RATED_POWER_DEFINITION, **WHO)
+
+
+def test_case_change_of_own_name_allowed(editor):
+    editor.add_class("CentrifugalPump", "Pump", {"en": "Centrifugal pump", "zh": "离心泵"}, PUMP_DEFINITION, **WHO)
+    assert editor.rename_term("CentrifugalPump", "Centrifugalpump", **WHO).applied
+
+
+def test_redeprecate_is_no_op(editor):
+    editor.deprecate_term("Sensor", **WHO)
+    again = editor.deprecate_term("Sensor", **WHO)
+    assert again.applied is False
+    assert again.version is None
+    assert again.impact.description == "Sensor is already deprecated; nothing changed"
+    assert editor.version() == ("0.1.1", 1)
+    assert len(editor.history()) == 1
+
+
+def test_restore_of_current_term_is_no_op(editor):
+    result = editor.deprecate_term("Sensor", deprecated=False, **WHO)
+    assert result.applied is False
+    assert "not deprecated" in result.impact.description
+    assert editor.version()[1] == 0
+
+
+def test_relabel_to_same_label_is_no_op(editor):
+    result = editor.relabel_term("Sensor", {"en": "Sensor"}, **WHO)
+    assert result.applied is False
+    assert "nothing changed" in result.impact.description
+    assert editor.version()[1] == 0
+
+
+def test_history_by_term_ignores_label_values(editor):
+    editor.add_property("ratedPower", "datatype", "Equipment", "xsd:decimal", RATED_POWER, RATED_POWER_DEFINITION,
+                        **WHO)
+    editor.relabel_term("ratedPower", {"en": "Bearing"}, **WHO)
+    editor.relabel_term("Bearing", {"zh": "滚动轴承"}, **WHO)
+    assert [change.version for change in editor.history("Bearing")] == [3]
+    assert [change.version for change in editor.history(str(KG.Bearing))] == [3]
+    assert [change.version for change in editor.history("ratedPower")] == [1, 2]
+
+
+def test_history_by_term_follows_rename(editor):
+    editor.rename_term("Sensor", "Transducer", **WHO)
+    editor.relabel_term("Transducer", {"zh": "变送器"}, **WHO)
+    assert [change.version for change in editor.history("Transducer")] == [1, 2]
+    assert [change.version for change in editor.history("Sensor")] == [1]
+    assert [change.version for change in editor.history("Equipment")] == []
+
+
+def test_impact_counts_singular_and_plural(editor):
+    single = editor.rename_term("Sensor", "Transducer", preview=True, **WHO)
+    editor.upsert_shape(PUMP_SHAPE.replace("kg:Equipment", "kg:Sensor"), **WHO)
+    double = editor.rename_term("Sensor", "Transducer", preview=True, **WHO)
+    assert "1 SHACL shape refers to Sensor" in single.impact.description
+    assert "2 SHACL shapes refer to Sensor" in double.impact.description
+    assert "0 instance nodes carry the label" in single.impact.description
+
+
+def test_authenticated_author_kept_as_note(core_graph, settings, tmp_path):
+    from kg_service.api.auth import ApiKeyStore
+
+    key = ApiKeyStore(tmp_path / "api_keys.json").create("ci-bot", "ontology-editor")
+    secured = settings.model_copy(update={"state_dir": tmp_path})
+    with TestClient(create_app(secured, core_graph)) as client:
+        body = client.post("/graphql", json={"query": ADD_CLASS, "variables": {"preview": False}},
+                           headers={"X-API-Key": key}).json()
+    change = OntologyEditor(core_graph).history()[-1]
+    assert body["data"]["addClass"]["applied"] is True
+    assert change.author == "ci-bot"
+    assert change.author_note == "li.wei"

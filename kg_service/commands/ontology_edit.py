@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -60,7 +61,30 @@ def ontology_history(iri: Optional[str] = typer.Option(None, help="Ontology IRI;
         return
     typer.echo(f"ontology {iri or KG_ONTOLOGY_IRI}: version {info or '-'}, {latest} changes")
     for change in changes:
-        typer.echo(f"{change.version:4d}  {change.at}  {change.author}  {change.operation} "
+        author = f"{change.author} (for {change.author_note})" if change.author_note else change.author
+        typer.echo(f"{change.version:4d}  {change.at}  {author}  {change.operation} "
                    f"{json.dumps(change.arguments, ensure_ascii=False)}")
         typer.echo(f"      why: {change.why}; affected {change.nodes} nodes, {change.relationships} relationships; "
                    f"ontology version {change.ontology_version}")
+
+
+@ontology_app.command("replace")
+def ontology_replace(files: list[Path] = typer.Argument(..., help="Turtle, RDF/XML, N-Triples or JSON-LD files"),
+                     author: str = typer.Option(..., help="Who discards the edits; kept in the change log"),
+                     why: str = typer.Option(..., help="Reason, kept in the change log")) -> None:
+    """Load ontologies like 'ontology load', but replace stored ontologies that experts edited, discarding the edits.
+
+    Each replacement of an ontology with a change log is logged as a 'loadOntology' change.
+    """
+    from kg_service.cli import _errors, _store
+    from kg_service.config import get_settings
+    from kg_service.ingest import load_ontologies
+
+    with _errors():
+        store = _store(get_settings())
+        try:
+            summaries = load_ontologies(store, files, replace=True, author=author, why=why)
+        finally:
+            store.close()
+    for summary in summaries:
+        typer.echo(summary.as_text())

@@ -30,6 +30,7 @@ from typing import Any
 
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import OWL, RDF, RDFS, SKOS, XSD
+from rdflib.term import Node
 
 from kg_service.config import find_project_root
 from kg_service.errors import NotFoundError, OntologyError, UnknownTermError
@@ -39,6 +40,7 @@ from kg_service.ontology.model import (KG, KG_ONTOLOGY_IRI, LANGUAGES, RESERVED_
                                        OntologyModel, local_name, relationship_type_for)
 from kg_service.ontology.schema import ENTITY_LABEL
 from kg_service.ontology.parsing import parse_ontology_file
+from kg_service.ontology.protected import features_using
 from kg_service.ontology.storage import ensure_schema, export_ontology, replace_ontology_terms
 
 logger = logging.getLogger(__name__)
@@ -110,6 +112,8 @@ class EditPlan:
     shape_rename: tuple[str, str] | None = None
     # The shapes graph and its change-log version as loaded to count the shapes, so it is read once.
     shapes: tuple[Graph, int] | None = None
+    # True when the edit would not change the ontology, so nothing is written or logged.
+    unchanged: bool = False
 
 
 @dataclass
@@ -137,6 +141,8 @@ class ChangeRecord:
     violations: int
     ontology_version: str | None
     inverse: dict[str, Any] | None
+    # The author that the client named when the API logged its credential's name as `author` instead.
+    author_note: str | None = None
 
 
 class OntologyEditor:
@@ -149,10 +155,12 @@ class OntologyEditor:
     """
 
     def __init__(self, store: GraphStore, ontology_iri: str = KG_ONTOLOGY_IRI,
-                 batch_size: int = MIGRATION_BATCH_SIZE) -> None:
+                 batch_size: int = MIGRATION_BATCH_SIZE, author_note: str | None = None) -> None:
         self.store = store
         self.ontology_iri = ontology_iri
         self.batch_size = batch_size
+        # Logged beside `author` as `authorNote` (see ChangeRecord.author_note).
+        self.author_note = author_note
 
     # operations
 
@@ -171,6 +179,7 @@ class OntologyEditor:
                 raise OntologyError(f"class name {name!r}: the IRI {iri} is already used in {model.iri}; "
                                     "choose another name")
             self._check_free_label(name)
+            self._check_no_case_variant(model, name)
             self._check_unique_texts(model, labels, exclude=None)
             subject = URIRef(iri)
             graph.add((subject, RDF.type, OWL.Class))
@@ -215,6 +224,7 @@ class OntologyEditor:
                 raise OntologyError(f"property name {name!r}: the IRI {iri} is already used in {model.iri}; "
                                     "choose another name")
             self._check_free_label(name)
+            self._check_no_case_variant(model, name)
             self._check_free_property(name)
             self._check_free_type(rel_type or name)
             self._check_unique_property_texts(model, labels)
@@ -250,6 +260,7 @@ class OntologyEditor:
             check_local_name(new_name, "new name")
             iri = self._resolve(model, term, kinds=("class", "object", "datatype"))
             _check_not_protected(model, iri)
+            self._check_no_case_variant(model, new_name, exclude=iri)
             if relationship_type is not None:
                 check_local_name(relationship_type, "relationship type")
                 if iri not in model.relationships:
@@ -261,8 +272,9 @@ class OntologyEditor:
             migration, impact = self._rename_migration(graph, model, iri, new_name, relationship_type)
             shapes = self._count_shapes(model, iri, impact)
             if (impact.nodes or impact.relationships) and not migrate and not preview:
-                raise OntologyError(f"{term!r} has {impact.nodes} instance nodes and {impact.relationships} "
-                                    f"relationships; pass migrate=true to rename them in the same change")
+                raise OntologyError(f"{term!r} has {count_of(impact.nodes, 'instance node')} and "
+                                    f"{count_of(impact.relationships, 'relationship')}; pass migrate=true to "
+                                    "rename them in the same change")
             _replace_iri(graph, URIRef(iri), URIRef(new_iri))
             inverse_arguments: dict[str, Any] = {"term": new_iri, "new_name": local_name(iri), "migrate": True}
             if iri in model.relationships:
@@ -287,6 +299,8 @@ class OntologyEditor:
             iri = self._resolve(model, term, kinds=("class", "object", "datatype"))
             if iri in model.classes:
                 self._check_unique_texts(model, labels, exclude=iri)
+            else:
+                self._check_unique_property_texts(model, labels, exclude=iri)
             old = _texts(graph, URIRef(iri), RDFS.label)
             for language, text in labels.items():
                 _set_text(graph, URIRef(iri), RDFS.label, language, text.strip())
@@ -303,7 +317,13 @@ class OntologyEditor:
 
         def plan(graph: Graph, model: OntologyModel) -> EditPlan:
             iri = self._resolve(model, term, kinds=("class", "object", "datatype"))
+            if deprecated:
+                _check_not_protected(model, iri, action="deprecated")
             subject = URIRef(iri)
+            if _is_deprecated(graph, subject) == deprecated:
+                state = "already deprecated" if deprecated else "not deprecated"
+                return EditPlan(graph, iri, Impact(description=f"{local_name(iri)} is {state}; nothing changed"),
+                                unchanged=True)
             graph.remove((subject, OWL.deprecated, None))
             if deprecated:
                 graph.add((subject, OWL.deprecated, Literal(True)))
@@ -359,7 +379,7 @@ class OntologyEditor:
             # NOTE: instances carry their ancestors' labels, and re-labelling them after a move is not
             # built yet, so a class with instances cannot be moved.
             if impact.nodes and not preview:
-                raise OntologyError(f"{term!r} has {impact.nodes} instance nodes, which carry its current "
+                raise OntologyError(f"{term!r} has {count_of(impact.nodes, 'instance node')}, which carry its current "
                                     "superclasses as labels; moving a class with instances is not supported")
             impact.description = f"moves {local_name(iri)} under {local_name(parent_iri)}"
             inverse = ({"operation": "moveClass", "arguments": {"term": iri, "parent": old_parents[0]}}
@@ -379,12 +399,7 @@ class OntologyEditor:
         check_shapes_graph(shapes)
 
         def plan(graph: Graph, model: OntologyModel) -> EditPlan:
-            known = self._known_class_iris()
-            for predicate in (URIRef(SH + "targetClass"), URIRef(SH + "class")):
-                for value in shapes.objects(None, predicate):
-                    if str(value) not in known:
-                        raise OntologyError(f"shape refers to class {value} ({predicate.n3()}), which no stored "
-                                            "ontology declares; load or add the class first")
+            check_shape_references(shapes, self._known_class_iris(), self._known_property_iris())
             names = shape_subjects(shapes)
             previous = Graph()
             for name in names:
@@ -395,6 +410,12 @@ class OntologyEditor:
                 graph.add(triple)
             for prefix, namespace in shapes.namespaces():
                 graph.bind(prefix, namespace, override=False)
+            # Queries are parsed after the merge, because sh:prefixes usually names the stored
+            # shapes graph's own sh:declare entries.
+            problems = shape_query_problems(graph, names)
+            if problems:
+                raise OntologyError("shape has an invalid SPARQL query, so pySHACL could not run it:\n- "
+                                    + "\n- ".join(problems) + "\nfix the query and try again")
             inverse = ({"operation": "upsertShape", "arguments": {"turtle": previous.serialize(format="turtle")}}
                        if len(previous) else None)
             impact = Impact(description=f"upserts shapes {', '.join(str(name) for name in names)}")
@@ -407,15 +428,37 @@ class OntologyEditor:
     def history(self, term: str | None = None, first: int | None = None, after_version: int = 0) -> list[ChangeRecord]:
         """Return the ontology's change log in version order after `after_version`, at most `first` entries.
 
-        With `term`, only the changes whose edited term or arguments contain that IRI or name are returned.
+        With `term` (an IRI or name), only the changes that edited that term or name it as a term
+        argument (term, name, new name, parent, domain, range, relationship type) are returned.
+        Labels, definitions and reasons are text, not term keys, so they never match.
         """
-        limit = " LIMIT $first" if first is not None else ""
+        limit = " LIMIT $first" if first is not None and term is None else ""
         rows = self.store.read(
             "MATCH (c:OntologyChange {ontology: $iri}) WHERE c.version > $after "
-            "AND ($term IS NULL OR c.term = $term OR c.arguments CONTAINS $term) "
             "RETURN c {.*, snapshot: null, baseline: null} AS c ORDER BY c.version" + limit,
-            {"iri": self.ontology_iri, "after": after_version, "term": term, "first": first})
-        return [_change_record(row["c"]) for row in rows]
+            {"iri": self.ontology_iri, "after": after_version, "first": first})
+        records = [(_change_record(row["c"]), row["c"].get("term")) for row in rows]
+        if term is None:
+            return [record for record, _ in records]
+        keys = self._term_keys(term)
+        matching = [record for record, edited in records
+                    if edited in keys or any(isinstance(record.arguments.get(name), str)
+                                             and record.arguments[name] in keys for name in TERM_ARGUMENTS)]
+        return matching[:first] if first is not None else matching
+
+    def _term_keys(self, term: str) -> set[str]:
+        """Return `term` with the IRI it resolves to and that term's local name and graph name, when it resolves."""
+        keys = {term}
+        try:
+            model = OntologyModel.from_graph(export_ontology(self.store, self.ontology_iri), self.ontology_iri)
+            iri = self._resolve(model, term, kinds=("class", "object", "datatype"))
+        except (NotFoundError, UnknownTermError, OntologyError):
+            # A renamed or never stored term is matched by the text given.
+            return keys
+        mapping = model.classes.get(iri) or model.relationships.get(iri) or model.properties.get(iri)
+        name = getattr(mapping, "label", None) or getattr(mapping, "type", None) or getattr(mapping, "name", None)
+        keys.update(value for value in (iri, local_name(iri), name) if value)
+        return keys
 
     def snapshot(self, version: int) -> Graph:
         """Return the ontology as it was after change `version` (0: before the first change).
@@ -462,11 +505,22 @@ class OntologyEditor:
         ontology_iri = ontology_iri or self.ontology_iri
         check_free_text(why, "why")
         check_free_text(author, "author")
+        if self.author_note is not None:
+            check_free_text(self.author_note, "author")
         graph, expected_version = self._load(ontology_iri)
         # The first change also keeps the ontology as it was before, so that version 0 can be exported.
         baseline = graph.serialize(format="turtle") if expected_version == 0 and not preview else None
         model = OntologyModel.from_graph(_copy(graph), ontology_iri)
+        before = set(graph)
         plan = plan_edit(graph, model)
+        if not plan.unchanged and not plan.migrations and set(plan.graph) == before:
+            plan.unchanged = True
+            plan.impact.description = (f"{operation} gives {local_name(plan.term or ontology_iri)} the values "
+                                       "it already has; nothing changed")
+        if plan.unchanged:
+            # A no-op writes no change-log entry, so the log lists only real changes.
+            logger.info("ontology edit %s on %s changes nothing: %s", operation, ontology_iri, plan.impact.description)
+            return EditResult(operation, ontology_iri, plan.term, False, plan.impact)
         edited = OntologyModel.from_graph(plan.graph, ontology_iri)
         self._validate(edited, plan.term)
         if preview:
@@ -485,7 +539,8 @@ class OntologyEditor:
                   "term": plan.term, "nodes": plan.impact.nodes, "relationships": plan.impact.relationships,
                   "violations": plan.impact.violations, "ontologyVersion": new_info, "previousOntologyVersion": old_info,
                   "inverse": json.dumps(plan.inverse, ensure_ascii=False, sort_keys=True) if plan.inverse else None,
-                  "snapshot": plan.graph.serialize(format="turtle"), "baseline": baseline}
+                  "snapshot": plan.graph.serialize(format="turtle"), "baseline": baseline,
+                  "authorNote": self.author_note}
 
         def work(tx) -> int:
             tx.run("MERGE (o:Ontology {iri: $iri}) ON CREATE SET o.source = 'ontology editor' "
@@ -519,7 +574,8 @@ class OntologyEditor:
             return None
         shapes, version = self._load(SHAPES_ONTOLOGY_IRI)
         impact.shapes = len(shapes_referring_to(shapes, URIRef(iri)))
-        impact.description += f"; {impact.shapes} SHACL shapes refer to {local_name(iri)}"
+        verb = "refers" if impact.shapes == 1 else "refer"
+        impact.description += f"; {count_of(impact.shapes, 'SHACL shape')} {verb} to {local_name(iri)}"
         return shapes, version
 
     def _plan_shape_rewrite(self, plan: EditPlan, ontology_iri: str, why: str, author: str) -> ShapeRewrite | None:
@@ -608,6 +664,9 @@ class OntologyEditor:
     def _known_class_iris(self) -> set[str]:
         return {row["iri"] for row in self.store.read("MATCH (c:OntologyClass) RETURN c.iri AS iri")}
 
+    def _known_property_iris(self) -> set[str]:
+        return {row["iri"] for row in self.store.read("MATCH (p:OntologyProperty) RETURN p.iri AS iri")}
+
     def _check_free_label(self, name: str) -> None:
         if name in RESERVED_LABELS or name == ENTITY_LABEL:
             raise OntologyError(f"name {name!r} is reserved for kg-service's own nodes; choose another name")
@@ -640,9 +699,31 @@ class OntologyEditor:
                              labels, "class", "classes")
 
     @staticmethod
-    def _check_unique_property_texts(model: OntologyModel, labels: dict[str, str]) -> None:
+    def _check_unique_property_texts(model: OntologyModel, labels: dict[str, str], exclude: str | None = None) -> None:
         mappings = [*model.relationships.values(), *model.properties.values()]
-        _check_labels_unused(((mapping.iri, mapping.labels) for mapping in mappings), labels, "property", "properties")
+        _check_labels_unused(((mapping.iri, mapping.labels) for mapping in mappings if mapping.iri != exclude),
+                             labels, "property", "properties")
+
+    def _check_no_case_variant(self, model: OntologyModel, name: str, exclude: str | None = None) -> None:
+        """Reject a new name that differs only by case from a term of this ontology or a stored label or property.
+
+        `exclude` is the IRI of the term being renamed, which may change the case of its own name.
+        """
+        existing_names = {local_name(str(subject)): str(subject) for subject in model.graph.subjects()
+                          if isinstance(subject, URIRef) and str(subject) != exclude}
+        rows = self.store.read("MATCH (t:OntologyTerm) WHERE t.iri <> $exclude "
+                               "AND (t.nodeLabel IS NOT NULL OR t.propertyName IS NOT NULL) "
+                               "RETURN coalesce(t.nodeLabel, t.propertyName) AS name, t.iri AS iri",
+                               {"exclude": exclude or ""})
+        for row in rows:
+            existing_names.setdefault(row["name"], row["iri"])
+
+        folded = name.casefold()
+        for existing, iri in sorted(existing_names.items()):
+            if existing != name and existing.casefold() == folded:
+                raise OntologyError(f"name {name!r} differs only by case from {existing!r} ({iri}), and names "
+                                    "that differ only by case are easily confused; choose a name that differs "
+                                    "in more than case")
 
     def _rename_migration(self, graph: Graph, model: OntologyModel, iri: str, new_name: str,
                           relationship_type: str | None = None) -> tuple[Migration, Impact]:
@@ -652,7 +733,8 @@ class OntologyEditor:
             if new_name != old_label:
                 self._check_free_label(new_name)
             impact = self._count_nodes(old_label)
-            impact.description = f"class {old_label}: {impact.nodes} instance nodes carry the label"
+            verb = "carries" if impact.nodes == 1 else "carry"
+            impact.description = f"class {old_label}: {count_of(impact.nodes, 'instance node')} {verb} the label"
             return Migration("label", old_label, new_name), impact
         if iri in model.relationships:
             old_type = model.relationships[iri].type
@@ -662,7 +744,7 @@ class OntologyEditor:
                 self._check_free_type(new_type)
             count = self.store.read(f"MATCH ()-[r:{quote(old_type, 'relationship type')}]->() RETURN count(r) AS n")
             impact = Impact(relationships=count[0]["n"],
-                            description=f"relationship type {old_type}: {count[0]['n']} relationships")
+                            description=f"relationship type {old_type}: {count_of(count[0]['n'], 'relationship')}")
             return Migration("type", old_type, new_type), impact
         old_name = model.properties[iri].name
         if new_name != old_name:
@@ -672,8 +754,8 @@ class OntologyEditor:
             f"RETURN count(n) AS nodes }} CALL () {{ MATCH ()-[r]->() WHERE r.{quote(old_name, 'property name')} "
             "IS NOT NULL RETURN count(r) AS rels } RETURN nodes, rels")[0]
         impact = Impact(nodes=counts["nodes"], relationships=counts["rels"],
-                        description=f"property {old_name}: set on {counts['nodes']} nodes and {counts['rels']} "
-                                    "relationships")
+                        description=f"property {old_name}: set on {count_of(counts['nodes'], 'node')} and "
+                                    f"{count_of(counts['rels'], 'relationship')}")
         return Migration("property", old_name, new_name), impact
 
     def _count_nodes(self, label: str) -> Impact:
@@ -692,7 +774,8 @@ class OntologyEditor:
                 "RETURN count(n) AS total, count(CASE WHEN $domain IS NOT NULL AND NOT $domain IN labels(n) "
                 "THEN 1 END) AS bad", {"domain": domain})[0]
             return Impact(nodes=row["total"], violations=row["bad"],
-                          description=f"{row['total']} nodes set the property, {row['bad']} outside the new domain")
+                          description=f"{count_of(row['total'], 'node')} set the property, {row['bad']} outside "
+                                      "the new domain")
         rel_type = quote(model.relationships[iri].type, "relationship type")
         row = self.store.read(
             f"MATCH (a)-[r:{rel_type}]->(b) RETURN count(r) AS total, "
@@ -702,7 +785,8 @@ class OntologyEditor:
         # NOTE: existing relationships that break the new domain or range are counted, not rejected
         # or removed; the batched writer enforces the new rule for later writes only.
         return Impact(relationships=row["total"], violations=row["bad"],
-                      description=f"{row['total']} relationships, {row['bad']} break the new domain or range")
+                      description=f"{count_of(row['total'], 'relationship')}, {row['bad']} "
+                                  f"{'breaks' if row['bad'] == 1 else 'break'} the new domain or range")
 
     def _validate(self, model: OntologyModel, term: str | None) -> None:
         """Raise OntologyError when the edited ontology has a subclass cycle or a dangling domain or range."""
@@ -900,9 +984,176 @@ def check_shapes_graph(shapes: Graph) -> None:
     meta = Graph()
     with resources.files("pyshacl").joinpath("assets", "shacl-shacl.ttl").open("rb") as handle:
         meta.parse(handle, format="turtle")
-    conforms, _, text = pyshacl.validate(shapes, shacl_graph=meta, inference="none")
-    if not conforms:
-        raise OntologyError(f"shape is not well-formed SHACL (checked with the shacl-shacl meta-shapes): {text.strip()}")
+    conforms, report, _ = pyshacl.validate(shapes, shacl_graph=meta, inference="none")
+    if conforms:
+        return
+    problems = sorted(set(_meta_problem(shapes, report, result)
+                          for result in report.subjects(RDF.type, URIRef(SH + "ValidationResult"))))
+    raise OntologyError("shape is not well-formed SHACL (checked with the shacl-shacl meta-shapes):\n- "
+                        + "\n- ".join(problems) + "\nfix these statements and try again")
+
+
+def _meta_problem(shapes: Graph, report: Graph, result: Node) -> str:
+    """Return one line for a shacl-shacl result: focus node, path, message and value."""
+    focus = report.value(result, URIRef(SH + "focusNode"))
+    path = report.value(result, URIRef(SH + "resultPath"))
+    value = report.value(result, URIRef(SH + "value"))
+    message = report.value(result, URIRef(SH + "resultMessage"))
+    line = f"focus {_short(shapes, focus)}"
+    if path is not None:
+        line += f", path {_short(shapes, path)}"
+    line += f": {message if message is not None else 'constraint not met'}"
+    if value is not None:
+        line += f" (value {_short(shapes, value)})"
+    return line
+
+
+def _short(shapes: Graph, node: Node | None) -> str:
+    """Return a node as prefixed name where possible; a blank node as 'a node inside <named shape>'."""
+    if node is None:
+        return "?"
+    if isinstance(node, BNode):
+        owner = _named_owner(shapes, node)
+        return f"a blank node inside {_short(shapes, owner)}" if owner is not None else "a blank node"
+    if isinstance(node, URIRef):
+        try:
+            return shapes.namespace_manager.normalizeUri(node)
+        except Exception:  # noqa: BLE001 - rdflib raises for IRIs it cannot split into a prefixed name
+            return f"<{node}>"
+    return node.n3()
+
+
+def _named_owner(graph: Graph, node: Node) -> URIRef | None:
+    """Return the nearest IRI subject that reaches the blank node `node` through blank nodes, or None."""
+    seen: set[Node] = set()
+    frontier = [node]
+    while frontier:
+        current = frontier.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        for subject in graph.subjects(None, current):
+            if isinstance(subject, URIRef):
+                return subject
+            frontier.append(subject)
+    return None
+
+
+# Datatypes that sh:datatype may name besides the XSD ones (RDF 1.1 and RDF 1.2 literal types).
+RDF_DATATYPES = frozenset(str(RDF) + name for name in ("langString", "HTML", "XMLLiteral", "JSON", "PlainLiteral",
+                                                      "dirLangString"))
+
+
+def check_shape_references(shapes: Graph, known_classes: set[str], known_properties: set[str]) -> None:
+    """Raise OntologyError when a shape names a class, property or datatype that does not exist.
+
+    sh:targetClass and sh:class must name a class of a stored ontology. An sh:path in the kg:
+    namespace must name a stored property, and IRIs of other vocabularies (rdfs:label) are
+    accepted as they are. sh:datatype must be an XSD datatype or an RDF literal type.
+    """
+    problems = []
+    for predicate in ("targetClass", "class"):
+        for shape, value in shapes.subject_objects(URIRef(SH + predicate)):
+            if str(value) not in known_classes:
+                problems.append(f"sh:{predicate} {_short(shapes, value)} of {_short(shapes, shape)}: no stored "
+                                f"ontology declares this class{_closest(value, known_classes, shapes)}")
+    for shape, path in shapes.subject_objects(URIRef(SH + "path")):
+        for term in _path_iris(shapes, path):
+            if str(term).startswith(str(KG)) and str(term) not in known_properties:
+                problems.append(f"sh:path {_short(shapes, term)} of {_short(shapes, shape)}: no stored ontology "
+                                f"declares this property{_closest(term, known_properties, shapes)}")
+    xsd_names = {str(XSD[name]) for name in XSD_DATATYPES}
+    for shape, datatype in shapes.subject_objects(URIRef(SH + "datatype")):
+        if not ((isinstance(datatype, URIRef) and datatype in XSD) or str(datatype) in RDF_DATATYPES):
+            problems.append(f"sh:datatype {_short(shapes, datatype)} of {_short(shapes, shape)} is not an XSD "
+                            f"datatype or rdf:langString{_closest(datatype, xsd_names, shapes)}")
+    if problems:
+        raise OntologyError("shape refers to terms that do not exist:\n- " + "\n- ".join(sorted(problems))
+                            + "\nload or add the term first, or correct the name")
+
+
+def _path_iris(graph: Graph, path: Node) -> list[URIRef]:
+    """Return the property IRIs in a SHACL path: the path itself, or those in a sequence, inverse or other path."""
+    if isinstance(path, URIRef):
+        return [path]
+    return [value for _, _, value in _closure(graph, path)
+            if isinstance(value, URIRef) and value != RDF.nil]
+
+
+def _closest(term: Node, known: Iterable[str], shapes: Graph) -> str:
+    """Return '; did you mean ...' with up to three known IRIs whose local names are closest to `term`'s."""
+    import difflib
+
+    by_name: dict[str, list[str]] = {}
+    for iri in known:
+        by_name.setdefault(local_name(iri).casefold(), []).append(iri)
+    matches = difflib.get_close_matches(local_name(str(term)).casefold(), list(by_name), n=3, cutoff=0.6)
+    names = [_short(shapes, URIRef(iri)) for match in matches for iri in sorted(by_name[match])][:3]
+    return f"; did you mean {', '.join(names)}?" if names else ""
+
+
+def shape_query_problems(shapes: Graph, names: Iterable[URIRef] | None = None) -> list[str]:
+    """Return one line per SPARQL query (sh:select, sh:ask) in `shapes` that pySHACL could not run.
+
+    Each query is parsed with rdflib's SPARQL parser and the prefixes that pySHACL 0.40.1 gives it:
+    rdf, rdfs, owl and the sh:declare entries of its sh:prefixes. With `names`, only queries inside
+    those shapes are checked. A query that uses MINUS, VALUES or SERVICE is a problem too, because
+    SHACL-SPARQL forbids them and pySHACL then fails at validation time.
+    """
+    from pyshacl.helper.sparql_query_helper import SPARQLQueryHelper
+    from rdflib.plugins.sparql import prepareQuery
+
+    selected = set(names) if names is not None else None
+    problems = []
+    for kind, query_type in (("select", "SelectQuery"), ("ask", "AskQuery")):
+        for node, text in shapes.subject_objects(URIRef(SH + kind)):
+            owner = node if isinstance(node, URIRef) else _named_owner(shapes, node)
+            if selected is not None and owner not in selected:
+                continue
+            where = f"sh:{kind} of {_short(shapes, owner) if owner is not None else 'a blank node'}"
+            query = str(text)
+            try:
+                parsed = prepareQuery(query, initNs=_query_prefixes(shapes, node))
+            except Exception as error:  # noqa: BLE001 - rdflib raises pyparsing errors and plain Exceptions
+                problems.append(f"{where}: {_parse_error_text(error, query)}")
+                continue
+            if parsed.algebra.name != query_type:
+                problems.append(f"{where}: the query is a {parsed.algebra.name}, but sh:{kind} needs a {query_type}")
+            for clause, pattern in (("MINUS", SPARQLQueryHelper.has_minus_regex),
+                                    ("VALUES", SPARQLQueryHelper.has_values_regex),
+                                    ("SERVICE", SPARQLQueryHelper.has_service_regex)):
+                if pattern.search(query):
+                    problems.append(f"{where}: SHACL-SPARQL does not allow a {clause} clause; use FILTER instead")
+    return sorted(problems)
+
+
+def _query_prefixes(shapes: Graph, node: Node) -> dict[str, str]:
+    """Return the prefixes pySHACL declares for the query at `node`: rdf, rdfs, owl and its sh:prefixes."""
+    prefixes = {"rdf": str(RDF), "rdfs": str(RDFS), "owl": str(OWL)}
+    declares = []
+    for source in shapes.objects(node, URIRef(SH + "prefixes")):
+        declares.extend(shapes.objects(source, URIRef(SH + "declare")))
+    for declare in declares:
+        prefix = shapes.value(declare, URIRef(SH + "prefix"))
+        namespace = shapes.value(declare, URIRef(SH + "namespace"))
+        if prefix is not None and namespace is not None:
+            prefixes[str(prefix)] = str(namespace)
+    return prefixes
+
+
+def _parse_error_text(error: Exception, query: str) -> str:
+    """Describe a SPARQL parse error with its line, column and the query line it points at."""
+    line_number = getattr(error, "lineno", None)
+    column = getattr(error, "col", None)
+    message = getattr(error, "msg", None) or str(error)
+    found = getattr(error, "found", None)
+    if found:
+        message += f", found {found}"
+    if line_number is None:
+        return f"{message}; query: {' '.join(query.split())[:200]}"
+    lines = query.splitlines() or [""]
+    text = lines[line_number - 1].strip() if 0 < line_number <= len(lines) else ""
+    return f"{message} at line {line_number}, column {column} of the query ({text[:120]!r})"
 
 
 def namespace_of(model: OntologyModel) -> str:
@@ -914,6 +1165,11 @@ def namespace_of(model: OntologyModel) -> str:
     if not counts:
         return model.iri + "#"
     return max(sorted(counts), key=lambda namespace: counts[namespace])
+
+
+def count_of(number: int, noun: str) -> str:
+    """Return `number` with `noun` in the singular or plural ("1 SHACL shape", "2 SHACL shapes")."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def bump_version(info: str | None) -> str:
@@ -959,6 +1215,11 @@ def _set_text(graph: Graph, subject: URIRef, predicate: URIRef, language: str, t
     graph.add((subject, predicate, Literal(text, lang=language)))
 
 
+def _is_deprecated(graph: Graph, subject: URIRef) -> bool:
+    return any(isinstance(value, Literal) and value.toPython() is True
+               for value in graph.objects(subject, OWL.deprecated))
+
+
 def _single_iri(graph: Graph, subject: URIRef, predicate: URIRef) -> str | None:
     values = sorted(str(value) for value in graph.objects(subject, predicate) if isinstance(value, URIRef))
     return values[0] if values else None
@@ -992,16 +1253,40 @@ def _change_record(node: Any) -> ChangeRecord:
                         operation=data["operation"], arguments=json.loads(data["arguments"]), why=data["why"],
                         nodes=data.get("nodes", 0), relationships=data.get("relationships", 0),
                         violations=data.get("violations", 0), ontology_version=data.get("ontologyVersion"),
-                        inverse=json.loads(data["inverse"]) if data.get("inverse") else None)
+                        inverse=json.loads(data["inverse"]) if data.get("inverse") else None,
+                        author_note=data.get("authorNote"))
 
+
+# Change-log argument names whose values are term keys (IRIs or names), which history by term matches.
+TERM_ARGUMENTS = ("term", "name", "new_name", "new_iri", "parent", "domain", "range", "relationship_type")
 
 # Relationship types that kg-service's own ontology nodes use; ontology properties may not take them.
 INTERNAL_RELATIONSHIP_TYPES = frozenset({"SUBCLASS_OF", "DOMAIN", "RANGE", "DECLARES"})
 
 
-def _check_not_protected(model: OntologyModel, iri: str) -> None:
-    """Reject renaming the top class: every instance node carries its label, and the writer relies on it."""
+def _check_not_protected(model: OntologyModel, iri: str, action: str = "renamed") -> None:
+    """Reject renaming or deprecating the top class and the core terms that kg-service's queries name.
+
+    `action` is "renamed" or "deprecated". Relabelling stays allowed because no query reads labels.
+    """
     mapping = model.classes.get(iri)
     if mapping is not None and (mapping.label == ENTITY_LABEL or mapping.label in RESERVED_LABELS):
-        raise OntologyError(f"class {mapping.label!r} cannot be renamed: every instance node carries this label "
+        raise OntologyError(f"class {mapping.label!r} cannot be {action}: every instance node carries this label "
                             "and kg-service looks nodes up by it")
+    if mapping is not None:
+        kind, name = "class", mapping.label
+        instead = f"add a subclass with addClass(parent: {name!r}) and use it in new data"
+    elif iri in model.relationships:
+        kind, name = "relationship type", model.relationships[iri].type
+        instead = "add a new property with addProperty and write new data with it"
+    elif iri in model.properties:
+        kind, name = "property", model.properties[iri].name
+        instead = "add a new property with addProperty and write new data with it"
+    else:
+        return
+    features = features_using(model.iri, name)
+    if features:
+        raise OntologyError(f"{kind} {name!r} cannot be {action}: kg-service queries it by this name for "
+                            f"{'; '.join(features)}, which would silently return wrong results. To change "
+                            f"how it reads, relabel it (relabelTerm with labelEn or labelZh); for a new "
+                            f"meaning, {instead}")

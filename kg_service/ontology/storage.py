@@ -15,6 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from rdflib import Graph, Literal, URIRef
+from rdflib.namespace import OWL
 from rdflib.plugins.serializers.nt import _quoteLiteral
 from rdflib.term import Node
 
@@ -33,6 +34,7 @@ SCHEMA_STATEMENTS = [
     "CREATE INDEX ontology_class_label IF NOT EXISTS FOR (c:OntologyClass) ON (c.nodeLabel)",
     f"CREATE INDEX entity_name IF NOT EXISTS FOR (n:{ENTITY_LABEL}) ON (n.name)",
     f"CREATE FULLTEXT INDEX entity_names IF NOT EXISTS FOR (n:{ENTITY_LABEL}) ON EACH [n.name, n.nameEn, n.nameZh]",
+    "CREATE CONSTRAINT ontology_change_version IF NOT EXISTS FOR (c:OntologyChange) REQUIRE (c.ontology, c.version) IS UNIQUE",
 ]
 
 
@@ -100,17 +102,52 @@ def _texts(labels: dict[str, str], definitions: dict[str, str]) -> dict[str, str
     return texts
 
 
-def store_ontology(store: GraphStore, model: OntologyModel, source: str) -> None:
-    """Replace the stored copy of `model`'s ontology in one transaction."""
+def store_ontology(store: GraphStore, model: OntologyModel, source: str, change: dict | None = None,
+                   expected_version: int = 0) -> None:
+    """Replace the stored copy of `model`'s ontology in one transaction.
+
+    With `change` (the properties of an `OntologyChange` node), the replacement is logged as change
+    `expected_version + 1` in the same transaction, and it fails when the change log has moved past
+    `expected_version` meanwhile. The `Ontology` node keeps the change-log version it was loaded at
+    (`loadedAtVersion`), so a later load can tell whether experts edited it since.
+    """
     ensure_schema(store)
+    info = model.graph.value(URIRef(model.iri), OWL.versionInfo)
+    loaded_at = expected_version + 1 if change is not None else expected_version
 
     def work(tx) -> int:
+        if change is not None:
+            latest = tx.run("MATCH (c:OntologyChange {ontology: $iri}) RETURN max(c.version) AS version",
+                            iri=model.iri).single()["version"] or 0
+            if latest != expected_version:
+                raise OntologyError(f"ontology {model.iri} was edited while it was loaded (change-log version "
+                                    f"{expected_version} -> {latest}); load it again")
         tx.run("MATCH (o:Ontology {iri: $iri}) OPTIONAL MATCH (o)-[:DECLARES]->(t:OntologyTerm) DETACH DELETE t, o",
                iri=model.iri).consume()
-        return replace_ontology_terms(tx, model, source)
+        terms = replace_ontology_terms(tx, model, source)
+        tx.run("MATCH (o:Ontology {iri: $iri}) SET o.loadedAtVersion = $loaded, o.versionInfo = $info",
+               iri=model.iri, loaded=loaded_at, info=str(info) if info is not None else None).consume()
+        if change is not None:
+            tx.run("CREATE (c:OntologyChange) SET c = $change, c.version = $version, c.at = datetime()",
+                   change=change, version=loaded_at).consume()
+        return terms
 
     terms = store.execute_write(work)
     logger.info("stored ontology %s from %s: %d terms", model.iri, source, terms)
+
+
+def ontology_load_state(store: GraphStore, iri: str) -> tuple[bool, int, int]:
+    """Return whether ontology `iri` is stored, its latest change-log version and the version it was loaded at.
+
+    An ontology stored before loads recorded `loadedAtVersion` counts as loaded at version 0, so
+    every change in its log counts as an edit made since.
+    """
+    rows = store.read("OPTIONAL MATCH (o:Ontology {iri: $iri}) OPTIONAL MATCH (c:OntologyChange {ontology: $iri}) "
+                      "RETURN o IS NOT NULL AS stored, o.loadedAtVersion AS loaded, max(c.version) AS latest",
+                      {"iri": iri})
+    if not rows:
+        return False, 0, 0
+    return bool(rows[0]["stored"]), rows[0]["latest"] or 0, rows[0]["loaded"] or 0
 
 
 def stored_ontologies(store: GraphStore) -> list[dict]:
