@@ -168,7 +168,7 @@ def test_uncertified_supplier_warns(design_graph):
 def test_chinese_messages(design_graph):
     report = check_design(design_graph, proposal(materials=["S235JR"]), lang="zh")
     assert CJK.search(report.violations[0].message)
-    assert "material:s235jr" in report.violations[0].message
+    assert "结构钢 S235JR" in report.violations[0].message
 
 
 def test_unknown_part_key_rejected(design_graph):

@@ -18,7 +18,10 @@ command_group = typer.Typer(help="Check designs against the SHACL design-constra
 
 
 def read_design_file(path: Path):
-    """Read a proposed design from a JSON file; raise InputDataError when it is missing or invalid."""
+    """Read a proposed design from a JSON file; raise InputDataError when it is missing or invalid.
+
+    Part ratings may be spelled as in the file format (rated_load) or as in GraphQL (ratedLoad).
+    """
     from pydantic import ValidationError
 
     from kg_service.errors import InputDataError
@@ -57,7 +60,8 @@ def _report_json(report, source: str) -> str:
 
 @command_group.command("check")
 def check(file: Path = typer.Argument(..., help="Proposed design (.json), or any RDF data file (.ttl, .rdf, .nt)"),
-          shapes: Optional[Path] = typer.Option(None, "--shapes", help="SHACL shapes file; default ontology/shapes.ttl"),
+          shapes: Optional[Path] = typer.Option(None, "--shapes", help="SHACL shapes file; default the shapes stored "
+                                                "in Neo4j by upsertShape, else ontology/shapes.ttl"),
           lang: str = typer.Option("en", help="Language of the messages: en or zh"),
           inference: str = typer.Option("none", help="pySHACL inference for RDF files: none, rdfs, owlrl"),
           ontology: Optional[Path] = typer.Option(None, "--ontology",

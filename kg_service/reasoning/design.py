@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import re
 import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterable, NamedTuple
+from typing import Annotated, Any, Iterable, NamedTuple
 from urllib.parse import unquote
 
 import pyshacl
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, FiniteFloat, ValidationInfo, field_validator
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import RDF, RDFS, SH, XSD
 from rdflib.term import Node
@@ -29,9 +30,10 @@ from kg_service.errors import InputDataError, OntologyError, QueryError
 from kg_service.graph.records import slug
 from kg_service.graph.store import GraphStore
 from kg_service.ingest import CORE_ONTOLOGY_FILE
-from kg_service.ontology.model import KG, OntologyModel
+from kg_service.ontology.model import KG, KG_ONTOLOGY_IRI, OntologyModel
 from kg_service.ontology.parsing import parse_ontology_file
 from kg_service.ontology.schema import ENTITY_LABEL, GraphSchema
+from kg_service.ontology.storage import export_ontology
 from kg_service.reasoning.lookup import check_language, display_name, resolve_entity
 from loaders.rdf_instances import INSTANCE_NAMESPACE, instance_iri, instance_key
 
@@ -60,11 +62,15 @@ MAX_DESIGN_ITEMS = 200
 
 
 class Quantity(BaseModel):
-    """A value with its unit, for example 13.5 kN."""
+    """A value with its unit, for example 13.5 kN.
+
+    Zero and negative ratings are accepted, so that the shapes report them (BearingRatingShape
+    requires a rated load and a speed limit greater than 0).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    value: float
+    value: FiniteFloat
     unit: str = Field(min_length=1)
 
 
@@ -74,23 +80,39 @@ class DimensionInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, description="Dimension name, for example 'wall thickness'")
-    value: float
+    value: FiniteFloat = Field(description="Nominal value, greater than 0")
     unit: str = Field(min_length=1, description="Length unit: mm, cm or m")
-    tolerance: float | None = Field(default=None, description="Symmetric tolerance (the 0.05 of ±0.05), same unit")
+    tolerance: Annotated[FiniteFloat, Field(ge=0)] | None = Field(
+        default=None, description="Symmetric tolerance (the 0.05 of ±0.05), same unit, 0 or more")
     process: str | None = Field(default=None, description="Key or name of the manufacturing process")
+
+    @field_validator("value")
+    @classmethod
+    def _positive_length(cls, value: float, info: ValidationInfo) -> float:
+        # Every dimension is a length of a physical part (kg:nominalValue in mm), so none is signed.
+        if value <= 0:
+            name = info.data.get("name", "the dimension")
+            raise ValueError(f"the nominal value of dimension {name!r} is {value:g}, but a length of a physical "
+                             "part must be greater than 0; give its size as a positive number")
+        return value
 
 
 class PartChoice(BaseModel):
-    """A part chosen for a design, optionally with the supplier and catalogue ratings to use."""
+    """A part chosen for a design, optionally with the supplier and catalogue ratings to use.
+
+    The ratings may be written in snake_case (rated_load, the design file's spelling) or in
+    camelCase (ratedLoad, the spelling of the GraphQL input).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     part: str = Field(min_length=1, description="Key or name of a Part in the graph")
     supplier: str | None = Field(default=None, description="Key or name of the chosen Supplier; default the "
                                                           "part's suppliers in the graph")
-    rated_load: Quantity | None = Field(default=None, description="Rated dynamic load (N or kN) that replaces "
-                                                                  "the graph's value")
-    speed_limit: Quantity | None = Field(default=None, description="Speed limit (rpm) that replaces the graph's value")
+    rated_load: Quantity | None = Field(default=None, validation_alias=AliasChoices("rated_load", "ratedLoad"),
+                                        description="Rated dynamic load (N or kN) that replaces the graph's value")
+    speed_limit: Quantity | None = Field(default=None, validation_alias=AliasChoices("speed_limit", "speedLimit"),
+                                         description="Speed limit (rpm) that replaces the graph's value")
 
 
 class DesignInput(BaseModel):
@@ -298,7 +320,6 @@ def stored_shapes(store: GraphStore) -> tuple[Graph, list[ShapeEntry]] | None:
     The result is cached per store and latest change, so an edit is seen by the next query.
     """
     from kg_service.ontology.editing import SHAPES_ONTOLOGY_IRI
-    from kg_service.ontology.storage import export_ontology
 
     state = store.read(SHAPES_STATE_QUERY, {"iri": SHAPES_ONTOLOGY_IRI})[0]
     if not state["stored"]:
@@ -471,11 +492,20 @@ def design_constraints(store: GraphStore, target: str, lang: str = "en",
 # Unit conversion
 
 def convert(value: float, unit: str, table: dict[str, float], quantity: str) -> float:
-    """Return `value` in the base unit of `table`; `quantity` names the value in the error message."""
+    """Return `value` in the base unit of `table`; `quantity` names the value in the error message.
+
+    The product is computed in decimal, so 0.28 cm becomes 2.8 mm and not 2.8000000000000003 mm,
+    which would decide a check at a limit.
+    """
     factor = table.get(unit.strip())
     if factor is None:
         raise QueryError(f"unit {unit!r} of {quantity} is not supported; use one of {', '.join(table)}")
-    return value * factor
+    if not math.isfinite(value):
+        raise QueryError(f"{quantity} is {value}, which is not a finite number; give a finite value")
+    converted = float(Decimal(repr(value)) * Decimal(repr(factor)))
+    if not math.isfinite(converted):
+        raise QueryError(f"{quantity} is {value:g} {unit}, which is too large to convert; give a realistic value")
+    return converted
 
 
 # Proposed design -> RDF data graph
@@ -485,11 +515,64 @@ class _CoreTerms(NamedTuple):
     property_iri: dict[str, tuple[URIRef, str | None]]
 
 
-@functools.lru_cache(maxsize=2)
-def _core_terms(core_file: Path) -> _CoreTerms:
-    model = OntologyModel.from_graph(parse_ontology_file(core_file))
+class CoreOntology(NamedTuple):
+    """The kg-core ontology that a design check reasons with, its terms by node label and property name."""
+
+    graph: Graph
+    terms: _CoreTerms
+    source: str
+
+
+def _terms_of(graph: Graph) -> _CoreTerms:
+    model = OntologyModel.from_graph(graph, KG_ONTOLOGY_IRI)
     return _CoreTerms({mapping.label: URIRef(iri) for iri, mapping in model.classes.items()},
                       {prop.name: (URIRef(prop.iri), prop.datatype) for prop in model.properties.values()})
+
+
+@functools.lru_cache(maxsize=2)
+def _file_ontology(core_file: Path, stamp: float) -> CoreOntology:
+    """Return the ontology of a file; `stamp` (modification time) invalidates the cache."""
+    graph = parse_ontology_file(core_file)
+    return CoreOntology(graph, _terms_of(graph), str(core_file))
+
+
+# The state of the stored kg-core ontology. A reload replaces the Ontology node and its triple count,
+# and an edit adds a change-log entry, so the key changes with either.
+ONTOLOGY_STATE_QUERY = """
+OPTIONAL MATCH (o:Ontology {iri: $iri})
+OPTIONAL MATCH (c:OntologyChange {ontology: $iri})
+RETURN o IS NOT NULL AS stored, elementId(o) AS node, o.triples AS triples, max(c.version) AS version,
+       toString(max(c.at)) AS changed
+"""
+
+_STORED_ONTOLOGY: dict[tuple[Any, ...], CoreOntology] = {}
+
+
+def core_ontology(store: GraphStore, core_file: Path | None = None) -> CoreOntology:
+    """Return the kg-core ontology for design checks: `core_file` when given, else the stored one, else the file.
+
+    The stored ontology includes every edit (renamed classes and properties, new subclasses), so
+    the instances of a design get the rdf:type that the stored shapes target. It is cached per
+    store and state of the ontology, so the first check after an edit reads it again.
+    """
+    if core_file is None:
+        state = store.read(ONTOLOGY_STATE_QUERY, {"iri": KG_ONTOLOGY_IRI})[0]
+        if state["stored"]:
+            key = (id(store), state["node"], state["triples"], state["version"] or 0, state["changed"])
+            ontology = _STORED_ONTOLOGY.get(key)
+            if ontology is None:
+                graph = export_ontology(store, KG_ONTOLOGY_IRI)
+                ontology = CoreOntology(graph, _terms_of(graph), f"neo4j:{KG_ONTOLOGY_IRI}")
+                _STORED_ONTOLOGY.clear()
+                _STORED_ONTOLOGY[key] = ontology
+                logger.info("read the stored ontology %s for design checks (change-log version %d, %d triples)",
+                            KG_ONTOLOGY_IRI, key[3], len(graph))
+            return ontology
+        core_file = CORE_ONTOLOGY_FILE
+    path = Path(core_file).resolve()
+    if not path.is_file():
+        raise InputDataError("ontology file not found", path=str(path), hint="pass an existing kg-core Turtle file")
+    return _file_ontology(path, path.stat().st_mtime)
 
 
 def _literal(value: Any, datatype: str | None) -> Literal:
@@ -620,9 +703,14 @@ def _add_parts(graph: Graph, terms: _CoreTerms, store: GraphStore, design: URIRe
                                                                      certification["labels"], certification["props"])))
 
 
-def design_data_graph(store: GraphStore, design: DesignInput, core_file: Path = CORE_ONTOLOGY_FILE) -> Graph:
-    """Return the proposed design as RDF in the kg-core vocabulary, joined with the graph's facts."""
-    terms = _core_terms(Path(core_file))
+def design_data_graph(store: GraphStore, design: DesignInput, core_file: Path | None = None) -> Graph:
+    """Return the proposed design as RDF in the kg-core vocabulary, joined with the graph's facts.
+
+    Node labels and property names map to IRIs through the stored ontology (see `core_ontology`).
+    """
+    # NOTE: the relationships of a design (kg:hasDimension, kg:usesPart, ...) and the Cypher queries
+    # that collect the facts use the kg-core names. Renaming one of those terms breaks the check.
+    terms = core_ontology(store, core_file).terms
     graph = Graph()
     graph.bind("kg", KG)
     graph.bind("kgi", INSTANCE_NAMESPACE)
@@ -646,7 +734,8 @@ def design_data_graph(store: GraphStore, design: DesignInput, core_file: Path = 
 
 # Validation
 
-_INSTANCE_IRI = re.compile(re.escape(INSTANCE_NAMESPACE) + r"([^\s>\"']+)")
+# `instance_iri` writes keys with these characters only, so a message's punctuation ends the match.
+_INSTANCE_IRI = re.compile(re.escape(INSTANCE_NAMESPACE) + r"([A-Za-z0-9:\-._~/%]+)")
 
 
 def _node_text(node: Node | None) -> str | None:
@@ -662,8 +751,8 @@ def _node_text(node: Node | None) -> str | None:
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
-def _message(report: Graph, result: Node, lang: str) -> str:
-    """Return the result message in `lang`, with instance IRIs shortened to node keys."""
+def _message(report: Graph, result: Node, lang: str, names: dict[str, str]) -> str:
+    """Return the result message in `lang`, with instance IRIs replaced by `names` (key to name), else the key."""
     texts: dict[str, str] = {}
     for value in report.objects(result, SH.resultMessage):
         # pySHACL 0.40.1 drops the language tag of SPARQL constraint messages after it fills in
@@ -672,7 +761,29 @@ def _message(report: Graph, result: Node, lang: str) -> str:
             "zh" if _CJK.search(str(value)) else "en")
         texts.setdefault(language.split("-")[0].lower(), str(value))
     text = _pick(texts, lang)
-    return _INSTANCE_IRI.sub(lambda match: unquote(match.group(1)), text)
+    return _INSTANCE_IRI.sub(lambda match: _instance_text(match.group(1), names), text)
+
+
+def _instance_text(quoted_key: str, names: dict[str, str]) -> str:
+    """Return the name of the instance key, else the key; a sentence's final '.' or ':' stays after it."""
+    key = unquote(quoted_key)
+    stripped = key.rstrip(".:")
+    if key in names:
+        return names[key]
+    if stripped in names:
+        return names[stripped] + key[len(stripped):]
+    return key
+
+
+def instance_names(data: Graph, lang: str) -> dict[str, str]:
+    """Return the display name in `lang` (kg:nameEn, kg:nameZh, else kg:name) of each instance in `data`, by key."""
+    properties: dict[str, dict[str, str]] = {}
+    for predicate in (KG.name, KG.nameEn, KG.nameZh):
+        for subject, value in data.subject_objects(predicate):
+            key = instance_key(str(subject)) if isinstance(subject, URIRef) else None
+            if key is not None:
+                properties.setdefault(key, {}).setdefault(str(predicate)[len(str(KG)):], str(value))
+    return {key: name for key, props in properties.items() if (name := display_name(props, lang))}
 
 
 def _owning_shape(shapes: Graph, shape: Node | None) -> str:
@@ -687,8 +798,12 @@ def _owning_shape(shapes: Graph, shape: Node | None) -> str:
     return str(shape)
 
 
-def read_report(report: Graph, shapes: Graph, lang: str) -> list[Violation]:
-    """Turn a pySHACL validation report graph into results, most severe first."""
+def read_report(report: Graph, shapes: Graph, lang: str, names: dict[str, str] | None = None) -> list[Violation]:
+    """Turn a pySHACL validation report graph into results, most severe first.
+
+    Messages name instances by `names` (key to display name) where given, else by key; the
+    `value` and `focus_node` fields keep the keys.
+    """
     violations = []
     for result in report.subjects(RDF.type, SH.ValidationResult):
         component = report.value(result, SH.sourceConstraintComponent)
@@ -696,7 +811,7 @@ def read_report(report: Graph, shapes: Graph, lang: str) -> list[Violation]:
         violations.append(Violation(
             focus_node=_node_text(report.value(result, SH.focusNode)) or "",
             path=_path_text(report, path) if path is not None else None,
-            message=_message(report, result, lang),
+            message=_message(report, result, lang, names or {}),
             severity=_severity_name(report.value(result, SH.resultSeverity)),
             source_shape=_owning_shape(shapes, report.value(result, SH.sourceShape)),
             constraint=str(component).rsplit("#", 1)[-1] if component is not None else "",
@@ -705,30 +820,66 @@ def read_report(report: Graph, shapes: Graph, lang: str) -> list[Violation]:
                                                 item.focus_node, item.path or "", item.message))
 
 
-def run_validation(data: Graph, shapes: Graph, ontology: Graph | None, lang: str, inference: str) -> ValidationReport:
-    """Validate `data` with pySHACL and read its report."""
+def run_validation(data: Graph, shapes: Graph, ontology: Graph | None, lang: str, inference: str,
+                   names: dict[str, str] | None = None, shapes_source: str = "the shapes") -> ValidationReport:
+    """Validate `data` with pySHACL and read its report.
+
+    Raise OntologyError, naming the shape and query, when pySHACL cannot load or run a shape.
+    """
     started = time.perf_counter()
-    conforms, report, _ = pyshacl.validate(data, shacl_graph=shapes, ont_graph=ontology, inference=inference,
-                                           abort_on_first=False, allow_warnings=False, meta_shacl=False)
+    try:
+        conforms, report, _ = pyshacl.validate(data, shacl_graph=shapes, ont_graph=ontology, inference=inference,
+                                               abort_on_first=False, allow_warnings=False, meta_shacl=False)
+    except Exception as error:  # noqa: BLE001 - pySHACL raises its own errors, pyparsing's and plain Exceptions
+        raise _broken_shapes_error(shapes, shapes_source, error) from error
     seconds = time.perf_counter() - started
-    violations = read_report(report, shapes, lang)
+    violations = read_report(report, shapes, lang, names)
     logger.info("pySHACL: %d data triples, %d results, %.2f s", len(data), len(violations), seconds)
     return ValidationReport(bool(conforms), violations, len(data), seconds)
 
 
+def _broken_shapes_error(shapes: Graph, source: str, error: Exception) -> OntologyError:
+    """Return an error that names the shapes pySHACL failed on and how to repair them."""
+    from kg_service.ontology.editing import shape_query_problems
+
+    logger.debug("pySHACL failed on %s: %s: %s", source, type(error).__name__, error)
+    if source.startswith("neo4j:"):
+        repair = ("send a corrected shape with the same IRI through the upsertShape mutation, which replaces it, "
+                  "or add sh:deactivated true to it that way")
+    else:
+        repair = f"fix the shape in {source}"
+    problems = shape_query_problems(shapes)
+    if problems:
+        return OntologyError(f"cannot check the design: a SPARQL query in the shapes of {source} is invalid "
+                             f"({'; '.join(problems)}). To repair it, {repair}")
+    first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return OntologyError(f"cannot check the design: pySHACL failed on the shapes of {source} "
+                         f"({type(error).__name__}: {first_line[:300]}). To repair it, {repair}")
+
+
 def check_design(store: GraphStore, design: DesignInput, lang: str = "en",
                  shapes_files: Iterable[Path] | None = None,
-                 core_file: Path = CORE_ONTOLOGY_FILE) -> ValidationReport:
-    """Validate a proposed design against the design-constraint shapes, with RDFS inference over kg-core."""
+                 core_file: Path | None = None) -> ValidationReport:
+    """Validate a proposed design against the design-constraint shapes, with RDFS inference over kg-core.
+
+    Without `core_file` the check reads the stored (edited) kg-core ontology, and without
+    `shapes_files` the stored shapes; each falls back to its file when nothing is stored.
+    """
     check_language(lang)
     shapes, _ = active_shapes(store, shapes_files)
+    source = (", ".join(str(file) for file in shapes_files) if shapes_files is not None
+              else _shapes_source(store))
+    ontology = core_ontology(store, core_file)
     data = design_data_graph(store, design, core_file)
-    return run_validation(data, shapes, _core_graph(Path(core_file)), lang, "rdfs")
+    return run_validation(data, shapes, ontology.graph, lang, "rdfs", instance_names(data, lang), source)
 
 
-@functools.lru_cache(maxsize=2)
-def _core_graph(core_file: Path) -> Graph:
-    return parse_ontology_file(core_file)
+def _shapes_source(store: GraphStore) -> str:
+    """Return where the active shapes come from: the stored shapes graph or the default file."""
+    from kg_service.ontology.editing import SHAPES_ONTOLOGY_IRI
+
+    stored = store.read(SHAPES_STATE_QUERY, {"iri": SHAPES_ONTOLOGY_IRI})[0]["stored"]
+    return f"neo4j:{SHAPES_ONTOLOGY_IRI}" if stored else str(DEFAULT_SHAPES_FILE)
 
 
 def validate_rdf(data_file: Path, shapes_file: Path, lang: str = "en", inference: str = "none",
@@ -748,4 +899,4 @@ def validate_rdf(data_file: Path, shapes_file: Path, lang: str = "en", inference
         raise InputDataError(f"cannot read the data or ontology file: {error}",
                              hint="pass RDF files (.ttl, .rdf, .nt, .jsonld)") from None
     shapes = read_shapes_graph([Path(shapes_file)])
-    return run_validation(data, shapes, ontology, lang, inference)
+    return run_validation(data, shapes, ontology, lang, inference, shapes_source=str(shapes_file))
