@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from rdflib import URIRef
 from starlette.testclient import TestClient
 
 from kg_service.api.app import create_app
@@ -29,6 +30,8 @@ PRODUCT = "product:sample-plant:ac-3-cooling-module"
 BEARING = "part:sample-plant:fan-bearing-6204"
 SHAPES = "https://w3id.org/kg-service/shapes#"
 WHO = {"why": "regression test", "author": "tester"}
+SH_SPARQL = URIRef("http://www.w3.org/ns/shacl#sparql")
+SH_SELECT = URIRef("http://www.w3.org/ns/shacl#select")
 KG_SERVICE = str(Path(sys.executable).parent / "kg-service")
 
 BROKEN_SPARQL_SHAPE = '''
@@ -121,6 +124,24 @@ def test_design_check_follows_renamed_class(edits, settings):
     restored = results_of(check_design(edits, zero_speed_design()), "BearingRatingShape")
     assert [item.path for item in restored] == ["kg:speedLimit"]
     assert edits.read("MATCH (n:Bearing {id: $id}) RETURN count(n) AS n", {"id": BEARING}) == [{"n": 1}]
+
+
+def test_rename_rewrites_shape_sparql_text(edits):
+    # A rename rewrote the shapes' RDF terms but left "?value a kg:Bearing" in the SPARQL text,
+    # so the cooling module's bearing check stopped finding bearings without a word.
+    from kg_service.reasoning.design import stored_shapes
+    from tests.test_design import proposal
+
+    weak = proposal(parts=[PartChoice(part=BEARING, rated_load=Quantity(value=4.5, unit="kN"))])
+    assert results_of(check_design(edits, weak), "CoolingModuleBearingShape")
+
+    OntologyEditor(edits).rename_term("Bearing", "RollingBearing", migrate=True, **WHO)
+    shapes, _ = stored_shapes(edits)
+    query = str(shapes.value(next(shapes.objects(URIRef(SHAPES + "CoolingModuleBearingShape"), SH_SPARQL)),
+                             SH_SELECT))
+    assert "?value a kg:RollingBearing ;" in query
+    assert "kg:Bearing" not in query
+    assert results_of(check_design(edits, weak), "CoolingModuleBearingShape")
 
 
 def test_design_check_sees_added_subclass(edits):

@@ -60,6 +60,23 @@ def test_protected_terms_cover_cypher():
     assert missing == {}, "add these core terms with their features to PROTECTED_TERMS in kg_service/ontology/protected.py"
 
 
+def test_protected_terms_cover_design_rdf_terms():
+    # Design checks build their RDF with kg: terms (KG.usesPart), which the Cypher scan does not see.
+    model = _core_model()
+    names = {}
+    for iri, mapping in model.classes.items():
+        names[iri] = mapping.label
+    for iri, relationship in model.relationships.items():
+        names[iri] = relationship.type
+    for iri, prop in model.properties.items():
+        names[iri] = prop.name
+    source = (ROOT / "kg_service" / "reasoning" / "design.py").read_text(encoding="utf-8")
+    namespace = KG_ONTOLOGY_IRI.rstrip("#/") + "#"
+    used = {names[namespace + term] for term in re.findall(r"\bKG\.(\w+)", source) if namespace + term in names}
+    assert "USES_PART" in used
+    assert sorted(used - set(PROTECTED_TERMS)) == []
+
+
 def test_scanner_finds_known_uses():
     found = _names_in_cypher("MATCH (p:Part)-[:SUPPLIED_BY]->(s:Supplier) "
                              "OPTIONAL MATCH (w)-[:HAS_FAILURE_MODE|:HAS_SYMPTOM]->(m) RETURN s.country",

@@ -588,13 +588,13 @@ class OntologyEditor:
             return None
         old, new = (URIRef(iri) for iri in plan.shape_rename)
         shapes, expected_version = plan.shapes
-        referring = shapes_referring_to(shapes, old)
+        referring = sorted(set(shapes_referring_to(shapes, old)) | set(shapes_querying(shapes, old)))
         if not referring:
             return None
         old_info = _version_info(shapes, SHAPES_ONTOLOGY_IRI)
         baseline = shapes.serialize(format="turtle") if expected_version == 0 else None
-        # NOTE: only RDF terms are rewritten. A SPARQL constraint (sh:select text) that names the old
-        # term keeps the old name until someone edits it with upsertShape.
+        # The SPARQL text of constraints names terms too ("?value a kg:Bearing"), so it is rewritten first.
+        _replace_query_iri(shapes, old, new)
         _replace_iri(shapes, old, new)
         new_info = bump_version(old_info)
         shapes.set((URIRef(SHAPES_ONTOLOGY_IRI), OWL.versionInfo, Literal(new_info)))
@@ -975,6 +975,51 @@ def shapes_referring_to(shapes: Graph, iri: URIRef) -> list[URIRef]:
     names.update(name for name in shapes.subjects(URIRef(SH + "targetClass"), None) if isinstance(name, URIRef))
     return sorted(name for name in names
                   if any(iri in (predicate, value) for _, predicate, value in _closure(shapes, name)))
+
+
+def shapes_querying(shapes: Graph, iri: URIRef) -> list[URIRef]:
+    """Return the named shapes with a SPARQL query (sh:select, sh:ask) whose text names `iri`, sorted."""
+    owners = set()
+    for node, text, pattern, _ in _query_mentions(shapes, iri, iri):
+        if pattern.search(str(text)):
+            owner = node if isinstance(node, URIRef) else _named_owner(shapes, node)
+            if owner is not None:
+                owners.add(owner)
+    return sorted(owners)
+
+
+def _replace_query_iri(shapes: Graph, old: URIRef, new: URIRef) -> None:
+    """Rewrite the SPARQL text of every query in `shapes` that names `old`, as <iri> or with a declared prefix."""
+    for node, text, pattern, replacement in _query_mentions(shapes, old, new):
+        rewritten = pattern.sub(lambda _: replacement, str(text))
+        if rewritten != str(text):
+            predicate = next(p for p in (URIRef(SH + "select"), URIRef(SH + "ask")) if (node, p, text) in shapes)
+            shapes.remove((node, predicate, text))
+            shapes.add((node, predicate, Literal(rewritten, lang=text.language, datatype=text.datatype)))
+
+
+def _query_mentions(shapes: Graph, old: URIRef, new: URIRef) -> list[tuple[Node, Literal, re.Pattern, str]]:
+    """Return, per query in `shapes`, a pattern that finds `old` in its text and the text that names `new`.
+
+    A query names a term as <iri> or as prefix:local with a prefix that its sh:prefixes declare.
+    The new name keeps the prefix when the new IRI is in the same namespace, else it is <iri>.
+    """
+    mentions = []
+    for predicate in (URIRef(SH + "select"), URIRef(SH + "ask")):
+        for node, text in list(shapes.subject_objects(predicate)):
+            if not isinstance(text, Literal):
+                continue
+            alternatives = [re.escape(f"<{old}>")]
+            replacement = f"<{new}>"
+            for prefix, namespace in _query_prefixes(shapes, node).items():
+                if str(old).startswith(namespace) and len(str(old)) > len(namespace):
+                    alternatives.append(re.escape(f"{prefix}:{str(old)[len(namespace):]}"))
+                    if str(new).startswith(namespace):
+                        replacement = f"{prefix}:{str(new)[len(namespace):]}"
+            # A prefixed name ends where no name character (or a dot inside the name) follows.
+            pattern = re.compile(rf"(?<![\w:<-])(?:{'|'.join(alternatives)})(?![\w-]|\.\w)")
+            mentions.append((node, text, pattern, replacement))
+    return mentions
 
 
 def check_shapes_graph(shapes: Graph) -> None:

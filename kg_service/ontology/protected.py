@@ -27,7 +27,8 @@ FEATURES: dict[str, str] = {
 }
 
 # Node labels, relationship types and property names of the core ontology (kg-core.ttl) that the
-# code names in Cypher, each with the keys of the features whose queries use it.
+# code names in Cypher or, for design checks, as kg: RDF terms, each with the keys of the features
+# whose queries use it.
 PROTECTED_TERMS: dict[str, tuple[str, ...]] = {
     # node labels
     "Alarm": ("rootcause",),
@@ -67,6 +68,7 @@ PROTECTED_TERMS: dict[str, tuple[str, ...]] = {
     "HAS_CHUNK": ("extraction", "rootcause"),
     "HAS_CONSTRAINT": ("design",),
     "HAS_DESIGN": ("design",),
+    "HAS_DIMENSION": ("design",),
     "HAS_FAILURE_MODE": ("ask", "lookup", "rootcause", "suppliers"),
     "HAS_MECHANISM": ("rootcause",),
     "HAS_SIGNAL": ("anomaly",),
@@ -78,8 +80,11 @@ PROTECTED_TERMS: dict[str, tuple[str, ...]] = {
     "ORDERED_FROM": ("suppliers",),
     "ORDERS_PART": ("suppliers",),
     "PART_OF": ("anomaly", "ask", "design", "extraction", "lookup", "rootcause"),
+    "PRODUCED_BY": ("design",),
     "SPECIFIES": ("design",),
     "SUPPLIED_BY": ("ask", "design", "suppliers"),
+    "USES_MATERIAL": ("design",),
+    "USES_PART": ("design",),
     # The GNN writes a predicted link of type T as PREDICTED_T and root-cause ranking reads them by
     # that prefix, so these types are used although no query spells them out.
     "PREDICTED_CAUSES": ("gnn", "rootcause"),
