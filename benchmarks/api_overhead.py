@@ -3,8 +3,8 @@
 Two measurements, on a graph that contains the sample plant (``kg-service quickstart --exit``):
 
 - in process: the ASGI app is called directly, without a client or sockets, with the store's
-  answers recorded once and replayed. What remains is the GraphQL work of one request plus
-  one worker-thread hop per query. It runs in four variants: strawberry's full HTTP view
+  answers recorded once and replayed through an asyncio reader, as the served app reads. What
+  remains is the GraphQL work of one request. It runs in four variants: strawberry's full HTTP view
   with graphql-core's standard executor, the JSON POST short path with the standard executor,
   the short path with the plain-field executor, and that with prepared operations (the app
   as served).
@@ -65,6 +65,16 @@ class ReplayStore:
         return getattr(self._store, name)
 
 
+class ReplayReader:
+    """An asyncio reader with the interface of `AsyncGraphReader.read` that serves a `ReplayStore`'s answers."""
+
+    def __init__(self, replay: ReplayStore) -> None:
+        self._replay = replay
+
+    async def read(self, cypher: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        return self._replay.read(cypher, params)
+
+
 async def _asgi_post(app: Any, body: bytes) -> None:
     """Send one POST /graphql through the ASGI app and raise if the response has errors."""
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
@@ -101,6 +111,8 @@ async def measure_in_process(settings: Any, store: GraphStore, requests: int) ->
     for variant in VARIANTS:
         app = create_app(settings, replay, json_post_shortcut=not variant.startswith("full"))
         view = next(route.endpoint for route in app.routes if getattr(route, "path", "") == "/graphql")
+        # The lifespan, which opens the served app's reader, does not run here.
+        view.reader = ReplayReader(replay)
         if variant.endswith("standard executor"):
             view.schema.execution_context_class = StrawberryGraphQLCoreExecutionContext
         if not variant.endswith("prepared operations"):

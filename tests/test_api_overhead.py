@@ -401,3 +401,35 @@ def test_replay_store_reads_once(plant):
     assert first == second
     assert first[0]["id"] == ASSET
     assert plant.query_count - before == 1
+
+
+def test_replay_reader_serves_the_replay_store(plant):
+    from benchmarks.api_overhead import ReplayReader, ReplayStore
+
+    replay = ReplayStore(plant)
+    reader = ReplayReader(replay)
+    entity = next(family for family in FAMILIES if family.key == "entity")
+    before = plant.query_count
+    first = asyncio.run(entity.direct_async(reader))
+    second = asyncio.run(entity.direct_async(reader))
+    assert first == second
+    assert first[0]["id"] == ASSET
+    assert plant.query_count - before == 1
+
+
+def test_http_floor_app_returns_recorded_response():
+    import httpx
+
+    from benchmarks.http_floor import floor_app
+
+    recorded = {"{ a }": b'{"data":{"a":1}}', "{ b }": b'{"data":{"b":2}}'}
+    transport = httpx.ASGITransport(app=floor_app(recorded))
+
+    async def post(document: str) -> httpx.Response:
+        async with httpx.AsyncClient(transport=transport, base_url="http://floor") as client:
+            return await client.post("/graphql", json={"query": document})
+
+    first, second = asyncio.run(post("{ a }")), asyncio.run(post("{ b }"))
+    assert first.content == recorded["{ a }"]
+    assert second.content == recorded["{ b }"]
+    assert first.headers["content-length"] == str(len(recorded["{ a }"]))
