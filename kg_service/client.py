@@ -60,6 +60,8 @@ HISTORY_PAGE = 20
 WORK_ORDER_LIST_PAGE = 5
 LIST_FOLLOW_PAGE = 100
 MAX_CANDIDATES = 100  # the server's maximum of `first` on rootCauses.candidates
+# The languages of entity names, as the server checks them (kg_service.reasoning.lookup.LANGUAGES).
+LANGUAGES = ("en", "zh")
 
 ENTITY_FIELDS = "id classes en: label(lang: \"en\") zh: label(lang: \"zh\")"
 
@@ -352,6 +354,26 @@ def _moment_text(value: str | date | None) -> str | None:
     raise QueryError(f"a time bound must be text, a date or a date-time, got {type(value).__name__} {value!r}")
 
 
+def _check_lang(lang: Any) -> None:
+    """Raise QueryError unless `lang` is a language that entity names are read in."""
+    if lang not in LANGUAGES:
+        raise QueryError(f"lang must be one of {', '.join(LANGUAGES)}, got {lang!r}")
+
+
+def _check_history_arguments(asset: Any, limit: Any, lang: Any) -> None:
+    """Raise QueryError for a failure-history argument of the wrong type or out of range, before any request."""
+    if not isinstance(asset, str) or not asset.strip():
+        raise QueryError(f"asset must be an asset key or name as non-empty text, such as 'AC-3', got "
+                         f"{type(asset).__name__} {asset!r}")
+    # bool is a subclass of int, but limit=True is a mistake, not 1.
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+        raise QueryError(f"limit must be an integer of at least 1, or None for every work order, got "
+                         f"{type(limit).__name__} {limit!r}")
+    if limit is not None and limit < 1:
+        raise QueryError(f"limit must be at least 1, or None for every work order, got {limit}")
+    _check_lang(lang)
+
+
 def _label(entity: dict[str, Any] | None, lang: str = "en") -> str | None:
     if not entity:
         return None
@@ -617,8 +639,10 @@ class KGClient:
         """Return the asset's work orders, newest first, with names in `lang`.
 
         `since` and `until` (inclusive dates: "2024-05-01" or a `datetime.date`) keep the work orders dated
-        within them. A date-time raises QueryError, because work orders carry only a date.
+        within them. A date-time raises QueryError, because work orders carry only a date. So do an
+        `asset` that is not text, a `limit` below 1 and a `lang` other than "en" or "zh".
         """
+        _check_history_arguments(asset, limit, lang)
         rows = []
         for node in self._work_orders(asset, failures_only, _date_text(since, "since"), _date_text(until, "until")):
             rows.append({"id": node["id"], "date": pd.to_datetime(node["date"]), "order_type": node["orderType"],
@@ -665,6 +689,7 @@ class KGClient:
         """
         if not 1 <= limit <= MAX_CANDIDATES:
             raise QueryError(f"limit must be between 1 and {MAX_CANDIDATES}, got {limit}")
+        _check_lang(lang)
         arguments = {"asset": asset, "failureMode": failure_mode, "symptom": symptom, "event": event,
                      "events": events, "since": _moment_text(since), "until": _moment_text(until),
                      "windowDays": window_days}

@@ -11,9 +11,10 @@ import pytest
 
 from kg_service.api.app import create_app
 from kg_service.api.auth import AuthorizationError
-from kg_service.client import KGClient
+from kg_service.client import LANGUAGES, KGClient
 from kg_service.errors import ConfigurationError, NotFoundError, QueryError
 from kg_service.ontology.editing import OntologyEditor
+from kg_service.reasoning.lookup import LANGUAGES as SERVER_LANGUAGES
 from tests.conftest import load_sample_plant, serve_in_thread
 
 pytestmark = pytest.mark.neo4j
@@ -311,3 +312,68 @@ def test_client_raises_authorization_error(mode, request):
         client.execute(RELABEL_MUTATION)
     assert "needs the role ontology-editor or higher" in str(raised.value)
     assert not str(raised.value).startswith("query failed")
+
+
+def _no_request(*args, **kwargs):
+    raise AssertionError("the client sent a request for an argument it must reject first")
+
+
+@pytest.mark.parametrize("mode", ["direct", "http"])
+@pytest.mark.parametrize("limit", [0, -1])
+def test_failure_history_limit_zero_rejected(mode, limit, request, monkeypatch):
+    """limit=0 and limit=-1 each returned one row: the limit was checked only after a row was added."""
+    client = request.getfixturevalue(mode)
+    monkeypatch.setattr(client, "execute", _no_request)
+    with pytest.raises(QueryError) as raised:
+        client.failure_history("AC-3", limit=limit)
+    assert f"limit must be at least 1, or None for every work order, got {limit}" in str(raised.value)
+
+
+@pytest.mark.parametrize("mode", ["direct", "http"])
+@pytest.mark.parametrize("limit", [2.5, "3", True])
+def test_failure_history_limit_type_checked(mode, limit, request, monkeypatch):
+    client = request.getfixturevalue(mode)
+    monkeypatch.setattr(client, "execute", _no_request)
+    with pytest.raises(QueryError) as raised:
+        client.failure_history("AC-3", limit=limit)
+    assert f"limit must be an integer of at least 1, or None for every work order, got {type(limit).__name__}" \
+        in str(raised.value)
+
+
+@pytest.mark.parametrize("mode", ["direct", "http"])
+def test_failure_history_limit_one_row(mode, request):
+    history = request.getfixturevalue(mode).failure_history("AC-3", limit=1)
+    assert len(history) == 1
+
+
+@pytest.mark.parametrize("mode", ["direct", "http"])
+def test_failure_history_unknown_lang_rejected(mode, request, monkeypatch):
+    """lang="xx" was accepted silently and gave English names."""
+    client = request.getfixturevalue(mode)
+    monkeypatch.setattr(client, "execute", _no_request)
+    with pytest.raises(QueryError) as raised:
+        client.failure_history("AC-3", lang="xx")
+    assert "lang must be one of en, zh, got 'xx'" in str(raised.value)
+    with pytest.raises(QueryError) as raised:
+        client.root_causes(asset="AC-3", failure_mode="Overheating", lang="xx")
+    assert "lang must be one of en, zh, got 'xx'" in str(raised.value)
+
+
+def test_client_languages_match_server(direct):
+    """The client checks lang itself, so its languages must be the server's."""
+    assert LANGUAGES == SERVER_LANGUAGES
+    with pytest.raises(QueryError) as raised:
+        direct.search("Pump", lang="xx")
+    assert "lang must be one of en, zh, got 'xx'" in str(raised.value)
+
+
+@pytest.mark.parametrize("mode", ["direct", "http"])
+@pytest.mark.parametrize("asset", [None, 3, "", "  "])
+def test_failure_history_asset_type_checked(mode, asset, request, monkeypatch):
+    """None and 3 used to reach the server and come back as GraphQL variable errors."""
+    client = request.getfixturevalue(mode)
+    monkeypatch.setattr(client, "execute", _no_request)
+    with pytest.raises(QueryError) as raised:
+        client.failure_history(asset)
+    assert f"asset must be an asset key or name as non-empty text, such as 'AC-3', got {type(asset).__name__} " \
+           f"{asset!r}" in str(raised.value)

@@ -29,9 +29,20 @@ relationships are absent from the graph adds nothing.
     signals the candidate is not upstream of counts 0.
 (c) `text`: chunks that mention the condition or an observed signal together with the candidate,
     `TEXT_WEIGHT * min(1, chunks / TEXT_SATURATION_CHUNKS)`.
-(d) `prediction`: relationships whose type starts with `PREDICTED_` and that carry a `score`
-    property (link predictions of a graph model), between an anchor (the condition, an observed
-    event or signal) and the candidate, `PREDICTION_WEIGHT` times the highest score (clipped to 0..1).
+(d) `prediction`: link predictions of a graph model (`PREDICTED_<TYPE>` relationships with a `score`
+    property, written by kg_service.gnn.writeback) that make the candidate a cause of an anchor (the
+    condition, an observed event or signal). They are `PREDICTED_HAS_CAUSE` and
+    `PREDICTED_HAS_MECHANISM` from the anchor to the candidate, and `PREDICTED_CAUSES` from the
+    candidate to the anchor. Other predicted types and directions are ignored: a predicted
+    `HAS_FAILURE_MODE` from a work order to the condition says which work orders record it, not what
+    caused it. The candidate must be of `CANDIDATE_CLASSES`, as for `text`, so a work order, document,
+    event or failure mode never is one. With an asset (or `equipment`), a candidate that belongs to
+    an asset must be that asset or one of its parts (PART_OF). A candidate belongs to an asset when it
+    is an asset, a signal of one (HAS_SIGNAL) or the part type of a component (INSTANCE_OF_PART).
+    Candidates tied to no asset, such as causes, mechanisms and materials, are kept. The component is
+    `PREDICTION_WEIGHT` times the highest score (clipped to 0..1).
+    NOTE: predicted `HAS_FAILURE_MODE` and `HAS_SYMPTOM` links of work orders do not yet add target
+    work orders to (a), which counts asserted history only.
 
 The score is the sum of the components. Each candidate carries its breakdown by source, evidence
 paths (node keys and relationship types), supporting work orders, documents and chunks, and
@@ -71,7 +82,10 @@ TIME_TOLERANCE_SECONDS = 1.0
 TEXT_WEIGHT = 0.3
 TEXT_SATURATION_CHUNKS = 3
 PREDICTION_WEIGHT = 0.5
-PREDICTED_PREFIX = "PREDICTED_"
+# Predicted relationship types (written by kg_service.gnn.writeback) that make the candidate a cause:
+# from the anchor to the candidate, and from the candidate to the anchor.
+PREDICTED_FROM_ANCHOR = ["PREDICTED_HAS_CAUSE", "PREDICTED_HAS_MECHANISM"]
+PREDICTED_TO_ANCHOR = ["PREDICTED_CAUSES"]
 MAX_WINDOW_DAYS = 3650
 MAX_LOOKBACK_MINUTES = 60 * 24 * 30
 MAX_CANDIDATES = 100
@@ -350,10 +364,20 @@ RETURN candidate.id AS id, labels(candidate) AS labels, properties(candidate) AS
        collect(DISTINCT document.id) AS documents
 """
 
+# Predicted links that make the candidate a cause of an anchor, by the rule under (d) in the module
+# docstring. `owners` are the assets the candidate belongs to. A candidate without one is kept, and
+# one with owners only when an owner is in `$scope` (asset keys, null for any asset) or part of it.
 PREDICTION_QUERY = """
 UNWIND $anchors AS anchor
 MATCH (start:Entity {id: anchor})-[link]-(candidate:Entity)
-WHERE type(link) STARTS WITH $prefix AND link.score IS NOT NULL AND NOT candidate.id IN $anchors
+WHERE link.score IS NOT NULL AND NOT candidate.id IN $anchors
+  AND ((type(link) IN $outgoing AND startNode(link) = start) OR (type(link) IN $incoming AND endNode(link) = start))
+  AND any(label IN labels(candidate) WHERE label IN $classes)
+WITH anchor, start, link, candidate,
+     CASE WHEN candidate:Asset THEN [candidate] ELSE [] END
+       + COLLECT { MATCH (owner:Asset)-[:HAS_SIGNAL|INSTANCE_OF_PART]->(candidate) RETURN owner } AS owners
+WHERE $scope IS NULL OR size(owners) = 0
+   OR any(owner IN owners WHERE EXISTS { MATCH (owner)-[:PART_OF*0..6]->(kept:Entity) WHERE kept.id IN $scope })
 RETURN candidate.id AS id, labels(candidate) AS labels, properties(candidate) AS props, anchor,
        type(link) AS via, startNode(link) = start AS outgoing, max(toFloat(link.score)) AS score
 """
@@ -376,6 +400,12 @@ class _Context:
     @property
     def condition_is_failure_mode(self) -> bool:
         return self.condition is not None and "FailureMode" in self.condition["labels"]
+
+    def scope(self) -> list[str] | None:
+        """Return the asset keys that candidates belonging to an asset must be part of, None for any asset."""
+        if self.equipment:
+            return list(self.equipment)
+        return [self.asset["id"]] if self.asset is not None else None
 
     def anchors(self) -> list[str]:
         """Return the keys that text and prediction evidence must connect a candidate to."""
@@ -565,7 +595,7 @@ def rank_causes(store: GraphStore, query: RootCauseQuery) -> RootCauseResult:
     _score_causal(store, context, timedelta(minutes=query.lookback_minutes), query.use_anomalies, ranking)
     anchors = context.anchors()
     _score_text(store, anchors, ranking)
-    _score_prediction(store, anchors, ranking)
+    _score_prediction(store, anchors, context.scope(), ranking)
 
     # An observed signal stays a candidate when it is upstream of another observed event's signal,
     # because with several alarms in a window the earliest one may sit on the root cause.
@@ -755,12 +785,17 @@ def _score_text(store: GraphStore, anchors: list[str], ranking: _Ranking) -> Non
             entry.paths.append(EvidencePath([row["anchors"][0], chunk, row["id"]], ["MENTIONS", "MENTIONS"]))
 
 
-def _score_prediction(store: GraphStore, anchors: list[str], ranking: _Ranking) -> None:
-    """Score candidates linked to an anchor by a predicted relationship with a score."""
+def _score_prediction(store: GraphStore, anchors: list[str], scope: list[str] | None, ranking: _Ranking) -> None:
+    """Score candidates that a predicted relationship with a score names as a cause of an anchor.
+
+    `scope` (asset keys, or None for any asset) limits the candidates that belong to an asset.
+    """
     if not anchors:
         return
     best: dict[str, dict[str, Any]] = {}
-    for row in store.read(PREDICTION_QUERY, {"anchors": anchors, "prefix": PREDICTED_PREFIX}):
+    params = {"anchors": anchors, "outgoing": PREDICTED_FROM_ANCHOR, "incoming": PREDICTED_TO_ANCHOR,
+              "classes": CANDIDATE_CLASSES, "scope": scope}
+    for row in store.read(PREDICTION_QUERY, params):
         if row["id"] not in best or row["score"] > best[row["id"]]["score"]:
             best[row["id"]] = row
         entry = ranking.candidate(row)
