@@ -210,7 +210,7 @@ def ingest_telemetry(store: GraphStore, settings: Settings, csv_path: Path, mapp
     """
     from loaders.mapping import TelemetryMapping
     from loaders.telemetry import TelemetryReader
-    from loaders.timeseries import TimeseriesReader, detect_format
+    from loaders.timeseries import TimeseriesReader, detect_format, remove_dropped_assets
 
     mapping = _checked_mapping(mapping_path, TelemetryMapping, "telemetry")
     schema = current_schema(store)
@@ -227,9 +227,12 @@ def ingest_telemetry(store: GraphStore, settings: Settings, csv_path: Path, mapp
         details = load.details
     try:
         report = _write(store, settings, schema, load, progress)
+        # Loading a file again replaces its samples, so the summaries and events of assets no longer in it go too.
+        details["removed_nodes"] = remove_dropped_assets(store, mapping, load.dropped_assets)
     except BaseException:
         load.samples.abort()
         raise
+    details["dropped_assets"] = load.dropped_assets
     details["samples"] = str(load.samples.commit())
     return IngestResult(csv_path, load.rows, load.encoding, report, details)
 

@@ -99,26 +99,34 @@ def read_csv(path: Path | str, required_columns: list[str], encoding: str | None
         raise InputDataError(f"the header row is not valid CSV: {error}", path=str(path), line=1) from None
     missing = [column for column in required_columns if column not in header]
     if missing:
-        raise InputDataError(f"mapped column(s) {', '.join(repr(c) for c in missing)} not in the header "
-                             f"(header: {', '.join(header)})", path=str(path), line=1,
-                             hint=_missing_column_hint(missing, header, delimiter, mapping_path))
+        raise InputDataError(missing_columns_message(path, missing, header), path=str(path), line=1,
+                             hint=_missing_column_hint(header, delimiter, mapping_path))
     return header, _rows(path, reader, header), encoding
 
 
-def _missing_column_hint(missing: list[str], header: list[str], delimiter: str, mapping_path: Path | str | None) -> str:
-    """Suggest the likely fix: a close column name, another delimiter, or the mapping file to edit."""
+def missing_columns_message(path: Path, missing: list[str], columns: list[str]) -> str:
+    """Return "column 'vibb' is not in FILE; did you mean 'vib'?" for each missing column, then the columns."""
+    clauses = []
+    for column in missing:
+        clause = f"column {column!r} is not in {path.name}"
+        close = difflib.get_close_matches(column, columns, n=1)
+        if close:
+            clause += f"; did you mean {close[0]!r}?"
+        clauses.append(clause)
+    text = clauses[0]
+    for clause in clauses[1:]:
+        text += (" " if text.endswith("?") else "; ") + clause
+    listed = ", ".join(map(str, columns[:40])) + (", ..." if len(columns) > 40 else "")
+    return text + (" " if text.endswith("?") else ". ") + f"The file's columns: {listed}"
+
+
+def _missing_column_hint(header: list[str], delimiter: str, mapping_path: Path | str | None) -> str:
+    """Suggest the likely fix: another delimiter, or the mapping file to edit."""
     mapping = f"the mapping file {mapping_path}" if mapping_path else "the mapping file"
     if len(header) == 1:
         for other in (";", "\t", "|"):
             if other != delimiter and other in header[0]:
                 return f"the header looks separated by {other!r}: set 'delimiter: \"{other}\"' in {mapping}"
-    suggestions = []
-    for column in missing:
-        close = difflib.get_close_matches(column, header, n=1)
-        if close:
-            suggestions.append(f"{column!r} -> {close[0]!r}")
-    if suggestions:
-        return f"did you mean {', '.join(suggestions)}? Fix the column names in {mapping} or in the CSV"
     return f"fix the column names in {mapping} or in the CSV"
 
 

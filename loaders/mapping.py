@@ -6,9 +6,10 @@ a column name fails at once with the file and field named, not halfway through a
 
 from __future__ import annotations
 
+import difflib
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -243,10 +244,48 @@ def load_mapping(path: Path | str) -> Mapping:
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(str(part) for part in item['loc']) or '(top)'}: {item['msg']}"
-                             for item in error.errors())
-        raise MappingError(f"invalid mapping: {problems}", path=str(path),
+        errors = error.errors()
+        problems = [_describe_problem(model, item, path) for item in errors]
+        text = problems[0]
+        for problem in problems[1:]:
+            text += (" " if text.endswith("?") else "; ") + problem
+        if all(item["type"] == "extra_forbidden" for item in errors):
+            # A suggestion is the fix itself, so only keys without one get the general hint.
+            hint = None if text.endswith("?") else "remove the key or rename it; docs/mappings.md lists every key"
+            raise MappingError(text, path=str(path), hint=hint) from None
+        raise MappingError(f"invalid mapping: {text}", path=str(path),
                            hint="see loaders/mappings/*.yaml for complete examples") from None
+
+
+def _describe_problem(model: type[BaseModel], item: dict, path: Path) -> str:
+    """Describe one validation error; an unknown key gets the closest field name as a suggestion."""
+    where = ".".join(str(part) for part in item["loc"]) or "(top)"
+    if item["type"] != "extra_forbidden":
+        return f"{where}: {item['msg']}"
+    key = str(item["loc"][-1])
+    known = _field_names(model, item["loc"][:-1])
+    close = difflib.get_close_matches(key, known, n=1)
+    text = f"unknown key {where!r} in {path.name}"
+    if close:
+        return text + f"; did you mean {'.'.join([*map(str, item['loc'][:-1]), close[0]])!r}?"
+    return text + (f" (valid keys there: {', '.join(known)})" if known else "")
+
+
+def _field_names(model: type[BaseModel], parents: tuple) -> list[str]:
+    """Return the field names of the model found at `parents` (a pydantic error location) inside `model`."""
+    current = model
+    for part in parents:
+        if isinstance(part, int):
+            continue
+        field_info = current.model_fields.get(part)
+        if field_info is None:
+            return []
+        candidates = [field_info.annotation, *get_args(field_info.annotation)]
+        nested = next((item for item in candidates if isinstance(item, type) and issubclass(item, BaseModel)), None)
+        if nested is None:
+            return []
+        current = nested
+    return list(current.model_fields)
 
 
 class ShipmentColumns(_Strict):

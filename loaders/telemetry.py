@@ -6,7 +6,9 @@ the graph write. The graph gets each asset, one Signal node per asset and signal
 statistics (count, mean, standard deviation, minimum, maximum, first and last time), and a
 FailureEvent per failed row linked to the asset and its failure modes. With `end_of_life`, each
 asset of a run-to-failure file also gets a FailureEvent at its last row (see
-`loaders.end_of_life`). Long CSV, text and Parquet files are read by `loaders.timeseries`.
+`loaders.end_of_life`). Long CSV, text and Parquet files are read by `loaders.timeseries`, whose
+`map_assets` and `parse_times` this loader shares, so `asset_format`, `asset_pattern` and time
+zones behave the same in every layout.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from loaders.csv_source import CsvRow, read_csv
 from loaders.end_of_life import LastSample, add_end_of_life
 from loaders.mapping import TelemetryMapping
 from loaders.signal_stats import SignalStats
+from loaders.timeseries import dropped_assets, map_assets, parse_times
 from loaders.timeseries_store import SampleWriter
-from loaders.values import parse_flag, parse_number, parse_timestamp
+from loaders.values import parse_flag, parse_number
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +45,7 @@ class TelemetryLoad:
     failed_assets: int = 0
     failure_modes: Counter = field(default_factory=Counter)
     end_of_life_events: int = 0
+    dropped_assets: list[str] = field(default_factory=list)
 
 
 class TelemetryReader:
@@ -70,7 +74,17 @@ class TelemetryReader:
     def read(self, path: Path | str) -> TelemetryLoad:
         path = Path(path)
         mapping = self.mapping
-        _, rows, encoding = read_csv(path, self._required_columns(), self.encoding, mapping.delimiter, self.mapping_path)
+        _, row_iterator, encoding = read_csv(path, self._required_columns(), self.encoding, mapping.delimiter,
+                                             self.mapping_path)
+        rows = list(row_iterator)
+        if not rows:
+            raise InputDataError("the file has a header but no data rows", path=str(path),
+                                 hint="export the readings again, or check that this is the right file")
+
+        # Assets and times are parsed by the same code as long CSV, text and Parquet files.
+        lines = pd.Series([row.line for row in rows])
+        assets = self._assets(path, rows, lines)
+        times = self._times(path, rows, lines)
 
         batch = GraphBatch()
         stats: dict[tuple[str, str], SignalStats] = {}
@@ -80,8 +94,8 @@ class TelemetryReader:
         failed_assets: set[str] = set()
         last_samples: dict[str, LastSample] = {}
 
-        for row in rows:
-            asset, when, sequence = self._row_position(path, row, last_time)
+        for row, asset, when in zip(rows, assets, times):
+            sequence = self._row_sequence(path, row, asset, when, last_time)
             equipment = self._add_asset(batch, row, asset)
             last_samples[asset] = LastSample(equipment, when, sequence)
             samples["asset"].append(asset)
@@ -96,27 +110,36 @@ class TelemetryReader:
                 failed_assets.add(asset)
             load.rows += 1
 
-        if load.rows == 0:
-            raise InputDataError("the file has a header but no data rows", path=str(path),
-                                 hint="export the readings again, or check that this is the right file")
         self._add_signals(batch, stats)
         load.end_of_life_events = add_end_of_life(batch, mapping, path, last_samples)
         load.failed_assets = len(failed_assets)
         load.samples = self._stage_samples(path, samples)
+        load.dropped_assets = dropped_assets(load.samples.root, load.samples.stem, mapping.partition_assets,
+                                             set(last_samples))
         logger.info("%s: read %d rows for %d assets; %d failure events; samples staged for %s", path, load.rows,
                     len({key[0] for key in stats}), sum(1 for n in batch.nodes.values() if n.label == "FailureEvent"),
                     load.samples.root)
         return load
 
-    def _row_position(self, path: Path, row: CsvRow, last_time: dict) -> tuple[str, datetime | None, int | None]:
+    def _assets(self, path: Path, rows: list[CsvRow], lines: pd.Series) -> list[str]:
+        column = self.mapping.columns.asset
+        raw = pd.Series([row.values[column] if column else "" for row in rows], dtype=object)
+        return map_assets(self.mapping, raw, path, lines).tolist()
+
+    def _times(self, path: Path, rows: list[CsvRow], lines: pd.Series) -> list[datetime | None]:
+        """Return each row's time as a naive UTC datetime, or None when the mapping has no timestamp column."""
+        column = self.mapping.columns.timestamp
+        if not column:
+            return [None] * len(rows)
+        raw = pd.Series([row.values[column] for row in rows], dtype=object)
+        parsed = parse_times(raw, self.mapping.timestamp_format, path, lines, column)
+        return [stamp.to_pydatetime() for stamp in parsed]
+
+    def _row_sequence(self, path: Path, row: CsvRow, asset: str, when: datetime | None,
+                      last_time: dict) -> int | None:
+        """Return the row's sequence number; raise when the asset's time or sequence does not increase."""
         columns = self.mapping.columns
-        asset = row.values[columns.asset] if columns.asset else self.mapping.asset
-        if not asset:
-            raise InputDataError("empty asset", path=str(path), line=row.line, column=columns.asset)
-        when = sequence = None
-        if columns.timestamp:
-            when = parse_timestamp(row.values[columns.timestamp], self.mapping.timestamp_format, path, row.line,
-                                   columns.timestamp)
+        sequence = None
         if columns.sequence:
             number = parse_number(row.values[columns.sequence], path, row.line, columns.sequence)
             if number is None or number != int(number):
@@ -130,7 +153,7 @@ class TelemetryReader:
                                  f"{previous[1]})", path=str(path), line=row.line,
                                  hint="sort the file by asset and time and remove duplicate samples")
         last_time[asset] = (position, row.line)
-        return asset, when, sequence
+        return sequence
 
     def _add_asset(self, batch: GraphBatch, row: CsvRow, asset: str) -> str:
         columns = self.mapping.columns

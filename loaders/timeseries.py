@@ -17,19 +17,26 @@ Bad input: an unknown signal raises InputDataError unless `unknown_signals: skip
 rows are counted and logged), as do text in a number column, NaN or infinity, a time that goes
 backwards for an asset, a unit that differs from the mapping's, and an asset outside
 `asset_pattern`. Empty cells are counted as missing values. Time steps larger than
-`max_gap_s` are counted and logged as gaps. Nothing is written when any chunk fails.
+`max_gap_s` are counted and logged as gaps. Nothing is written when any chunk fails. A text row
+with fewer fields than columns is rejected too, because whitespace cannot mark an empty field.
+
+Timestamps with an offset (`+08:00`, `Z`) are converted to UTC; timestamps without one are taken
+as UTC. `parse_times` and `map_assets` are shared with the wide CSV loader. Loading a file again
+replaces its samples, and `remove_dropped_assets` deletes the graph summaries of assets that the
+new version of the file lacks.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import unquote
 
 import numpy as np
 import pandas as pd
@@ -37,11 +44,15 @@ import pyarrow.parquet as pq
 
 from kg_service.errors import InputDataError, MappingError
 from kg_service.graph.records import GraphBatch, slug
+from loaders.csv_source import missing_columns_message
 from loaders.end_of_life import LastSample, add_end_of_life, runs_to_failure
 from loaders.mapping import SignalColumn, TelemetryFormat, TelemetryMapping
 from loaders.signal_stats import SignalStats
-from loaders.timeseries_store import SampleWriter
+from loaders.timeseries_store import SampleWriter, part_prefix
 from loaders.values import FALSE_VALUES, TRUE_VALUES
+
+if TYPE_CHECKING:
+    from kg_service.graph.store import GraphStore
 
 logger = logging.getLogger(__name__)
 
@@ -62,9 +73,64 @@ def detect_format(path: Path, mapping: TelemetryMapping, override: str | None = 
 def count_rows(path: Path, file_format: str) -> int:
     """Return the number of data rows (lines for text files), for a progress bar; cheap for large files."""
     if file_format == "parquet":
-        return pq.ParquetFile(path).metadata.num_rows
+        return open_parquet(path).metadata.num_rows
     with open(path, "rb") as handle:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+
+
+def open_parquet(path: Path) -> pq.ParquetFile:
+    """Open a Parquet file; raise InputDataError naming the file when it is not one (or is damaged)."""
+    try:
+        return pq.ParquetFile(path)
+    except (OSError, ValueError) as error:
+        reason = str(error).split(". ")[0].rstrip(".")
+        raise InputDataError(f"not a Parquet file, or a damaged one ({reason})", path=str(path),
+                             hint="check that this is the right file, or pass --format csv or text "
+                                  "when it is a CSV or text file with a .parquet suffix") from None
+
+
+def parse_times(raw: pd.Series, timestamp_format: str | None, path: Path, lines: pd.Series,
+                column: str) -> pd.Series:
+    """Parse timestamps to naive UTC (datetime64[us]); raise InputDataError on the first unreadable one.
+
+    A value with a time-zone offset (`+08:00`, `Z`) is converted to UTC. A value without one is
+    taken as UTC already, also in a column that mixes both.
+    """
+    text = raw.astype(str).str.strip()
+    parsed = pd.to_datetime(text, format=timestamp_format or "ISO8601", errors="coerce", utc=True)
+    if parsed.isna().any():
+        index = int(np.argmax(parsed.isna().to_numpy()))
+        raise InputDataError(f"unparseable timestamp {text.iloc[index]!r}; expected "
+                             f"{timestamp_format or 'ISO 8601 (2025-06-01T00:00:00 or 2025-06-01T08:00:00+08:00)'}",
+                             path=str(path), line=int(lines.iloc[index]), column=column,
+                             hint="fix the value or set 'timestamp_format' in the mapping")
+    return parsed.dt.tz_localize(None).astype("datetime64[us]")
+
+
+def map_assets(mapping: TelemetryMapping, raw: pd.Series, path: Path, lines: pd.Series) -> pd.Series:
+    """Return the asset names of rows: checked not empty, formatted with `asset_format`, checked by `asset_pattern`."""
+    column = mapping.columns.asset
+    if column:
+        names = raw.astype(str).str.strip()
+        empty = (names == "").to_numpy()
+        if empty.any():
+            raise InputDataError("empty asset", path=str(path), line=int(lines.iloc[int(np.argmax(empty))]),
+                                 column=column)
+    else:
+        names = pd.Series(mapping.asset, index=raw.index)
+
+    if mapping.asset_format != "{asset}":
+        formatted = {value: mapping.asset_format.format(asset=value, stem=path.stem) for value in names.unique()}
+        names = names.map(formatted)
+
+    if mapping.asset_pattern:
+        bad = (~names.str.fullmatch(mapping.asset_pattern)).to_numpy()
+        if bad.any():
+            index = int(np.argmax(bad))
+            raise InputDataError(f"asset {names.iloc[index]!r} is not mapped (it does not match asset_pattern "
+                                 f"{mapping.asset_pattern!r})", path=str(path), line=int(lines.iloc[index]),
+                                 column=column, hint="fix the asset in the file or widen 'asset_pattern' in the mapping")
+    return names
 
 
 @dataclass
@@ -82,12 +148,13 @@ class TimeseriesLoad:
     gaps: int = 0
     skipped: Counter = field(default_factory=Counter)
     failure_events: int = 0
+    dropped_assets: list[str] = field(default_factory=list)
 
     @property
     def details(self) -> dict:
         return {"format": self.file_format, "assets": self.assets, "missing_values": self.missing_values,
                 "gaps": self.gaps, "skipped_rows": dict(self.skipped), "failure_events": self.failure_events,
-                "samples": str(self.samples.root) if self.samples else None}
+                "dropped_assets": self.dropped_assets, "samples": str(self.samples.root) if self.samples else None}
 
 
 class TimeseriesReader:
@@ -115,7 +182,6 @@ class TimeseriesReader:
         self.progress = progress
         self.by_column = {signal.column: signal for signal in mapping.signals}
         self.signal_names = [signal.name for signal in mapping.signals]
-        self._asset_pattern = re.compile(mapping.asset_pattern) if mapping.asset_pattern else None
 
     # reading
 
@@ -124,6 +190,9 @@ class TimeseriesReader:
         if not path.is_file():
             raise InputDataError("file not found", path=str(path))
         file_format = detect_format(path, self.mapping, self.file_format)
+        if file_format == "parquet":
+            # A file that is not Parquet is reported before any mapping check.
+            open_parquet(path)
         # Failures inside a run come from failure columns, which only wide CSV files have. The end of a
         # run-to-failure asset needs no column: see `end_of_life` and `loaders.end_of_life`.
         if self.mapping.failure is not None:
@@ -164,6 +233,9 @@ class TimeseriesReader:
                                  hint="export the readings again, or check that this is the right file")
         load.assets = len(state.last_position)
         self._add_records(load.batch, state)
+        if writer is not None:
+            load.dropped_assets = dropped_assets(writer.root, writer.stem, self.mapping.partition_assets,
+                                                 set(state.last_position))
         if to_failure:
             last = {asset: LastSample(asset_key(self.mapping, asset), when, sequence)
                     for asset, (when, sequence) in state.last_sample.items()}
@@ -183,8 +255,9 @@ class TimeseriesReader:
         size = mapping.chunk_rows
         if file_format == "parquet":
             offset = 0
+            parquet = open_parquet(path)
             try:
-                batches = pq.ParquetFile(path).iter_batches(batch_size=size)
+                batches = parquet.iter_batches(batch_size=size)
                 for batch in batches:
                     frame = batch.to_pandas()
                     frame["_line"] = np.arange(offset + 1, offset + len(frame) + 1)
@@ -208,6 +281,8 @@ class TimeseriesReader:
             for frame in reader:
                 self._check_columns(path, list(frame.columns))
                 frame["_line"] = frame.index.to_numpy() + first_line
+                if file_format == "text":
+                    _check_short_rows(path, frame)
                 yield frame
         except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
             raise InputDataError(f"cannot read the file as {file_format}: {error}".strip(), path=str(path),
@@ -220,9 +295,8 @@ class TimeseriesReader:
             required += [signal.column for signal in mapping.signals]
         missing = [name for name in required if name not in columns]
         if missing:
-            raise InputDataError(f"mapped column(s) {', '.join(map(repr, missing))} not in the file (columns: "
-                                 f"{', '.join(map(str, columns[:40]))})", path=str(path), line=1,
-                                 hint=f"fix the column names in {self.mapping_path or 'the mapping'}")
+            raise InputDataError(missing_columns_message(path, missing, list(map(str, columns))), path=str(path),
+                                 line=1, hint=f"fix the column names in {self.mapping_path or 'the mapping'}")
 
     def _categories(self, path: Path) -> dict[str, dict[str, float]]:
         """Return each categorical signal's text-to-number map, from the mapping or its encoding file."""
@@ -255,7 +329,7 @@ class TimeseriesReader:
                             index=chunk.index)
         if self.mapping.layout == "wide":
             for signal in self.mapping.signals:
-                values = self._values(path, chunk[signal.column], chunk["_line"], signal, categories)
+                values = self._values(path, chunk[signal.column], chunk["_line"], signal, categories, signal.column)
                 load.missing_values += int(np.isnan(values).sum())
                 base[signal.name] = values
             return base
@@ -264,26 +338,9 @@ class TimeseriesReader:
         return self._pivot_long(path, chunk, base, categories, load, state)
 
     def _assets(self, path: Path, chunk: pd.DataFrame) -> pd.Series:
-        mapping = self.mapping
-        if mapping.columns.asset:
-            raw = chunk[mapping.columns.asset].astype(str).str.strip()
-            empty = raw == ""
-            if empty.any():
-                raise InputDataError("empty asset", path=str(path), line=int(chunk["_line"][empty].iloc[0]),
-                                     column=mapping.columns.asset)
-        else:
-            raw = pd.Series(mapping.asset, index=chunk.index)
-        if mapping.asset_format != "{asset}":
-            unique = {value: mapping.asset_format.format(asset=value, stem=path.stem) for value in raw.unique()}
-            raw = raw.map(unique)
-        if self._asset_pattern is not None:
-            bad = ~raw.str.fullmatch(self._asset_pattern)
-            if bad.any():
-                raise InputDataError(f"asset {raw[bad].iloc[0]!r} is not mapped (it does not match asset_pattern "
-                                     f"{mapping.asset_pattern!r})", path=str(path),
-                                     line=int(chunk["_line"][bad].iloc[0]),
-                                     hint="fix the asset in the file or widen 'asset_pattern' in the mapping")
-        return raw
+        column = self.mapping.columns.asset
+        raw = chunk[column] if column else pd.Series("", index=chunk.index)
+        return map_assets(self.mapping, raw, path, chunk["_line"])
 
     def _times(self, path: Path, chunk: pd.DataFrame) -> tuple[pd.Series, pd.Series | None]:
         columns = self.mapping.columns
@@ -307,26 +364,24 @@ class TimeseriesReader:
                     np.isnan(seconds)))]), column=columns.elapsed)
             times = self._origin() + pd.to_timedelta(seconds, unit="s")
         if columns.timestamp:
-            raw = chunk[columns.timestamp].astype(str)
-            parsed = pd.to_datetime(raw, format=self.mapping.timestamp_format or "ISO8601", errors="coerce", utc=True)
-            if parsed.isna().any():
-                index = int(np.argmax(parsed.isna().to_numpy()))
-                raise InputDataError(f"unparseable timestamp {raw.iloc[index]!r}; expected "
-                                     f"{self.mapping.timestamp_format or 'ISO 8601 (2025-06-01T00:00:00)'}",
-                                     path=str(path), line=int(lines.iloc[index]), column=columns.timestamp,
-                                     hint="fix the value or set 'timestamp_format' in the mapping")
-            times = parsed.dt.tz_localize(None)
+            times = parse_times(chunk[columns.timestamp], self.mapping.timestamp_format, path, lines,
+                                columns.timestamp)
         return pd.Series(pd.to_datetime(times), index=chunk.index).astype("datetime64[us]"), sequence
 
     def _origin(self) -> pd.Timestamp:
         return pd.Timestamp(self.time_origin).tz_localize(None) if pd.Timestamp(self.time_origin).tzinfo else \
             pd.Timestamp(self.time_origin)
 
-    def _values(self, path: Path, raw: pd.Series, lines: pd.Series, signal: SignalColumn,
-                categories: dict) -> np.ndarray:
-        """Return one signal's values as floats (NaN for empty cells); raise on anything unreadable."""
+    def _values(self, path: Path, raw: pd.Series, lines: pd.Series, signal: SignalColumn, categories: dict,
+                column: str) -> np.ndarray:
+        """Return one signal's values as floats (NaN for empty cells); raise on anything unreadable.
+
+        `column` is the file column of the values: the signal's own column in a wide file, the value
+        column in a long file, where messages then also name the signal.
+        """
+        about = f" (signal {signal.column!r})" if self.mapping.layout == "long" else ""
         if signal.kind in ("numeric", "counter"):
-            return _numbers(path, raw, lines, signal.column)
+            return _numbers(path, raw, lines, column, about)
         text = raw.astype(str).str.strip()
         if signal.kind == "binary":
             lowered = text.str.lower()
@@ -335,8 +390,8 @@ class TimeseriesReader:
             bad = np.isnan(values) & (text != "").to_numpy()
             if bad.any():
                 index = int(np.argmax(bad))
-                raise InputDataError(f"{text.iloc[index]!r} is not a binary value (use 1/0 or true/false)",
-                                     path=str(path), line=int(lines.iloc[index]), column=signal.column)
+                raise InputDataError(f"{text.iloc[index]!r} is not a binary value{about} (use 1/0 or true/false)",
+                                     path=str(path), line=int(lines.iloc[index]), column=column)
             return values
         codes = categories[signal.name]
         values = text.map(codes).to_numpy(dtype=float)
@@ -344,7 +399,7 @@ class TimeseriesReader:
         if bad.any():
             index = int(np.argmax(bad))
             raise InputDataError(f"{text.iloc[index]!r} is not a known category of signal {signal.name!r}",
-                                 path=str(path), line=int(lines.iloc[index]), column=signal.column,
+                                 path=str(path), line=int(lines.iloc[index]), column=column,
                                  hint="add the category to 'categories' or to the categorical_encoding file")
         return values
 
@@ -376,7 +431,8 @@ class TimeseriesReader:
         for column, signal in self.by_column.items():
             rows = (names == column).to_numpy()
             if rows.any():
-                values[rows] = self._values(path, chunk[columns.value][rows], chunk["_line"][rows], signal, categories)
+                values[rows] = self._values(path, chunk[columns.value][rows], chunk["_line"][rows], signal, categories,
+                                            columns.value)
         long = pd.DataFrame({"asset": base["asset"], "time": base["time"], "sequence": base["sequence"],
                              "_line": base["_line"], "signal": names.map(lambda c: self.by_column[c].name),
                              "value": values}, index=chunk.index)
@@ -541,14 +597,17 @@ def signal_key(mapping: TelemetryMapping, asset: str, signal: str) -> str:
     return f"signal:{mapping.assets}:{slug(asset)}/{slug(signal)}"
 
 
-def _numbers(path: Path, raw: pd.Series, lines: pd.Series, column: str) -> np.ndarray:
-    """Parse a column of numbers; empty cells become NaN, text, NaN and infinity raise InputDataError."""
+def _numbers(path: Path, raw: pd.Series, lines: pd.Series, column: str, about: str = "") -> np.ndarray:
+    """Parse a column of numbers; empty cells become NaN, text, NaN and infinity raise InputDataError.
+
+    `about` is appended to the message, such as " (signal 'temp')" for the values of a long file.
+    """
     if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
         values = raw.to_numpy(dtype=float)
         infinite = np.isinf(values)
         if infinite.any():
             index = int(np.argmax(infinite))
-            raise InputDataError(f"{values[index]!r} is not a finite number", path=str(path),
+            raise InputDataError(f"{values[index]!r} is not a finite number{about}", path=str(path),
                                  line=int(lines.iloc[index]), column=column)
         return values
     text = raw.astype(str).str.strip()
@@ -558,11 +617,80 @@ def _numbers(path: Path, raw: pd.Series, lines: pd.Series, column: str) -> np.nd
         index = int(np.argmax(not_number))
         word = text.iloc[index].lower().lstrip("+-")
         problem = "is not a finite number" if word in {"nan", "inf", "infinity"} else "is not a number"
-        raise InputDataError(f"{text.iloc[index]!r} {problem}", path=str(path), line=int(lines.iloc[index]),
+        raise InputDataError(f"{text.iloc[index]!r} {problem}{about}", path=str(path), line=int(lines.iloc[index]),
                              column=column, hint="leave the cell empty when the value is unknown")
     infinite = np.isinf(values)
     if infinite.any():
         index = int(np.argmax(infinite))
-        raise InputDataError(f"{text.iloc[index]!r} is not a finite number", path=str(path),
+        raise InputDataError(f"{text.iloc[index]!r} is not a finite number{about}", path=str(path),
                              line=int(lines.iloc[index]), column=column)
     return values
+
+
+def _check_short_rows(path: Path, frame: pd.DataFrame) -> None:
+    """Raise on a row of a whitespace-separated file that has fewer fields than the file has columns.
+
+    Whitespace cannot separate an empty field, so a missing field shifts every later value into the
+    wrong column. pandas fills the missing trailing fields with "" (read with keep_default_na=False).
+    """
+    fields = frame.drop(columns=["_line"])
+    present = fields.notna() & fields.ne("")
+    short = (~present.iloc[:, -1]).to_numpy()
+    if short.any():
+        index = int(np.argmax(short))
+        found = int(present.iloc[index].sum())
+        raise InputDataError(f"row has {found} fields but {fields.shape[1]} are expected (whitespace-separated "
+                             "text has no empty fields, so a missing value would shift the values after it)",
+                             path=str(path), line=int(frame["_line"].iloc[index]),
+                             hint="export the row again with every value, or fix 'column_names' in the mapping")
+
+
+def dropped_assets(root: Path, stem: str, partition_assets: bool, current: set[str]) -> list[str]:
+    """Return the assets that the stored samples of file `stem` have but the new load of that file lacks.
+
+    An asset is left out while another file of the same source still has samples for it, because
+    its graph summaries then still describe stored data.
+    """
+    # NOTE: part names are matched by prefix, as `SampleWriter.commit` does, so a file named "a" also
+    # claims the parts of a file named "a-b" of the same source.
+    prefix = part_prefix(stem)
+    previous: set[str] = set()
+    elsewhere: set[str] = set()
+    for part in Path(root).glob("asset=*/day=*/*.parquet"):
+        own = part.name.startswith(prefix)
+        if partition_assets:
+            assets = {unquote(part.parent.parent.name.removeprefix("asset="))}
+        else:
+            column = pq.read_table(part, columns=["asset_name"]).column("asset_name")
+            assets = {str(name) for name in column.unique().to_pylist() if name is not None}
+        (previous if own else elsewhere).update(assets)
+    return sorted(previous - current - elsewhere)
+
+
+def remove_dropped_assets(store: GraphStore, mapping: TelemetryMapping, assets: list[str]) -> int:
+    """Delete the Signal, Sensor and FailureEvent nodes of `mapping.source` for assets no longer loaded.
+
+    Runs in one write transaction, so either all of them go or none does. The asset nodes stay,
+    because work orders and other sources may refer to them. Returns the number of deleted nodes.
+    """
+    if not assets:
+        return 0
+
+    # NOTE: FailureEvents of assets that are still in the file stay, even when their failure rows are gone.
+    rows = [{"key": asset_key(mapping, asset), "signals": f"signal:{mapping.assets}:{slug(asset)}/",
+             "sensors": f"sensor:{mapping.assets}:{slug(asset)}/"} for asset in assets]
+    result = store.write(
+        "UNWIND $rows AS row "
+        "MATCH (asset:Entity {id: row.key}) "
+        "WITH COLLECT { MATCH (asset)-[:HAS_SIGNAL]->(s:Signal) WHERE s.id STARTS WITH row.signals RETURN s } "
+        "+ COLLECT { MATCH (asset)-[:HAS_SENSOR]->(s:Sensor) WHERE s.id STARTS WITH row.sensors RETURN s } "
+        "+ COLLECT { MATCH (e:FailureEvent)-[:FOR_ASSET]->(asset) WHERE e.source = $source RETURN e } AS stale "
+        "UNWIND stale AS node "
+        "WITH DISTINCT node "
+        "DETACH DELETE node "
+        "RETURN count(*) AS deleted",
+        {"rows": rows, "source": mapping.source})
+    deleted = result[0]["deleted"] if result else 0
+    logger.info("source %s: deleted %d Signal, Sensor and FailureEvent nodes of %d assets no longer in the file: %s",
+                mapping.source, deleted, len(assets), ", ".join(assets[:20]))
+    return deleted
