@@ -31,7 +31,7 @@ OTHER_KG_VARIABLES = frozenset({
     "KG_ASK_BACKEND", "KG_ASK_MODEL",  # kg_service.ask.service.AskSettings
     "KG_API_ACCESS_LOG",  # kg_service.api.app.ServerOptions
     "KG_NOTEBOOK_OUTPUT_DIR",  # notebooks/*.ipynb
-    "KG_MQTT_PORT",  # scripts/mosquitto.sh
+    "KG_MQTT_PORT",  # scripts/mosquitto.sh and kg_service/commands/telemetry_live.py
     "KG_MQTT_TEST_PORT",  # tests/mqtt_fixtures.py
     "KG_WRK_BODY",  # benchmarks/api_latency.py and benchmarks/wrk_graphql.lua
 })

@@ -233,3 +233,97 @@ def test_train_on_causrca_normal_recordings(core_graph, settings):
     result = train_detector(settings, mapping, kind="baseline", window=WINDOW, asset_class="causrca-normal-test")
     assert 0 < len(result.detector.signals) < len(model_signals(mapping))
     assert result.folder.is_dir()
+
+
+def _ai4i_slice(tmp_path, rows: int):
+    """Write the first `rows` AI4I rows and the AI4I mapping under a source of its own; return both paths."""
+    lines = data_file("ai4i2020", "ai4i2020.csv").read_text(encoding="utf-8-sig").splitlines()
+    data = tmp_path / "ai4i2020.csv"
+    data.write_text("\n".join(lines[:rows + 1]) + "\n", encoding="utf-8")
+    text = (MAPPINGS_DIR / "ai4i2020.yaml").read_text(encoding="utf-8")
+    mapping_path = tmp_path / "ai4i2020.yaml"
+    mapping_path.write_text(text.replace("source: ai4i2020", "source: ai4i-unpartitioned-test").replace(
+        "asset_namespace: ai4i2020", "asset_namespace: ai4i-unpartitioned-test"), encoding="utf-8")
+    return data, mapping_path
+
+
+@pytest.mark.neo4j
+def test_unpartitioned_mapping_trains_one_series(core_graph, settings, tmp_path):
+    data, mapping_path = _ai4i_slice(tmp_path, 120)
+    ingest_telemetry(core_graph, settings, data, mapping_path)
+    mapping = load_mapping(mapping_path)
+
+    trained = train_detector(settings, mapping, "baseline", window=WINDOW, asset_class="ai4i-unpartitioned-test")
+    detected = detect_anomalies(core_graph, current_schema(core_graph), settings, mapping, trained.detector)
+    linked = core_graph.read("MATCH (e:AnomalyEvent {modelVersion: $version})-[:FOR_ASSET]->(a) "
+                             "RETURN count(DISTINCT a) AS assets", {"version": trained.detector.version})
+
+    assert trained.detector.manifest.training_windows == 120 - WINDOW + 1
+    assert detected.windows == 120 - WINDOW + 1
+    assert detected.warning is None
+    assert linked[0]["assets"] == len({event.asset for event in detected.events})
+    assert all(event.asset.startswith(("L", "M", "H")) for event in detected.events)
+
+
+def _sample_plant_subset(tmp_path, source: str, hours: int = 60):
+    """Write the first `hours` rows of AC-1 and P-101 from the sample plant and its mapping under `source`."""
+    from tests.conftest import SAMPLE_DIR
+
+    lines = (SAMPLE_DIR / "telemetry.csv").read_text(encoding="utf-8").splitlines()
+    kept = [line for line in lines[1:] if line.split(",")[1] == "AC-1"][:hours]
+    kept += [line for line in lines[1:] if line.split(",")[1] == "P-101"][:hours]
+    data = tmp_path / "telemetry.csv"
+    data.write_text("\n".join([lines[0], *kept]) + "\n", encoding="utf-8")
+    text = (SAMPLE_DIR / "telemetry.yaml").read_text(encoding="utf-8")
+    mapping_path = tmp_path / "telemetry.yaml"
+    mapping_path.write_text(text.replace("source: sample-plant-telemetry", f"source: {source}"), encoding="utf-8")
+    return data, mapping_path
+
+
+@pytest.mark.neo4j
+def test_empty_signal_named_in_train_error(core_graph, settings, tmp_path):
+    data, mapping_path = _sample_plant_subset(tmp_path, "sample-plant-empty-signal-test")
+    ingest_telemetry(core_graph, settings, data, mapping_path)
+    mapping = load_mapping(mapping_path)
+
+    with pytest.raises(InputDataError) as raised:
+        train_detector(settings, mapping, "baseline", window=4, assets=["P-101"], asset_class="empty-signal-test")
+    message = str(raised.value)
+    assert "P-101: discharge temperature" in message
+    assert "--signal" in message
+    assert "smaller --window" not in message
+
+    others = ["discharge pressure", "vibration velocity", "motor current"]
+    trained = train_detector(settings, mapping, "baseline", window=4, signals=others, assets=["P-101"],
+                             asset_class="empty-signal-test")
+    assert trained.detector.signals == others
+
+
+@pytest.mark.neo4j
+def test_detect_without_windows_warns(core_graph, settings, tmp_path, caplog):
+    from kg_service.cli import app
+
+    data, mapping_path = _sample_plant_subset(tmp_path, "sample-plant-no-windows-test")
+    ingest_telemetry(core_graph, settings, data, mapping_path)
+    mapping = load_mapping(mapping_path)
+    trained = train_detector(settings, mapping, "baseline", window=WINDOW, assets=["AC-1"],
+                             asset_class="no-windows-test")
+
+    with caplog.at_level("WARNING", logger="kg_service.anomaly.service"):
+        result = detect_anomalies(core_graph, current_schema(core_graph), settings, mapping, trained.detector,
+                                  assets=["P-101"])
+    assert result.windows == 0
+    assert "discharge temperature" in result.warning
+    assert "--signal" in result.warning
+    assert any("could be scored" in record.getMessage() for record in caplog.records)
+
+    cli = CliRunner().invoke(app, ["anomalies", "detect", "-m", str(mapping_path), "--detector",
+                                   f"no-windows-test/{trained.detector.version}", "-a", "P-101"])
+    assert cli.exit_code == 0, cli.output
+    report = json.loads(cli.stdout.strip().splitlines()[-1])
+    assert report["scored"] is False
+    assert "discharge temperature" in report["warning"]
+
+    scored = CliRunner().invoke(app, ["anomalies", "detect", "-m", str(mapping_path), "--detector",
+                                      f"no-windows-test/{trained.detector.version}", "-a", "AC-1"])
+    assert json.loads(scored.stdout.strip().splitlines()[-1])["warning"] is None

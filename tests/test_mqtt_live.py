@@ -305,6 +305,80 @@ def test_cli_listen_and_replay(lathe_graph, broker, settings):  # noqa: F811
     assert counters["detector"] == detector.version
 
 
+def test_listen_port_from_env(lathe_graph, broker, settings):  # noqa: F811
+    from kg_service.anomaly.detector import save_detector
+    from tests.conftest import ROOT
+    from tests.mqtt_fixtures import fit_probe_detector
+    from tests.test_cli import KG_SERVICE
+
+    detector = fit_probe_detector(data_file("causrca"))
+    save_detector(detector, settings.models_dir)
+    env = {**os.environ, "COLUMNS": "400", "KG_MQTT_PORT": str(broker.port)}
+    listener = subprocess.Popen([KG_SERVICE, "telemetry", "listen", "--detector", f"Equipment/{detector.version}",
+                                 "--asset", f"lathe={LATHE}", "--client-id", "test-env-port", "--max-seconds", "60"],
+                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        connected = False
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not connected:
+            line = listener.stderr.readline()
+            connected = f"connected to MQTT broker 127.0.0.1:{broker.port}" in line
+            if not line and listener.poll() is not None:
+                break
+        assert connected, f"kg-service telemetry listen did not connect to KG_MQTT_PORT={broker.port} within 30 s"
+        replay = subprocess.run([KG_SERVICE, "telemetry", "replay", str(data_file(*RUN)), "--speedup", "0",
+                                 "--to-s", "30"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert replay.returncode == 0, replay.stderr
+        time.sleep(2)
+        listener.send_signal(signal.SIGTERM)
+        stdout, _ = listener.communicate(timeout=60)
+    finally:
+        if listener.poll() is None:
+            listener.kill()
+    published = json.loads(replay.stdout)["published"]
+    assert published > 0
+    assert json.loads(stdout)["received"] == published
+
+
+def test_listen_invalid_env_port_rejected(monkeypatch):
+    import typer
+
+    from kg_service.commands.telemetry_live import _broker
+
+    monkeypatch.setenv("KG_MQTT_PORT", "18x3")
+    with pytest.raises(typer.BadParameter, match="KG_MQTT_PORT='18x3'"):
+        _broker(None)
+    monkeypatch.delenv("KG_MQTT_PORT")
+    assert _broker(None) == ("127.0.0.1", 1883)
+
+
+def test_unreachable_broker_logs_no_paho_errors(lathe_graph, caplog):
+    from tests.mqtt_fixtures import _free_port
+
+    port = _free_port()
+    config = SubscriberConfig(port=port, client_id="test-unreachable", reconnect_min_s=1, reconnect_max_s=1)
+    subscriber = LiveSubscriber(lathe_graph, current_schema(lathe_graph), AlarmFlagDetector(["A"]), config)
+    with caplog.at_level("INFO"):
+        subscriber.start()
+        assert wait_for(lambda: subscriber.stats.failed_connects >= 2, 15)
+        subscriber.stop()
+    errors = [record.getMessage() for record in caplog.records if record.levelno >= 40]
+    failures = [record.getMessage() for record in caplog.records if "failed (attempt" in record.getMessage()]
+    assert not [message for message in errors if "Client is not connected" in message]
+    assert f"connecting to MQTT broker 127.0.0.1:{port} failed (attempt 1)" in failures[0]
+
+
+def test_epoch_millis_hint():
+    with pytest.raises(RejectedReading) as rejected:
+        parse_payload("lathe", "x", b'{"t": 1735689600000, "v": 1.0}')
+    message = str(rejected.value)
+    assert rejected.value.reason == "value"
+    assert "milliseconds since the Unix epoch" in message
+    assert "expects seconds" in message
+    assert "out of range" not in message
+    assert parse_payload("lathe", "x", b'{"t": 1735689600.5, "v": 1.0}').time == datetime(2025, 1, 1, 0, 0, 0, 500000)
+
+
 def test_topic_pattern_parses_levels():
     pattern = TopicPattern("plant/{site}/{asset}/{signal}")
     assert pattern.subscription == "plant/+/+/+"

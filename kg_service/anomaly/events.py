@@ -79,8 +79,10 @@ def find_events(detector: Detector, segment: Segment, scores: np.ndarray, contri
         chosen = [int(i) for i in order[:MAX_SIGNALS] if row[i] > detector.threshold] or [int(order[0])]
         first, last = group[0] + offset, group[-1] + offset
         times, sequence = segment.times, segment.sequence
+        # A series of many assets (one sample per product) attributes the event to its peak sample's asset.
+        asset = segment.asset if segment.row_assets is None else str(segment.row_assets[peak + offset])
         events.append(DetectedEvent(
-            asset=segment.asset, recording=segment.recording,
+            asset=asset, recording=segment.recording,
             start=None if times is None else pd.Timestamp(times[first]).to_pydatetime(),
             end=None if times is None else pd.Timestamp(times[last]).to_pydatetime(),
             start_sequence=None if sequence is None else int(sequence[first]),

@@ -23,6 +23,9 @@ from kg_service.errors import InputDataError
 DEFAULT_TOPIC_PATTERN = "kg/{site}/{asset}/{signal}"
 _PLACEHOLDER = re.compile(r"^\{([a-z_]+)\}$")
 MAX_PAYLOAD_BYTES = 4096
+# Epoch times at or above this many are taken as milliseconds: as seconds they would lie after the
+# year 5000, and milliseconds since the epoch reach it in March 1973.
+EPOCH_MILLIS_FROM = 1e11
 
 
 class RejectedReading(InputDataError):
@@ -107,6 +110,9 @@ def parse_time(value: object) -> datetime:
     if isinstance(value, (int, float)):
         if not math.isfinite(value):
             raise ValueError("the time is not finite")
+        if abs(value) >= EPOCH_MILLIS_FROM:
+            raise ValueError(f"{value!r} looks like milliseconds since the Unix epoch; 't' expects seconds "
+                             f"since the epoch (divide by 1000) or ISO 8601 text")
         return datetime.fromtimestamp(value, tz=timezone.utc).replace(tzinfo=None)
     if isinstance(value, str):
         parsed = datetime.fromisoformat(value.strip())

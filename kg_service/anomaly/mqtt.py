@@ -49,6 +49,21 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+
+class NotConnectedFilter(logging.Filter):
+    """Demote paho's "Client is not connected. Socket: None)." errors to DEBUG.
+
+    paho 2.x logs that line at ERROR on each pass of its network loop while the broker is down.
+    `_on_connect_fail` and `_on_disconnect` already log one warning per attempt with the broker
+    address, so the raw line only repeats them.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.getMessage().startswith("Client is not connected"):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
 REJECTION_REASONS = ("topic", "json", "value", "unit", "unmapped_asset", "unknown_signal", "late")
 # Each rejection reason and the drop counter log their first occurrences and then every N-th one.
 LOG_FIRST = 5
@@ -212,7 +227,10 @@ class LiveSubscriber:
 
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.config.client_id,
                              clean_session=False, protocol=mqtt.MQTTv311)
-        client.enable_logger(logging.getLogger(f"{__name__}.paho"))
+        paho_logger = logging.getLogger(f"{__name__}.paho")
+        if not any(isinstance(item, NotConnectedFilter) for item in paho_logger.filters):
+            paho_logger.addFilter(NotConnectedFilter())
+        client.enable_logger(paho_logger)
         client.reconnect_delay_set(min_delay=max(1, round(self.config.reconnect_min_s)),
                                    max_delay=max(1, round(self.config.reconnect_max_s)))
         client.on_connect = self._on_connect

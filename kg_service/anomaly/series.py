@@ -20,13 +20,18 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Segment:
-    """Gap-free samples of one asset: times (or None), sequence numbers (or None) and values `[n, signals]`."""
+    """Gap-free samples of one asset: times (or None), sequence numbers (or None) and values `[n, signals]`.
+
+    `row_assets` contains the asset of each row when one series spans many assets (a mapping with
+    `partition_assets: false`, where each product has one sample). It is None otherwise.
+    """
 
     asset: str
     recording: str
     times: np.ndarray | None
     sequence: np.ndarray | None
     values: np.ndarray
+    row_assets: np.ndarray | None = None
 
 
 @dataclass
@@ -38,6 +43,22 @@ class SegmentReport:
     gaps: int = 0
     short_segments: int = 0
     by_asset: dict[str, int] = field(default_factory=dict)
+    longest: int = 0
+    empty_signals: dict[str, list[str]] = field(default_factory=dict)
+
+    def explain_no_windows(self, window: int) -> str:
+        """Return why no segment reached `window` rows: no samples, signals without values, or gaps."""
+        if self.rows == 0:
+            return "no stored samples in the requested range"
+        if self.empty_signals:
+            listed = "; ".join(f"{asset}: {', '.join(signals)}"
+                               for asset, signals in sorted(self.empty_signals.items()))
+            return (f"some signals have no value at all for an asset, so every row of that asset is incomplete "
+                    f"({listed})")
+        per_asset = sorted(self.by_asset.values())
+        return (f"{len(per_asset)} asset(s) with {per_asset[0]} to {per_asset[-1]} samples each; the longest "
+                f"gap-free stretch has {self.longest} samples, fewer than the window of {window} "
+                f"({self.missing_rows} rows with missing values, {self.gaps} gaps)")
 
 
 def regular_grid(frame: pd.DataFrame, signals: list[str], step_s: float) -> pd.DataFrame:
@@ -55,12 +76,17 @@ def build_segments(frame: pd.DataFrame, signals: list[str], window: int, step_s:
     report = SegmentReport()
     segments: list[Segment] = []
     for (asset, recording), group in frame.groupby(["asset", "recording"], sort=True):
+        empty = [name for name in signals if bool(group[name].isna().all())]
+        if empty:
+            known = report.empty_signals.setdefault(str(asset), [])
+            known.extend(name for name in empty if name not in known)
         dated = bool(group["time"].notna().all())
         if step_s is not None and dated:
             group = regular_grid(group, signals, step_s)
             group["sequence"] = pd.NA
         report.rows += len(group)
         values = group[signals].to_numpy(dtype=np.float64)
+        row_assets = group["row_asset"].to_numpy(dtype=object) if "row_asset" in group else None
         missing = np.isnan(values).any(axis=1)
         report.missing_rows += int(missing.sum())
         breaks = missing.copy()
@@ -80,11 +106,13 @@ def build_segments(frame: pd.DataFrame, signals: list[str], window: int, step_s:
         segment_ids = np.cumsum(breaks)
         for segment_id in np.unique(segment_ids[~missing]):
             rows = np.where((segment_ids == segment_id) & ~missing)[0]
+            report.longest = max(report.longest, len(rows))
             if len(rows) < window:
                 report.short_segments += 1
                 continue
             segments.append(Segment(str(asset), str(recording), None if times is None else times[rows],
-                                    None if sequence is None else sequence[rows], values[rows]))
+                                    None if sequence is None else sequence[rows], values[rows],
+                                    None if row_assets is None else row_assets[rows]))
         report.by_asset[str(asset)] = report.by_asset.get(str(asset), 0) + len(group)
     if report.missing_rows or report.gaps:
         logger.warning("skipped %d rows with missing values and split at %d gaps; %d segments shorter than the "

@@ -55,10 +55,25 @@ def load_segments(settings, mapping, signals: list[str], window: int, step_s: fl
         if unknown:
             raise InputDataError(f"no stored samples for asset(s) {unknown} of source {mapping.source!r}",
                                  hint="load their telemetry first, or check the asset names")
+    if not mapping.partition_assets:
+        frame = single_series(frame)
     step = step_s
     if step is None and mapping.layout == "long":
         step = DEFAULT_LONG_STEP_S
     return build_segments(frame, signals, window, step, mapping.max_gap_s)
+
+
+def single_series(frame):
+    """Merge the rows of all assets into one series per recording, in time and sequence order.
+
+    A mapping with `partition_assets: false` (AI4I: each product has one sample) describes one
+    machine's stream, as `evaluate anomalies` reads it. Each row keeps its asset in `row_asset`,
+    so an event can still point at the asset of its peak sample.
+    """
+    from loaders.timeseries_store import ALL_ASSETS
+
+    merged = frame.assign(row_asset=frame["asset"], asset=ALL_ASSETS)
+    return merged.sort_values(["recording", "time", "sequence"], kind="stable").reset_index(drop=True)
 
 
 @dataclass
@@ -104,8 +119,9 @@ def train_detector(settings, mapping, kind: DetectorKind = "model", window: int 
     segments, report = load_segments(settings, mapping, names, window, step_s, assets)
     series = [segment.values for segment in segments]
     if not series:
-        raise InputDataError(f"no gap-free stretch of {window} samples in the stored samples of {mapping.source!r}",
-                             hint="load more telemetry or pass a smaller --window")
+        raise InputDataError(f"no gap-free stretch of {window} samples of {names} in the stored samples of "
+                             f"{mapping.source!r}: {report.explain_no_windows(window)}",
+                             hint=_no_windows_hint(report, window))
     group = asset_class or default_asset_class(mapping)
     # NOTE: one normalisation serves all assets of the class, so an asset whose normal operating point
     # differs from the others' (initial wear of a C-MAPSS engine) scores higher from its first window.
@@ -123,6 +139,22 @@ def train_detector(settings, mapping, kind: DetectorKind = "model", window: int 
     return TrainResult(detector, folder, report, losses, seconds, device)
 
 
+def _no_windows_hint(report: SegmentReport, window: int, detect: bool = False) -> str:
+    """Return what to do when no segment reached the window length, matching `explain_no_windows`."""
+    if report.rows == 0:
+        return "Load the telemetry with 'kg-service ingest telemetry', or check the --asset names"
+    if report.empty_signals:
+        empty = sorted({name for names in report.empty_signals.values() for name in names})
+        if detect:
+            return (f"Train a detector without the empty signal(s) {empty} ('kg-service anomalies train --signal "
+                    f"...' with the other signals) and detect with it")
+        return f"Leave out the empty signal(s) {empty}: pass the other signals with --signal"
+    if report.longest >= 4:
+        option = "train a detector with --window" if detect else "pass --window"
+        return f"{option.capitalize()} {report.longest} or smaller, or load longer gap-free recordings"
+    return "Load longer gap-free recordings; the window has at least 4 samples"
+
+
 @dataclass
 class DetectResult:
     """Outcome of detection: the events, the number of scored windows, segment counts and the write report."""
@@ -131,6 +163,7 @@ class DetectResult:
     windows: int
     segments: SegmentReport
     report: WriteReport
+    warning: str | None = None
 
 
 def detect_anomalies(store, schema, settings, mapping, detector: Detector, assets: list[str] | None = None,
@@ -153,7 +186,14 @@ def detect_anomalies(store, schema, settings, mapping, detector: Detector, asset
     write_report = writer.write(batch.nodes.values(), batch.relationships.values())
     logger.info("%s: scored %d windows of %d segments with %s; %d anomaly events", mapping.source, windows,
                 len(segments), detector.version, len(events))
-    return DetectResult(events, windows, report, write_report)
+    warning = None
+    if windows == 0:
+        # Zero events here means "not scored", not "healthy", so the caller must see why.
+        warning = (f"no window of {detector.window} samples of {detector.signals} could be scored for "
+                   f"{assets or 'any asset'} of {mapping.source!r}: {report.explain_no_windows(detector.window)}. "
+                   f"{_no_windows_hint(report, detector.window, detect=True)}")
+        logger.warning("%s", warning)
+    return DetectResult(events, windows, report, write_report, warning)
 
 
 def _check_endpoints(store, batch) -> None:

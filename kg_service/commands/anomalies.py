@@ -106,5 +106,6 @@ def detect(mapping: Path = typer.Option(..., "--mapping", "-m", help="Telemetry 
         "detector": model.version, "windows": result.windows, "events": len(result.events),
         "assets_with_events": len({event.asset for event in result.events}),
         "skipped_rows_with_missing_values": result.segments.missing_rows, "gaps": result.segments.gaps,
-        "nodes_created": report.nodes_created, "relationships_created": report.relationships_created},
+        "nodes_created": report.nodes_created, "relationships_created": report.relationships_created,
+        "scored": result.windows > 0, "warning": result.warning},
         ensure_ascii=False))

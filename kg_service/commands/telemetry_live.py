@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
 import time
@@ -17,10 +18,22 @@ command_group = typer.Typer(help="Live telemetry over MQTT: score readings onlin
                             no_args_is_help=True)
 
 TOPIC_HELP = "Topic pattern with {asset} and {signal} levels; other {name} levels match anything"
+# The default broker is the one that scripts/mosquitto.sh starts: 127.0.0.1 on $KG_MQTT_PORT, else 1883.
+# NOTE: the variable is read from the environment only, not from the settings file.
+MQTT_PORT_VARIABLE = "KG_MQTT_PORT"
+DEFAULT_MQTT_HOST = "127.0.0.1"
+DEFAULT_MQTT_PORT = 1883
+BROKER_HELP = "MQTT broker as HOST:PORT; default 127.0.0.1 on the port in KG_MQTT_PORT, else 1883"
 
 
-def _broker(text: str) -> tuple[str, int]:
-    """Split HOST:PORT; raise typer.BadParameter when it is not one."""
+def _broker(text: str | None) -> tuple[str, int]:
+    """Split HOST:PORT, or build 127.0.0.1:$KG_MQTT_PORT when `text` is None; raise typer.BadParameter when invalid."""
+    if text is None:
+        port = os.environ.get(MQTT_PORT_VARIABLE, "").strip() or str(DEFAULT_MQTT_PORT)
+        if not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise typer.BadParameter(f"{MQTT_PORT_VARIABLE}={port!r} is not a port number from 1 to 65535; fix "
+                                     f"the variable or pass --broker HOST:PORT", param_hint="--broker")
+        return DEFAULT_MQTT_HOST, int(port)
     host, separator, port = text.rpartition(":")
     if not separator or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
         raise typer.BadParameter(f"{text!r} is not HOST:PORT, such as 127.0.0.1:1883", param_hint="--broker")
@@ -47,7 +60,7 @@ def _percentile(values: list[float], share: float) -> float | None:
 
 @command_group.command("listen")
 def listen(
-        broker: str = typer.Option("127.0.0.1:1883", help="MQTT broker as HOST:PORT"),
+        broker: Optional[str] = typer.Option(None, help=BROKER_HELP),
         topics: str = typer.Option("kg/{site}/{asset}/{signal}", help=TOPIC_HELP),
         detector: str = typer.Option(..., help="Detector checkpoint: folder, ASSET_CLASS/VERSION, VERSION or "
                                                "ASSET_CLASS (its latest)"),
@@ -115,7 +128,7 @@ def listen(
 def replay(
         run_folder: Path = typer.Argument(..., help="causRCA fault-run folder (with faultDataset_*.csv) or a "
                                                     "recording in the time_s,node,value,type layout"),
-        broker: str = typer.Option("127.0.0.1:1883", help="MQTT broker as HOST:PORT"),
+        broker: Optional[str] = typer.Option(None, help=BROKER_HELP),
         topics: str = typer.Option("kg/{site}/{asset}/{signal}", help=TOPIC_HELP),
         asset: str = typer.Option("lathe", help="Asset tag in the topics"),
         site: str = typer.Option("iwu", help="Value of a {site} level in the topics"),
