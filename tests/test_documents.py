@@ -217,6 +217,43 @@ def test_unchanged_document_no_work(ingest_env):
     assert backend_run.backend.requests == []
 
 
+def test_dry_run_does_not_block_real_extraction(ingest_env):
+    store, settings, folder = ingest_env
+    path = folder / "a.txt"
+    path.write_text("mechanical seal leaking on pump P-101", encoding="utf-8")
+    dry_run = DocumentIngestor(store, settings, ScriptedBackend(lambda request: '{"entities": [], "relations": []}'),
+                               options=IngestOptions(use_embeddings=False))
+    [dry] = dry_run.ingest_paths([path])
+    assert dry.status == "ingested"
+    assert store.read("MATCH (e:Entity {source: 'extraction'}) RETURN e") == []
+
+    real_run = ingestor(store, settings)
+    [real] = real_run.ingest_paths([path])
+    names = {row["name"] for row in store.read("MATCH (e:Entity {source: 'extraction'}) RETURN e.name AS name")}
+    [document] = store.read("MATCH (d:Document) RETURN d.extractionModel AS model")
+    assert real.status == "ingested"
+    assert len(real_run.backend.requests) == 1
+    assert names == {"mechanical seal", "leaking", "pump P-101"}
+    assert document["model"] == "scripted:scripted-vocabulary"
+
+    [again] = ingestor(store, settings).ingest_paths([path])
+    assert again.status == "unchanged"
+
+
+def test_dry_run_keeps_real_extraction(ingest_env):
+    # Re-extracting on any change of model let a dry run replace a model's facts with nothing.
+    store, settings, folder = ingest_env
+    path = folder / "a.txt"
+    path.write_text("mechanical seal leaking on pump P-101", encoding="utf-8")
+    ingestor(store, settings).ingest_paths([path])
+    dry_run = DocumentIngestor(store, settings, ScriptedBackend(lambda request: '{"entities": [], "relations": []}'),
+                               options=IngestOptions(use_embeddings=False))
+    [dry] = dry_run.ingest_paths([path])
+    names = {row["name"] for row in store.read("MATCH (e:Entity {source: 'extraction'}) RETURN e.name AS name")}
+    assert dry.status == "unchanged"
+    assert names == {"mechanical seal", "leaking", "pump P-101"}
+
+
 def test_changed_document_replaces_facts(ingest_env):
     store, settings, folder = ingest_env
     path = folder / "a.txt"

@@ -1,7 +1,9 @@
 """Ingest documents: load, chunk, extract, resolve and write facts with provenance, incrementally.
 
 An empty or whitespace-only document is skipped with a warning. A document whose content
-checksum matches the stored one is left alone, with no model call and no write. Any other
+checksum and extraction model (backend kind and model id) both match the stored ones is left
+alone, with no model call and no write, so a dry run with the scripted backend never stops a
+later run with a real model from extracting. Any other
 document is chunked and extracted first. Only then are its previous chunks and the facts only
 they supported removed and the new ones written. An unreadable file (binary data, a corrupt
 PDF) is reported in the result and the batch goes on.
@@ -23,7 +25,8 @@ from kg_service.extraction.pipeline import extract_texts
 from kg_service.extraction.prompt import detect_language
 from kg_service.extraction.provenance import (EXTRACTION_SOURCE, ENDPOINT_SEPARATOR, check_provenance_terms,
                                               chunk_key, document_key, node, relation_support, relationship,
-                                              remove_document_facts, stored_checksum, with_support)
+                                              extraction_identity, remove_document_facts, stored_extraction,
+                                              with_support)
 from kg_service.extraction.quarantine import quarantine_chunk
 from kg_service.extraction.resolution import EntityResolver, KnownEntity, Resolution, default_embedder
 from kg_service.extraction.results import ChunkExtraction
@@ -37,6 +40,10 @@ from kg_service.ontology.schema import ENTITY_LABEL, GraphSchema
 from loaders.documents import LoadedDocument, load_document, supported
 
 logger = logging.getLogger(__name__)
+
+# What a Document node records after a dry run (`--backend scripted`, which answers every text with
+# nothing), so a later run with a model extracts the document instead of keeping the empty result.
+DRY_RUN_EXTRACTION = "scripted:scripted"
 
 KNOWN_ENTITY_LIMIT = 100_000
 
@@ -133,9 +140,21 @@ class DocumentIngestor:
             logger.warning("skipped %s: the document is empty or contains only whitespace", document.source)
             return DocumentResult(document.source, "skipped", document_id, reason="empty or whitespace-only document")
         checksum = document.checksum
-        if not self.options.force and stored_checksum(self.store, document_id) == checksum:
-            logger.info("unchanged %s (checksum %s); nothing to do", document.source, checksum[:12])
-            return DocumentResult(document.source, "unchanged", document_id)
+        model = extraction_identity(self.backend)
+        stored_checksum, stored_model = stored_extraction(self.store, document_id)
+        if stored_checksum == checksum and not self.options.force:
+            # A dry run's empty extraction never blocks a real model, but a document that a model
+            # extracted is not replaced by a dry run or by another model unless --force says so.
+            after_dry_run = stored_model == DRY_RUN_EXTRACTION and model != DRY_RUN_EXTRACTION
+            if not after_dry_run:
+                if stored_model not in (None, model):
+                    logger.info("unchanged %s: it was extracted by %s; pass --force to extract it again with %s",
+                                document.source, stored_model, model)
+                else:
+                    logger.info("unchanged %s (checksum %s); nothing to do", document.source, checksum[:12])
+                return DocumentResult(document.source, "unchanged", document_id)
+            logger.info("extracting %s again: the stored extraction is a dry run (%s), now %s", document.source,
+                        stored_model, model)
 
         try:
             return self._ingest_changed(document, document_id)
@@ -181,6 +200,7 @@ class DocumentIngestor:
         extracted_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         document_node = node("Document", document_id, name=document.title or document.path.name,
                              source=document.source, checksum=document.checksum, mediaType=document.media_type,
+                             extractionModel=extraction_identity(self.backend),
                              language=detect_language(document.text[:10_000]))
         nodes: dict[str, NodeRecord] = {document_id: document_node}
         relationships: dict[tuple[str, str, str], RelationshipRecord] = {}

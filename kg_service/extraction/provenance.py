@@ -1,6 +1,6 @@
 """Graph shape of extracted facts and their provenance, and removal of the facts a document supported.
 
-    (:Document {id, name, source, checksum, mediaType})-[:HAS_CHUNK]->
+    (:Document {id, name, source, checksum, extractionModel, mediaType})-[:HAS_CHUNK]->
     (:Chunk {id, text, startOffset, endOffset, page, chunkIndex})-[:MENTIONS {name, startOffset, endOffset,
         confidence, surfaceForms, resolvedFrom, mergeReason, mergeScore}]->(:Entity)
     (:Entity)-[:PART_OF {confidence, extractionModel, extractedAt, sourceChunks, endpointKeys}]->(:Entity)
@@ -55,11 +55,16 @@ def chunk_key(document_id: str, index: int) -> str:
     return f"chunk:{document_id.split(':', 1)[1]}:{index}"
 
 
-def stored_checksum(store: GraphStore, document_id: str) -> str | None:
-    """Return the checksum stored on a document node, or None when the document is not in the graph."""
-    rows = store.read(f"MATCH (d:{quote('Document')} {{id: $id}}) RETURN d.checksum AS checksum",
-                      {"id": document_id})
-    return rows[0]["checksum"] if rows else None
+def stored_extraction(store: GraphStore, document_id: str) -> tuple[str | None, str | None]:
+    """Return the checksum and extraction model stored on a document node; (None, None) when it is not in the graph."""
+    rows = store.read(f"MATCH (d:{quote('Document')} {{id: $id}}) "
+                      "RETURN d.checksum AS checksum, d.extractionModel AS model", {"id": document_id})
+    return (rows[0]["checksum"], rows[0]["model"]) if rows else (None, None)
+
+
+def extraction_identity(backend) -> str:
+    """Return `<backend kind>:<model id>`, what a Document node records as the model that extracted it."""
+    return f"{backend.name}:{backend.model_id}"
 
 
 def relation_support(store: GraphStore, relationships: Iterable[RelationshipRecord]) -> dict[tuple[str, str, str],
