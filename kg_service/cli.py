@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from kg_service.config import Settings, get_settings
-from kg_service.errors import KGServiceError
+from kg_service.errors import KGServiceError, QueryError
 from kg_service.logging_setup import configure_logging
 
 app = typer.Typer(help="Knowledge-graph reasoning service for manufacturing.", no_args_is_help=True,
@@ -239,6 +239,10 @@ def _parse_param(text: str) -> tuple[str, object]:
         return name, raw
 
 
+# Neo4j's status code for a write attempted in a READ transaction.
+ACCESS_MODE_ERROR = "Neo.ClientError.Statement.AccessMode"
+
+
 @app.command("query")
 def query(cypher: str = typer.Argument(..., help="A read-only Cypher query"),
           param: list[str] = typer.Option([], "--param", "-p", help="Query parameter name=value (JSON or text)")) -> None:
@@ -255,6 +259,10 @@ def query(cypher: str = typer.Argument(..., help="A read-only Cypher query"),
                 try:
                     rows = session.execute_read(lambda tx: [record for record in tx.run(cypher, params)])
                 except Neo4jError as error:
+                    if error.code == ACCESS_MODE_ERROR:
+                        raise QueryError("kg-service query runs read-only queries; CREATE/MERGE/SET/DELETE are not "
+                                         "allowed here — use the loaders (kg-service ingest …) to change the "
+                                         "graph") from None
                     raise KGServiceError(f"query failed: {error.code}: {error.message}") from None
                 except DriverError as error:
                     raise KGServiceError(f"query failed: the connection to Neo4j broke ({error}); the server may "

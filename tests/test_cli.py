@@ -48,11 +48,17 @@ def test_query_json_param_and_node(core_graph):
     assert row["n"]["labels"] == ["Asset", "Entity", "Equipment"]
 
 
-def test_query_rejects_writes(core_graph):
+@pytest.mark.parametrize("cypher", ["CREATE (n:Entity {id: 'intruder'}) RETURN n",
+                                    "MATCH (n:Entity) SET n.name = 'changed' RETURN n",
+                                    "MATCH (n) DETACH DELETE n"])
+def test_query_write_rejected_clearly(core_graph, cypher):
     before = core_graph.counts()
-    result = run_cli("query", "CREATE (n:Entity {id: 'intruder'}) RETURN n", check=False)
+    result = run_cli("query", cypher, check=False)
+    message = " ".join(result.stderr.split())
     assert result.returncode == 1
-    assert "AccessMode" in result.stderr
+    assert "kg-service query runs read-only queries" in message
+    assert "use the loaders (kg-service ingest …) to change the graph" in message
+    assert "Neo.ClientError" not in message
     assert "Traceback" not in result.stderr
     assert core_graph.counts() == before
 

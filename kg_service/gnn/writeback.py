@@ -136,6 +136,23 @@ def write_embeddings(store: GraphStore, schema: GraphSchema, embeddings: dict[st
     return EmbeddingReport(written, dimension, version, EMBEDDING_INDEX)
 
 
+def _no_embedding_message(store: GraphStore, entity: dict[str, Any]) -> str:
+    """Explain why an entity has no embedding: 'kg-service embed' covers only the classes the GNN was trained on."""
+    classes = [label for label in entity["labels"] if label != ENTITY_LABEL]
+    rows = store.read(f"MATCH (n:{quote(ENTITY_LABEL)}) WHERE n.{quote(EMBEDDING_PROPERTY)} IS NOT NULL "
+                      "UNWIND labels(n) AS label WITH DISTINCT label WHERE label <> $entity "
+                      "RETURN label ORDER BY label", {"entity": ENTITY_LABEL})
+    embedded = [row["label"] for row in rows]
+    if embedded:
+        where = f"the graph has embeddings for {', '.join(embedded)} only"
+    else:
+        where = "the graph has no embeddings yet"
+    return (f"entity {entity['id']} ({', '.join(classes) or 'no class'}) has no embedding: 'kg-service embed' "
+            f"embeds only the classes that the GNN was trained on (kg-service train --class), and {where}. "
+            f"Documents and chunks are never embedded; to find entities near a document, query the entities "
+            f"that its chunks mention")
+
+
 def similar(store: GraphStore, reference: str, k: int = 10) -> tuple[dict[str, Any], list[SimilarNode]]:
     """Return the entity named by key or name `reference` and its `k` nearest entities by embedding.
 
@@ -146,7 +163,7 @@ def similar(store: GraphStore, reference: str, k: int = 10) -> tuple[dict[str, A
         raise QueryError(f"k must be between 1 and {MAX_SIMILAR}, got {k}")
     entity = resolve_entity(store, reference, [ENTITY_LABEL])
     if entity["props"].get(EMBEDDING_PROPERTY) is None:
-        raise QueryError(f"entity {entity['id']} has no embedding; compute embeddings with 'kg-service embed'")
+        raise QueryError(_no_embedding_message(store, entity))
     rows = store.read(
         "MATCH (n:Entity {id: $key}) "
         "CALL db.index.vector.queryNodes($index, $candidates, n.embedding) YIELD node, score "
