@@ -66,7 +66,7 @@ class ReplayStore:
 
 
 class ReplayReader:
-    """An asyncio reader with the interface of `AsyncGraphReader.read` that serves a `ReplayStore`'s answers."""
+    """An asyncio reader with the interface of `AsyncGraphReader.read` that serves a `ReplayStore`'s recorded rows."""
 
     def __init__(self, replay: ReplayStore) -> None:
         self._replay = replay
