@@ -1,10 +1,9 @@
 """Ingest documents: load, chunk, extract, resolve and write facts with provenance, incrementally.
 
 An empty or whitespace-only document is skipped with a warning. A document whose content
-checksum and extraction model (backend kind and model id) both match the stored ones is left
-alone, with no model call and no write, so a dry run with the scripted backend never stops a
-later run with a real model from extracting. Any other
-document is chunked and extracted first. Only then are its previous chunks and the facts only
+checksum matches the stored one is left alone, with no model call and no write, whichever model
+extracted it, unless the stored extraction is a dry run (the scripted backend) and a model runs
+now, or --force is given. Any other document is chunked and extracted first. Only then are its previous chunks and the facts only
 they supported removed and the new ones written. An unreadable file (binary data, a corrupt
 PDF) is reported in the result and the batch goes on.
 """
@@ -41,8 +40,8 @@ from loaders.documents import LoadedDocument, load_document, supported
 
 logger = logging.getLogger(__name__)
 
-# What a Document node records after a dry run (`--backend scripted`, which answers every text with
-# nothing), so a later run with a model extracts the document instead of keeping the empty result.
+# What a Document node records after a dry run (`--backend scripted`, which returns nothing for
+# every text), so a later run with a model extracts the document instead of keeping the empty result.
 DRY_RUN_EXTRACTION = "scripted:scripted"
 
 KNOWN_ENTITY_LIMIT = 100_000
@@ -144,7 +143,7 @@ class DocumentIngestor:
         stored_checksum, stored_model = stored_extraction(self.store, document_id)
         if stored_checksum == checksum and not self.options.force:
             # A dry run's empty extraction never blocks a real model, but a document that a model
-            # extracted is not replaced by a dry run or by another model unless --force says so.
+            # extracted is replaced by a dry run or by another model only with --force.
             after_dry_run = stored_model == DRY_RUN_EXTRACTION and model != DRY_RUN_EXTRACTION
             if not after_dry_run:
                 if stored_model not in (None, model):
