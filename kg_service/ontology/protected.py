@@ -104,6 +104,7 @@ PROTECTED_TERMS: dict[str, tuple[str, ...]] = {
     "embeddingModel": ("gnn",),
     "endOffset": ("extraction",),
     "endpointKeys": ("extraction",),
+    "extractionModel": ("extraction",),
     "freightCost": ("suppliers",),
     "lineValue": ("suppliers",),
     "mergeReason": ("extraction",),
