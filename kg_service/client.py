@@ -133,7 +133,8 @@ ROOT_CAUSES_QUERY = f"""
 query RootCauses({ROOT_CAUSE_ARGUMENTS}, $first: Int!, $after: String, {EVIDENCE_ARGUMENTS}, $lists: Int!,
                  $signalsAfter: String) {{
   {ROOT_CAUSE_FIELD} {{
-    asset {{ {ENTITY_FIELDS} }} condition {{ {ENTITY_FIELDS} }} targetWorkOrders sources
+    asset {{ {ENTITY_FIELDS} }} condition {{ {ENTITY_FIELDS} }} conditionSource tiedConditions
+    targetWorkOrders sources
     observedEvents(first: 100) {{ {OBSERVED_EVENT_FIELDS} }}
     candidates(first: $first, after: $after) {{
       totalCount pageInfo {{ hasNextPage endCursor }}
@@ -270,8 +271,10 @@ QUERY_FIELD_CHECK = "query Fields { __type(name: \"Query\") { fields { name } } 
 class RootCauses:
     """A root-cause ranking as tables and a graph.
 
-    `candidates` has one row per candidate: rank, id, label, class, score and one column per
-    evidence source. `evidence` has one row per piece of evidence (candidate, kind, id). `graph`
+    `condition_source` says how the condition was found (query, event, window events or work
+    orders) and `tied_conditions` lists the keys of failure modes exactly as frequent as the
+    chosen one. `candidates` has one row per candidate: rank, id, label, class, score and one
+    column per evidence source. `evidence` has one row per piece of evidence (candidate, kind, id). `graph`
     contains the evidence paths, with node attributes `label`, `classes` and `role` and the edge
     attribute `type`.
     """
@@ -284,6 +287,8 @@ class RootCauses:
     evidence: pd.DataFrame
     observed_events: pd.DataFrame
     graph: "nx.MultiDiGraph"
+    condition_source: str | None = None
+    tied_conditions: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -712,7 +717,8 @@ class KGClient:
         return RootCauses(asset=result["asset"], condition=result["condition"],
                           target_work_orders=result["targetWorkOrders"], sources=result["sources"],
                           candidates=candidates, evidence=pd.DataFrame(evidence, columns=["candidate", "kind", "id"]),
-                          observed_events=observed, graph=graph)
+                          observed_events=observed, graph=graph, condition_source=result["conditionSource"],
+                          tied_conditions=result["tiedConditions"])
 
     def _root_causes(self, arguments: dict[str, Any], limit: int) -> dict[str, Any]:
         """Return the rootCauses result with the best `limit` candidates and every item of their evidence lists.

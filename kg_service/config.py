@@ -268,6 +268,10 @@ def get_settings() -> Settings:
         raise ConfigurationError(invalid_settings_message(error)) from None
 
 
+# Settings whose values an error message must not show.
+SECRET_SETTINGS = frozenset({"jwt_secret", "neo4j_password"})
+
+
 def invalid_settings_message(error: ValidationError) -> str:
     """Return one line per invalid setting: the variable as the user sets it, its value and the rule it breaks."""
     lines = []
@@ -276,6 +280,9 @@ def invalid_settings_message(error: ValidationError) -> str:
         variable = f"KG_{name.upper()}" if name in Settings.model_fields else name
         value = problem.get("input")
         shown = f"={value!r}" if isinstance(value, (str, int, float)) else ""
+        if name.lower().removeprefix("kg_") in SECRET_SETTINGS:
+            # A secret's value never reaches a log or a terminal; its length is enough to fix it.
+            shown = f" (value of {len(value)} characters)" if isinstance(value, str) else ""
         lines.append(f"{variable}{shown}: {problem['msg']}")
     return ("invalid settings: " + "; ".join(lines) + ". Fix them in the environment or in the .env file of "
             "the working directory")

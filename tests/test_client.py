@@ -377,3 +377,13 @@ def test_failure_history_asset_type_checked(mode, asset, request, monkeypatch):
         client.failure_history(asset)
     assert f"asset must be an asset key or name as non-empty text, such as 'AC-3', got {type(asset).__name__} " \
            f"{asset!r}" in str(raised.value)
+
+
+@pytest.mark.parametrize("mode", ["direct", "http"])
+def test_root_causes_report_tied_conditions(mode, request):
+    # The client dropped conditionSource and tiedConditions, so a notebook could not see a tie.
+    client = request.getfixturevalue(mode)
+    causes = client.root_causes(asset="AC-1")
+    assert causes.condition_source == "work orders"
+    assert causes.condition["id"] == "failure-mode:pressure-low"
+    assert causes.tied_conditions == ["failure-mode:noise"]

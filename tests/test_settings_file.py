@@ -159,3 +159,18 @@ def test_other_settings_classes_not_reported():
         prefix = settings_class.model_config["env_prefix"]
         for field_name in settings_class.model_fields:
             assert f"{prefix}{field_name.upper()}" in OTHER_KG_VARIABLES
+
+
+def test_invalid_secret_not_shown(monkeypatch):
+    from kg_service.config import Settings, invalid_settings_message
+    from pydantic import ValidationError
+
+    monkeypatch.setenv("KG_JWT_SECRET", "short-secret-abc")
+    try:
+        Settings()
+    except ValidationError as error:
+        message = invalid_settings_message(error)
+    else:
+        raise AssertionError("a 16-character JWT secret was accepted")
+    assert "short-secret-abc" not in message
+    assert "KG_JWT_SECRET (value of 16 characters)" in message
