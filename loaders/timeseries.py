@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -285,6 +286,13 @@ class TimeseriesReader:
                     _check_short_rows(path, frame)
                 yield frame
         except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+            # pandas reports a long row as "Expected 26 fields in line 4, saw 27"; say it as for a short row.
+            long_row = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(error))
+            if long_row:
+                expected, line, found = (int(value) for value in long_row.groups())
+                raise InputDataError(f"row has {found} fields but {expected} are expected", path=str(path),
+                                     line=line, hint="export the row again, or fix 'delimiter' or 'column_names' "
+                                                     "in the mapping") from None
             raise InputDataError(f"cannot read the file as {file_format}: {error}".strip(), path=str(path),
                                  hint="check 'delimiter', 'column_names' and 'format' in the mapping") from None
 
@@ -639,7 +647,8 @@ def _check_short_rows(path: Path, frame: pd.DataFrame) -> None:
     if short.any():
         index = int(np.argmax(short))
         found = int(present.iloc[index].sum())
-        raise InputDataError(f"row has {found} fields but {fields.shape[1]} are expected (whitespace-separated "
+        raise InputDataError(f"row has {found} {'field' if found == 1 else 'fields'} but {fields.shape[1]} are "
+                             "expected (whitespace-separated "
                              "text has no empty fields, so a missing value would shift the values after it)",
                              path=str(path), line=int(frame["_line"].iloc[index]),
                              hint="export the row again with every value, or fix 'column_names' in the mapping")
