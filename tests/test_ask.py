@@ -468,3 +468,13 @@ def test_create_mapper_auto_is_rules_first(settings, monkeypatch):
     monkeypatch.delenv("KG_ASK_BACKEND", raising=False)
     assert isinstance(create_mapper(settings, "auto"), RulesFirstMapper)
     assert isinstance(create_mapper(settings, "rules"), RuleMapper)
+
+
+def test_auto_backend_skips_model_for_punctuation(plant):
+    from kg_service.ask.service import RulesFirstMapper
+
+    loads = []
+    mapper = RulesFirstMapper(lambda: loads.append(1) or RuleMapper())
+    answer = Asker(plant, mapper).ask("？?")
+    assert answer.status == "unmappable"
+    assert loads == []

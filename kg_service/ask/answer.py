@@ -182,9 +182,15 @@ def _root_causes(result: ToolResult, lang: str) -> str:
         return _no_failure_recorded(facts, lang)
     if facts["condition_chosen"] and facts.get("condition_ties"):
         return _tied_modes(result, lang, names)
+    # A mode picked as the most frequent among the window's events is explained by its event count.
+    by_events = facts.get("condition_counted") == "window events"
     if lang == "zh":
         causes = _join([f"{row['rank']}. {names[row['id']]}（得分 {row['score']:.2f}，"
                         f"{len(row['work_orders'])} 张证据工单）" for row in result.rows[:MAX_LISTED]], "zh")
+        if facts["condition_chosen"] and by_events:
+            events = f"（{window}{facts['condition_events']} 次故障事件）" if "condition_events" in facts else ""
+            head = f"{asset}的故障事件最常记录{condition}{events}。"
+            return head + (f"可能原因：{causes}。" if result.rows else "图谱中没有足以排出原因的证据。")
         if facts["condition_chosen"]:
             head = f"{asset}最常见的故障是{condition}（{window}{count} 张工单记录）。"
             return head + (f"可能原因：{causes}。" if result.rows else "图谱中没有足以排出原因的证据。")
@@ -196,6 +202,10 @@ def _root_causes(result: ToolResult, lang: str) -> str:
     causes = _join([f"{row['rank']}. {names[row['id']]} (score {row['score']:.2f}, "
                     f"{_count(len(row['work_orders']), 'evidence work order')})" for row in result.rows[:MAX_LISTED]],
                    "en")
+    if facts["condition_chosen"] and by_events:
+        events = f" ({_count(facts['condition_events'], 'failure event')})" if "condition_events" in facts else ""
+        head = f"The failure events of {_definite_subject(facts)}{window} record {condition} most often{events}. "
+        return head + (f"Likely causes: {causes}." if result.rows else "The graph has no evidence to rank causes.")
     if facts["condition_chosen"]:
         fails = "fail" if facts.get("kind") else "fails"
         head = f"{_capitalized(asset)} most often {fails} with {condition} ({_count(count, 'work order')}{window} {records} it). "

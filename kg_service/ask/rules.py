@@ -132,29 +132,56 @@ def names_no_subject(question: str, index: EntityIndex) -> bool:
     return _kind(question, index) is None
 
 
-# Text between an asset and a kind of equipment that makes them two subjects ("AC-3 and the pumps",
-# "AC-3和泵", "the pumps, AC-3"), unlike a kind right beside the asset ("pump AC-3"), which qualifies it.
-SUBJECT_JOINER = re.compile(r"\s*(?:,\s*(?:and\s+)?|，|、|and|&|以及|和|与|及|跟)\s*(?:(?:all\s+)?(?:of\s+)?(?:the|our)\s+)?",
-                            re.IGNORECASE)
+# Verbs of failure that may end the first subject before a comma ("Why did AC-3 fail, and the pumps?").
+JOINED_FAILURE_VERBS = (r"(?:fail|failed|fails|stop|stopped|stops|break|broke|breaks|break\s+down|broke\s+down"
+                        r"|trip|tripped)")
+# Text between two subjects that makes them two subjects: an asset and a kind ("AC-3 and every pump",
+# "AC-3和所有泵", "the pumps, AC-3"), two assets ("AC-3 and AC-1") or two kinds ("泵和压缩机"). A kind right
+# beside an asset ("pump AC-3", "the AC-3 pump", "泵AC-3") has no joiner between them, so it qualifies the asset.
+SUBJECT_JOINER = re.compile(
+    rf"\s*(?:(?:{JOINED_FAILURE_VERBS}\s*)?,\s*(?:and\s+)?|，\s*(?:还有|以及)?|、|and|&|以及|还有|和|与|及|跟)\s*"
+    r"(?:(?:all|every|each|both)\s+(?:of\s+)?)?(?:(?:the|our)\s+)?(?:(?:所有|全部|每个|每台|各)的?)?\s*",
+    re.IGNORECASE)
+# Classes of an entity mention that can be the asset of a joined subject.
+JOINED_ASSET_CLASSES = ["Equipment", "System", "Component"]
 
 
-def joined_subjects(question: str, index: EntityIndex) -> list[str] | None:
-    """Return ["asset", "kind"] or ["kind", "asset"] when the question joins an asset and a kind as two subjects.
+def joined_subjects(question: str, index: EntityIndex) -> list[tuple[str, str]] | None:
+    """Return the subjects that a question joins, in question order ("AC-3 and the pumps", "AC-3 and AC-1", "泵和压缩机").
 
-    The order is that of the question. Returns None when the question names no kind, or names it
-    only right beside an asset ("pump AC-3") or apart from one.
+    Each subject is ("asset", entity key) or ("kind", kind label). Returns None unless at least two
+    subjects follow one another with only a joiner between them. A kind right beside an asset ("pump
+    AC-3") qualifies that asset, so it starts no subject of its own.
     """
-    mentions, kind = read_subjects(question, index)
-    if kind is None:
-        return None
+    mentions, first_kind = read_subjects(question, index)
+    spans: list[tuple[int, int, tuple[str, str]]] = []
     for mention in mentions:
-        if not any(entity.has_class(["Equipment", "System", "Component"]) for entity in mention.entities):
-            continue
-        if mention.end <= kind.start and SUBJECT_JOINER.fullmatch(question[mention.end:kind.start]):
-            return ["asset", "kind"]
-        if kind.end <= mention.start and SUBJECT_JOINER.fullmatch(question[kind.end:mention.start]):
-            return ["kind", "asset"]
-    return None
+        entities = list(mention.entities)
+        asset = _first(entities, ["Equipment"]) or _first(entities, JOINED_ASSET_CLASSES[1:])
+        if asset is not None:
+            spans.append((mention.start, mention.end, ("asset", asset.id)))
+    if first_kind is not None:
+        place_spans = [(phrase.start, phrase.end) for phrase in find_place_phrases(question)]
+        entity_spans = [(mention.start, mention.end) for mention in mentions]
+        for kind in find_kinds(question, index.kinds, place_spans + entity_spans):
+            spans.append((kind.start, kind.end, ("kind", kind.kind.label)))
+    spans.sort()
+
+    # Subjects with a joiner between each pair form a run ("AC-3, AC-1 and the pumps"), and the longest run wins.
+    best: list[tuple[str, str]] = []
+    run: list[tuple[str, str]] = []
+    previous_end = None
+    for start, end, subject in spans:
+        joined = previous_end is not None and previous_end <= start
+        if joined and SUBJECT_JOINER.fullmatch(question[previous_end:start]):
+            if subject not in run:
+                run.append(subject)
+        else:
+            run = [subject]
+        if len(run) > len(best):
+            best = list(run)
+        previous_end = end
+    return best if len(best) >= 2 else None
 
 
 # A machine number right after a kind ("compressor 99", "pump #3"), not a year or a date ("泵2024年").

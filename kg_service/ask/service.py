@@ -21,13 +21,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from kg_service.ask import answer as answers
 from kg_service.ask.entities import EntityIndex, has_cjk
 from kg_service.ask.execute import ToolResult, run_tool
+from kg_service.ask.kinds import resolve_kind
 from kg_service.ask.prompt import ModelMapper
 from kg_service.ask.messages import BilingualQueryError, error_message
 from kg_service.ask.rules import RuleMapper, joined_subjects, names_no_subject, unknown_kind_word
 from kg_service.ask.timespans import find_time_window, unreadable_time_phrase
 from kg_service.ask.tools import FailureHistoryCall, RootCausesCall, ToolCall, UnmappableCall, call_arguments
 from kg_service.config import Settings
-from kg_service.errors import ConfigurationError, KGServiceError, QueryError, ToolCallError
+from kg_service.errors import ConfigurationError, KGServiceError, NotFoundError, QueryError, ToolCallError
 from kg_service.extraction.backend import LLMBackend
 from kg_service.graph.store import GraphStore
 from kg_service.jsonable import to_jsonable
@@ -145,6 +146,9 @@ class RulesFirstMapper:
         if not isinstance(rules_call, UnmappableCall):
             return rules_call, self.rules.name, None
 
+        if not any(character.isalnum() for character in question):
+            # Punctuation alone ("?") names nothing a model could map, so it does not wait for one.
+            return rules_call, self.rules.name, None
         model = self.model()
         if model is None:
             return rules_call, self.rules.name, None
@@ -220,24 +224,82 @@ def with_time_window(call: ToolCall, question: str, today: date) -> ToolCall:
 
 
 def split_subjects(call: ToolCall, question: str, index: EntityIndex) -> list[ToolCall]:
-    """Return one call per subject when the question joins an asset and a kind ("Why did AC-3 and the pumps fail?").
+    """Return one call per subject when the question joins several ("Why did AC-3 and the pumps fail?").
 
-    A call has one subject, and a kind beside an asset only checks the asset's kind ("pump AC-3"
-    fails for a compressor). Joined by "and", "和", "与", "及" or a comma, the asset and the kind are
-    two subjects. The asset is asked about without the kind and the place, and the kind without the
-    asset, in the order of the question. Any other call is returned alone. When either call fails,
-    the whole answer fails with that call's error.
+    A call has one asset and one kind, and a kind beside an asset only checks the asset's kind
+    ("pump AC-3" fails for a compressor). Joined by "and", "和", "与", "及", a comma or a similar
+    joiner (see `SUBJECT_JOINER`), assets and kinds are separate subjects ("AC-3 and AC-1", "泵和压缩机",
+    "AC-3和所有泵"). Each asset is asked about without the kind, and also without the place when a kind
+    is joined too. Each kind is asked about without the asset. The calls follow the question's order.
+    The call is returned alone when the question joins no subjects or its subject is not among them.
+    When any call fails, the whole answer fails with that call's error.
     """
-    if not isinstance(call, (RootCausesCall, FailureHistoryCall)) or call.asset is None or call.equipment_kind is None:
+    # NOTE: only subjects that the entity index or the kinds recognize are joined, so an unknown tag joined
+    # to a known asset ("AC-3 and AC-99") is dropped without a word, and a kind that qualifies one of several
+    # joined assets ("pump AC-3 and P-101") is not checked.
+    if not isinstance(call, (RootCausesCall, FailureHistoryCall)) or (call.asset is None
+                                                                      and call.equipment_kind is None):
         return [call]
-    order = joined_subjects(question, index)
-    if order is None:
+    subjects = joined_subjects(question, index)
+    if subjects is None or not _call_subject_joined(call, subjects, index):
         return [call]
-    parts = {"asset": call.model_copy(update={"equipment_kind": None, "place": None}),
-             "kind": call.model_copy(update={"asset": None})}
-    logger.debug("question %r joins the asset %s and the kind %s, so each is answered separately", question[:80],
-                 call.asset, call.equipment_kind)
-    return [parts[subject] for subject in order]
+
+    has_kind = any(subject == "kind" for subject, _ in subjects)
+    parts = []
+    for subject, reference in subjects:
+        if subject == "asset":
+            update: dict[str, Any] = {"asset": reference, "equipment_kind": None}
+            if has_kind:
+                update["place"] = None
+        else:
+            update = {"asset": None, "equipment_kind": reference}
+        parts.append(call.model_copy(update=update))
+    logger.debug("question %r joins %s, so each is answered separately", question[:80],
+                 ", ".join(reference for _, reference in subjects))
+    return parts
+
+
+def _call_subject_joined(call: RootCausesCall | FailureHistoryCall, subjects: list[tuple[str, str]],
+                         index: EntityIndex) -> bool:
+    """Return whether the call's asset or kind is one of the joined subjects.
+
+    A model writes a name ("AC-3") or a key for the asset, so both are compared with the subjects' keys.
+    """
+    keys = {reference for subject, reference in subjects if subject == "asset"}
+    labels = {reference for subject, reference in subjects if subject == "kind"}
+    if call.asset is not None:
+        if call.asset in keys:
+            return True
+        named = {entity.id for mention in index.mentions(call.asset) for entity in mention.entities}
+        if named & keys:
+            return True
+    if call.equipment_kind is not None:
+        try:
+            return resolve_kind(index.kinds, call.equipment_kind).label in labels
+        except NotFoundError:
+            return False
+    return False
+
+
+# The events among those a ranking observed that record a given failure mode.
+CONDITION_EVENTS_QUERY = """
+MATCH (event:Event)-[:HAS_FAILURE_MODE]->(:FailureMode {id: $mode})
+WHERE event.id IN $events
+RETURN count(DISTINCT event) AS events
+"""
+
+
+def add_condition_event_count(store: GraphStore, result: ToolResult) -> None:
+    """Store in `condition_events` how many observed events record the failure mode a ranking chose from them.
+
+    A ranking that picked its failure mode as the most frequent among the window's events
+    ("window events") is explained by that event count, not by the mode's work orders.
+    """
+    facts = result.facts
+    if result.tool != "root_causes" or facts.get("condition_counted") != "window events" or not facts.get("condition"):
+        return
+    rows = store.read(CONDITION_EVENTS_QUERY, {"mode": facts["condition"]["id"], "events": facts["observed_events"]})
+    facts["condition_events"] = rows[0]["events"] if rows else 0
 
 
 def _merged_resolved(results: list[ToolResult]) -> dict[str, str]:
@@ -341,6 +403,8 @@ class Asker:
             if isinstance(call, (RootCausesCall, FailureHistoryCall)):
                 _check_time_words(question)
             results = [run_tool(self.store, index, part) for part in split_subjects(call, question, index)]
+            for result in results:
+                add_condition_event_count(self.store, result)
         except QueryError as error:
             # An unknown entity or an unusable argument is part of the answer, not a failure of the request.
             logger.info("question %r mapped to %s failed: %s", question[:80], call.tool, error)

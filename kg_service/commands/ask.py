@@ -11,8 +11,9 @@ import typer
 from kg_service.cli import app
 from kg_service.commands.evaluate import evaluate_app
 
-BACKEND_HELP = ("Question mapper: auto (the configured model, else keyword rules), rules, transformers, openai or "
-                "llama-cpp; default KG_ASK_BACKEND, else KG_LLM_BACKEND")
+BACKEND_HELP = ("Question mapper: auto (keyword rules first, then the configured model for questions the rules "
+                "cannot map), rules (keyword rules only), transformers, openai or llama-cpp (the model maps every "
+                "question); default KG_ASK_BACKEND, else KG_LLM_BACKEND")
 MODEL_HELP = ("Model of a model backend: smollm2-135m, qwen2.5-coder-1.5b, a model folder, GGUF file or served "
               "model name; default KG_ASK_MODEL, else KG_LLM_MODEL, else the best installed model")
 
