@@ -62,7 +62,7 @@ def _stored_names(store: GraphStore, ontology_iri: str) -> tuple[dict, dict]:
 
 
 def load_ontologies(store: GraphStore, paths: list[Path], *, replace: bool = False, author: str | None = None,
-                    why: str | None = None) -> list[OntologySummary]:
+                    why: str | None = None, undo_migrations: bool = False) -> list[OntologySummary]:
     """Parse every file first, then store each; a parse error leaves the stored ontologies unchanged.
 
     A class or object property whose label or relationship type is already mapped by another
@@ -73,6 +73,11 @@ def load_ontologies(store: GraphStore, paths: list[Path], *, replace: bool = Fal
     warning, unless `replace` is true. `replace` discards those edits and needs `author` and `why`,
     which the change log records. Whenever a load changes an ontology that has a change log, the
     load is logged as a `loadOntology` change, so the log and `owl:versionInfo` keep counting up.
+
+    A replace restores the ontology's terms but not the instance data or the stored shapes that a
+    discarded rename migrated. When such a rename's term would disappear, the replace raises
+    OntologyError listing those renames, unless `undo_migrations` is true: then their inverses are
+    applied first, newest first and one transaction each.
     """
     if replace:
         from kg_service.ontology.editing import check_free_text
@@ -92,12 +97,12 @@ def load_ontologies(store: GraphStore, paths: list[Path], *, replace: bool = Fal
             labels |= core_labels
             types |= core_types
         model.drop_collisions(labels, types)
-        summaries.append(_store_unless_edited(store, path, model, replace, author, why))
+        summaries.append(_store_unless_edited(store, path, model, replace, author, why, undo_migrations))
     return summaries
 
 
 def _store_unless_edited(store: GraphStore, path: Path, model: OntologyModel, replace: bool, author: str | None,
-                         why: str | None) -> OntologySummary:
+                         why: str | None, undo_migrations: bool = False) -> OntologySummary:
     """Store `model` unless experts edited its stored copy since the last load; return the summary of what is stored."""
     from kg_service.ontology.editing import bump_version
 
@@ -121,6 +126,13 @@ def _store_unless_edited(store: GraphStore, path: Path, model: OntologyModel, re
                        latest, path)
         return OntologyModel.from_graph(current, model.iri).summary()
 
+    if edits and _undo_data_changes(store, path, model, loaded_at, undo_migrations, author, why):
+        # The undos are logged changes too, so the state is read again. The replace is logged even when
+        # the undos alone restored the file's terms, so that later loads count edits from here.
+        _, latest, loaded_at = ontology_load_state(store, model.iri)
+        current = export_ontology(store, model.iri)
+        edits = latest - loaded_at
+
     # The log continues from the stored version, so owl:versionInfo never goes back to the file's.
     old_info = current.value(URIRef(model.iri), OWL.versionInfo)
     new_info = bump_version(str(old_info) if old_info is not None else None)
@@ -137,6 +149,37 @@ def _store_unless_edited(store: GraphStore, path: Path, model: OntologyModel, re
         logger.warning("replaced the stored ontology %s with %s and discarded %d expert %s; logged as change %d",
                        model.iri, path, edits, "edit" if edits == 1 else "edits", latest + 1)
     return model.summary()
+
+
+def _undo_data_changes(store: GraphStore, path: Path, model: OntologyModel, loaded_at: int, undo: bool,
+                       author: str | None, why: str | None) -> bool:
+    """Check the renames that a replace would discard for data or shapes it would leave behind.
+
+    Raise OntologyError listing them unless `undo`. With `undo`, apply their inverses newest first
+    and return True. Return False when no discarded rename leaves anything behind.
+    """
+    from kg_service.ontology.editing import OntologyEditor, count_of
+
+    # NOTE: only renames are checked. Instances that loaders wrote for a class or property that an
+    # expert added stay after the replace, with a label or property that the file does not declare.
+    editor = OntologyEditor(store, model.iri)
+    changes = editor.data_changes(loaded_at, model.graph)
+    if not any(change.stale for change in changes):
+        return False
+
+    if not undo:
+        lines = "\n".join(f"- {change.describe()}; undo with {change.undo_call()}" for change in changes)
+        raise OntologyError(
+            f"{path}: the replace was rejected, because {count_of(len(changes), 'discarded change')} of ontology "
+            f"{model.iri} also changed instance data or stored shapes, which a replace does not restore. Design "
+            f"checks and loaders would then use terms that no longer exist:\n{lines}\nUndo them first, newest "
+            "first, as listed, or run the replace again with --undo-migrations (load_ontologies(..., "
+            "undo_migrations=True)) to undo them automatically")
+
+    logger.warning("undoing %d discarded %s of %s before replacing it with %s", len(changes),
+                   "rename" if len(changes) == 1 else "renames", model.iri, path)
+    editor.undo_changes(changes, why=f"undone before 'ontology replace': {why.strip()}", author=author.strip())
+    return True
 
 
 def _same_terms(stored: Graph, loaded: Graph, iri: str) -> bool:

@@ -111,12 +111,12 @@ def test_deprecate_marks_term(editor, tmp_path):
 
 
 def test_set_range_exports(editor, tmp_path):
-    editor.set_domain_range("HAS_SYMPTOM", range_="Occurrence", **WHO)
+    editor.set_domain_range("SHOWS_SYMPTOM", range_="Occurrence", **WHO)
     graph = reloaded_export(editor.store, tmp_path)
-    prop = URIRef(editor.store.read("MATCH (p:OntologyProperty {relationshipType: 'HAS_SYMPTOM'}) "
+    prop = URIRef(editor.store.read("MATCH (p:OntologyProperty {relationshipType: 'SHOWS_SYMPTOM'}) "
                                     "RETURN p.iri AS iri")[0]["iri"])
     assert list(graph.objects(prop, RDFS.range)) == [KG.Occurrence]
-    rows = editor.store.read("MATCH (:OntologyProperty {relationshipType: 'HAS_SYMPTOM'})-[:RANGE]->(c) "
+    rows = editor.store.read("MATCH (:OntologyProperty {relationshipType: 'SHOWS_SYMPTOM'})-[:RANGE]->(c) "
                              "RETURN c.nodeLabel AS label")
     assert rows == [{"label": "Occurrence"}]
 
@@ -187,22 +187,23 @@ def test_preview_changes_nothing(plant):
     before = state(plant.store)
     result = plant.rename_term("MaintenanceAction", "RepairAction", preview=True, **WHO)
     plant.add_class("Turbine", "Equipment", PUMP, PUMP_DEFINITION, preview=True, **WHO)
-    plant.set_domain_range("HAS_FAILURE_MODE", domain="Equipment", preview=True, **WHO)
+    plant.set_domain_range("HAS_CODE", domain="Equipment", preview=True, **WHO)
     assert not result.applied
     assert result.impact.nodes > 0
     assert state(plant.store) == before
 
 
 def test_preview_counts_violations(plant):
-    result = plant.set_domain_range("HAS_FAILURE_MODE", domain="Equipment", preview=True, **WHO)
-    total = plant.store.read("MATCH ()-[r:HAS_FAILURE_MODE]->() RETURN count(r) AS n")[0]["n"]
+    result = plant.set_domain_range("HAS_CODE", domain="Equipment", preview=True, **WHO)
+    total = plant.store.read("MATCH ()-[r:HAS_CODE]->() RETURN count(r) AS n")[0]["n"]
+    assert total > 0
     assert result.impact.relationships == total
     assert result.impact.violations == total
 
 
 INVALID_EDITS = [
     ("cycle", lambda e: e.move_class("Asset", "Equipment", **WHO), "subclass cycle"),
-    ("dangling range", lambda e: e.set_domain_range("HAS_SYMPTOM", range_="NoSuchClass", **WHO), "NoSuchClass"),
+    ("dangling range", lambda e: e.set_domain_range("SHOWS_SYMPTOM", range_="NoSuchClass", **WHO), "NoSuchClass"),
     ("injection name", lambda e: e.add_class("X`) MATCH (n) DETACH DELETE n //", "Equipment", PUMP,
                                              PUMP_DEFINITION, **WHO), "may not contain"),
     ("backslash name", lambda e: e.rename_term("Sensor", "Sen\\u0060sor", **WHO), "backslash"),
@@ -630,6 +631,27 @@ def test_core_property_rename_rejected(editor):
         editor.rename_term("name", "title", **WHO)
 
 
+def test_core_term_domain_change_rejected(core_graph, tmp_path):
+    core_graph.write("CREATE (:Entity:Part {id: 'part-1'})-[:SUPPLIED_BY]->(:Entity:Supplier {id: 'acme'})")
+    editor = OntologyEditor(core_graph)
+    before = state(core_graph)
+    for preview in (True, False):
+        with pytest.raises(OntologyError) as error:
+            editor.set_domain_range("SUPPLIED_BY", domain="Equipment", preview=preview, **WHO)
+        message = str(error.value)
+        assert "'SUPPLIED_BY' cannot be given a new domain or range" in message
+        assert "relabel" in message
+    assert state(core_graph) == before
+    prop = URIRef(core_graph.read("MATCH (p:OntologyProperty {relationshipType: 'SUPPLIED_BY'}) "
+                                  "RETURN p.iri AS iri")[0]["iri"])
+    assert list(reloaded_export(core_graph, tmp_path).objects(prop, RDFS.domain)) == [KG.Part]
+
+
+def test_core_term_range_change_rejected(editor):
+    with pytest.raises(OntologyError, match="'name' cannot be given a new domain or range"):
+        editor.set_domain_range("name", domain="Equipment", **WHO)
+
+
 def test_core_term_relabel_allowed(editor):
     result = editor.relabel_term("SUPPLIED_BY", {"en": "provided by", "zh": "供货方"}, **WHO)
     assert result.applied
@@ -816,3 +838,26 @@ def test_authenticated_author_kept_as_note(core_graph, settings, tmp_path):
     assert body["data"]["addClass"]["applied"] is True
     assert change.author == "ci-bot"
     assert change.author_note == "li.wei"
+
+
+def test_move_preview_runs_same_checks(plant):
+    before = state(plant.store)
+    messages = []
+    for preview in (True, False):
+        with pytest.raises(OntologyError) as error:
+            plant.move_class("MaintenanceAction", "Observation", preview=preview, **WHO)
+        messages.append(str(error.value))
+    assert "not supported" in messages[0]
+    assert messages[0] == messages[1]
+    assert state(plant.store) == before
+
+
+def test_rename_impact_counts_sparql_shapes(editor):
+    preview = editor.rename_term("Bearing", "RollingBearing", preview=True, **WHO)
+    editor.rename_term("Bearing", "RollingBearing", **WHO)
+    rewritten = editor.store.read("MATCH (c:OntologyChange {ontology: $iri, operation: 'renameTerm'}) "
+                                  "RETURN c.arguments AS arguments", {"iri": SHAPES_ONTOLOGY_IRI})
+    shapes = json.loads(rewritten[0]["arguments"])["shapes"]
+    assert "https://w3id.org/kg-service/shapes#CoolingModuleBearingShape" in shapes
+    assert preview.impact.shapes == len(shapes)
+    assert f"{len(shapes)} SHACL shapes refer to Bearing" in preview.impact.description

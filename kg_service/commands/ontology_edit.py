@@ -71,10 +71,17 @@ def ontology_history(iri: Optional[str] = typer.Option(None, help="Ontology IRI;
 @ontology_app.command("replace")
 def ontology_replace(files: list[Path] = typer.Argument(..., help="Turtle, RDF/XML, N-Triples or JSON-LD files"),
                      author: str = typer.Option(..., help="Who discards the edits; kept in the change log"),
-                     why: str = typer.Option(..., help="Reason, kept in the change log")) -> None:
+                     why: str = typer.Option(..., help="Reason, kept in the change log"),
+                     undo_migrations: bool = typer.Option(
+                         False, "--undo-migrations",
+                         help="First undo the discarded renames that migrated instance data or rewrote stored "
+                              "shapes, newest first, one transaction each; without it such a replace is rejected")
+                     ) -> None:
     """Load ontologies like 'ontology load', but replace stored ontologies that experts edited, discarding the edits.
 
-    Each replacement of an ontology with a change log is logged as a 'loadOntology' change.
+    Each replacement of an ontology with a change log is logged as a 'loadOntology' change. A
+    discarded rename that migrated instance data or rewrote stored shapes blocks the replace
+    unless --undo-migrations undoes it first.
     """
     from kg_service.cli import _errors, _store
     from kg_service.config import get_settings
@@ -83,7 +90,8 @@ def ontology_replace(files: list[Path] = typer.Argument(..., help="Turtle, RDF/X
     with _errors():
         store = _store(get_settings())
         try:
-            summaries = load_ontologies(store, files, replace=True, author=author, why=why)
+            summaries = load_ontologies(store, files, replace=True, author=author, why=why,
+                                        undo_migrations=undo_migrations)
         finally:
             store.close()
     for summary in summaries:

@@ -145,6 +145,38 @@ class ChangeRecord:
     author_note: str | None = None
 
 
+@dataclass
+class DataChange:
+    """A logged rename that changed more than the ontology: instance data, stored shapes or both.
+
+    Reloading the ontology from a file restores the old term but not the data or the shapes, so
+    such a change has to be undone with its inverse before a replace.
+    """
+
+    record: ChangeRecord
+    old_name: str
+    new_iri: str
+    # Effects outside the ontology, one phrase each ("moved 2 instance nodes to the new name").
+    effects: list[str]
+    # True when the renamed term is still in the stored ontology but not in the replacement, so a
+    # replace would leave its data and shapes pointing at a term that no longer exists.
+    stale: bool
+
+    def undo_call(self) -> str:
+        """Return the GraphQL call that undoes the change, from the change log's inverse."""
+        arguments = self.record.inverse["arguments"] if self.record.inverse else {}
+        call = f'renameTerm(term: "{local_name(self.new_iri)}", newName: "{self.old_name}", migrate: true'
+        relationship_type = arguments.get("relationship_type")
+        if relationship_type:
+            call += f', relationshipType: "{relationship_type}"'
+        return call + ")"
+
+    def describe(self) -> str:
+        """Return one line: version, operation, old and new name, author and effects."""
+        return (f"change {self.record.version} (renameTerm {self.old_name} -> {local_name(self.new_iri)} by "
+                f"{self.record.author}): {'; '.join(self.effects)}")
+
+
 class OntologyEditor:
     """Validate, preview and apply edits to one stored ontology.
 
@@ -345,6 +377,8 @@ class OntologyEditor:
             if domain is None and range_ is None:
                 raise OntologyError("give a new domain, a new range or both")
             iri = self._resolve(model, term, kinds=("object", "datatype"))
+            # The loaders and queries rely on the core properties' domains and ranges as much as on their names.
+            _check_not_protected(model, iri, action="given a new domain or range")
             subject = URIRef(iri)
             old = {"domain": _single_iri(graph, subject, RDFS.domain), "range": _single_iri(graph, subject, RDFS.range)}
             if domain is not None:
@@ -377,8 +411,8 @@ class OntologyEditor:
             graph.add((URIRef(iri), RDFS.subClassOf, URIRef(parent_iri)))
             impact = self._count_nodes(model.classes[iri].label)
             # NOTE: instances carry their ancestors' labels, and re-labelling them after a move is not
-            # built yet, so a class with instances cannot be moved.
-            if impact.nodes and not preview:
+            # built yet, so a class with instances cannot be moved. A preview fails the same way.
+            if impact.nodes:
                 raise OntologyError(f"{term!r} has {count_of(impact.nodes, 'instance node')}, which carry its current "
                                     "superclasses as labels; moving a class with instances is not supported")
             impact.description = f"moves {local_name(iri)} under {local_name(parent_iri)}"
@@ -445,6 +479,80 @@ class OntologyEditor:
                     if edited in keys or any(isinstance(record.arguments.get(name), str)
                                              and record.arguments[name] in keys for name in TERM_ARGUMENTS)]
         return matching[:first] if first is not None else matching
+
+    def data_changes(self, after_version: int, replacement: Graph) -> list[DataChange]:
+        """Return the renames logged after `after_version` that changed instance data or stored shapes, newest first.
+
+        Only renameTerm writes outside the ontology. The other operations count the instances
+        they affect but leave them as they are, so reloading the ontology undoes them completely.
+        `replacement` is the graph that would replace the stored ontology. It decides `stale`.
+        """
+        current = export_ontology(self.store, self.ontology_iri)
+        model = OntologyModel.from_graph(_copy(current), self.ontology_iri)
+        changes = []
+        for record in reversed(self.history(after_version=after_version)):
+            if record.operation != "renameTerm" or record.inverse is None:
+                continue
+            new_iri = record.inverse["arguments"]["term"]
+            effects = []
+            if record.nodes or record.relationships:
+                effects.append(f"moved {count_of(record.nodes, 'instance node')} and "
+                               f"{count_of(record.relationships, 'relationship')} to the new name")
+            rewritten = self._rewritten_shapes(new_iri)
+            if rewritten:
+                effects.append(f"rewrote the stored shapes {', '.join(local_name(name) for name in rewritten)}")
+            in_use = self._current_usage(current, model, new_iri)
+            if in_use.nodes or in_use.relationships:
+                effects.append(f"{count_of(in_use.nodes, 'instance node')} and "
+                               f"{count_of(in_use.relationships, 'relationship')} use {local_name(new_iri)} now")
+            if not effects:
+                continue
+            stale = (URIRef(new_iri), None, None) in current and (URIRef(new_iri), None, None) not in replacement
+            changes.append(DataChange(record, record.inverse["arguments"]["new_name"], new_iri, effects, stale))
+        return changes
+
+    def undo_changes(self, changes: list[DataChange], *, why: str, author: str) -> list[EditResult]:
+        """Apply the inverse of each change in the given order, one transaction each, and stop at the first failure.
+
+        Each undo is logged as its own renameTerm change. A failure raises OntologyError that names
+        the change that failed and those undone before it.
+        """
+        results: list[EditResult] = []
+        for change in changes:
+            try:
+                results.append(self.rename_term(why=why, author=author, **change.record.inverse["arguments"]))
+            except (OntologyError, NotFoundError, UnknownTermError) as error:
+                undone = ", ".join(str(result.version) for result in results) or "none"
+                raise OntologyError(f"undoing {change.describe()} failed: {error}. Changes logged for the undos "
+                                    f"before it: {undone}. Fix the cause, or undo the change by hand with "
+                                    f"{change.undo_call()}, then run the replace again") from error
+            logger.info("undid change %d of %s (renameTerm %s -> %s) as change %d", change.record.version,
+                        self.ontology_iri, change.old_name, local_name(change.new_iri), results[-1].version)
+        return results
+
+    def _rewritten_shapes(self, new_iri: str) -> list[str]:
+        """Return the shapes that renaming a term of this ontology to `new_iri` rewrote, from the shapes' change log."""
+        rows = self.store.read("MATCH (c:OntologyChange {ontology: $shapes, operation: 'renameTerm', term: $term}) "
+                               "RETURN c.arguments AS arguments ORDER BY c.version DESC",
+                               {"shapes": SHAPES_ONTOLOGY_IRI, "term": new_iri})
+        for row in rows:
+            arguments = json.loads(row["arguments"])
+            if arguments.get("ontology") == self.ontology_iri:
+                return arguments.get("shapes", [])
+        return []
+
+    def _current_usage(self, graph: Graph, model: OntologyModel, iri: str) -> Impact:
+        """Count the instance nodes and relationships that use the term `iri` now (zeros when it is not a term)."""
+        if iri in model.classes:
+            name = model.classes[iri].label
+        elif iri in model.relationships:
+            name = local_name(iri)
+        elif iri in model.properties:
+            name = model.properties[iri].name
+        else:
+            return Impact()
+        _, impact = self._rename_migration(graph, model, iri, name)
+        return impact
 
     def _term_keys(self, term: str) -> set[str]:
         """Return `term` with the IRI it resolves to and that term's local name and graph name, when it resolves."""
@@ -573,7 +681,9 @@ class OntologyEditor:
         if model.iri == SHAPES_ONTOLOGY_IRI:
             return None
         shapes, version = self._load(SHAPES_ONTOLOGY_IRI)
-        impact.shapes = len(shapes_referring_to(shapes, URIRef(iri)))
+        # The same set that a rename rewrites: shapes that name the term as an RDF term or in SPARQL text.
+        referring = set(shapes_referring_to(shapes, URIRef(iri))) | set(shapes_querying(shapes, URIRef(iri)))
+        impact.shapes = len(referring)
         verb = "refers" if impact.shapes == 1 else "refer"
         impact.description += f"; {count_of(impact.shapes, 'SHACL shape')} {verb} to {local_name(iri)}"
         return shapes, version
@@ -1310,9 +1420,10 @@ INTERNAL_RELATIONSHIP_TYPES = frozenset({"SUBCLASS_OF", "DOMAIN", "RANGE", "DECL
 
 
 def _check_not_protected(model: OntologyModel, iri: str, action: str = "renamed") -> None:
-    """Reject renaming or deprecating the top class and the core terms that kg-service's queries name.
+    """Reject renaming, deprecating or re-typing the top class and the core terms that kg-service's queries name.
 
-    `action` is "renamed" or "deprecated". Relabelling stays allowed because no query reads labels.
+    `action` is "renamed", "deprecated" or "given a new domain or range". Relabelling stays
+    allowed because no query reads labels.
     """
     mapping = model.classes.get(iri)
     if mapping is not None and (mapping.label == ENTITY_LABEL or mapping.label in RESERVED_LABELS):
