@@ -403,3 +403,17 @@ def test_stored_shapes_unchanged_by_checks(designs):
     # The checks above read the shapes file; none of them stored a shapes graph.
     assert stored_shapes(designs) is None
     assert designs.read("MATCH (o:Ontology {iri: $iri}) RETURN count(o) AS n", {"iri": KG_ONTOLOGY_IRI}) == [{"n": 1}]
+
+
+def test_wall_message_without_tolerance_has_no_band(designs):
+    # A wall given without a tolerance was described as "2.0 ± 0.0 mm spans 2.0–2.0 mm".
+    from tests.test_design import proposal
+
+    bare = proposal(dimensions=[DimensionInput(name="wall thickness", value=2.0, unit="mm")])
+    banded = proposal(dimensions=[DimensionInput(name="wall thickness", value=0.2, unit="cm", tolerance=0.02)])
+    [without] = results_of(check_design(designs, bare), "CoolingModuleWallThicknessShape")
+    [with_band] = results_of(check_design(designs, banded), "CoolingModuleWallThicknessShape")
+    assert without.message == ("The wall thickness 2.0 mm is outside the allowed 2.5–6 mm of the AC-3 cooling "
+                               "module.")
+    assert "±" not in without.message
+    assert with_band.message.startswith("The wall thickness 2.0 ± 0.2 mm, a band of 1.8–2.2 mm, is outside")
