@@ -3,10 +3,10 @@
 Raw samples never enter Neo4j: they are staged as Parquet partitioned by asset and day (see
 `loaders.timeseries_store`) and stored when the caller commits `TelemetryLoad.samples` after
 the graph write. The graph gets each asset, one Signal node per asset and signal with summary
-statistics (count, mean, standard deviation, minimum, maximum, first and last time), and a
-FailureEvent per failed row linked to the asset and its failure modes. With `end_of_life`, each
-asset of a run-to-failure file also gets a FailureEvent at its last row (see
-`loaders.end_of_life`). Long CSV, text and Parquet files are read by `loaders.timeseries`, whose
+statistics (count, mean, standard deviation, minimum, maximum, first and last time) over the
+samples of every stored file of the source, and a FailureEvent per failed row linked to the
+asset and its failure modes. With `end_of_life`, each asset of a run-to-failure file also gets a
+FailureEvent at its last row (see `loaders.end_of_life`). Long CSV, text and Parquet files are read by `loaders.timeseries`, whose
 `map_assets` and `parse_times` this loader shares, so `asset_format`, `asset_pattern` and time
 zones behave the same in every layout.
 """
@@ -27,7 +27,7 @@ from loaders.csv_source import CsvRow, read_csv
 from loaders.end_of_life import LastSample, add_end_of_life
 from loaders.mapping import TelemetryMapping
 from loaders.signal_stats import SignalStats
-from loaders.timeseries import dropped_assets, map_assets, parse_times
+from loaders.timeseries import asset_key, dropped_assets, map_assets, parse_times, stats_with_stored
 from loaders.timeseries_store import SampleWriter
 from loaders.values import parse_flag, parse_number
 
@@ -110,12 +110,17 @@ class TelemetryReader:
                 failed_assets.add(asset)
             load.rows += 1
 
-        self._add_signals(batch, stats)
-        load.end_of_life_events = add_end_of_life(batch, mapping, path, last_samples)
-        load.failed_assets = len(failed_assets)
+        # The summaries add the stored samples of the source's other files, so they are built after staging.
         load.samples = self._stage_samples(path, samples)
-        load.dropped_assets = dropped_assets(load.samples.root, load.samples.stem, mapping.partition_assets,
-                                             set(last_samples))
+        try:
+            load.dropped_assets = dropped_assets(load.samples.root, load.samples.stem, mapping.partition_assets,
+                                                 set(last_samples))
+            self._add_signals(batch, stats_with_stored(load.samples, stats, set(last_samples)))
+            load.end_of_life_events = add_end_of_life(batch, mapping, path, last_samples)
+        except BaseException:
+            load.samples.abort()
+            raise
+        load.failed_assets = len(failed_assets)
         logger.info("%s: read %d rows for %d assets; %d failure events; samples staged for %s", path, load.rows,
                     len({key[0] for key in stats}), sum(1 for n in batch.nodes.values() if n.label == "FailureEvent"),
                     load.samples.root)
@@ -190,7 +195,8 @@ class TelemetryReader:
         by_name = {signal.name: signal for signal in self.mapping.signals}
         for (asset, name), summary in sorted(stats.items()):
             signal = by_name[name]
-            equipment = f"{self.mapping.asset_class.lower()}:{self.mapping.assets}:{slug(asset)}"
+            # An asset that only other files of the source still have samples of has no row in this file.
+            equipment = batch.add_node(self.mapping.asset_class, asset_key(self.mapping, asset), name=asset)
             key = batch.add_node(
                 "Signal", f"signal:{self.mapping.assets}:{slug(asset)}/{slug(name)}", name=name, nameEn=name,
                 nameZh=signal.name_zh, unit=signal.unit, sampleCount=summary.count, mean=round(summary.mean, 6),

@@ -23,7 +23,8 @@ with fewer fields than columns is rejected too, because whitespace cannot mark a
 Timestamps with an offset (`+08:00`, `Z`) are converted to UTC; timestamps without one are taken
 as UTC. `parse_times` and `map_assets` are shared with the wide CSV loader. Loading a file again
 replaces its samples, and `remove_dropped_assets` deletes the graph summaries of assets that the
-new version of the file lacks.
+new version of the file lacks. Signal summaries also count the stored samples of the source's
+other files (see `stats_with_stored`), so files that share an asset and signal add up.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import unquote
 
 import numpy as np
 import pandas as pd
@@ -49,7 +49,7 @@ from loaders.csv_source import missing_columns_message
 from loaders.end_of_life import LastSample, add_end_of_life, runs_to_failure
 from loaders.mapping import SignalColumn, TelemetryFormat, TelemetryMapping
 from loaders.signal_stats import SignalStats
-from loaders.timeseries_store import SampleWriter, part_prefix
+from loaders.timeseries_store import SampleWriter, stored_assets, stored_signal_stats
 from loaders.values import FALSE_VALUES, TRUE_VALUES
 
 if TYPE_CHECKING:
@@ -233,10 +233,16 @@ class TimeseriesReader:
             raise InputDataError("the file has no data rows", path=str(path),
                                  hint="export the readings again, or check that this is the right file")
         load.assets = len(state.last_position)
-        self._add_records(load.batch, state)
         if writer is not None:
-            load.dropped_assets = dropped_assets(writer.root, writer.stem, self.mapping.partition_assets,
-                                                 set(state.last_position))
+            current = set(state.last_position)
+            try:
+                state.stats = stats_with_stored(writer, state.stats, current)
+                load.dropped_assets = dropped_assets(writer.root, writer.stem, self.mapping.partition_assets,
+                                                     current)
+            except BaseException:
+                writer.abort()
+                raise
+        self._add_records(load.batch, state)
         if to_failure:
             last = {asset: LastSample(asset_key(self.mapping, asset), when, sequence)
                     for asset, (when, sequence) in state.last_sample.items()}
@@ -568,7 +574,8 @@ class TimeseriesReader:
             if summary.count == 0:
                 continue
             signal = by_name[name]
-            equipment = asset_key(mapping, asset)
+            # An asset that only other files still have samples of is not in `last_position`.
+            equipment = batch.add_node(mapping.asset_class, asset_key(mapping, asset), name=asset)
             key = batch.add_node(
                 "Signal", signal_key(mapping, asset, name), name=name, nameEn=name, nameZh=signal.name_zh,
                 unit=signal.unit, signalKind=signal.kind, sampleCount=summary.count, mean=round(summary.mean, 6),
@@ -660,20 +667,30 @@ def dropped_assets(root: Path, stem: str, partition_assets: bool, current: set[s
     An asset is left out while another file of the same source still has samples for it, because
     its graph summaries then still describe stored data.
     """
-    # NOTE: part names are matched by prefix, as `SampleWriter.commit` does, so a file named "a" also
-    # claims the parts of a file named "a-b" of the same source.
-    prefix = part_prefix(stem)
-    previous: set[str] = set()
-    elsewhere: set[str] = set()
-    for part in Path(root).glob("asset=*/day=*/*.parquet"):
-        own = part.name.startswith(prefix)
-        if partition_assets:
-            assets = {unquote(part.parent.parent.name.removeprefix("asset="))}
-        else:
-            column = pq.read_table(part, columns=["asset_name"]).column("asset_name")
-            assets = {str(name) for name in column.unique().to_pylist() if name is not None}
-        (previous if own else elsewhere).update(assets)
-    return sorted(previous - current - elsewhere)
+    own, others = stored_assets(root, stem, partition_assets)
+    return sorted(own - current - others)
+
+
+def stats_with_stored(writer: SampleWriter, stats: dict[tuple[str, str], SignalStats],
+                      current: set[str]) -> dict[tuple[str, str], SignalStats]:
+    """Return the file's signal statistics merged with the stored samples of the source's other files.
+
+    The result describes the samples stored once `writer` commits: this file's new samples plus
+    the other files' samples, never this file's previous version, so loading a file again gives
+    the same summaries. It also covers assets that the previous version of the file had and another
+    file still has, so their summaries stop counting the dropped samples.
+    """
+    # NOTE: a long file stores the carried-forward state after each time, so the other files' share
+    # of a long source's summary counts states, not only recorded values. Sources that share an
+    # asset namespace also share Signal nodes, but only this source's stored samples are read.
+    own, others = stored_assets(writer.root, writer.stem, writer.partition_assets)
+    refreshed = (current | own) & others
+    stored = stored_signal_stats(writer.root, writer.stem, writer.partition_assets, writer.signals, refreshed)
+
+    merged = {key: SignalStats().merge(summary) for key, summary in stats.items()}
+    for key, summary in stored.items():
+        merged.setdefault(key, SignalStats()).merge(summary)
+    return merged
 
 
 def remove_dropped_assets(store: GraphStore, mapping: TelemetryMapping, assets: list[str]) -> int:

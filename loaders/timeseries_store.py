@@ -20,15 +20,17 @@ import logging
 import os
 import shutil
 from pathlib import Path
+from urllib.parse import unquote
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from kg_service.graph.records import slug
 # Re-exported: signal statistics lived here before they moved to their own module.
-from loaders.signal_stats import SignalStats  # noqa: F401
+from loaders.signal_stats import SignalStats
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +43,65 @@ FLUSH_ROWS = 200_000
 
 def part_prefix(stem: str) -> str:
     return f"part-{slug(stem)}-"
+
+
+def _part_assets(part: Path, partition_assets: bool) -> set[str]:
+    """Return the assets of one stored part: its folder name, or its `asset_name` column when not partitioned."""
+    if partition_assets:
+        return {unquote(part.parent.parent.name.removeprefix("asset="))}
+    column = pq.read_table(part, columns=["asset_name"]).column("asset_name")
+    return {str(name) for name in column.unique().to_pylist() if name is not None}
+
+
+def stored_assets(root: Path, stem: str, partition_assets: bool) -> tuple[set[str], set[str]]:
+    """Return the assets with stored samples from file `stem`, and those with samples from the source's other files."""
+    # NOTE: part names are matched by prefix, as `SampleWriter.commit` does, so a file named "a" also
+    # claims the parts of a file named "a-b" of the same source.
+    prefix = part_prefix(stem)
+    own: set[str] = set()
+    others: set[str] = set()
+    for part in Path(root).glob("asset=*/day=*/*.parquet"):
+        assets = _part_assets(part, partition_assets)
+        (own if part.name.startswith(prefix) else others).update(assets)
+    return own, others
+
+
+def stored_signal_stats(root: Path, stem: str, partition_assets: bool, signals: list[str],
+                        assets: set[str]) -> dict[tuple[str, str], SignalStats]:
+    """Summarise the stored samples of `assets` from every file of the source except `stem`, by asset and signal.
+
+    Reads only the parts of those assets when samples are partitioned by asset. A part written
+    before a signal was added to the mapping lacks that signal's column and adds nothing to it.
+    """
+    prefix = part_prefix(stem)
+    frames = []
+    for part in Path(root).glob("asset=*/day=*/*.parquet"):
+        if part.name.startswith(prefix):
+            continue
+        if partition_assets:
+            asset = unquote(part.parent.parent.name.removeprefix("asset="))
+            if asset not in assets:
+                continue
+        present = set(pq.read_schema(part).names)
+        columns = [name for name in ["asset_name", "time", *signals] if name in present]
+        frame = pq.read_table(part, columns=columns).to_pandas()
+        frame["asset"] = asset if partition_assets else frame["asset_name"]
+        frames.append(frame)
+
+    stats: dict[tuple[str, str], SignalStats] = {}
+    if not frames:
+        return stats
+    samples = pd.concat(frames, ignore_index=True)
+    samples = samples[samples["asset"].isin(assets)]
+    times = samples["time"] if "time" in samples else pd.Series(pd.NaT, index=samples.index)
+    for asset, group in samples.groupby("asset", sort=False):
+        for name in signals:
+            if name not in group:
+                continue
+            summary = SignalStats.from_values(group[name].to_numpy(dtype="float64"), times.loc[group.index])
+            if summary.count:
+                stats[(str(asset), name)] = summary
+    return stats
 
 
 class SampleWriter:

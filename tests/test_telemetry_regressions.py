@@ -33,8 +33,8 @@ signals:
 """
 # Sources written by the tests below; their samples are deleted before each test.
 SOURCES = ('columns', 'fake', 'forced', 'formatted', 'long-bad', 'long-row', 'mixed-long', 'mixed-wide',
-           'nested', 'pattern', 'reread', 'revised', 'revised-long', 'short', 'two-files', 'typo',
-           'tz-order', 'tz-wide')
+           'nested', 'pattern', 'reread', 'revised', 'revised-long', 'shared-signal', 'short', 'two-files',
+           'typo', 'tz-order', 'tz-wide')
 TEXT_MAPPING = """
 kind: telemetry
 format: text
@@ -270,6 +270,75 @@ def test_reingest_keeps_asset_of_other_file(core_graph, settings, tmp_path):
     # February still has samples of PX-2, so its summary stays.
     assert result.details["dropped_assets"] == []
     assert _asset_records(core_graph, "PX-2")["signals"] == 1
+
+
+# Signal summaries over several files of a source
+
+MARCH = [f"2025-03-0{day}T00:00:00,QA-1,{day}.0,0" for day in range(1, 8)]
+APRIL = ["2025-04-01T00:00:00,QA-1,20.0,0"]
+
+
+def _signal_summary(store, asset: str) -> dict:
+    return store.read(
+        "MATCH (:Equipment {name: $asset})-[:HAS_SIGNAL]->(s:Signal {name: 'vibration'}) "
+        "RETURN s.sampleCount AS count, toString(s.firstTime) AS first, toString(s.lastTime) AS last, "
+        "s.mean AS mean, s.minimum AS minimum, s.maximum AS maximum", {"asset": asset})[0]
+
+
+def _two_files(core_graph, settings, tmp_path):
+    header = "time,asset,vib,failed"
+    text = WIDE_MAPPING.format(source="shared-signal")
+    march, mapping = _files(tmp_path, "march", [header, *MARCH], text)
+    april, _ = _files(tmp_path, "april", [header, *APRIL, "2025-04-01T00:00:00,QA-2,5.0,0"], text)
+    ingest_telemetry(core_graph, settings, march, mapping)
+    ingest_telemetry(core_graph, settings, april, mapping)
+    return april, mapping
+
+
+def test_signal_summary_covers_every_file(core_graph, settings, tmp_path):
+    april, mapping = _two_files(core_graph, settings, tmp_path)
+
+    summary = _signal_summary(core_graph, "QA-1")
+    assert summary["count"] == 8
+    assert summary["first"] == "2025-03-01T00:00:00"
+    assert summary["last"] == "2025-04-01T00:00:00"
+    assert summary["mean"] == pytest.approx((sum(range(1, 8)) + 20.0) / 8)
+    assert (summary["minimum"], summary["maximum"]) == (1.0, 20.0)
+
+    # Loading the same file again counts its samples once.
+    ingest_telemetry(core_graph, settings, april, mapping)
+    assert _signal_summary(core_graph, "QA-1")["count"] == 8
+
+
+def test_signal_summary_after_file_drops_asset(core_graph, settings, tmp_path):
+    april, mapping = _two_files(core_graph, settings, tmp_path)
+
+    april.write_text("time,asset,vib,failed\n2025-04-01T00:00:00,QA-2,5.0,0\n", encoding="utf-8")
+    result = ingest_telemetry(core_graph, settings, april, mapping)
+
+    assert result.details["dropped_assets"] == []
+    summary = _signal_summary(core_graph, "QA-1")
+    assert summary["count"] == 7
+    assert summary["first"] == "2025-03-01T00:00:00"
+    assert summary["last"] == "2025-03-07T00:00:00"
+    assert summary["mean"] == pytest.approx(4.0)
+    assert summary["maximum"] == 7.0
+    assert len(read_samples(settings.telemetry_dir / "shared-signal", assets=["QA-1"])) == 7
+
+
+def test_long_signal_summary_covers_every_file(core_graph, settings, tmp_path):
+    text = LONG_MAPPING.format(source="shared-signal")
+    march, mapping = _files(tmp_path, "march", ["time,asset,signal,val",
+                                                "2025-03-01T00:00:00,QA-1,vib,1.0",
+                                                "2025-03-02T00:00:00,QA-1,vib,3.0"], text)
+    april, _ = _files(tmp_path, "april", ["time,asset,signal,val", "2025-04-01T00:00:00,QA-1,vib,5.0"], text)
+    ingest_telemetry(core_graph, settings, march, mapping)
+    ingest_telemetry(core_graph, settings, april, mapping)
+
+    summary = _signal_summary(core_graph, "QA-1")
+    assert summary["count"] == 3
+    assert (summary["first"], summary["last"]) == ("2025-03-01T00:00:00", "2025-04-01T00:00:00")
+    assert summary["mean"] == pytest.approx(3.0)
 
 
 # Wording
