@@ -319,6 +319,11 @@ def _place_note(facts: dict[str, Any], lang: str) -> str:
 def _supplier_ranking(result: ToolResult, lang: str) -> str:
     facts = result.facts
     parts = ", ".join(_name(part, lang) for part in facts["parts"])
+    if facts.get("unsupplied"):
+        if lang == "zh":
+            return f"图谱中没有记录{parts}的供应商。要查看所有供应商的排名，请问：哪些供应商最好？"
+        return (f"The graph records no supplier of {parts}. To rank every supplier, ask: "
+                "Which suppliers are best?")
     if facts["single"]:
         only = _row_name(result.rows[0], lang) if result.rows else "?"
         if lang == "zh":
@@ -362,15 +367,36 @@ def _design(result: ToolResult, lang: str) -> str:
             f"({result.facts['items']} items): {_join(unique[:8], 'en')}.")
 
 
-def _lookup(result: ToolResult, lang: str) -> str:
-    found = []
-    for row in result.rows[:MAX_LISTED]:
-        classes = "/".join(row["classes"][:2])
-        found.append(f"{_row_name(row, lang)} [{classes}] {row['id']}")
+def unknown_tags_text(unknown: list[str], covered: list[str], lang: str) -> str:
+    """Write that joined tags name no entity and which subjects the answer covers instead."""
     if lang == "zh":
-        return f"找到 {result.facts['count']} 个实体：{_join(found, 'zh')}。" if found else "没有找到匹配的实体。"
-    noun = "entity" if result.facts["count"] == 1 else "entities"
-    return f"Found {result.facts['count']} {noun}: {_join(found, 'en')}." if found else "No entity matches."
+        return f"图谱中没有 {_listed(unknown, 'zh')}，以下只回答 {_listed(covered, 'zh')}。"
+    verb = "is" if len(unknown) == 1 else "are"
+    return f"{_listed(unknown, 'en')} {verb} not in the graph, so the answer covers {_listed(covered, 'en')} only."
+
+
+def _lookup(result: ToolResult, lang: str) -> str:
+    """Write the entities found. Entities that share a name carry their equipment's tag ("Mechanical Seal (P-101)")."""
+    listed_rows = result.rows[:MAX_LISTED]
+    names = _cause_names(listed_rows, lang)
+    found = []
+    for row in listed_rows:
+        classes = "/".join(row["classes"][:2])
+        found.append(f"{names[row['id']]} [{classes}] {row['id']}")
+    count = len(result.rows)
+    shared = count > 1 and len({_row_name(row, "en").lower() for row in result.rows}) == 1
+    if lang == "zh":
+        if not found:
+            return "没有找到匹配的实体。"
+        if shared:
+            return f"有 {count} 个实体名为{_row_name(result.rows[0], 'zh')}：{_join(found, 'zh')}。"
+        return f"找到 {count} 个实体：{_join(found, 'zh')}。"
+    if not found:
+        return "No entity matches."
+    if shared:
+        return f"{count} entities are named {_row_name(result.rows[0], 'en')}: {_join(found, 'en')}."
+    noun = "entity" if count == 1 else "entities"
+    return f"Found {count} {noun}: {_join(found, 'en')}."
 
 
 def _window_phrase(question: str, lang: str, today: date | None) -> str:

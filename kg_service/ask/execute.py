@@ -97,6 +97,18 @@ RETURN n.id AS id, labels(n) AS labels, properties(n) AS props, collect(DISTINCT
 ORDER BY CASE WHEN n.id = $text THEN 0 ELSE 1 END, id LIMIT $limit
 """
 
+# The other entities that share the English or Chinese name of the entity with key $key.
+SAME_NAME_QUERY = """
+MATCH (found:Entity {id: $key})
+WITH [name IN [found.name, found.nameEn, found.nameZh] WHERE name IS NOT NULL | toLower(name)] AS names
+MATCH (n:Entity)
+WHERE n.id <> $key AND ($class IS NULL OR $class IN labels(n))
+  AND any(name IN [n.name, n.nameEn, n.nameZh] WHERE name IS NOT NULL AND toLower(name) IN names)
+OPTIONAL MATCH (n)-[:PART_OF]->(parent:Entity)
+RETURN n.id AS id, labels(n) AS labels, properties(n) AS props, collect(DISTINCT parent.id) AS partOf
+ORDER BY id LIMIT $limit
+"""
+
 
 @dataclass(frozen=True)
 class Citation:
@@ -412,6 +424,14 @@ def _suppliers(store: GraphStore, index: EntityIndex, call: RankSuppliersCall) -
         result.resolved["part"] = ", ".join(part_ids)
     scope_facts = {"place": _entity_facts(place), "place_unrecorded": place_unrecorded}
 
+    if parts and not current and not call.replace_current:
+        # A part without a SUPPLIED_BY link ("Who supplies Mechanical Seal?") gets no ranking, because a
+        # ranking of every supplier is not its suppliers. The result records that no supplier is linked.
+        result.facts = {"parts": [_entity_facts(row) for row in parts], "current": [], "replace_current": False,
+                        "criteria": [], "method": None, "higher_is_better": True, "excluded": [], "single": False,
+                        "unsupplied": True, **scope_facts}
+        return result
+
     # Alternatives to the current suppliers come from every supplier, so only one part filters the table.
     part_filter = part_ids[0] if len(part_ids) == 1 and not call.replace_current else None
     if part_filter is not None and len(current) == 1:
@@ -510,16 +530,28 @@ def _design(store: GraphStore, index: EntityIndex, call: DesignConstraintsCall) 
 def _lookup(store: GraphStore, index: EntityIndex, call: LookupCall) -> ToolResult:
     result = ToolResult("lookup")
     rows = store.read(LOOKUP_QUERY, {"text": call.text, "class": call.of_class, "limit": MAX_LOOKUP_ROWS})
+    key = call.text
     if not rows:
         classes = [call.of_class] if call.of_class else sorted({label for entity in index.entities
                                                                  for label in entity.labels})
-        found = index.resolve(store, call.text, classes, "entity")
-        rows = store.read(LOOKUP_QUERY, {"text": found["id"], "class": None, "limit": 1})
+        key = index.resolve(store, call.text, classes, "entity")["id"]
+        rows = store.read(LOOKUP_QUERY, {"text": key, "class": None, "limit": 1})
+
+    # A key names one entity, but entities of other equipment can share its name ("Mechanical Seal" of
+    # P-101 and of P-102), so the lookup lists them too rather than pick one silently.
+    if rows and rows[0]["id"] == key:
+        rows += store.read(SAME_NAME_QUERY, {"key": rows[0]["id"], "class": call.of_class,
+                                             "limit": MAX_LOOKUP_ROWS - 1})
+        rows = list({row["id"]: row for row in rows}.values())
+
+    owners = _owning_equipment(store, [row["id"] for row in rows])
     for row in rows:
         labels = [label for label in row["labels"] if label not in ("Entity",)]
+        owner = owners.get(row["id"])
+        equipment = _entity_facts(owner) if owner is not None and owner["id"] != row["id"] else None
         result.rows.append({"id": row["id"], "classes": sorted(labels), "name_en": lookup.display_name(row["props"], "en"),
                             "name_zh": lookup.display_name(row["props"], "zh"), "tag": row["props"].get("name"),
-                            "part_of": row["partOf"]})
+                            "part_of": row["partOf"], "equipment": equipment})
         result.cite(row["id"], "entity", lookup.display_name(row["props"], "en"))
     result.facts = {"text": call.text, "count": len(rows)}
     return result

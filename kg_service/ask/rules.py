@@ -17,8 +17,8 @@ from kg_service.ask.tools import (DesignConstraintsCall, FailureHistoryCall, Loo
                                   RootCausesCall, ToolCall, UnmappableCall)
 
 # Keywords per query; English ones match whole words (lower case), Chinese ones anywhere.
-SUPPLIER_WORDS = ("supplier", "suppliers", "vendor", "vendors", "supply", "source", "sourcing", "供应商", "供货", "货源",
-                  "采购")
+SUPPLIER_WORDS = ("supplier", "suppliers", "vendor", "vendors", "supply", "supplies", "supplied", "supplying", "source",
+                  "sourcing", "供应", "供货", "货源", "采购")
 REPLACE_WORDS = ("replace", "replacement", "alternative", "alternatives", "instead", "switch", "second source",
                  "替换", "替代", "换掉", "备选", "取代")
 DESIGN_WORDS = ("constraint", "constraints", "specification", "specifications", "spec", "specs", "requirement",
@@ -150,8 +150,33 @@ def joined_subjects(question: str, index: EntityIndex) -> list[tuple[str, str]] 
     """Return the subjects that a question joins, in question order ("AC-3 and the pumps", "AC-3 and AC-1", "泵和压缩机").
 
     Each subject is ("asset", entity key) or ("kind", kind label). Returns None unless at least two
-    subjects follow one another with only a joiner between them. A kind right beside an asset ("pump
-    AC-3") qualifies that asset, so it starts no subject of its own.
+    such subjects follow one another with only a joiner between them, where an unknown tag ("AC-3,
+    AC-99 and AC-1") may stand between them. A kind right beside an asset ("pump AC-3") qualifies
+    that asset, so it starts no subject of its own.
+    """
+    known = [subject for _, subject in _joined_run(question, index) if subject[0] != "unknown"]
+    return known if len(known) >= 2 else None
+
+
+def unknown_joined_tags(question: str, index: EntityIndex) -> tuple[list[str], list[tuple[str, tuple[str, str]]]]:
+    """Return the equipment tags joined to known subjects that name no entity ("AC-99" in "AC-3 and AC-99").
+
+    Also returns the known subjects of that run as (question text, subject), so an answer can say
+    which subjects it covers. Both lists are empty unless the run has an unknown tag and a known subject.
+    """
+    run = _joined_run(question, index)
+    unknown = [text for text, subject in run if subject[0] == "unknown"]
+    known = [(text, subject) for text, subject in run if subject[0] != "unknown"]
+    if not unknown or not known:
+        return [], []
+    return unknown, known
+
+
+def _joined_run(question: str, index: EntityIndex) -> list[tuple[str, tuple[str, str]]]:
+    """Return the longest run of joined subjects as (question text, subject), with at least two subjects or none.
+
+    A subject is ("asset", entity key), ("kind", kind label) or ("unknown", tag) for an equipment
+    tag that no entity, kind or place phrase covers, as "AC-99" in "Why did AC-3 and AC-99 fail?".
     """
     mentions, first_kind = read_subjects(question, index)
     spans: list[tuple[int, int, tuple[str, str]]] = []
@@ -160,28 +185,34 @@ def joined_subjects(question: str, index: EntityIndex) -> list[tuple[str, str]] 
         asset = _first(entities, ["Equipment"]) or _first(entities, JOINED_ASSET_CLASSES[1:])
         if asset is not None:
             spans.append((mention.start, mention.end, ("asset", asset.id)))
+    place_spans = [(phrase.start, phrase.end) for phrase in find_place_phrases(question)]
+    entity_spans = [(mention.start, mention.end) for mention in mentions]
+    kind_spans = []
     if first_kind is not None:
-        place_spans = [(phrase.start, phrase.end) for phrase in find_place_phrases(question)]
-        entity_spans = [(mention.start, mention.end) for mention in mentions]
         for kind in find_kinds(question, index.kinds, place_spans + entity_spans):
             spans.append((kind.start, kind.end, ("kind", kind.kind.label)))
+            kind_spans.append((kind.start, kind.end))
+    covered = place_spans + kind_spans + [(mention.start, mention.end) for mention in index.mentions(question)]
+    for tag in EQUIPMENT_TAG.finditer(question):
+        if not any(left < tag.end() and tag.start() < right for left, right in covered):
+            spans.append((tag.start(), tag.end(), ("unknown", tag.group(1))))
     spans.sort()
 
     # Subjects with a joiner between each pair form a run ("AC-3, AC-1 and the pumps"), and the longest run wins.
-    best: list[tuple[str, str]] = []
-    run: list[tuple[str, str]] = []
+    best: list[tuple[str, tuple[str, str]]] = []
+    run: list[tuple[str, tuple[str, str]]] = []
     previous_end = None
     for start, end, subject in spans:
         joined = previous_end is not None and previous_end <= start
         if joined and SUBJECT_JOINER.fullmatch(question[previous_end:start]):
-            if subject not in run:
-                run.append(subject)
+            if subject not in [item for _, item in run]:
+                run.append((question[start:end], subject))
         else:
-            run = [subject]
+            run = [(question[start:end], subject)]
         if len(run) > len(best):
             best = list(run)
         previous_end = end
-    return best if len(best) >= 2 else None
+    return best if len(best) >= 2 else []
 
 
 # A machine number right after a kind ("compressor 99", "pump #3"), not a year or a date ("泵2024年").

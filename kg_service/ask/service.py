@@ -24,7 +24,8 @@ from kg_service.ask.execute import ToolResult, run_tool
 from kg_service.ask.kinds import resolve_kind
 from kg_service.ask.prompt import ModelMapper
 from kg_service.ask.messages import BilingualQueryError, error_message
-from kg_service.ask.rules import RuleMapper, joined_subjects, names_no_subject, unknown_kind_word
+from kg_service.ask.rules import (RuleMapper, joined_subjects, names_no_subject, unknown_joined_tags,
+                                  unknown_kind_word)
 from kg_service.ask.timespans import find_time_window, unreadable_time_phrase
 from kg_service.ask.tools import FailureHistoryCall, RootCausesCall, ToolCall, UnmappableCall, call_arguments
 from kg_service.config import Settings
@@ -234,9 +235,9 @@ def split_subjects(call: ToolCall, question: str, index: EntityIndex) -> list[To
     The call is returned alone when the question joins no subjects or its subject is not among them.
     When any call fails, the whole answer fails with that call's error.
     """
-    # NOTE: only subjects that the entity index or the kinds recognize are joined, so an unknown tag joined
-    # to a known asset ("AC-3 and AC-99") is dropped without a word, and a kind that qualifies one of several
-    # joined assets ("pump AC-3 and P-101") is not checked.
+    # NOTE: only subjects that the entity index or the kinds recognize are joined. An unknown tag joined to a
+    # known asset ("AC-3 and AC-99") gets no call, and `unknown_joined_note` names it in the answer. A kind
+    # that qualifies one of several joined assets ("pump AC-3 and P-101") is not checked.
     if not isinstance(call, (RootCausesCall, FailureHistoryCall)) or (call.asset is None
                                                                       and call.equipment_kind is None):
         return [call]
@@ -279,6 +280,19 @@ def _call_subject_joined(call: RootCausesCall | FailureHistoryCall, subjects: li
         except NotFoundError:
             return False
     return False
+
+
+def unknown_joined_note(call: ToolCall, question: str, index: EntityIndex, lang: str) -> str:
+    """Return a sentence naming the joined tags that no entity has ("AC-3 and AC-99"), else "".
+
+    Only the known subjects get a call (see `split_subjects`), so the answer text names the tags that get no call.
+    """
+    if not isinstance(call, (RootCausesCall, FailureHistoryCall)):
+        return ""
+    unknown, known = unknown_joined_tags(question, index)
+    if not unknown or not _call_subject_joined(call, [subject for _, subject in known], index):
+        return ""
+    return answers.unknown_tags_text(unknown, [text for text, _ in known], lang)
 
 
 # The events among those a ranking observed that record a given failure mode.
@@ -413,6 +427,9 @@ class Asker:
                              suggestions=answers.suggestions(question, index, lang, call, self.today()),
                              seconds=time.perf_counter() - started)
         text = answers.render_all(results, lang)
+        note = unknown_joined_note(call, question, index, lang)
+        if note:
+            text = f"{note}{text}" if lang == "zh" else f"{note} {text}"
         if isinstance(call, (RootCausesCall, FailureHistoryCall)) and call.equipment_kind is None:
             # "Why did the turbines on line 1 fail?" is answered for the whole line, so the text says that
             # "turbines" names no kind.
