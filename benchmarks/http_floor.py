@@ -2,9 +2,9 @@
 
 `benchmarks/api_latency.py` compares a GraphQL request over HTTP with the same Cypher sent
 through the driver in the benchmark's own process. The driver path makes no HTTP exchange. This
-script adds a third path, the floor: a minimal ASGI application on the same uvicorn (httptools,
-uvloop, one worker) that reads the request body and responds with the bytes that kg-service
-returned for that request, without GraphQL and without Neo4j. No HTTP service on this machine
+script adds a third path, the floor. The floor is a minimal ASGI application on the same uvicorn
+(httptools, uvloop, one worker). It reads the request body and responds with the bytes that
+kg-service returned for that request, without GraphQL and without Neo4j. No HTTP service on this machine
 can respond faster than the floor, so floor p50 / driver p50 is the lowest ratio that any GraphQL
 server can reach against the in-process driver read, and GraphQL p50 - floor p50 is the work
 that strawberry, graphql-core and kg-service add per request.

@@ -292,7 +292,7 @@ class TimeseriesReader:
                     _check_short_rows(path, frame)
                 yield frame
         except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
-            # pandas reports a long row as "Expected 26 fields in line 4, saw 27"; say it as for a short row.
+            # pandas reports a long row as "Expected 26 fields in line 4, saw 27", so it is reworded like a short row.
             long_row = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(error))
             if long_row:
                 expected, line, found = (int(value) for value in long_row.groups())

@@ -40,8 +40,8 @@ from loaders.documents import LoadedDocument, load_document, supported
 
 logger = logging.getLogger(__name__)
 
-# What a Document node records after a dry run (`--backend scripted`, which returns nothing for
-# every text), so a later run with a model extracts the document instead of keeping the empty result.
+# The extraction model that a Document node records after a dry run (`--backend scripted`, which
+# returns nothing for every text). A later run with a model extracts such a document again.
 DRY_RUN_EXTRACTION = "scripted:scripted"
 
 KNOWN_ENTITY_LIMIT = 100_000

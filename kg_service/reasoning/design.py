@@ -862,8 +862,8 @@ def check_design(store: GraphStore, design: DesignInput, lang: str = "en",
                  core_file: Path | None = None) -> ValidationReport:
     """Validate a proposed design against the design-constraint shapes, with RDFS inference over kg-core.
 
-    Without `core_file` the check reads the stored (edited) kg-core ontology, and without
-    `shapes_files` the stored shapes; each falls back to its file when nothing is stored.
+    Without `core_file` the check reads the stored (edited) kg-core ontology. Without
+    `shapes_files` it reads the stored shapes. Each falls back to its file when nothing is stored.
     """
     check_language(lang)
     shapes, _ = active_shapes(store, shapes_files)
