@@ -31,7 +31,6 @@ OTHER_KG_VARIABLES = frozenset({
     "KG_ASK_BACKEND", "KG_ASK_MODEL",  # kg_service.ask.service.AskSettings
     "KG_API_ACCESS_LOG",  # kg_service.api.app.ServerOptions
     "KG_NOTEBOOK_OUTPUT_DIR",  # notebooks/*.ipynb
-    "KG_MQTT_PORT",  # scripts/mosquitto.sh and kg_service/commands/telemetry_live.py
     "KG_MQTT_TEST_PORT",  # tests/mqtt_fixtures.py
     "KG_WRK_BODY",  # benchmarks/api_latency.py and benchmarks/wrk_graphql.lua
 })
@@ -77,6 +76,10 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=lambda: find_project_root().parent / "shared" / "data",
                            description="Folder of the real reference data sets (mwo2kg/, causrca/, ...) that the "
                                        "evaluations fall back to, such as the MWO2KG training split")
+
+    mqtt_port: int = Field(default=1883, ge=1, le=65535,
+                           description="Port of the MQTT broker on 127.0.0.1 that scripts/mosquitto.sh starts and "
+                                       "'kg-service telemetry listen|replay' connect to without --broker")
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)

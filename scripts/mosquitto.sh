@@ -3,14 +3,42 @@
 #
 #   scripts/mosquitto.sh start|stop|status [PORT]
 #
-# The broker listens on 127.0.0.1:PORT only (default $KG_MQTT_PORT, else 1883), allows anonymous
-# clients and keeps no persistence. Its generated config, log and pid file live in
-# $KG_STATE_DIR/mosquitto-PORT (default .kg/mosquitto-PORT). Debian: apt-get install mosquitto.
+# The broker listens on 127.0.0.1:PORT only, allows anonymous clients and keeps no persistence.
+# Without PORT, the script uses the KG_MQTT_PORT setting as kg-service reads it (the environment,
+# then the .env file of the working directory, default 1883). That needs the project's .venv;
+# without it, only the environment variable is read. The generated config, log and pid file live
+# in $KG_STATE_DIR/mosquitto-PORT (default .kg/mosquitto-PORT; this path is read from the
+# environment only). Debian: apt-get install mosquitto.
 set -euo pipefail
 
 action="${1:-}"
-port="${2:-${KG_MQTT_PORT:-1883}}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
+
+# Print the KG_MQTT_PORT setting, or exit with kg-service's message when a setting is invalid.
+mqtt_port_setting() {
+    local python="$root/.venv/bin/python"
+    if [ ! -x "$python" ]; then
+        echo "${KG_MQTT_PORT:-1883}"
+        return 0
+    fi
+    "$python" - <<'PYTHON'
+import sys
+
+from kg_service.config import get_settings
+from kg_service.errors import ConfigurationError
+
+try:
+    print(get_settings().mqtt_port)
+except ConfigurationError as error:
+    sys.exit(f"error: {error}")
+PYTHON
+}
+
+if [ -n "${2:-}" ]; then
+    port="$2"
+else
+    port="$(mqtt_port_setting)"
+fi
 state_dir="${KG_STATE_DIR:-$root/.kg}"
 dir="$state_dir/mosquitto-$port"
 pid_file="$dir/mosquitto.pid"

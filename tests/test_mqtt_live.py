@@ -341,15 +341,20 @@ def test_listen_port_from_env(lathe_graph, broker, settings):  # noqa: F811
 
 
 def test_listen_invalid_env_port_rejected(monkeypatch):
-    import typer
-
     from kg_service.commands.telemetry_live import _broker
+    from kg_service.config import get_settings
+    from kg_service.errors import ConfigurationError
 
     monkeypatch.setenv("KG_MQTT_PORT", "18x3")
-    with pytest.raises(typer.BadParameter, match="KG_MQTT_PORT='18x3'"):
-        _broker(None)
-    monkeypatch.delenv("KG_MQTT_PORT")
-    assert _broker(None) == ("127.0.0.1", 1883)
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(ConfigurationError, match="KG_MQTT_PORT='18x3'"):
+            _broker(None)
+        monkeypatch.delenv("KG_MQTT_PORT")
+        get_settings.cache_clear()
+        assert _broker(None) == ("127.0.0.1", 1883)
+    finally:
+        get_settings.cache_clear()
 
 
 def test_unreachable_broker_logs_no_paho_errors(lathe_graph, caplog):

@@ -174,3 +174,68 @@ def test_invalid_secret_not_shown(monkeypatch):
         raise AssertionError("a 16-character JWT secret was accepted")
     assert "short-secret-abc" not in message
     assert "KG_JWT_SECRET (value of 16 characters)" in message
+
+
+# KG_MQTT_PORT from the environment or .env
+
+def test_mqtt_port_read_from_env_file(tmp_path: Path, monkeypatch, caplog) -> None:
+    from kg_service.commands.telemetry_live import _broker
+
+    monkeypatch.delenv("KG_MQTT_PORT", raising=False)
+    assert _broker(None) == ("127.0.0.1", 1883)
+    get_settings.cache_clear()
+    (tmp_path / ".env").write_text("KG_MQTT_PORT=18854\n", encoding="utf-8")
+
+    assert _broker(None) == ("127.0.0.1", 18854)
+    assert _broker("broker.local:1884") == ("broker.local", 1884)
+    assert config_warnings(caplog) == []
+
+
+def test_invalid_mqtt_port_names_variable(tmp_path: Path, monkeypatch) -> None:
+    from kg_service.commands.telemetry_live import _broker
+    from kg_service.errors import ConfigurationError
+
+    monkeypatch.delenv("KG_MQTT_PORT", raising=False)
+    (tmp_path / ".env").write_text("KG_MQTT_PORT=18x3\n", encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="invalid settings: KG_MQTT_PORT='18x3': Input should be a valid "
+                                                 "integer"):
+        _broker(None)
+
+    get_settings.cache_clear()
+    monkeypatch.setenv("KG_MQTT_PORT", "70000")
+    with pytest.raises(ConfigurationError, match="KG_MQTT_PORT='70000': Input should be less than or equal to 65535"):
+        get_settings()
+
+
+def test_invalid_mqtt_port_in_cli_stderr(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("KG_MQTT_PORT=0\n", encoding="utf-8")
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("KG_")}
+    environment["KG_STATE_DIR"] = str(tmp_path / "state")
+
+    result = subprocess.run([KG_SERVICE, "telemetry", "replay", str(tmp_path / "missing-run")], capture_output=True,
+                            text=True, cwd=tmp_path, env=environment, timeout=120)
+
+    assert result.returncode == 1
+    assert "error: invalid settings: KG_MQTT_PORT='0': Input should be greater than or equal to 1" in result.stderr
+
+
+def test_mosquitto_script_reads_port_from_env_file(tmp_path: Path) -> None:
+    from tests.conftest import ROOT
+
+    (tmp_path / ".env").write_text("KG_MQTT_PORT=18854\n", encoding="utf-8")
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("KG_")}
+    environment["KG_STATE_DIR"] = str(tmp_path / "state")
+    script = str(ROOT / "scripts" / "mosquitto.sh")
+
+    from_file = subprocess.run(["bash", script, "status"], capture_output=True, text=True, cwd=tmp_path,
+                               env=environment, timeout=60)
+    from_argument = subprocess.run(["bash", script, "status", "18855"], capture_output=True, text=True,
+                                   cwd=tmp_path, env=environment, timeout=60)
+    (tmp_path / ".env").write_text("KG_MQTT_PORT=port\n", encoding="utf-8")
+    invalid = subprocess.run(["bash", script, "status"], capture_output=True, text=True, cwd=tmp_path,
+                             env=environment, timeout=60)
+
+    assert from_file.stdout.strip() == "mosquitto is not running on port 18854"
+    assert from_argument.stdout.strip() == "mosquitto is not running on port 18855"
+    assert invalid.returncode == 1
+    assert "error: invalid settings: KG_MQTT_PORT='port'" in invalid.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import threading
 import time
@@ -18,22 +17,21 @@ command_group = typer.Typer(help="Live telemetry over MQTT: score readings onlin
                             no_args_is_help=True)
 
 TOPIC_HELP = "Topic pattern with {asset} and {signal} levels; other {name} levels match anything"
-# The default broker is the one that scripts/mosquitto.sh starts: 127.0.0.1 on $KG_MQTT_PORT, else 1883.
-# NOTE: the variable is read from the environment only, not from the settings file.
-MQTT_PORT_VARIABLE = "KG_MQTT_PORT"
+# The default broker is the one that scripts/mosquitto.sh starts: 127.0.0.1 on the KG_MQTT_PORT setting
+# (environment or .env), default 1883.
 DEFAULT_MQTT_HOST = "127.0.0.1"
-DEFAULT_MQTT_PORT = 1883
-BROKER_HELP = "MQTT broker as HOST:PORT; default 127.0.0.1 on the port in KG_MQTT_PORT, else 1883"
+BROKER_HELP = "MQTT broker as HOST:PORT; default 127.0.0.1 on the port of the KG_MQTT_PORT setting (default 1883)"
 
 
 def _broker(text: str | None) -> tuple[str, int]:
-    """Split HOST:PORT, or build 127.0.0.1:$KG_MQTT_PORT when `text` is None; raise typer.BadParameter when invalid."""
+    """Split HOST:PORT, or return 127.0.0.1 and the KG_MQTT_PORT setting when `text` is None.
+
+    Raise typer.BadParameter when `text` is invalid, and ConfigurationError when the settings are.
+    """
     if text is None:
-        port = os.environ.get(MQTT_PORT_VARIABLE, "").strip() or str(DEFAULT_MQTT_PORT)
-        if not port.isdigit() or not 1 <= int(port) <= 65535:
-            raise typer.BadParameter(f"{MQTT_PORT_VARIABLE}={port!r} is not a port number from 1 to 65535; fix "
-                                     f"the variable or pass --broker HOST:PORT", param_hint="--broker")
-        return DEFAULT_MQTT_HOST, int(port)
+        from kg_service.config import get_settings
+
+        return DEFAULT_MQTT_HOST, get_settings().mqtt_port
     host, separator, port = text.rpartition(":")
     if not separator or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
         raise typer.BadParameter(f"{text!r} is not HOST:PORT, such as 127.0.0.1:1883", param_hint="--broker")
