@@ -10,7 +10,7 @@ import functools
 import json
 import logging
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from rdflib import Graph, Literal, URIRef
 from rdflib.compare import isomorphic
@@ -21,9 +21,13 @@ from kg_service.errors import MappingError, OntologyError
 from kg_service.graph.store import GraphStore
 from kg_service.graph.writer import BatchedWriter, WriteProgress, WriteReport
 from kg_service.ontology.model import KG_ONTOLOGY_IRI, OntologyModel, OntologySummary
+from kg_service.ontology.orphans import OrphanedTerm, find_orphaned_data
 from kg_service.ontology.parsing import parse_ontology_file
 from kg_service.ontology.schema import GraphSchema
 from kg_service.ontology.storage import export_ontology, ontology_load_state, store_ontology
+
+if TYPE_CHECKING:
+    from kg_service.ontology.editing import DataChange
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +66,8 @@ def _stored_names(store: GraphStore, ontology_iri: str) -> tuple[dict, dict]:
 
 
 def load_ontologies(store: GraphStore, paths: list[Path], *, replace: bool = False, author: str | None = None,
-                    why: str | None = None, undo_migrations: bool = False) -> list[OntologySummary]:
+                    why: str | None = None, undo_migrations: bool = False,
+                    keep_orphans: bool = False) -> list[OntologySummary]:
     """Parse every file first, then store each; a parse error leaves the stored ontologies unchanged.
 
     A class or object property whose label or relationship type is already mapped by another
@@ -78,6 +83,12 @@ def load_ontologies(store: GraphStore, paths: list[Path], *, replace: bool = Fal
     discarded rename migrated. When such a rename's term would disappear, the replace raises
     OntologyError listing those renames, unless `undo_migrations` is true: then their inverses are
     applied first, newest first and one transaction each.
+
+    A replace that discards edits also checks the classes and object properties that the file
+    lacks. When instance nodes or relationships still use one (an expert added the class and loaders
+    wrote instances of it), it raises OntologyError naming each term with its count before anything
+    is written, unless `keep_orphans` is true: then the data stays under the undeclared label or
+    relationship type, and the change log records those terms and counts.
     """
     if replace:
         from kg_service.ontology.editing import check_free_text
@@ -97,12 +108,14 @@ def load_ontologies(store: GraphStore, paths: list[Path], *, replace: bool = Fal
             labels |= core_labels
             types |= core_types
         model.drop_collisions(labels, types)
-        summaries.append(_store_unless_edited(store, path, model, replace, author, why, undo_migrations))
+        summaries.append(_store_unless_edited(store, path, model, replace, author, why, undo_migrations,
+                                              keep_orphans))
     return summaries
 
 
 def _store_unless_edited(store: GraphStore, path: Path, model: OntologyModel, replace: bool, author: str | None,
-                         why: str | None, undo_migrations: bool = False) -> OntologySummary:
+                         why: str | None, undo_migrations: bool = False,
+                         keep_orphans: bool = False) -> OntologySummary:
     """Store `model` unless experts edited its stored copy since the last load; return the summary of what is stored."""
     from kg_service.ontology.editing import bump_version
 
@@ -126,7 +139,15 @@ def _store_unless_edited(store: GraphStore, path: Path, model: OntologyModel, re
                        latest, path)
         return OntologyModel.from_graph(current, model.iri).summary()
 
-    if edits and _undo_data_changes(store, path, model, loaded_at, undo_migrations, author, why):
+    renames: list[DataChange] = []
+    orphans: list[OrphanedTerm] = []
+    if edits:
+        # Both checks run before the first write, so a rejected replace leaves the graph as it was.
+        renames = _discarded_data_changes(store, path, model, loaded_at, undo_migrations)
+        # The undos move the data of the renamed terms back to names that the file declares.
+        orphans = _check_orphaned_data(store, path, model, keep_orphans, {change.new_iri for change in renames})
+    if renames:
+        _undo_renames(store, path, model, renames, author, why)
         # The undos are logged changes too, so the state is read again. The replace is logged even when
         # the undos alone restored the file's terms, so that later loads count edits from here.
         _, latest, loaded_at = ontology_load_state(store, model.iri)
@@ -138,9 +159,11 @@ def _store_unless_edited(store: GraphStore, path: Path, model: OntologyModel, re
     new_info = bump_version(str(old_info) if old_info is not None else None)
     model.graph.set((URIRef(model.iri), OWL.versionInfo, Literal(new_info)))
     reason = why.strip() if replace and why else f"reloaded from {path}, which changed since the last load"
+    arguments = {"file": str(path), "replace": replace, "discardedEdits": edits}
+    if orphans:
+        arguments["keptOrphans"] = {orphan.name: orphan.count for orphan in orphans}
     change = {"ontology": model.iri, "author": author.strip() if replace and author else "kg-service ontology load",
-              "operation": "loadOntology", "why": reason, "term": None,
-              "arguments": json.dumps({"file": str(path), "replace": replace, "discardedEdits": edits}),
+              "operation": "loadOntology", "why": reason, "term": None, "arguments": json.dumps(arguments),
               "nodes": 0, "relationships": 0, "violations": 0, "ontologyVersion": new_info,
               "previousOntologyVersion": str(old_info) if old_info is not None else None, "inverse": None,
               "snapshot": model.graph.serialize(format="turtle"), "baseline": None}
@@ -151,21 +174,18 @@ def _store_unless_edited(store: GraphStore, path: Path, model: OntologyModel, re
     return model.summary()
 
 
-def _undo_data_changes(store: GraphStore, path: Path, model: OntologyModel, loaded_at: int, undo: bool,
-                       author: str | None, why: str | None) -> bool:
-    """Check the renames that a replace would discard for data or shapes it would leave behind.
+def _discarded_data_changes(store: GraphStore, path: Path, model: OntologyModel, loaded_at: int,
+                            undo: bool) -> list[DataChange]:
+    """Return the renames that a replace would discard and that left data or shapes behind, newest first.
 
-    Raise OntologyError listing them unless `undo`. With `undo`, apply their inverses newest first
-    and return True. Return False when no discarded rename leaves anything behind.
+    Return an empty list when no such rename's term would disappear. Otherwise raise OntologyError
+    listing them all, unless `undo`.
     """
     from kg_service.ontology.editing import OntologyEditor, count_of
 
-    # NOTE: only renames are checked. Instances that loaders wrote for a class or property that an
-    # expert added stay after the replace, with a label or property that the file does not declare.
-    editor = OntologyEditor(store, model.iri)
-    changes = editor.data_changes(loaded_at, model.graph)
+    changes = OntologyEditor(store, model.iri).data_changes(loaded_at, model.graph)
     if not any(change.stale for change in changes):
-        return False
+        return []
 
     if not undo:
         lines = "\n".join(f"- {change.describe()}; undo with {change.undo_call()}" for change in changes)
@@ -175,11 +195,44 @@ def _undo_data_changes(store: GraphStore, path: Path, model: OntologyModel, load
             f"checks and loaders would then use terms that no longer exist:\n{lines}\nUndo them first, newest "
             "first, as listed, or run the replace again with --undo-migrations (load_ontologies(..., "
             "undo_migrations=True)) to undo them automatically")
+    return changes
+
+
+def _undo_renames(store: GraphStore, path: Path, model: OntologyModel, changes: list[DataChange],
+                  author: str | None, why: str | None) -> None:
+    """Apply the inverses of `changes` in their order, one transaction and one change-log entry each."""
+    from kg_service.ontology.editing import OntologyEditor
 
     logger.warning("undoing %d discarded %s of %s before replacing it with %s", len(changes),
                    "rename" if len(changes) == 1 else "renames", model.iri, path)
-    editor.undo_changes(changes, why=f"undone before 'ontology replace': {why.strip()}", author=author.strip())
-    return True
+    OntologyEditor(store, model.iri).undo_changes(changes, why=f"undone before 'ontology replace': {why.strip()}",
+                                                  author=author.strip())
+
+
+def _check_orphaned_data(store: GraphStore, path: Path, model: OntologyModel, keep: bool,
+                         restored: set[str]) -> list[OrphanedTerm]:
+    """Return the terms that `model` lacks but instance data uses, leaving out the IRIs in `restored`.
+
+    Raise OntologyError naming each term with its count unless `keep`. With `keep`, log them.
+    """
+    orphans = [orphan for orphan in find_orphaned_data(store, model.iri, model) if orphan.iri not in restored]
+    if not orphans:
+        return []
+
+    lines = "\n".join(f"- {orphan.describe()}" for orphan in orphans)
+    if not keep:
+        raise OntologyError(
+            f"{path}: the replace was rejected, because {path} lacks {len(orphans)} "
+            f"{'term' if len(orphans) == 1 else 'terms'} of ontology {model.iri} that instance data still uses. "
+            f"After the replace, no ontology would declare their labels or relationship types, so loaders, design "
+            f"checks and GraphQL would no longer know them:\n{lines}\nAdd these terms to {path} and run the "
+            "replace again, or run it with --keep-orphans (load_ontologies(..., keep_orphans=True)) to keep the "
+            "data under the undeclared names. Nodes keep their other labels, so they still count as instances "
+            "of the superclasses that the file declares")
+
+    logger.warning("replacing %s with %s keeps instance data under %d undeclared %s (--keep-orphans):\n%s",
+                   model.iri, path, len(orphans), "name" if len(orphans) == 1 else "names", lines)
+    return orphans
 
 
 def _same_terms(stored: Graph, loaded: Graph, iri: str) -> bool:
@@ -249,11 +302,13 @@ def ingest_telemetry(store: GraphStore, settings: Settings, csv_path: Path, mapp
     """Read a telemetry file (wide or long CSV, text or Parquet), write its records, then store its samples.
 
     The Parquet samples are committed only after the graph write succeeds, so bad input changes
-    neither the graph nor the stored samples.
+    neither the graph nor the stored samples. The file's failure events replace those of the same
+    source and file that it no longer yields (see `loaders.timeseries_events`).
     """
     from loaders.mapping import TelemetryMapping
     from loaders.telemetry import TelemetryReader
     from loaders.timeseries import TimeseriesReader, detect_format, remove_dropped_assets
+    from loaders.timeseries_events import replace_file_events, split_events
 
     mapping = _checked_mapping(mapping_path, TelemetryMapping, "telemetry")
     schema = current_schema(store)
@@ -268,8 +323,13 @@ def ingest_telemetry(store: GraphStore, settings: Settings, csv_path: Path, mapp
         load = TimeseriesReader(mapping, settings.telemetry_dir, encoding, mapping_path, chosen, time_origin,
                                 row_progress).read(csv_path)
         details = load.details
+    # Failure events go last, because they point at the file's assets and failure modes.
+    events = split_events(load.batch, Path(csv_path).stem)
     try:
         report = _write(store, settings, schema, load, progress)
+        written = replace_file_events(store, schema, mapping, Path(csv_path).stem, events, settings.batch_size)
+        report = WriteReport(*(total + part for total, part in zip(report, written.report)))
+        details["removed_events"] = written.deleted
         # Loading a file again replaces its samples, so the summaries and events of assets no longer in it go too.
         details["removed_nodes"] = remove_dropped_assets(store, mapping, load.dropped_assets)
     except BaseException:

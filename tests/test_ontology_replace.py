@@ -161,3 +161,96 @@ def test_replace_undo_failure_names_change(designs, monkeypatch):
     assert "simulated failure" in message
     assert UNDO_RENAME in message
     assert graph_checksum(designs) == before
+
+
+# Classes and object properties that an expert added and loaders then used
+
+DRIVES = {"en": "drives", "zh": "驱动"}
+DRIVES_DEFINITION = {"en": "The turbine turns this equipment.", "zh": "涡轮机带动该设备。"}
+
+
+def add_turbines(store) -> OntologyEditor:
+    """Add the class Turbine and the object property drives as an expert would, then write two turbines."""
+    from kg_service.graph.records import GraphBatch
+    from kg_service.graph.writer import BatchedWriter
+    from kg_service.ingest import current_schema
+
+    editor = OntologyEditor(store)
+    editor.add_class("Turbine", "Equipment", TURBINE, TURBINE_DEFINITION, **WHO)
+    editor.add_property("drives", "object", "Turbine", "Equipment", DRIVES, DRIVES_DEFINITION, **WHO)
+    batch = GraphBatch()
+    first = batch.add_node("Turbine", "asset:plant:turbine-1", name="Turbine 1", source="plant")
+    batch.add_node("Turbine", "asset:plant:turbine-2", name="Turbine 2", source="plant")
+    pump = batch.add_node("Equipment", "asset:plant:pump-1", name="Pump 1", source="plant")
+    batch.add_relationship("DRIVES", first, pump)
+    BatchedWriter(store, current_schema(store)).write(batch.nodes.values(), batch.relationships.values())
+    return editor
+
+
+def test_replace_rejects_orphaned_expert_class(core_graph):
+    add_turbines(core_graph)
+    before = graph_checksum(core_graph)
+
+    with pytest.raises(OntologyError) as error:
+        load_ontologies(core_graph, [CORE_ONTOLOGY], replace=True, **RESET)
+
+    message = str(error.value)
+    assert "the replace was rejected" in message
+    assert "- class Turbine (label Turbine): 2 instance nodes" in message
+    assert "- object property drives (relationship type DRIVES): 1 relationship" in message
+    assert "--keep-orphans" in message
+    assert f"Add these terms to {CORE_ONTOLOGY}" in message
+    assert graph_checksum(core_graph) == before
+    assert (KG.Turbine, None, None) in export_ontology(core_graph)
+
+
+def test_replace_keeps_orphans_when_asked(core_graph):
+    editor = add_turbines(core_graph)
+
+    load_ontologies(core_graph, [CORE_ONTOLOGY], replace=True, keep_orphans=True, **RESET)
+
+    last = editor.history()[-1]
+    assert (KG.Turbine, None, None) not in export_ontology(core_graph)
+    assert count_label(core_graph, "Turbine") == 2
+    assert core_graph.read("MATCH (n:Equipment:Turbine) RETURN count(n) AS n")[0]["n"] == 2
+    assert last.operation == "loadOntology"
+    assert last.arguments["keptOrphans"] == {"Turbine": 2, "DRIVES": 1}
+
+
+def test_replace_orphan_check_precedes_undo(designs):
+    editor = add_turbines(designs)
+    editor.rename_term("Bearing", "RollingBearing", migrate=True, **WHO)
+    before = graph_checksum(designs)
+    changes_before = len(editor.history())
+
+    with pytest.raises(OntologyError) as error:
+        load_ontologies(designs, [CORE_ONTOLOGY], replace=True, undo_migrations=True, **RESET)
+
+    message = str(error.value)
+    assert "class Turbine (label Turbine): 2 instance nodes" in message
+    assert "RollingBearing" not in message
+    assert graph_checksum(designs) == before
+    assert len(editor.history()) == changes_before
+
+    load_ontologies(designs, [CORE_ONTOLOGY], replace=True, undo_migrations=True, keep_orphans=True, **RESET)
+
+    assert count_label(designs, "RollingBearing") == 0
+    assert count_label(designs, "Turbine") == 2
+    assert editor.history()[-1].arguments["keptOrphans"] == {"Turbine": 2, "DRIVES": 1}
+
+
+def test_replace_cli_keep_orphans(core_graph):
+    add_turbines(core_graph)
+    before = graph_checksum(core_graph)
+    command = [str(KG_SERVICE), "ontology", "replace", str(CORE_ONTOLOGY), "--author", "qa", "--why", "start over"]
+
+    rejected = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    checksum_after_rejection = graph_checksum(core_graph)
+    kept = subprocess.run(command + ["--keep-orphans"], capture_output=True, text=True, timeout=120)
+
+    assert rejected.returncode == 1
+    assert "class Turbine (label Turbine): 2 instance nodes" in rejected.stderr
+    assert checksum_after_rejection == before
+    assert kept.returncode == 0, kept.stderr
+    assert (KG.Turbine, None, None) not in export_ontology(core_graph)
+    assert count_label(core_graph, "Turbine") == 2

@@ -75,13 +75,20 @@ def ontology_replace(files: list[Path] = typer.Argument(..., help="Turtle, RDF/X
                      undo_migrations: bool = typer.Option(
                          False, "--undo-migrations",
                          help="First undo the discarded renames that migrated instance data or rewrote stored "
-                              "shapes, newest first, one transaction each; without it such a replace is rejected")
+                              "shapes, newest first, one transaction each; without it such a replace is rejected"),
+                     keep_orphans: bool = typer.Option(
+                         False, "--keep-orphans",
+                         help="Replace even when instance nodes or relationships use a class or object property "
+                              "that the file lacks, and keep them under that undeclared label or relationship "
+                              "type; without it such a replace is rejected")
                      ) -> None:
     """Load ontologies like 'ontology load', but replace stored ontologies that experts edited, discarding the edits.
 
     Each replacement of an ontology with a change log is logged as a 'loadOntology' change. A
     discarded rename that migrated instance data or rewrote stored shapes blocks the replace
-    unless --undo-migrations undoes it first.
+    unless --undo-migrations undoes it first. A class or object property that the file lacks but
+    instance data uses (an expert added it and loaders wrote instances) blocks the replace unless
+    --keep-orphans is given.
     """
     from kg_service.cli import _errors, _store
     from kg_service.config import get_settings
@@ -91,7 +98,7 @@ def ontology_replace(files: list[Path] = typer.Argument(..., help="Turtle, RDF/X
         store = _store(get_settings())
         try:
             summaries = load_ontologies(store, files, replace=True, author=author, why=why,
-                                        undo_migrations=undo_migrations)
+                                        undo_migrations=undo_migrations, keep_orphans=keep_orphans)
         finally:
             store.close()
     for summary in summaries:
