@@ -840,6 +840,26 @@ def test_authenticated_author_kept_as_note(core_graph, settings, tmp_path):
     assert change.author_note == "li.wei"
 
 
+def test_ontology_changes_return_author_note(core_graph, settings, tmp_path):
+    from kg_service.api.auth import ApiKeyStore
+
+    keys = ApiKeyStore(tmp_path / "api_keys.json")
+    editor_key, analyst_key = keys.create("ci-bot", "ontology-editor"), keys.create("ana", "analyst")
+    OntologyEditor(core_graph).relabel_term("Equipment", {"en": "Machine"}, why="no note", author="li.wei")
+    secured = settings.model_copy(update={"state_dir": tmp_path})
+    query = "{ ontologyChanges { edges { node { author authorNote why } } } }"
+    with TestClient(create_app(secured, core_graph)) as client:
+        client.post("/graphql", json={"query": ADD_CLASS, "variables": {"preview": False}},
+                    headers={"X-API-Key": editor_key})
+        as_analyst = client.post("/graphql", json={"query": query}, headers={"X-API-Key": analyst_key}).json()
+        as_reader = client.post("/graphql", json={"query": query}).json()
+
+    nodes = [edge["node"] for edge in as_analyst["data"]["ontologyChanges"]["edges"]]
+    assert nodes[0] == {"author": "li.wei", "authorNote": None, "why": "no note"}
+    assert nodes[1] == {"author": "ci-bot", "authorNote": "li.wei", "why": "new fleet"}
+    assert "needs the role analyst" in as_reader["errors"][0]["message"]
+
+
 def test_move_preview_runs_same_checks(plant):
     before = state(plant.store)
     messages = []

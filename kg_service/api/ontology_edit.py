@@ -4,8 +4,8 @@ Every mutation takes `why` (required text for the change log), `author` and `pre
 `preview: true` it returns the impact and changes nothing. Mutations need the role
 ontology-editor and the change log needs analyst. An authenticated request (API key or JWT) is
 logged under its credential's name, and an `author` that differs from it is kept beside it as a
-note (`authorNote` in the log, not a GraphQL field yet). `author` is the logged author only for
-anonymous requests, which a server grants that role only when KG_ANONYMOUS_ROLE is set to it.
+note (`authorNote` of `ontologyChanges`). `author` is the logged author only for anonymous
+requests, which a server grants that role only when KG_ANONYMOUS_ROLE is set to it.
 """
 
 from __future__ import annotations
@@ -66,6 +66,9 @@ class OntologyChange:
     violations: int
     ontology_version: str | None
     inverse: JSON | None
+    author_note: str | None = strawberry.field(
+        description="Author that an authenticated caller named when it differs from the credential's name, "
+                    "which `author` contains; null when there is none")
 
 
 @strawberry.type
@@ -96,11 +99,7 @@ def _result(result: EditResult) -> OntologyEditResult:
 
 
 def _change(record: ChangeRecord) -> OntologyChange:
-    fields = dataclasses.asdict(record)
-    # NOTE: the author note is in the change log and `kg-service ontology history`, but OntologyChange
-    # has no field for it yet, because adding one changes the published schema (docs/schema.graphql).
-    fields.pop("author_note", None)
-    return OntologyChange(**fields)
+    return OntologyChange(**dataclasses.asdict(record))
 
 
 def _texts(en: str | None, zh: str | None) -> dict[str, str]:
