@@ -25,7 +25,10 @@ def _name(entity: dict[str, Any] | None, lang: str, with_tag: bool = True) -> st
         return "?"
     name = (entity["name"].get(lang) or entity["name"].get("en") or entity["id"]).rstrip(".")
     tag = entity.get("tag")
-    return f"{name} ({tag})" if with_tag and tag and tag != name else name
+    # A Chinese name built from an English one and a class label ("Casing Gasket（部件）") already shows the tag.
+    if not with_tag or not tag or tag == name or name.startswith(f"{tag}（"):
+        return name
+    return f"{name} ({tag})"
 
 
 def _row_name(row: dict[str, Any], lang: str) -> str:
@@ -38,6 +41,8 @@ def _cause_names(rows: list[dict[str, Any]], lang: str) -> dict[str, str]:
     Two pumps each have a "Mechanical Seal", so the list reads "Mechanical Seal (P-101)" and
     "Mechanical Seal (P-102)". In Chinese, causes that share an English name share one name as
     well: the Chinese name when the graph records a single one for them, else the English name.
+    Where the graph records no Chinese name for any of them, each keeps its English name with
+    its class ("Casing Gasket（部件）", "Casing Gasket（零件）").
     """
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
@@ -47,16 +52,28 @@ def _cause_names(rows: list[dict[str, Any]], lang: str) -> dict[str, str]:
         if len(group) == 1:
             names[group[0]["id"]] = _row_name(group[0], lang)
             continue
-        chinese = {row["name_zh"] for row in group if row.get("name_zh") and row["name_zh"] != row.get("name_en")}
+        chinese = {row["name_zh"] for row in group if _has_chinese_name(row)}
         for row in group:
             name = _row_name(row, lang)
-            if lang == "zh":
+            if lang == "zh" and chinese:
                 name = next(iter(chinese)) if len(chinese) == 1 else _row_name(row, "en")
             equipment = row.get("equipment")
             if equipment:
                 name = f"{name} ({equipment.get('tag') or _name(equipment, lang, with_tag=False)})"
             names[row["id"]] = name
     return names
+
+
+def _has_chinese_name(row: dict[str, Any]) -> bool:
+    """Return whether a row's Chinese name is one the graph records, not the English name with a class label."""
+    chinese, english = row.get("name_zh"), row.get("name_en")
+    return bool(chinese) and chinese != english and not (english and chinese.startswith(f"{english}（"))
+
+
+def _shared_name(rows: list[dict[str, Any]], lang: str) -> str:
+    """Return the name that rows sharing an English name share in `lang`, or the English name where theirs differ."""
+    names = {_row_name(row, lang) for row in rows}
+    return names.pop() if len(names) == 1 else _row_name(rows[0], "en")
 
 
 def _join(items: list[str], lang: str) -> str:
@@ -389,7 +406,7 @@ def _lookup(result: ToolResult, lang: str) -> str:
         if not found:
             return "没有找到匹配的实体。"
         if shared:
-            return f"有 {count} 个实体名为{_row_name(result.rows[0], 'zh')}：{_join(found, 'zh')}。"
+            return f"有 {count} 个实体名为{_shared_name(result.rows, 'zh')}：{_join(found, 'zh')}。"
         return f"找到 {count} 个实体：{_join(found, 'zh')}。"
     if not found:
         return "No entity matches."

@@ -236,12 +236,28 @@ class EntityIndex:
         closest = self.closest(reference, classes)
         if closest and closest[0][0] >= MIN_OVERLAP and (len(closest) == 1 or closest[0][0] > closest[1][0]):
             return self._row(store, closest[0][1])
-        hint_en = ", ".join(f"{entity.label('en')} ({entity.id})" for _, entity in closest)
-        hint_zh = "、".join(f"{entity.label('zh')} ({entity.id})" for _, entity in closest)
-        raise BilingualNotFoundError(
-            f"no {role} named {quoted(reference, 'en')} in the graph"
+        raise self.not_found_error([reference], classes, role)
+
+    def not_found_error(self, references: list[str], classes: list[str], role: str) -> BilingualNotFoundError:
+        """Return the error for references that name no entity of `classes`, with the closest names of each.
+
+        Several references read "no asset named 'AC-98' or 'AC-99' in the graph".
+        """
+        closest: dict[str, IndexedEntity] = {}
+        for reference in references:
+            for _, entity in self.closest(reference, classes):
+                closest.setdefault(entity.id, entity)
+        hint_en = ", ".join(f"{entity.label('en')} ({entity.id})" for entity in closest.values())
+        hint_zh = "、".join(f"{entity.label('zh')} ({entity.id})" for entity in closest.values())
+        named_en = [quoted(reference, "en") for reference in references]
+        named_zh = [quoted(reference, "zh") for reference in references]
+        if len(references) > 1:
+            named_en = [f"{', '.join(named_en[:-1])} or {named_en[-1]}"]
+            named_zh = [f"{'、'.join(named_zh[:-1])}或{named_zh[-1]}"]
+        return BilingualNotFoundError(
+            f"no {role} named {named_en[0]} in the graph"
             + (f"; closest names: {hint_en}" if hint_en else "; look names up with the 'entities' query"),
-            f"图谱中没有名为{quoted(reference, 'zh')}的{role_zh}"
+            f"图谱中没有名为{named_zh[0]}的{ROLES_ZH.get(role, '实体')}"
             + (f"；最接近的名称：{hint_zh}" if hint_zh else "；可以用 entities 查询查找名称"))
 
     @staticmethod

@@ -9,6 +9,7 @@ from typing import Any
 from kg_service.ask.entities import ASSET_CLASSES, CONDITION_CLASSES, DESIGN_TARGET_CLASSES, EntityIndex
 from kg_service.ask.kinds import EquipmentKind, check_asset_kind, resolve_kind, scope_equipment
 from kg_service.ask.messages import BilingualQueryError, entity_name, quoted
+from kg_service.ask.names import ClassLabels
 from kg_service.ask.places import PLACE_CLASSES, check_within, find_place_phrases, resolve_place
 from kg_service.ask.tools import (DesignConstraintsCall, FailureHistoryCall, LookupCall, RankSuppliersCall,
                                   RootCausesCall, ToolCall)
@@ -28,6 +29,12 @@ DEFAULT_SUPPLIER_CRITERIA = ("onTimeRate", "meanDelayDays", "meanUnitPrice", "fr
                              "failureCount", "certificationCount", "singleSourceParts", "partCount")
 MAX_EVIDENCE_PER_CANDIDATE = 3
 MAX_LOOKUP_ROWS = 10
+# The history query returns the properties of a work order's failure modes (HAS_FAILURE_MODE, whose range is
+# FailureMode) and components (INVOLVES ... :Component) without their labels, so these labels are used for them.
+HISTORY_MODE_LABELS = ("FailureMode",)
+HISTORY_PART_LABELS = ("Component",)
+# Supplier KPI rows carry properties without labels, and every row is a Supplier.
+SUPPLIER_LABELS = ("Supplier",)
 
 
 # The failure modes that the work orders of several pieces of equipment record, in the order of
@@ -42,7 +49,7 @@ RETURN mode.id AS id, count(DISTINCT wo) AS orders, max(wo.date) AS latest ORDER
 
 FAILURE_MODES_QUERY = """
 MATCH (mode:FailureMode) WHERE mode.id IN $keys
-RETURN mode.id AS id, properties(mode) AS props
+RETURN mode.id AS id, labels(mode) AS labels, properties(mode) AS props
 """
 
 LATEST_WORK_ORDER_QUERY = """
@@ -57,7 +64,7 @@ UNWIND $keys AS key
 MATCH (:Entity {id: key})-[:PART_OF*0..6]->(owner:Equipment)
 WITH key, owner ORDER BY owner.id
 WITH key, collect(owner)[0] AS owner
-RETURN key, owner.id AS id, properties(owner) AS props
+RETURN key, owner.id AS id, labels(owner) AS labels, properties(owner) AS props
 """
 
 PARTS_BY_WORD_QUERY = """
@@ -137,14 +144,11 @@ class ToolResult:
             self.citations.append(Citation(key, kind, label))
 
 
-def _names(properties: dict[str, Any]) -> dict[str, str | None]:
-    return {"en": lookup.display_name(properties, "en"), "zh": lookup.display_name(properties, "zh")}
-
-
-def _entity_facts(row: dict[str, Any] | None) -> dict[str, Any] | None:
+def _entity_facts(row: dict[str, Any] | None, class_labels: ClassLabels) -> dict[str, Any] | None:
     if row is None:
         return None
-    return {"id": row["id"], "name": _names(row["props"]), "tag": row["props"].get("name")}
+    return {"id": row["id"], "name": class_labels.names(row["props"], row.get("labels")),
+            "tag": row["props"].get("name")}
 
 
 def _resolve_asset(store: GraphStore, index: EntityIndex, reference: str) -> dict[str, Any]:
@@ -187,7 +191,7 @@ def _kind_scope(store: GraphStore, index: EntityIndex, reference: str | None, as
 
 
 def _kind_facts(kind: EquipmentKind | None, equipment: list[dict[str, Any]] | None,
-                place: dict[str, Any] | None) -> dict[str, Any]:
+                place: dict[str, Any] | None, class_labels: ClassLabels) -> dict[str, Any]:
     """Return the kind's names and the equipment it covers.
 
     `on_line` selects "pumps on Line 2" for a production line and "pumps in Suzhou Plant" for a site.
@@ -197,7 +201,7 @@ def _kind_facts(kind: EquipmentKind | None, equipment: list[dict[str, Any]] | No
     on_line = place is not None and "ProductionLine" in place["labels"]
     return {"kind": {"label": kind.label, "name": {"en": kind.plural("en"), "zh": kind.plural("zh")},
                      "on_line": on_line},
-            "kind_assets": [_entity_facts(row) for row in equipment]}
+            "kind_assets": [_entity_facts(row, class_labels) for row in equipment]}
 
 
 def _cite_equipment(result: ToolResult, kind: EquipmentKind | None, equipment: list[dict[str, Any]] | None) -> None:
@@ -213,10 +217,11 @@ def run_tool(store: GraphStore, index: EntityIndex, call: ToolCall) -> ToolResul
     """Run one validated call; raise NotFoundError or QueryError when an argument names nothing usable."""
     runners = {"root_causes": _root_causes, "failure_history": _failure_history, "rank_suppliers": _suppliers,
                "design_constraints": _design, "lookup": _lookup}
-    return runners[call.tool](store, index, call)
+    return runners[call.tool](store, index, call, ClassLabels.load(store))
 
 
-def _root_causes(store: GraphStore, index: EntityIndex, call: RootCausesCall) -> ToolResult:
+def _root_causes(store: GraphStore, index: EntityIndex, call: RootCausesCall,
+                 class_labels: ClassLabels) -> ToolResult:
     result = ToolResult("root_causes")
     named_asset, place = _scope(store, index, call.asset, call.place)
     kind, equipment = _kind_scope(store, index, call.equipment_kind, named_asset, place)
@@ -257,12 +262,13 @@ def _root_causes(store: GraphStore, index: EntityIndex, call: RootCausesCall) ->
             result.resolved[name] = row["id"]
             result.cite(row["id"], "entity", lookup.display_name(row["props"], "en"))
     _cite_equipment(result, kind, equipment)
-    result.facts = {"asset": _entity_facts(ranking.asset),
-                    "place": _entity_facts(place) if named_asset is not None else None,
-                    **_kind_facts(kind, equipment, asset),
-                    "condition": _entity_facts(ranking.condition),
+    result.facts = {"asset": _entity_facts(ranking.asset, class_labels),
+                    "place": _entity_facts(place, class_labels) if named_asset is not None else None,
+                    **_kind_facts(kind, equipment, asset, class_labels),
+                    "condition": _entity_facts(ranking.condition, class_labels),
                     "condition_chosen": chosen_mode and ranking.condition is not None,
-                    **_tie_facts(store, ranking, chosen_mode), "target_work_orders": len(ranking.target_work_orders),
+                    **_tie_facts(store, ranking, chosen_mode, class_labels),
+                    "target_work_orders": len(ranking.target_work_orders),
                     "observed_events": [event.id for event in ranking.observed_events],
                     "sources": ranking.sources, **_window_facts(call)}
     if equipment_keys is not None:
@@ -273,8 +279,9 @@ def _root_causes(store: GraphStore, index: EntityIndex, call: RootCausesCall) ->
     owners = _owning_equipment(store, [candidate.id for candidate in ranking.candidates])
     for rank, candidate in enumerate(ranking.candidates, start=1):
         result.rows.append({"rank": rank, "id": candidate.id, "name_en": candidate.name("en"),
-                            "name_zh": candidate.name("zh"), "class": candidate.classes[0] if candidate.classes else None,
-                            "equipment": _entity_facts(owners.get(candidate.id)),
+                            "name_zh": class_labels.chinese_name(candidate.properties, candidate.classes),
+                            "class": candidate.classes[0] if candidate.classes else None,
+                            "equipment": _entity_facts(owners.get(candidate.id), class_labels),
                             "score": round(candidate.score, 4),
                             "breakdown": {part.source: round(part.value, 4) for part in candidate.breakdown},
                             "work_orders": candidate.work_orders, "documents": candidate.documents,
@@ -309,14 +316,15 @@ def _chosen_by_work_orders(ranking: RootCauseResult, modes: list[dict[str, Any]]
     return ranking
 
 
-def _tie_facts(store: GraphStore, ranking: RootCauseResult, chosen_mode: bool) -> dict[str, Any]:
+def _tie_facts(store: GraphStore, ranking: RootCauseResult, chosen_mode: bool,
+               class_labels: ClassLabels) -> dict[str, Any]:
     """Return the failure modes as frequent as the chosen one and what was counted ("work orders" or "window events").
 
     Without a chosen mode, or without a tie, the list is empty.
     """
     keys = ranking.tied_conditions if chosen_mode and ranking.condition is not None else []
     rows = {row["id"]: row for row in store.read(FAILURE_MODES_QUERY, {"keys": keys})} if keys else {}
-    return {"condition_ties": [_entity_facts(rows[key]) for key in keys if key in rows],
+    return {"condition_ties": [_entity_facts(rows[key], class_labels) for key in keys if key in rows],
             "condition_counted": ranking.condition_source}
 
 
@@ -353,7 +361,8 @@ def _window_facts(call: RootCausesCall | FailureHistoryCall) -> dict[str, str | 
             "until": call.until.isoformat() if call.until else None}
 
 
-def _failure_history(store: GraphStore, index: EntityIndex, call: FailureHistoryCall) -> ToolResult:
+def _failure_history(store: GraphStore, index: EntityIndex, call: FailureHistoryCall,
+                     class_labels: ClassLabels) -> ToolResult:
     result = ToolResult("failure_history")
     named_asset, place = _scope(store, index, call.asset, call.place)
     kind, equipment = _kind_scope(store, index, call.equipment_kind, named_asset, place)
@@ -373,14 +382,18 @@ def _failure_history(store: GraphStore, index: EntityIndex, call: FailureHistory
         result.cite(place["id"], "entity", lookup.display_name(place["props"], "en"))
     _cite_equipment(result, kind, equipment)
     scope_keys = [row["id"] for row in equipment] if equipment is not None else [asset["id"]]
-    result.facts = {"asset": _entity_facts(asset), "place": _entity_facts(place) if named_asset is not None else None,
-                    **_kind_facts(kind, equipment, asset), "total": page.total, "failures_only": call.failures_only,
+    result.facts = {"asset": _entity_facts(asset, class_labels),
+                    "place": _entity_facts(place, class_labels) if named_asset is not None else None,
+                    **_kind_facts(kind, equipment, asset, class_labels), "total": page.total,
+                    "failures_only": call.failures_only,
                     **_window_facts(call), "latest": _latest_outside_window(store, scope_keys, call, page.total)}
     for row in page.rows:
         props = row["props"]
         result.rows.append({"id": row["id"], "date": str(props.get("date")), "order_type": props.get("orderType"),
-                            "failure_modes": [_names(mode) for mode in row["failureModes"]],
-                            "parts": [_names(part) for part in row["parts"]], "text": props.get("text")})
+                            "failure_modes": [class_labels.names(mode, HISTORY_MODE_LABELS)
+                                              for mode in row["failureModes"]],
+                            "parts": [class_labels.names(part, HISTORY_PART_LABELS) for part in row["parts"]],
+                            "text": props.get("text")})
         result.cite(row["id"], "work_order", props.get("name"))
     return result
 
@@ -407,7 +420,8 @@ def _default_criteria(table_rows: list, wanted: tuple[str, ...]) -> list[str]:
     return chosen
 
 
-def _suppliers(store: GraphStore, index: EntityIndex, call: RankSuppliersCall) -> ToolResult:
+def _suppliers(store: GraphStore, index: EntityIndex, call: RankSuppliersCall,
+               class_labels: ClassLabels) -> ToolResult:
     result = ToolResult("rank_suppliers")
     parts = supplier_parts(store, index, call.part) if call.part else []
     place = resolve_place(store, index, call.place) if call.place else None
@@ -422,12 +436,13 @@ def _suppliers(store: GraphStore, index: EntityIndex, call: RankSuppliersCall) -
         result.cite(row["id"], "entity", lookup.display_name(row["props"], "en"))
     if parts:
         result.resolved["part"] = ", ".join(part_ids)
-    scope_facts = {"place": _entity_facts(place), "place_unrecorded": place_unrecorded}
+    scope_facts = {"place": _entity_facts(place, class_labels), "place_unrecorded": place_unrecorded}
 
     if parts and not current and not call.replace_current:
         # A part without a SUPPLIED_BY link ("Who supplies Mechanical Seal?") gets no ranking, because a
         # ranking of every supplier is not its suppliers. The result records that no supplier is linked.
-        result.facts = {"parts": [_entity_facts(row) for row in parts], "current": [], "replace_current": False,
+        result.facts = {"parts": [_entity_facts(row, class_labels) for row in parts], "current": [],
+                        "replace_current": False,
                         "criteria": [], "method": None, "higher_is_better": True, "excluded": [], "single": False,
                         "unsupplied": True, **scope_facts}
         return result
@@ -438,11 +453,13 @@ def _suppliers(store: GraphStore, index: EntityIndex, call: RankSuppliersCall) -
         # A decision method cannot rank a single supplier, so the answer names it instead.
         rows = supplier_kpis(store, [part_filter]).rows
         result.rows = [{"rank": 1, "id": row.supplier_id, "name_en": lookup.display_name(row.properties, "en"),
-                        "name_zh": lookup.display_name(row.properties, "zh"), "score": None, "current": True}
+                        "name_zh": class_labels.chinese_name(row.properties, SUPPLIER_LABELS), "score": None,
+                        "current": True}
                        for row in rows]
         for row in rows:
             result.cite(row.supplier_id, "entity", lookup.display_name(row.properties, "en"))
-        result.facts = {"parts": [_entity_facts(row) for row in parts], "current": current, "replace_current": False,
+        result.facts = {"parts": [_entity_facts(row, class_labels) for row in parts], "current": current,
+                        "replace_current": False,
                         "criteria": [], "method": None, "higher_is_better": True, "excluded": [], "single": True,
                         **scope_facts}
         return result
@@ -466,12 +483,12 @@ def _suppliers(store: GraphStore, index: EntityIndex, call: RankSuppliersCall) -
             continue
         result.rows.append({"rank": len(result.rows) + 1, "id": row.supplier_id,
                             "name_en": lookup.display_name(row.properties, "en"),
-                            "name_zh": lookup.display_name(row.properties, "zh"),
+                            "name_zh": class_labels.chinese_name(row.properties, SUPPLIER_LABELS),
                             "score": round(float(decision.scores[row_index]), 4),
                             "current": row.supplier_id in current,
                             **{name: row.values[name] for name in names}})
         result.cite(row.supplier_id, "entity", lookup.display_name(row.properties, "en"))
-    result.facts = {"parts": [_entity_facts(row) for row in parts], "current": current,
+    result.facts = {"parts": [_entity_facts(row, class_labels) for row in parts], "current": current,
                     "replace_current": call.replace_current, "criteria": names, "method": decision.method,
                     "higher_is_better": decision.higher_is_better,
                     "excluded": [{"id": item.supplier_id, "reasons": item.reasons} for item in ranking.excluded],
@@ -509,14 +526,15 @@ def _parts_in_place(store: GraphStore, reference: str | None, parts: list[dict[s
         f"{place_zh}没有安装{quoted(reference, 'zh')}零件；请去掉地点再问，或指明那里使用的零件")
 
 
-def _design(store: GraphStore, index: EntityIndex, call: DesignConstraintsCall) -> ToolResult:
+def _design(store: GraphStore, index: EntityIndex, call: DesignConstraintsCall,
+            class_labels: ClassLabels) -> ToolResult:
     result = ToolResult("design_constraints")
     target = index.resolve(store, call.target, DESIGN_TARGET_CLASSES, "product, design or part")
     constraints = design_constraints(store, target["id"], "en")
     constraints_zh = design_constraints(store, target["id"], "zh")
     result.resolved["target"] = target["id"]
     result.cite(target["id"], "entity", lookup.display_name(target["props"], "en"))
-    result.facts = {"target": _entity_facts(target), "items": len(constraints.items)}
+    result.facts = {"target": _entity_facts(target, class_labels), "items": len(constraints.items)}
     for item, item_zh in zip(constraints.constraints, constraints_zh.constraints):
         result.rows.append({"constraint": item.constraint, "kind": item.kind, "label_en": item.label,
                             "label_zh": item_zh.label, "applies_to": item.applies_to, "severity": item.severity,
@@ -527,7 +545,8 @@ def _design(store: GraphStore, index: EntityIndex, call: DesignConstraintsCall) 
     return result
 
 
-def _lookup(store: GraphStore, index: EntityIndex, call: LookupCall) -> ToolResult:
+def _lookup(store: GraphStore, index: EntityIndex, call: LookupCall,
+            class_labels: ClassLabels) -> ToolResult:
     result = ToolResult("lookup")
     rows = store.read(LOOKUP_QUERY, {"text": call.text, "class": call.of_class, "limit": MAX_LOOKUP_ROWS})
     key = call.text
@@ -548,9 +567,10 @@ def _lookup(store: GraphStore, index: EntityIndex, call: LookupCall) -> ToolResu
     for row in rows:
         labels = [label for label in row["labels"] if label not in ("Entity",)]
         owner = owners.get(row["id"])
-        equipment = _entity_facts(owner) if owner is not None and owner["id"] != row["id"] else None
+        equipment = _entity_facts(owner, class_labels) if owner is not None and owner["id"] != row["id"] else None
         result.rows.append({"id": row["id"], "classes": sorted(labels), "name_en": lookup.display_name(row["props"], "en"),
-                            "name_zh": lookup.display_name(row["props"], "zh"), "tag": row["props"].get("name"),
+                            "name_zh": class_labels.chinese_name(row["props"], row["labels"]),
+                            "tag": row["props"].get("name"),
                             "part_of": row["partOf"], "equipment": equipment})
         result.cite(row["id"], "entity", lookup.display_name(row["props"], "en"))
     result.facts = {"text": call.text, "count": len(rows)}

@@ -172,6 +172,26 @@ def unknown_joined_tags(question: str, index: EntityIndex) -> tuple[list[str], l
     return unknown, known
 
 
+def unknown_tags(question: str, index: EntityIndex) -> list[str]:
+    """Return the equipment tags of a question that no entity name, kind or place phrase covers ("AC-99")."""
+    covered = [(phrase.start, phrase.end) for phrase in find_place_phrases(question)]
+    covered += [(mention.start, mention.end) for mention in index.mentions(question)]
+    covered += [(kind.start, kind.end) for kind in find_kinds(question, index.kinds, covered)]
+    return [tag.group(1) for tag in EQUIPMENT_TAG.finditer(question)
+            if not any(left < tag.end() and tag.start() < right for left, right in covered)]
+
+
+def unknown_joined_run(question: str, index: EntityIndex) -> list[str]:
+    """Return the joined equipment tags of a question when none of them names an entity ("AC-98 and AC-99").
+
+    Returns an empty list unless the question's longest run of joined subjects consists of unknown tags only.
+    """
+    run = _joined_run(question, index)
+    if not run or any(subject[0] != "unknown" for _, subject in run):
+        return []
+    return [subject[1] for _, subject in run]
+
+
 def _joined_run(question: str, index: EntityIndex) -> list[tuple[str, tuple[str, str]]]:
     """Return the longest run of joined subjects as (question text, subject), with at least two subjects or none.
 
@@ -262,6 +282,11 @@ class RuleMapper:
             # reports the unknown asset with the closest names, which helps more than "no query fits".
             tag = EQUIPMENT_TAG.search(question)
             asset_ref = tag.group(1) if tag else None
+        elif asset is None:
+            # Beside a failure mode or a place ("Why did AC-99 overheat?"), an unknown tag goes to the query too,
+            # so that the answer reports it instead of covering the whole plant or place.
+            unknown = unknown_tags(question, index)
+            asset_ref = unknown[0] if unknown else None
         numbered = _numbered_kind(question, kind_mention) if kind_mention is not None and asset is None else None
         if numbered is not None:
             # "compressor 99" or "99号空压机" names one machine that the graph lacks, not every compressor,

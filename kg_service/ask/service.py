@@ -19,13 +19,13 @@ from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kg_service.ask import answer as answers
-from kg_service.ask.entities import EntityIndex, has_cjk
+from kg_service.ask.entities import ASSET_CLASSES, EntityIndex, has_cjk
 from kg_service.ask.execute import ToolResult, run_tool
 from kg_service.ask.kinds import resolve_kind
 from kg_service.ask.prompt import ModelMapper
 from kg_service.ask.messages import BilingualQueryError, error_message
-from kg_service.ask.rules import (RuleMapper, joined_subjects, names_no_subject, unknown_joined_tags,
-                                  unknown_kind_word)
+from kg_service.ask.rules import (RuleMapper, joined_subjects, names_no_subject, unknown_joined_run,
+                                  unknown_joined_tags, unknown_kind_word)
 from kg_service.ask.timespans import find_time_window, unreadable_time_phrase
 from kg_service.ask.tools import FailureHistoryCall, RootCausesCall, ToolCall, UnmappableCall, call_arguments
 from kg_service.config import Settings
@@ -295,6 +295,26 @@ def unknown_joined_note(call: ToolCall, question: str, index: EntityIndex, lang:
     return answers.unknown_tags_text(unknown, [text for text, _ in known], lang)
 
 
+def check_joined_tags_known(store: GraphStore, call: ToolCall, question: str, index: EntityIndex) -> None:
+    """Raise NotFoundError naming every joined tag when none of them names an asset ("AC-98 and AC-99").
+
+    Without this check the call's asset, the first tag, would fail alone and the answer would name
+    only that tag. A tag that resolves after all (by a close name) leaves the call to run as it is.
+    """
+    if not isinstance(call, (RootCausesCall, FailureHistoryCall)) or call.asset is None:
+        return
+    tags = unknown_joined_run(question, index)
+    if call.asset.strip().lower() not in {tag.lower() for tag in tags}:
+        return
+    for tag in tags:
+        try:
+            index.resolve(store, tag, ASSET_CLASSES, "asset")
+        except NotFoundError:
+            continue
+        return
+    raise index.not_found_error(tags, ASSET_CLASSES, "asset")
+
+
 # The events among those a ranking observed that record a given failure mode.
 CONDITION_EVENTS_QUERY = """
 MATCH (event:Event)-[:HAS_FAILURE_MODE]->(:FailureMode {id: $mode})
@@ -416,6 +436,7 @@ class Asker:
         try:
             if isinstance(call, (RootCausesCall, FailureHistoryCall)):
                 _check_time_words(question)
+                check_joined_tags_known(self.store, call, question, index)
             results = [run_tool(self.store, index, part) for part in split_subjects(call, question, index)]
             for result in results:
                 add_condition_event_count(self.store, result)
