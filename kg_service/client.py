@@ -112,6 +112,7 @@ ROOT_CAUSE_FIELD = """rootCauses(asset: $asset, failureMode: $failureMode, sympt
 CANDIDATE_EVIDENCE_FIELDS = f"""
       evidenceWorkOrders(first: $evidence, after: $evidenceWorkOrdersAfter) {{ {KEY_PAGE_FIELDS} }}
       precedingWorkOrders(first: $evidence, after: $precedingWorkOrdersAfter) {{ {KEY_PAGE_FIELDS} }}
+      predictedWorkOrders(first: $evidence, after: $predictedWorkOrdersAfter) {{ {KEY_PAGE_FIELDS} }}
       documents(first: $evidence, after: $documentsAfter) {{ {KEY_PAGE_FIELDS} }}
       chunks(first: $evidence, after: $chunksAfter) {{ {KEY_PAGE_FIELDS} }}
       paths(first: $evidence, after: $pathsAfter) {{
@@ -122,7 +123,8 @@ CANDIDATE_EVIDENCE_FIELDS = f"""
 """
 
 EVIDENCE_ARGUMENTS = """$evidence: Int!, $evidenceWorkOrdersAfter: String, $precedingWorkOrdersAfter: String,
-  $documentsAfter: String, $chunksAfter: String, $pathsAfter: String, $eventsAfter: String"""
+  $predictedWorkOrdersAfter: String, $documentsAfter: String, $chunksAfter: String, $pathsAfter: String,
+  $eventsAfter: String"""
 
 # The observed events of a ranking (at most 100); `$lists` is the page size of each event's signals.
 OBSERVED_EVENT_FIELDS = """pageInfo { hasNextPage endCursor }
@@ -134,7 +136,7 @@ query RootCauses({ROOT_CAUSE_ARGUMENTS}, $first: Int!, $after: String, {EVIDENCE
                  $signalsAfter: String) {{
   {ROOT_CAUSE_FIELD} {{
     asset {{ {ENTITY_FIELDS} }} condition {{ {ENTITY_FIELDS} }} conditionSource tiedConditions
-    targetWorkOrders sources
+    targetWorkOrders predictedTargetWorkOrders sources
     observedEvents(first: 100) {{ {OBSERVED_EVENT_FIELDS} }}
     candidates(first: $first, after: $after) {{
       totalCount pageInfo {{ hasNextPage endCursor }}
@@ -168,7 +170,8 @@ query ObservedEvents({ROOT_CAUSE_ARGUMENTS}, $first: Int!, $after: String, $list
 """
 
 # The lists of a candidate that the client flattens, by GraphQL field name.
-EVIDENCE_LISTS = ("evidenceWorkOrders", "precedingWorkOrders", "documents", "chunks", "paths", "events")
+EVIDENCE_LISTS = ("evidenceWorkOrders", "precedingWorkOrders", "predictedWorkOrders", "documents", "chunks", "paths",
+                  "events")
 
 NAMES_QUERY = f"""
 query Names($id: ID!) {{ entity(id: $id) {{ {ENTITY_FIELDS} }} }}
@@ -239,8 +242,8 @@ CHANGES_QUERY = """
 query Changes($first: Int!, $after: String, $ontology: String) {
   ontologyChanges(first: $first, after: $after, ontology: $ontology) {
     pageInfo { hasNextPage endCursor }
-    edges { node { version ontology author at operation arguments why nodes relationships violations
-                   ontologyVersion } }
+    edges { node { version ontology author authorNote at operation arguments why nodes relationships
+                   violations ontologyVersion } }
   }
 }
 """
@@ -274,7 +277,9 @@ class RootCauses:
     `condition_source` says how the condition was found (query, event, window events or work
     orders) and `tied_conditions` lists the keys of failure modes exactly as frequent as the
     chosen one. `candidates` has one row per candidate: rank, id, label, class, score and one
-    column per evidence source. `evidence` has one row per piece of evidence (candidate, kind, id). `graph`
+    column per evidence source. `evidence` has one row per piece of evidence (candidate, kind, id).
+    Its kind `predicted_work_order` marks work orders that a graph model predicts to record the
+    condition, counted in `predicted_target_work_orders` and never in `target_work_orders`. `graph`
     contains the evidence paths, with node attributes `label`, `classes` and `role` and the edge
     attribute `type`.
     """
@@ -289,6 +294,7 @@ class RootCauses:
     graph: "nx.MultiDiGraph"
     condition_source: str | None = None
     tied_conditions: list[str] = field(default_factory=list)
+    predicted_target_work_orders: int = 0
 
 
 @dataclass
@@ -705,9 +711,11 @@ class KGClient:
             rows.append({"rank": rank, "id": entity["id"], "label": _label(entity, lang), "class": entity["classes"][0],
                          "score": item["score"], **{part["source"]: part["value"] for part in item["breakdown"]},
                          "work_orders": len(item["evidenceWorkOrders"])})
-            for kind, keys in (("work_order", item["evidenceWorkOrders"]), ("preceding_work_order",
-                               item["precedingWorkOrders"]), ("document", item["documents"]),
-                               ("chunk", item["chunks"]), ("event", [event["id"] for event in item["events"]])):
+            for kind, keys in (("work_order", item["evidenceWorkOrders"]),
+                               ("preceding_work_order", item["precedingWorkOrders"]),
+                               ("predicted_work_order", item["predictedWorkOrders"]),
+                               ("document", item["documents"]), ("chunk", item["chunks"]),
+                               ("event", [event["id"] for event in item["events"]])):
                 evidence.extend({"candidate": entity["id"], "kind": kind, "id": key} for key in keys)
         candidates = pd.DataFrame(rows)
         if not candidates.empty:
@@ -715,7 +723,8 @@ class KGClient:
         observed = pd.DataFrame(result["observedEvents"], columns=["id", "classes", "startTime", "signals"])
         graph = self._evidence_graph(result, lang)
         return RootCauses(asset=result["asset"], condition=result["condition"],
-                          target_work_orders=result["targetWorkOrders"], sources=result["sources"],
+                          target_work_orders=result["targetWorkOrders"],
+                          predicted_target_work_orders=result["predictedTargetWorkOrders"], sources=result["sources"],
                           candidates=candidates, evidence=pd.DataFrame(evidence, columns=["candidate", "kind", "id"]),
                           observed_events=observed, graph=graph, condition_source=result["conditionSource"],
                           tied_conditions=result["tiedConditions"])
@@ -905,8 +914,9 @@ class KGClient:
     def ontology_changes(self, ontology: str | None = None) -> pd.DataFrame:
         """Return the change log of an ontology (default the core one), oldest first."""
         rows = list(self._pages(CHANGES_QUERY, "ontologyChanges", ontology=ontology))
-        frame = pd.DataFrame(rows, columns=["version", "ontology", "author", "at", "operation", "arguments", "why",
-                                            "nodes", "relationships", "violations", "ontologyVersion"])
+        frame = pd.DataFrame(rows, columns=["version", "ontology", "author", "authorNote", "at", "operation",
+                                            "arguments", "why", "nodes", "relationships", "violations",
+                                            "ontologyVersion"])
         frame["at"] = pd.to_datetime(frame["at"])
         return frame
 

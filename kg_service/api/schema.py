@@ -227,6 +227,7 @@ class CoreQuery:
             entity=Entity.from_row(item.id, item.classes, item.properties, schema), score=item.score,
             breakdown=[ScoreComponent(source=part.source, value=part.value) for part in item.breakdown],
             scope=scope, work_order_keys=item.work_orders, preceding_keys=item.preceding_work_orders,
+            predicted_keys=item.predicted_work_orders,
             path_items=[EvidencePath(nodes=path.nodes, relationships=path.relationships) for path in item.paths],
             document_keys=item.documents, chunk_keys=item.chunks,
             event_items=[TelemetryEvidence(id=event.id, classes=event.classes, start_time=_iso(event.start_time),
@@ -237,7 +238,9 @@ class CoreQuery:
                                   signal_keys=item.signals) for item in result.observed_events]
         return RootCauseResult(asset=entity(result.asset), condition=entity(result.condition),
                                condition_source=result.condition_source, tied_conditions=result.tied_conditions,
-                               target_work_orders=len(result.target_work_orders), sources=result.sources,
+                               target_work_orders=len(result.target_work_orders),
+                               predicted_target_work_orders=len(result.predicted_target_work_orders),
+                               sources=result.sources,
                                scope=scope, ranked=candidates, observed=observed)
 
 

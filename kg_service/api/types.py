@@ -12,7 +12,7 @@ from kg_service.api.execution import PURE_RESOLVER
 from kg_service.api.paging import Connection, KeyConnection, PageInfo, connection, fingerprint, key_connection
 from kg_service.ontology.schema import GraphSchema
 from kg_service.reasoning.lookup import check_language, display_name, history_cursor
-from kg_service.reasoning.rootcause import MAX_CANDIDATES
+from kg_service.reasoning.rootcause import MAX_CANDIDATES, PREDICTED_TARGET_MIN_SCORE
 
 
 def _plain(value: Any) -> Any:
@@ -225,6 +225,7 @@ class RootCauseCandidate:
     scope: strawberry.Private[dict[str, Any]]
     work_order_keys: strawberry.Private[list[str]]
     preceding_keys: strawberry.Private[list[str]]
+    predicted_keys: strawberry.Private[list[str]]
     path_items: strawberry.Private[list[EvidencePath]]
     document_keys: strawberry.Private[list[str]]
     chunk_keys: strawberry.Private[list[str]]
@@ -244,6 +245,14 @@ class RootCauseCandidate:
     def preceding_work_orders(self, first: int = EVIDENCE_PAGE, after: str | None = None) -> KeyConnection:
         return key_connection(self.preceding_keys, first, after, self._scope("precedingWorkOrders"),
                               "precedingWorkOrders")
+
+    @strawberry.field(description="Keys of the work orders that a graph model predicts to record the condition "
+                                  f"(score at least {PREDICTED_TARGET_MIN_SCORE}, no asserted link) and that "
+                                  "involve the candidate, in key order. They score predicted-co-occurrence and are "
+                                  "never in evidenceWorkOrders")
+    def predicted_work_orders(self, first: int = EVIDENCE_PAGE, after: str | None = None) -> KeyConnection:
+        return key_connection(self.predicted_keys, first, after, self._scope("predictedWorkOrders"),
+                              "predictedWorkOrders")
 
     # NOTE: paths keep the order in which the scorers found them, which follows the order of Cypher rows.
     # Neo4j does not promise that order for queries without ORDER BY, so pages rely on it being repeatable.
@@ -317,8 +326,13 @@ class RootCauseResult:
                                           "its newer event or work order, then by its key. Name one as "
                                           "failureMode to rank its causes. Empty without a tie")
     target_work_orders: int = strawberry.field(description="Work orders on the asset that record the condition")
+    predicted_target_work_orders: int = strawberry.field(
+        description="Work orders on the asset that a graph model predicts to record the condition (score at least "
+                    f"{PREDICTED_TARGET_MIN_SCORE}) and that have no asserted link to it. They are not in "
+                    "targetWorkOrders")
     sources: list[str] = strawberry.field(description="Evidence sources that contributed: co-occurrence, "
-                                                      "precedence, mechanism, causal, text, prediction")
+                                                      "precedence, mechanism, predicted-co-occurrence, causal, "
+                                                      "text, prediction")
     scope: strawberry.Private[dict[str, Any]]
     ranked: strawberry.Private[list[RootCauseCandidate]]
     observed: strawberry.Private[list[ObservedEvent]]

@@ -5,8 +5,9 @@ AnomalyEvent, a Symptom, or a failure mode (optionally on an asset). Each source
 separate scorer that adds weighted components to candidates. A source whose nodes or
 relationships are absent from the graph adds nothing.
 
-(a) Asserted failure history, for a condition (failure mode or symptom). The target work orders
-    are those that record the condition, on the asset or anything part of it when an asset is given.
+(a) Failure history, for a condition (failure mode or symptom). The target work orders are those
+    with an asserted HAS_FAILURE_MODE or HAS_SYMPTOM link to the condition, on the asset or anything
+    part of it when an asset is given, dated within `since` and `until`.
     - `co-occurrence`: the share of target work orders that involve the candidate (weight 1);
     - `precedence`: how much more often target work orders are preceded, within `window_days` on
       the same equipment, by a work order involving the candidate than work orders on that
@@ -16,6 +17,16 @@ relationships are absent from the graph adds nothing.
     - `mechanism`: `MECHANISM_WEIGHT` for each failure mechanism or cause that the graph links to
       the failure mode, and `MECHANISM_PART_WEIGHT` for each system or component linked to such a
       mechanism or cause.
+    - `predicted-co-occurrence`: the same share over *predicted targets*, work orders that a graph
+      model predicts to record the condition (`PREDICTED_HAS_FAILURE_MODE` or `PREDICTED_HAS_SYMPTOM`
+      with a `score` of at least `PREDICTED_TARGET_MIN_SCORE`, written by kg_service.gnn.writeback)
+      and that have no asserted link to it. The asset scope and the time window apply as for the
+      asserted targets. The component is `PREDICTION_WEIGHT` times the share of predicted targets that
+      involve the candidate times their mean score (clipped to 0..1). It never exceeds
+      `PREDICTION_WEIGHT` (0.5), while `co-occurrence` reaches 1. Predicted targets are never target
+      work orders of `co-occurrence` or `precedence`, nor in a candidate's `work_orders`. They are
+      listed apart, in `predicted_target_work_orders` and a candidate's `predicted_work_orders`, and
+      their paths name the predicted relationship type.
 (b) `causal`: CAUSES edges between Signal nodes walked upstream (up to `MAX_CAUSAL_DEPTH` edges)
     from the signals of the observed alarms and events. A candidate at distance d from an observed
     signal gets `CAUSAL_DECAY ** (d - 1)` times a time factor:
@@ -33,20 +44,19 @@ relationships are absent from the graph adds nothing.
     property, written by kg_service.gnn.writeback) that make the candidate a cause of an anchor (the
     condition, an observed event or signal). They are `PREDICTED_HAS_CAUSE` and
     `PREDICTED_HAS_MECHANISM` from the anchor to the candidate, and `PREDICTED_CAUSES` from the
-    candidate to the anchor. Other predicted types and directions are ignored: a predicted
+    candidate to the anchor. Other predicted types and directions are ignored here: a predicted
     `HAS_FAILURE_MODE` from a work order to the condition says which work orders record it, not what
-    caused it. The candidate must be of `CANDIDATE_CLASSES`, as for `text`, so a work order, document,
-    event or failure mode never is one. With an asset (or `equipment`), a candidate that belongs to
-    an asset must be that asset or one of its parts (PART_OF). A candidate belongs to an asset when it
-    is an asset, a signal of one (HAS_SIGNAL) or the part type of a component (INSTANCE_OF_PART).
+    caused it, so it counts under `predicted-co-occurrence` in (a). The candidate must be of
+    `CANDIDATE_CLASSES`, as for `text`, so a work order, document, event or failure mode never is one.
+    With an asset (or `equipment`), a candidate that belongs to an asset must be that asset or one of
+    its parts (PART_OF). A candidate belongs to an asset when it is an asset, a signal of one
+    (HAS_SIGNAL) or the part type of a component (INSTANCE_OF_PART).
     Candidates tied to no asset, such as causes, mechanisms and materials, are kept. The component is
     `PREDICTION_WEIGHT` times the highest score (clipped to 0..1).
-    NOTE: predicted `HAS_FAILURE_MODE` and `HAS_SYMPTOM` links of work orders do not yet add target
-    work orders to (a), which counts asserted history only.
 
 The score is the sum of the components. Each candidate carries its breakdown by source, evidence
-paths (node keys and relationship types), supporting work orders, documents and chunks, and
-telemetry events.
+paths (node keys and relationship types), supporting work orders (asserted and predicted apart),
+documents and chunks, and telemetry events.
 """
 
 from __future__ import annotations
@@ -86,6 +96,9 @@ PREDICTION_WEIGHT = 0.5
 # from the anchor to the candidate, and from the candidate to the anchor.
 PREDICTED_FROM_ANCHOR = ["PREDICTED_HAS_CAUSE", "PREDICTED_HAS_MECHANISM"]
 PREDICTED_TO_ANCHOR = ["PREDICTED_CAUSES"]
+# The lowest score of a predicted HAS_FAILURE_MODE or HAS_SYMPTOM link that makes its work order a predicted
+# target. `kg-service predict --min-score` defaults to the same 0.5, but a lower value writes weaker links.
+PREDICTED_TARGET_MIN_SCORE = 0.5
 MAX_WINDOW_DAYS = 3650
 MAX_LOOKBACK_MINUTES = 60 * 24 * 30
 MAX_CANDIDATES = 100
@@ -137,6 +150,8 @@ class RootCauseCandidate:
     breakdown: list[ScoreComponent]
     work_orders: list[str] = field(default_factory=list)
     preceding_work_orders: list[str] = field(default_factory=list)
+    # Predicted targets that involve the candidate; never in `work_orders`.
+    predicted_work_orders: list[str] = field(default_factory=list)
     paths: list[EvidencePath] = field(default_factory=list)
     documents: list[str] = field(default_factory=list)
     chunks: list[str] = field(default_factory=list)
@@ -178,6 +193,9 @@ class RootCauseResult:
     # Failure modes exactly as frequent as the chosen condition, by the count that `condition_source`
     # names, in tie-break order (newest event or work order first, then key). Empty without a tie.
     tied_conditions: list[str] = field(default_factory=list)
+    # Work orders that a graph model predicts to record the condition and that have no asserted link to
+    # it, in scope and window. They score `predicted-co-occurrence` and are never in `target_work_orders`.
+    predicted_target_work_orders: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -240,6 +258,25 @@ MATCH (condition:Entity {id: $condition})<-[:HAS_FAILURE_MODE|HAS_SYMPTOM]-(wo:W
 WHERE ($since IS NULL OR wo.date >= date($since)) AND ($until IS NULL OR wo.date <= date($until))
   AND ($equipment IS NULL OR EXISTS { MATCH (equipment)-[:PART_OF*0..4]->(kept:Entity) WHERE kept.id IN $equipment })
 RETURN DISTINCT wo.id AS id, wo.date AS date, equipment.id AS equipment
+"""
+
+# Work orders predicted to record the condition, by the rule for `predicted-co-occurrence` in the module
+# docstring: scope and window as in TARGETS_QUERY (any asset when `$asset` is null), a score of at least
+# `$threshold`, and no asserted link to the condition. Each row has the best predicted link of its work order.
+PREDICTED_TARGETS_QUERY = """
+MATCH (condition:Entity {id: $condition})<-[link:PREDICTED_HAS_FAILURE_MODE|PREDICTED_HAS_SYMPTOM]-(wo:WorkOrder)
+WHERE link.score IS NOT NULL AND toFloat(link.score) >= $threshold
+  AND ($since IS NULL OR wo.date >= date($since)) AND ($until IS NULL OR wo.date <= date($until))
+  AND NOT EXISTS { MATCH (wo)-[:HAS_FAILURE_MODE|HAS_SYMPTOM]->(condition) }
+  AND EXISTS { MATCH (wo)-[:FOR_ASSET]->(equipment)
+               WHERE ($asset IS NULL OR equipment.id = $asset
+                      OR EXISTS { MATCH (equipment)-[:PART_OF*1..4]->(:Entity {id: $asset}) })
+                 AND ($equipment IS NULL
+                      OR EXISTS { MATCH (equipment)-[:PART_OF*0..4]->(kept:Entity) WHERE kept.id IN $equipment }) }
+WITH wo, link ORDER BY toFloat(link.score) DESC, type(link)
+WITH wo, collect(link)[0] AS best
+RETURN wo.id AS id, type(best) AS via, toFloat(best.score) AS score
+ORDER BY id
 """
 
 ACCOMPANY_QUERY = """
@@ -440,6 +477,7 @@ class _Ranking:
             entry.score = round(sum(self.scores[key].values()), 6)
             entry.work_orders = sorted(set(entry.work_orders))
             entry.preceding_work_orders = sorted(set(entry.preceding_work_orders) - set(entry.work_orders))
+            entry.predicted_work_orders = sorted(set(entry.predicted_work_orders) - set(entry.work_orders))
             entry.documents = sorted(set(entry.documents))
             entry.chunks = sorted(set(entry.chunks))
         scored = [entry for key, entry in self.candidates.items() if key not in exclude and entry.breakdown]
@@ -592,6 +630,7 @@ def rank_causes(store: GraphStore, query: RootCauseQuery) -> RootCauseResult:
     context = _resolve(store, query)
     ranking = _Ranking()
     target_ids = _score_history(store, context, query.window_days, ranking)
+    predicted_ids = _score_predicted_history(store, context, ranking)
     _score_causal(store, context, timedelta(minutes=query.lookback_minutes), query.use_anomalies, ranking)
     anchors = context.anchors()
     _score_text(store, anchors, ranking)
@@ -605,11 +644,12 @@ def rank_causes(store: GraphStore, query: RootCauseQuery) -> RootCauseResult:
     candidates = ranking.ranked(query.limit, exclude)
     sources = sorted({part.source for key, entry in ranking.candidates.items() if key not in exclude
                       for part in entry.breakdown})
-    logger.debug("root cause from %s: %d observed events, %d target work orders, %d candidates from %s",
-                context.start["id"] if context.start else None, len(context.observed), len(target_ids),
-                len(ranking.candidates), ", ".join(sources) or "no source")
+    logger.debug("root cause from %s: %d observed events, %d target work orders, %d predicted targets, "
+                 "%d candidates from %s", context.start["id"] if context.start else None, len(context.observed),
+                 len(target_ids), len(predicted_ids), len(ranking.candidates), ", ".join(sources) or "no source")
     return RootCauseResult(context.asset, context.condition, target_ids, candidates, context.start,
-                           context.observed, sources, context.condition_source, context.tied_conditions)
+                           context.observed, sources, context.condition_source, context.tied_conditions,
+                           predicted_ids)
 
 
 def rank_root_causes(store: GraphStore, asset: str, failure_mode: str | None = None, symptom: str | None = None,
@@ -631,12 +671,20 @@ def _work_order_bound(value: datetime | None) -> str | None:
     return None if value is None else value.date().isoformat()
 
 
+def _history_params(context: _Context) -> dict[str, Any]:
+    """Return the condition, window and equipment parameters of the work-order queries.
+
+    The context must have a condition.
+    """
+    return {"condition": context.condition["id"], "since": _work_order_bound(context.since),
+            "until": _work_order_bound(context.until), "equipment": context.equipment}
+
+
 def _score_history(store: GraphStore, context: _Context, window_days: int, ranking: _Ranking) -> list[str]:
     """Score co-occurrence, precedence and mechanism paths from the work orders of the condition."""
     if context.condition is None:
         return []
-    params = {"condition": context.condition["id"], "since": _work_order_bound(context.since),
-              "until": _work_order_bound(context.until), "equipment": context.equipment}
+    params = _history_params(context)
     if context.asset is not None:
         targets = store.read(TARGETS_QUERY, {**params, "asset": context.asset["id"]})
     else:
@@ -670,6 +718,27 @@ def _score_history(store: GraphStore, context: _Context, window_days: int, ranki
             entry = ranking.add(row, "mechanism", MECHANISM_PART_WEIGHT)
             entry.paths.append(EvidencePath([condition, row["mechanism"], row["id"]], [row["via"], row["link"]]))
     return target_ids
+
+
+def _score_predicted_history(store: GraphStore, context: _Context, ranking: _Ranking) -> list[str]:
+    """Score `predicted-co-occurrence` from the predicted targets of the condition and return their keys."""
+    if context.condition is None:
+        return []
+    params = {**_history_params(context), "asset": context.asset["id"] if context.asset is not None else None,
+              "threshold": PREDICTED_TARGET_MIN_SCORE}
+    targets = {row["id"]: row for row in store.read(PREDICTED_TARGETS_QUERY, params)}
+    if not targets:
+        return []
+    condition = context.condition["id"]
+    for row in store.read(ACCOMPANY_QUERY, {"targets": sorted(targets)}):
+        orders = sorted(row["orders"])
+        score_sum = sum(min(1.0, targets[order]["score"]) for order in orders)
+        # The share of predicted targets involving the candidate times their mean score is this ratio.
+        entry = ranking.add(row, "predicted-co-occurrence", PREDICTION_WEIGHT * score_sum / len(targets))
+        entry.predicted_work_orders.extend(orders)
+        for order in orders[:5]:
+            entry.paths.append(EvidencePath([condition, order, row["id"]], [targets[order]["via"], "INVOLVES"]))
+    return sorted(targets)
 
 
 def _base_rates(store: GraphStore, equipment: list[str], candidate_ids: list[str], window_days: int) -> dict[str, float]:
