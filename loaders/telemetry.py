@@ -113,9 +113,8 @@ class TelemetryReader:
         # The summaries add the stored samples of the source's other files, so they are built after staging.
         load.samples = self._stage_samples(path, samples)
         try:
-            load.dropped_assets = dropped_assets(load.samples.root, load.samples.stem, mapping.partition_assets,
-                                                 set(last_samples))
-            self._add_signals(batch, stats_with_stored(load.samples, stats, set(last_samples)))
+            load.dropped_assets = dropped_assets(load.samples, mapping, set(last_samples))
+            self._add_signals(batch, stats_with_stored(load.samples, mapping, stats, set(last_samples)))
             load.end_of_life_events = add_end_of_life(batch, mapping, path, last_samples)
         except BaseException:
             load.samples.abort()

@@ -23,8 +23,9 @@ with fewer fields than columns is rejected too, because whitespace cannot mark a
 Timestamps with an offset (`+08:00`, `Z`) are converted to UTC; timestamps without one are taken
 as UTC. `parse_times` and `map_assets` are shared with the wide CSV loader. Loading a file again
 replaces its samples, and `remove_dropped_assets` deletes the graph summaries of assets that the
-new version of the file lacks. Signal summaries also count the stored samples of the source's
-other files (see `stats_with_stored`), so files that share an asset and signal add up.
+new version of the file lacks. Signal summaries also count the real samples of the source's other
+files and of other sources with the same asset namespace (see `stats_with_stored`), so files that
+share an asset and signal add up.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ from loaders.csv_source import missing_columns_message
 from loaders.end_of_life import LastSample, add_end_of_life, runs_to_failure
 from loaders.mapping import SignalColumn, TelemetryFormat, TelemetryMapping
 from loaders.signal_stats import SignalStats
-from loaders.timeseries_store import SampleWriter, stored_assets, stored_signal_stats
+from loaders.timeseries_store import SampleWriter, stored_assets
+from loaders.timeseries_summaries import file_summary, namespace_assets, stored_stats
 from loaders.values import FALSE_VALUES, TRUE_VALUES
 
 if TYPE_CHECKING:
@@ -236,9 +238,8 @@ class TimeseriesReader:
         if writer is not None:
             current = set(state.last_position)
             try:
-                state.stats = stats_with_stored(writer, state.stats, current)
-                load.dropped_assets = dropped_assets(writer.root, writer.stem, self.mapping.partition_assets,
-                                                     current)
+                state.stats = stats_with_stored(writer, self.mapping, state.stats, current)
+                load.dropped_assets = dropped_assets(writer, self.mapping, current)
             except BaseException:
                 writer.abort()
                 raise
@@ -661,31 +662,34 @@ def _check_short_rows(path: Path, frame: pd.DataFrame) -> None:
                              hint="export the row again with every value, or fix 'column_names' in the mapping")
 
 
-def dropped_assets(root: Path, stem: str, partition_assets: bool, current: set[str]) -> list[str]:
-    """Return the assets that the stored samples of file `stem` have but the new load of that file lacks.
+def dropped_assets(writer: SampleWriter, mapping: TelemetryMapping, current: set[str]) -> list[str]:
+    """Return the assets that the stored samples of `writer`'s file have but the new load of that file lacks.
 
-    An asset is left out while another file of the same source still has samples for it, because
-    its graph summaries then still describe stored data.
+    An asset is left out while another file of the same source, or a file of another source with
+    the same asset namespace, still has samples for it, because its graph summaries then still
+    describe stored data.
     """
-    own, others = stored_assets(root, stem, partition_assets)
-    return sorted(own - current - others)
-
-
-def stats_with_stored(writer: SampleWriter, stats: dict[tuple[str, str], SignalStats],
-                      current: set[str]) -> dict[tuple[str, str], SignalStats]:
-    """Return the file's signal statistics merged with the stored samples of the source's other files.
-
-    The result describes the samples stored once `writer` commits: this file's new samples plus
-    the other files' samples, never this file's previous version, so loading a file again gives
-    the same summaries. It also covers assets that the previous version of the file had and another
-    file still has, so their summaries stop counting the dropped samples.
-    """
-    # NOTE: a long file stores the carried-forward state after each time, so the other files' share
-    # of a long source's summary counts states, not only recorded values. Sources that share an
-    # asset namespace also share Signal nodes, but only this source's stored samples are read.
     own, others = stored_assets(writer.root, writer.stem, writer.partition_assets)
-    refreshed = (current | own) & others
-    stored = stored_signal_stats(writer.root, writer.stem, writer.partition_assets, writer.signals, refreshed)
+    shared = namespace_assets(writer.root, mapping.assets)
+    return sorted(asset for asset in own - current - others if slug(asset) not in shared)
+
+
+def stats_with_stored(writer: SampleWriter, mapping: TelemetryMapping, stats: dict[tuple[str, str], SignalStats],
+                      current: set[str]) -> dict[tuple[str, str], SignalStats]:
+    """Return the file's signal statistics merged with what every other stored file adds to the same Signals.
+
+    Stages the file's own statistics as its summary first (see `loaders.timeseries_summaries`).
+    The result describes the samples stored once `writer` commits: this file's new samples plus
+    the other files' real samples, never this file's previous version, so loading a file again
+    gives the same summaries. Other files are those of the same source and those of sources with
+    the same asset namespace. The result also covers assets that the previous version of the file
+    had and another file still has, so their summaries stop counting the dropped samples.
+    """
+    writer.stage_summary(file_summary(mapping, writer.stem, stats))
+    own, others = stored_assets(writer.root, writer.stem, writer.partition_assets)
+    shared = namespace_assets(writer.root, mapping.assets)
+    refreshed = {asset for asset in current | own if asset in others or slug(asset) in shared}
+    stored = stored_stats(writer, mapping, refreshed)
 
     merged = {key: SignalStats().merge(summary) for key, summary in stats.items()}
     for key, summary in stored.items():
@@ -702,7 +706,7 @@ def remove_dropped_assets(store: GraphStore, mapping: TelemetryMapping, assets: 
     if not assets:
         return 0
 
-    # NOTE: FailureEvents of assets that are still in the file stay, even when their failure rows are gone.
+    # The file's events of assets still in it are replaced by `loaders.timeseries_events.replace_file_events`.
     rows = [{"key": asset_key(mapping, asset), "signals": f"signal:{mapping.assets}:{slug(asset)}/",
              "sensors": f"sensor:{mapping.assets}:{slug(asset)}/"} for asset in assets]
     result = store.write(

@@ -11,13 +11,16 @@ every row under `asset=all` and keeps the asset in an `asset_name` column instea
 
 A load writes its parts into a staging folder first. `commit` then replaces the parts of the
 same source file, so loading a file again replaces its samples, and a failed load leaves the
-previous samples untouched.
+previous samples untouched. The file's signal summary, when staged, is committed with its parts
+under `_summaries/` (see `loaders.timeseries_summaries`); pyarrow datasets skip that folder.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import shutil
 from pathlib import Path
 from urllib.parse import unquote
@@ -41,8 +44,24 @@ PARTITION_COLUMNS = ["asset", "day"]
 FLUSH_ROWS = 200_000
 
 
+SUMMARIES_FOLDER = "_summaries"
+# Part names are `part-<slug of the file stem>-<chunk>-<n>.parquet` (see `SampleWriter._flush`).
+PART_NAME = re.compile(r"^part-(?P<stem>.+)-\d{5,}-\d+\.parquet$")
+
+
 def part_prefix(stem: str) -> str:
     return f"part-{slug(stem)}-"
+
+
+def part_stem(name: str) -> str | None:
+    """Return the slug of the file stem that a part file name belongs to, or None for another file."""
+    match = PART_NAME.match(name)
+    return match.group("stem") if match else None
+
+
+def summary_path(root: Path, stem: str) -> Path:
+    """Return the path of the signal summary of file `stem` under a source folder."""
+    return Path(root) / SUMMARIES_FOLDER / f"{slug(stem)}.json"
 
 
 def _part_assets(part: Path, partition_assets: bool) -> set[str]:
@@ -55,28 +74,32 @@ def _part_assets(part: Path, partition_assets: bool) -> set[str]:
 
 def stored_assets(root: Path, stem: str, partition_assets: bool) -> tuple[set[str], set[str]]:
     """Return the assets with stored samples from file `stem`, and those with samples from the source's other files."""
-    # NOTE: part names are matched by prefix, as `SampleWriter.commit` does, so a file named "a" also
-    # claims the parts of a file named "a-b" of the same source.
-    prefix = part_prefix(stem)
+    own_stem = slug(stem)
     own: set[str] = set()
     others: set[str] = set()
     for part in Path(root).glob("asset=*/day=*/*.parquet"):
         assets = _part_assets(part, partition_assets)
-        (own if part.name.startswith(prefix) else others).update(assets)
+        (own if part_stem(part.name) == own_stem else others).update(assets)
     return own, others
 
 
-def stored_signal_stats(root: Path, stem: str, partition_assets: bool, signals: list[str],
+def stored_stems(root: Path) -> set[str]:
+    """Return the slugs of the file stems that have stored parts under a source folder."""
+    stems = {part_stem(part.name) for part in Path(root).glob("asset=*/day=*/*.parquet")}
+    return {stem for stem in stems if stem is not None}
+
+
+def stored_signal_stats(root: Path, stems: set[str], partition_assets: bool, signals: list[str],
                         assets: set[str]) -> dict[tuple[str, str], SignalStats]:
-    """Summarise the stored samples of `assets` from every file of the source except `stem`, by asset and signal.
+    """Summarise the stored samples of `assets` from the files whose stem slugs are `stems`, by asset and signal.
 
     Reads only the parts of those assets when samples are partitioned by asset. A part written
     before a signal was added to the mapping lacks that signal's column and adds nothing to it.
+    Every stored value counts, so for a long file this includes the carried-forward states.
     """
-    prefix = part_prefix(stem)
     frames = []
     for part in Path(root).glob("asset=*/day=*/*.parquet"):
-        if part.name.startswith(prefix):
+        if part_stem(part.name) not in stems:
             continue
         if partition_assets:
             asset = unquote(part.parent.parent.name.removeprefix("asset="))
@@ -124,6 +147,7 @@ class SampleWriter:
         self.signals = signals
         self.partition_assets = partition_assets
         self.staging = self.root / f".staging-{slug(stem)}-{os.getpid()}"
+        self.summary: dict | None = None
         self.chunks = 0
         self.rows = 0
         self._schema = pa.schema([("asset", pa.string()), ("day", pa.string()), ("asset_name", pa.string()),
@@ -165,12 +189,18 @@ class SampleWriter:
                          existing_data_behavior="overwrite_or_ignore", max_partitions=100_000, max_open_files=512)
         self.chunks += 1
 
+    def stage_summary(self, summary: dict) -> None:
+        """Keep the file's signal summary (a JSON-ready dict) to store with its parts on `commit`."""
+        self.summary = summary
+
     def commit(self) -> Path:
-        """Replace the source file's previous parts with the staged ones; return the source folder."""
+        """Replace the source file's previous parts and summary with the staged ones; return the source folder."""
         self._flush()
-        prefix = part_prefix(self.stem)
-        for old in self.root.glob(f"asset=*/day=*/{prefix}*.parquet"):
-            old.unlink()
+        own_stem = slug(self.stem)
+        for old in self.root.glob(f"asset=*/day=*/{part_prefix(self.stem)}*.parquet"):
+            # The prefix of file "a" also matches the parts of a file "a-b", which stay.
+            if part_stem(old.name) == own_stem:
+                old.unlink()
         # Earlier versions wrote one unpartitioned <stem>.parquet per file, which would now be read twice.
         legacy = self.root / f"{self.stem}.parquet"
         if legacy.is_file():
@@ -178,6 +208,7 @@ class SampleWriter:
         if self.staging.exists():
             self._move_staged()
             shutil.rmtree(self.staging)
+        self._store_summary()
         for folder in sorted(self.root.glob("asset=*/day=*"), reverse=True):
             if folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()
@@ -200,9 +231,21 @@ class SampleWriter:
                 for staged in day_dir.glob("*.parquet"):
                     staged.replace(target_day / staged.name)
 
+    def _store_summary(self) -> None:
+        """Write the staged summary in place of the file's previous one, or delete that one when none is staged."""
+        target = summary_path(self.root, self.stem)
+        if self.summary is None:
+            target.unlink(missing_ok=True)
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(self.summary, ensure_ascii=False), encoding="utf-8")
+        temporary.replace(target)
+
     def abort(self) -> None:
-        """Delete the staged parts; the stored samples stay as they were."""
+        """Delete the staged parts and summary; the stored samples stay as they were."""
         self._buffer, self._buffered = [], 0
+        self.summary = None
         if self.staging.exists():
             shutil.rmtree(self.staging)
 

@@ -9,7 +9,8 @@ INVOLVES_SIGNAL, whose `contribution` is the signal's share (0 to 1) of the sum 
 contributions at the peak.
 
 The event key is built from the source, asset, detector version and start, so detecting again
-with the same detector on the same samples merges onto the same nodes and changes nothing.
+with the same detector on the same samples merges onto the same nodes and changes nothing. Each
+event carries `source` and `sourceFile`, the stem of the telemetry file whose samples it comes from.
 """
 
 from __future__ import annotations
@@ -116,7 +117,8 @@ def events_batch(events: list[DetectedEvent], detector: Detector, namespace: str
             description=f"{event.windows} anomalous windows of {detector.window} samples; threshold "
                         f"{detector.threshold:.4g}",
             startTime=event.start, endTime=event.end, sequence=event.start_sequence,
-            peakScore=round(event.peak_score, 6), modelVersion=detector.version, source=source)
+            peakScore=round(event.peak_score, 6), modelVersion=detector.version, source=source,
+            sourceFile=event.recording)
         batch.relationships[(key, "FOR_ASSET", asset)] = RelationshipRecord(
             "FOR_ASSET", "AnomalyEvent", key, asset_label, asset)
         for signal, share in event.shares.items():
