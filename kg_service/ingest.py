@@ -323,8 +323,10 @@ def ingest_telemetry(store: GraphStore, settings: Settings, csv_path: Path, mapp
         load = TimeseriesReader(mapping, settings.telemetry_dir, encoding, mapping_path, chosen, time_origin,
                                 row_progress).read(csv_path)
         details = load.details
-    # Failure events go last, because they point at the file's assets and failure modes.
+    # Failure events go last, because they point at the file's assets and failure modes. They are checked
+    # against the ontology first, so an event the ontology rejects stops the load before anything is written.
     events = split_events(load.batch, Path(csv_path).stem)
+    BatchedWriter(store, schema).validate(list(events.nodes.values()), list(events.relationships.values()))
     try:
         report = _write(store, settings, schema, load, progress)
         written = replace_file_events(store, schema, mapping, Path(csv_path).stem, events, settings.batch_size)

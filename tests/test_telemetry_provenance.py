@@ -264,3 +264,30 @@ def test_file_prefix_keeps_other_parts(core_graph, settings, tmp_path):
     stored = read_samples(settings.telemetry_dir / "prov-prefix")
     assert sorted(stored["recording"]) == ["line", "line-2"]
     assert _signal(core_graph, "QA-1")["count"] == 2
+
+
+def test_rejected_event_writes_nothing(store, settings, tmp_path):
+    """An ontology without sourceFile left a telemetry file's assets and signals in the graph after the error."""
+    from kg_service.errors import UnknownTermError
+    from kg_service.ingest import load_ontologies
+    from tests.conftest import CORE_ONTOLOGY, wipe
+
+    text = CORE_ONTOLOGY.read_text(encoding="utf-8")
+    start = text.index("kg:sourceFile a owl:DatatypeProperty")
+    end = text.index("kg:language a owl:DatatypeProperty")
+    older = tmp_path / "kg-core-without-sourcefile.ttl"
+    older.write_text(text[:start] + text[end:], encoding="utf-8")
+    wipe(store)
+    load_ontologies(store, [older])
+    try:
+        mapping = _mapping(tmp_path, WIDE_MAPPING, "prov-events", "prov-plant")
+        data = _data(tmp_path, "may", WIDE_HEADER, ["2025-05-01T00:00:00,PX-1,1.0,1,Overheat"])
+        with pytest.raises(UnknownTermError, match="sourceFile"):
+            ingest_telemetry(store, settings, data, mapping)
+
+        assert store.read("MATCH (n:Entity) RETURN count(n) AS nodes")[0]["nodes"] == 0
+        assert not list((settings.telemetry_dir / "prov-events").rglob("*.parquet"))
+    finally:
+        # Later tests expect the current core ontology.
+        wipe(store)
+        load_ontologies(store, [CORE_ONTOLOGY])
