@@ -35,6 +35,13 @@ class UnknownTermError(OntologyError):
     """A label, relationship type or property name is not in the ontology allowlist."""
 
 
+class OntologyConflictError(OntologyError):
+    """Another change to the same ontology was applied while an edit was prepared.
+
+    The edit itself may be valid, so running it again unchanged can succeed, unlike other OntologyErrors.
+    """
+
+
 class InputDataError(KGServiceError):
     """A source file is unreadable or contains a value that cannot be loaded.
 
@@ -60,7 +67,8 @@ class InputDataError(KGServiceError):
             location.append(f"column {self.column!r}" if isinstance(self.column, str) else f"column {self.column}")
         text = f"{', '.join(location)}: {message}" if location else message
         if self.hint:
-            text += f". {self.hint}"
+            # Hints are written as clauses ("pass it with --encoding"); here each starts a sentence.
+            text += f". {self.hint[:1].upper()}{self.hint[1:]}"
         return text
 
 

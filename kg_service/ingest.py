@@ -74,8 +74,10 @@ def load_ontologies(store: GraphStore, paths: list[Path], *, replace: bool = Fal
     ontology is kept as metadata only. The core ontology's names are reserved for it whatever
     the load order, so importing IOF or AAS never changes the labels that the loaders write.
 
-    An ontology that domain experts edited since it was last loaded is kept as stored, with a
-    warning, unless `replace` is true. `replace` discards those edits and needs `author` and `why`,
+    An ontology that domain experts edited since it was last loaded keeps every edit, unless
+    `replace` is true: the load only adds the terms of the file that the stored copy never had
+    since that load, logged as one `mergeRelease` change, and warns (see
+    `kg_service.ontology.release_merge`). `replace` discards the edits and needs `author` and `why`,
     which the change log records. Whenever a load changes an ontology that has a change log, the
     load is logged as a `loadOntology` change, so the log and `owl:versionInfo` keep counting up.
 
@@ -116,7 +118,10 @@ def load_ontologies(store: GraphStore, paths: list[Path], *, replace: bool = Fal
 def _store_unless_edited(store: GraphStore, path: Path, model: OntologyModel, replace: bool, author: str | None,
                          why: str | None, undo_migrations: bool = False,
                          keep_orphans: bool = False) -> OntologySummary:
-    """Store `model` unless experts edited its stored copy since the last load; return the summary of what is stored."""
+    """Store `model`, or merge its new terms when experts edited the stored copy since the last load.
+
+    Return the summary of what is stored.
+    """
     from kg_service.ontology.editing import bump_version
 
     stored, latest, loaded_at = ontology_load_state(store, model.iri)
@@ -132,12 +137,7 @@ def _store_unless_edited(store: GraphStore, path: Path, model: OntologyModel, re
 
     edits = latest - loaded_at
     if edits and not replace:
-        logger.warning("kept the stored ontology %s instead of loading %s, because domain experts made %d %s to it "
-                       "since it was last loaded (change-log version %d). To discard them on purpose, run "
-                       "'kg-service ontology replace %s --author NAME --why TEXT' or call load_ontologies with "
-                       "replace=True, author and why", model.iri, path, edits, "edit" if edits == 1 else "edits",
-                       latest, path)
-        return OntologyModel.from_graph(current, model.iri).summary()
+        return _merge_into_edited(store, path, model, current, latest, loaded_at)
 
     renames: list[DataChange] = []
     orphans: list[OrphanedTerm] = []
@@ -172,6 +172,28 @@ def _store_unless_edited(store: GraphStore, path: Path, model: OntologyModel, re
         logger.warning("replaced the stored ontology %s with %s and discarded %d expert %s; logged as change %d",
                        model.iri, path, edits, "edit" if edits == 1 else "edits", latest + 1)
     return model.summary()
+
+
+def _merge_into_edited(store: GraphStore, path: Path, model: OntologyModel, current: Graph, latest: int,
+                       loaded_at: int) -> OntologySummary:
+    """Add to the edited stored copy the terms that `model` adds, keep every expert edit, and return its summary."""
+    from kg_service.ontology.release_merge import merge_release
+
+    merge = merge_release(store, path, model, current, latest, loaded_at)
+    edits = f"{merge.expert_edits} {'edit' if merge.expert_edits == 1 else 'edits'}"
+    replace_hint = (f"To load {path} as it is and discard the edits on purpose, run 'kg-service ontology replace "
+                    f"{path} --author NAME --why TEXT' or call load_ontologies with replace=True, author and why")
+    if merge.added:
+        logger.warning("merged %d new %s of %s into the stored ontology %s as change-log version %d and kept the %s "
+                       "that domain experts made to it since it was last loaded; statements of the file about terms "
+                       "that the stored copy already has were not loaded. %s", len(merge.added),
+                       "term" if len(merge.added) == 1 else "terms", path, model.iri, merge.version, edits,
+                       replace_hint)
+    else:
+        logger.warning("kept the stored ontology %s instead of loading %s, because domain experts made %s to it "
+                       "since it was last loaded (change-log version %d), and the file adds no term that could be "
+                       "merged. %s", model.iri, path, edits, latest, replace_hint)
+    return merge.model.summary()
 
 
 def _discarded_data_changes(store: GraphStore, path: Path, model: OntologyModel, loaded_at: int,

@@ -33,7 +33,7 @@ from rdflib.namespace import OWL, RDF, RDFS, SKOS, XSD
 from rdflib.term import Node
 
 from kg_service.config import find_project_root
-from kg_service.errors import NotFoundError, OntologyError, UnknownTermError
+from kg_service.errors import NotFoundError, OntologyConflictError, OntologyError, UnknownTermError
 from kg_service.graph.identifiers import check_identifier, quote
 from kg_service.graph.store import GraphStore
 from kg_service.ontology.model import (KG, KG_ONTOLOGY_IRI, LANGUAGES, RESERVED_LABELS, SYSTEM_PROPERTIES,
@@ -41,7 +41,9 @@ from kg_service.ontology.model import (KG, KG_ONTOLOGY_IRI, LANGUAGES, RESERVED_
 from kg_service.ontology.schema import ENTITY_LABEL
 from kg_service.ontology.parsing import parse_ontology_file
 from kg_service.ontology.protected import features_using
-from kg_service.ontology.storage import ensure_schema, export_ontology, replace_ontology_terms
+from kg_service.ontology.storage import ensure_schema, export_ontology, replace_ontology_terms, stored_ontologies
+from kg_service.ontology.suggestions import did_you_mean
+from kg_service.reasoning.lookup import shorten
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +52,8 @@ DEFAULT_SHAPES_FILE = find_project_root() / "ontology" / "shapes.ttl"
 SH = "http://www.w3.org/ns/shacl#"
 MIGRATION_BATCH_SIZE = 10_000
 MAX_TEXT_LENGTH = 2000
+# An error about an unknown ontology IRI lists at most this many stored IRIs.
+MAX_LISTED_ONTOLOGIES = 5
 # New class and property names become node labels, relationship types and property names. They are
 # plain ASCII because a letter from another script (Cyrillic Е) would make a name that looks like an
 # existing one. Names in other scripts belong in rdfs:label.
@@ -205,7 +209,7 @@ class OntologyEditor:
             check_local_name(name, "class name")
             check_texts(labels, "label", required=True)
             check_texts(definitions, "definition", required=True)
-            parent_iri = self._resolve(model, parent, kinds=("class",))
+            parent_iri = self._resolve(model, parent, kinds=("class",), role="parent")
             iri = namespace_of(model) + name
             if (URIRef(iri), None, None) in graph:
                 raise OntologyError(f"class name {name!r}: the IRI {iri} is already used in {model.iri}; "
@@ -239,7 +243,7 @@ class OntologyEditor:
 
         def plan(graph: Graph, model: OntologyModel) -> EditPlan:
             if kind not in PROPERTY_KINDS:
-                raise OntologyError(f"property kind {kind!r} is invalid; use 'object' for a relationship "
+                raise OntologyError(f"property kind {shorten(kind)} is invalid; use 'object' for a relationship "
                                     "between classes or 'datatype' for a value such as xsd:string")
             check_local_name(name, "property name")
             check_texts(labels, "label", required=True)
@@ -259,6 +263,8 @@ class OntologyEditor:
             self._check_no_case_variant(model, name)
             self._check_free_property(name)
             self._check_free_type(rel_type or name)
+            if rel_type is not None:
+                self._check_type_no_case_variant(model, rel_type)
             self._check_unique_property_texts(model, labels)
             subject = URIRef(iri)
             graph.add((subject, RDF.type, OWL.ObjectProperty if kind == "object" else OWL.DatatypeProperty))
@@ -291,14 +297,20 @@ class OntologyEditor:
         def plan(graph: Graph, model: OntologyModel) -> EditPlan:
             check_local_name(new_name, "new name")
             iri = self._resolve(model, term, kinds=("class", "object", "datatype"))
-            _check_not_protected(model, iri)
-            self._check_no_case_variant(model, new_name, exclude=iri)
             if relationship_type is not None:
                 check_local_name(relationship_type, "relationship type")
                 if iri not in model.relationships:
                     raise OntologyError(f"relationship_type applies to object properties only, and {term!r} is not one")
+            current_type = model.relationships[iri].type if iri in model.relationships else None
+            if new_name == local_name(iri) and relationship_type in (None, current_type):
+                description = (f"new name {new_name!r} equals the current name of {iri}, so nothing would change "
+                               "and nothing was written")
+                return EditPlan(graph, iri, Impact(description=description), unchanged=True)
+            _check_not_protected(model, iri)
+            self._check_no_case_variant(model, new_name, exclude=iri)
             new_iri = iri[:len(iri) - len(local_name(iri))] + new_name
-            if (URIRef(new_iri), None, None) in graph:
+            # A new relationship type under the same name keeps the IRI, which is no clash.
+            if new_iri != iri and (URIRef(new_iri), None, None) in graph:
                 raise OntologyError(f"new name {new_name!r}: the IRI {new_iri} is already used in {model.iri}; "
                                     "choose another name")
             migration, impact = self._rename_migration(graph, model, iri, new_name, relationship_type)
@@ -314,8 +326,8 @@ class OntologyEditor:
                 graph.set((URIRef(new_iri), KG.relationshipType, Literal(migration.new)))
                 inverse_arguments["relationship_type"] = migration.old
             inverse = {"operation": "renameTerm", "arguments": inverse_arguments}
-            return EditPlan(graph, new_iri, impact, [migration], inverse, shape_rename=(iri, new_iri),
-                            shapes=shapes)
+            shape_rename = (iri, new_iri) if new_iri != iri else None
+            return EditPlan(graph, new_iri, impact, [migration], inverse, shape_rename=shape_rename, shapes=shapes)
 
         return self._run("renameTerm", arguments, plan, why, author, preview)
 
@@ -523,9 +535,11 @@ class OntologyEditor:
                 results.append(self.rename_term(why=why, author=author, **change.record.inverse["arguments"]))
             except (OntologyError, NotFoundError, UnknownTermError) as error:
                 undone = ", ".join(str(result.version) for result in results) or "none"
-                raise OntologyError(f"undoing {change.describe()} failed: {error}. Changes logged for the undos "
-                                    f"before it: {undone}. Fix the cause, or undo the change by hand with "
-                                    f"{change.undo_call()}, then run the replace again") from error
+                # A conflict keeps its class, so that the caller can tell that a retry may work.
+                kind = OntologyConflictError if isinstance(error, OntologyConflictError) else OntologyError
+                raise kind(f"undoing {change.describe()} failed: {error}. Changes logged for the undos "
+                           f"before it: {undone}. Fix the cause, or undo the change by hand with "
+                           f"{change.undo_call()}, then run the replace again") from error
             logger.info("undid change %d of %s (renameTerm %s -> %s) as change %d", change.record.version,
                         self.ontology_iri, change.old_name, local_name(change.new_iri), results[-1].version)
         return results
@@ -600,7 +614,7 @@ class OntologyEditor:
             "MATCH (o:Ontology {iri: $iri}) OPTIONAL MATCH (c:OntologyChange {ontology: $iri}) "
             "RETURN o.versionInfo AS info, max(c.version) AS version", {"iri": self.ontology_iri})
         if not rows:
-            raise NotFoundError(f"ontology {self.ontology_iri!r} is not stored in Neo4j; load it first")
+            raise self._not_stored_error(self.ontology_iri)
         info = rows[0]["info"]
         if info is None:
             info = _version_info(export_ontology(self.store, self.ontology_iri), self.ontology_iri)
@@ -656,8 +670,8 @@ class OntologyEditor:
             latest = tx.run("MATCH (c:OntologyChange {ontology: $iri}) RETURN max(c.version) AS version",
                             iri=ontology_iri).single()["version"] or 0
             if latest != expected_version:
-                raise OntologyError(f"ontology {ontology_iri} changed while this edit was prepared (version "
-                                    f"{expected_version} -> {latest}); run the edit again")
+                raise OntologyConflictError(f"ontology {ontology_iri} changed while this edit was prepared "
+                                            f"(version {expected_version} -> {latest}); run the edit again")
             replace_ontology_terms(tx, edited, source="ontology editor")
             tx.run("MATCH (o:Ontology {iri: $iri}) SET o.versionInfo = $info", iri=ontology_iri, info=new_info).consume()
             for migration in plan.migrations:
@@ -724,8 +738,9 @@ class OntologyEditor:
         latest = tx.run("MATCH (c:OntologyChange {ontology: $iri}) RETURN max(c.version) AS version",
                         iri=SHAPES_ONTOLOGY_IRI).single()["version"] or 0
         if latest != rewrite.expected_version:
-            raise OntologyError(f"the shapes graph {SHAPES_ONTOLOGY_IRI} changed while this rename was prepared "
-                                f"(version {rewrite.expected_version} -> {latest}); run the edit again")
+            raise OntologyConflictError(f"the shapes graph {SHAPES_ONTOLOGY_IRI} changed while this rename was "
+                                        f"prepared (version {rewrite.expected_version} -> {latest}); run the edit "
+                                        "again")
         replace_ontology_terms(tx, rewrite.model, source="ontology editor")
         tx.run("MATCH (o:Ontology {iri: $iri}) SET o.versionInfo = $info", iri=SHAPES_ONTOLOGY_IRI,
                info=rewrite.change["ontologyVersion"]).consume()
@@ -743,8 +758,7 @@ class OntologyEditor:
         if rows[0]["stored"]:
             return export_ontology(self.store, ontology_iri), version
         if ontology_iri != SHAPES_ONTOLOGY_IRI:
-            raise NotFoundError(f"ontology {ontology_iri!r} is not stored in Neo4j; load it first "
-                                "('kg-service ontology load FILE')")
+            raise self._not_stored_error(ontology_iri)
         # The first shape edit starts from the shapes file that reasoning used until then.
         if DEFAULT_SHAPES_FILE.is_file():
             graph = parse_ontology_file(DEFAULT_SHAPES_FILE)
@@ -755,10 +769,28 @@ class OntologyEditor:
         graph.add((URIRef(ontology_iri), RDF.type, OWL.Ontology))
         return graph, version
 
+    def _not_stored_error(self, ontology_iri: str) -> NotFoundError:
+        """Return the error for an ontology IRI that is not stored, listing the stored IRIs."""
+        if ontology_iri == SHAPES_ONTOLOGY_IRI:
+            return NotFoundError(f"the shapes graph {SHAPES_ONTOLOGY_IRI} is not stored in Neo4j yet, because no "
+                                 "shape has been edited or loaded yet; design checks read "
+                                 f"ontology/{DEFAULT_SHAPES_FILE.name} until the first upsertShape or a rename that "
+                                 "rewrites a shape")
+        stored = [row["iri"] for row in stored_ontologies(self.store)]
+        if not stored:
+            listed = "no ontology is stored"
+        elif len(stored) <= MAX_LISTED_ONTOLOGIES:
+            listed = f"stored: {', '.join(stored)}"
+        else:
+            first = ", ".join(stored[:MAX_LISTED_ONTOLOGIES])
+            listed = f"{len(stored)} are stored, the first {MAX_LISTED_ONTOLOGIES}: {first}"
+        return NotFoundError(f"ontology {shorten(ontology_iri)} is not stored in Neo4j ({listed}); pass one of "
+                             "the stored IRIs, or load the ontology first ('kg-service ontology load FILE')")
+
     def _resolve(self, model: OntologyModel, reference: str, kinds: tuple[str, ...], role: str = "term") -> str:
         """Return the IRI of the term that `reference` names: an IRI, a node label, a relationship type or property name."""
         if not isinstance(reference, str) or not reference.strip():
-            raise OntologyError(f"{role} must be a non-empty IRI or name, got {reference!r}")
+            raise OntologyError(f"{role} must be a non-empty IRI or name, got {shorten(reference)}")
         candidates: dict[str, list[tuple[str, str]]] = {
             "class": [(iri, mapping.label) for iri, mapping in model.classes.items()],
             "object": [(iri, rel.type) for iri, rel in model.relationships.items()],
@@ -768,8 +800,12 @@ class OntologyEditor:
                 if reference in (iri, name) or (kind == "object" and reference == local_name(iri)):
                     return iri
         wanted = {"class": "class", "object": "object property", "datatype": "datatype property"}
-        raise UnknownTermError(f"{role} {reference!r} is not a {' or '.join(wanted[k] for k in kinds)} of "
-                               f"{model.iri}; give its IRI or its node label, relationship type or property name")
+        names = [name for kind in kinds for _, name in candidates[kind]]
+        names += [local_name(iri) for iri, _ in candidates["object"]] if "object" in kinds else []
+        suggestion = did_you_mean(reference, names)
+        advice = f"{suggestion} Otherwise give" if suggestion else "give"
+        raise UnknownTermError(f"{role} {shorten(reference)} is not a {' or '.join(wanted[k] for k in kinds)} of "
+                               f"{model.iri}; {advice} its IRI or its node label, relationship type or property name")
 
     def _known_class_iris(self) -> set[str]:
         return {row["iri"] for row in self.store.read("MATCH (c:OntologyClass) RETURN c.iri AS iri")}
@@ -814,19 +850,37 @@ class OntologyEditor:
         _check_labels_unused(((mapping.iri, mapping.labels) for mapping in mappings if mapping.iri != exclude),
                              labels, "property", "properties")
 
-    def _check_no_case_variant(self, model: OntologyModel, name: str, exclude: str | None = None) -> None:
-        """Reject a new name that differs only by case from a term of this ontology or a stored label or property.
+    def _term_names(self, model: OntologyModel, exclude: str | None) -> list[tuple[str, str, str]]:
+        """Return (name, kind, IRI) of every node label, relationship type and property name in use.
 
-        `exclude` is the IRI of the term being renamed, which may change the case of its own name.
+        The names come from `model` and from the terms of every stored ontology. kg-service's own
+        labels count too. `exclude` is the IRI of a term whose names are left out.
+        """
+        names = [(mapping.label, "node label", iri) for iri, mapping in model.classes.items()]
+        names += [(mapping.type, "relationship type", iri) for iri, mapping in model.relationships.items()]
+        names += [(mapping.name, "property name", iri) for iri, mapping in model.properties.items()]
+        rows = self.store.read("MATCH (t:OntologyTerm) WHERE t.iri <> $exclude AND (t.nodeLabel IS NOT NULL "
+                               "OR t.relationshipType IS NOT NULL OR t.propertyName IS NOT NULL) "
+                               "RETURN t.nodeLabel AS label, t.relationshipType AS type, t.propertyName AS property, "
+                               "t.iri AS iri ORDER BY t.iri", {"exclude": exclude or ""})
+        for row in rows:
+            for key, kind in (("label", "node label"), ("type", "relationship type"), ("property", "property name")):
+                if row[key] is not None:
+                    names.append((row[key], kind, row["iri"]))
+        names = [entry for entry in names if entry[2] != exclude]
+        names += [(label, "kg-service label", "kg-service") for label in sorted(RESERVED_LABELS | {ENTITY_LABEL})]
+        return names
+
+    def _check_no_case_variant(self, model: OntologyModel, name: str, exclude: str | None = None) -> None:
+        """Reject a new name that differs only by case from a term of this ontology or a stored term's name.
+
+        Stored names are node labels, relationship types and property names. `exclude` is the IRI of
+        the term being renamed, which may change the case of its own name.
         """
         existing_names = {local_name(str(subject)): str(subject) for subject in model.graph.subjects()
                           if isinstance(subject, URIRef) and str(subject) != exclude}
-        rows = self.store.read("MATCH (t:OntologyTerm) WHERE t.iri <> $exclude "
-                               "AND (t.nodeLabel IS NOT NULL OR t.propertyName IS NOT NULL) "
-                               "RETURN coalesce(t.nodeLabel, t.propertyName) AS name, t.iri AS iri",
-                               {"exclude": exclude or ""})
-        for row in rows:
-            existing_names.setdefault(row["name"], row["iri"])
+        for existing, _, iri in self._term_names(model, exclude):
+            existing_names.setdefault(existing, iri)
 
         folded = name.casefold()
         for existing, iri in sorted(existing_names.items()):
@@ -834,6 +888,27 @@ class OntologyEditor:
                 raise OntologyError(f"name {name!r} differs only by case from {existing!r} ({iri}), and names "
                                     "that differ only by case are easily confused; choose a name that differs "
                                     "in more than case")
+
+    def _check_type_no_case_variant(self, model: OntologyModel, rel_type: str, exclude: str | None = None) -> None:
+        """Reject a relationship type equal, ignoring case, to a node label, property name or other relationship type.
+
+        `exclude` is the IRI of the property being renamed, which may change the case of its own type.
+        """
+        folded = rel_type.casefold()
+        names = self._term_names(model, exclude)
+        names += [(name, "relationship type", "kg-service") for name in sorted(INTERNAL_RELATIONSHIP_TYPES)]
+        # Terms of an ontology come before kg-service's own names, so the error names the class `Entity`.
+        for existing, kind, iri in sorted(set(names), key=lambda entry: (entry[2] == "kg-service", entry)):
+            if existing.casefold() != folded:
+                continue
+            owner = "kg-service's own nodes" if iri == "kg-service" else iri
+            if existing == rel_type:
+                raise OntologyError(f"relationship type {rel_type!r} is already the {kind} of {owner}; a relationship "
+                                    "type may not repeat a node label, property name or other relationship type, so "
+                                    "choose another relationship type")
+            raise OntologyError(f"relationship type {rel_type!r} differs only by case from the {kind} {existing!r} "
+                                f"({owner}), and names that differ only by case are easily confused; choose a "
+                                "relationship type that differs in more than case")
 
     def _rename_migration(self, graph: Graph, model: OntologyModel, iri: str, new_name: str,
                           relationship_type: str | None = None) -> tuple[Migration, Impact]:
@@ -852,9 +927,15 @@ class OntologyEditor:
             check_identifier(new_type, "relationship type")
             if new_type != old_type:
                 self._check_free_type(new_type)
+                self._check_type_no_case_variant(model, new_type, exclude=iri)
+                change = f"relationship type {old_type} becomes {new_type}"
+            elif new_name != local_name(iri):
+                change = f"relationship type {old_type} stays"
+            else:
+                change = f"relationship type {old_type}"
             count = self.store.read(f"MATCH ()-[r:{quote(old_type, 'relationship type')}]->() RETURN count(r) AS n")
             impact = Impact(relationships=count[0]["n"],
-                            description=f"relationship type {old_type}: {count_of(count[0]['n'], 'relationship')}")
+                            description=f"{change}: {count_of(count[0]['n'], 'relationship')}")
             return Migration("type", old_type, new_type), impact
         old_name = model.properties[iri].name
         if new_name != old_name:
@@ -979,7 +1060,7 @@ def check_local_name(name: str, role: str) -> str:
     `check_identifier` allows.
     """
     if not isinstance(name, str) or not name:
-        raise OntologyError(f"{role} must be a non-empty name, got {name!r}")
+        raise OntologyError(f"{role} must be a non-empty name, got {shorten(name)}")
     try:
         check_identifier(name, role)
     except UnknownTermError as error:
@@ -998,17 +1079,17 @@ def xsd_datatype(reference: str) -> str:
     for prefix in ("xsd:", str(XSD)):
         if text.startswith(prefix) and text[len(prefix):] in XSD_DATATYPES:
             return str(XSD) + text[len(prefix):]
-    raise OntologyError(f"range {reference!r} is not a supported datatype for a datatype property; use one of "
+    raise OntologyError(f"range {shorten(reference)} is not a supported datatype for a datatype property; use one of "
                         f"{', '.join('xsd:' + name for name in XSD_DATATYPES)}")
 
 
 def check_texts(texts: dict[str, str], role: str, required: bool) -> None:
     """Raise OntologyError unless `texts` maps 'en'/'zh' to non-empty text (both when `required`)."""
     if not isinstance(texts, dict):
-        raise OntologyError(f"{role}s must map a language (en, zh) to text, got {texts!r}")
+        raise OntologyError(f"{role}s must map a language (en, zh) to text, got {shorten(texts)}")
     for language, text in texts.items():
         if language not in LANGUAGES:
-            raise OntologyError(f"{role} language {language!r} is not supported; use one of {', '.join(LANGUAGES)}")
+            raise OntologyError(f"{role} language {shorten(language)} is not supported; use one of {', '.join(LANGUAGES)}")
         check_free_text(text, f"{role}@{language}")
     missing = [language for language in LANGUAGES if language not in texts]
     if required and missing:
@@ -1053,21 +1134,51 @@ def find_subclass_cycle(model: OntologyModel) -> list[str]:
     return []
 
 
+# Prefixes that upsertShape declares before the caller's Turtle.
+SHAPE_PREFIX_HEADER = (
+    "@prefix sh: <http://www.w3.org/ns/shacl#> .\n@prefix rdf: <http://www.w3.org/1999/02/22-rdf-syntax-ns#> .\n"
+    "@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .\n@prefix xsd: <http://www.w3.org/2001/XMLSchema#> .\n"
+    "@prefix kg: <https://w3id.org/kg-service/ontology#> .\n@prefix kgsh: <https://w3id.org/kg-service/shapes#> .\n")
+# Characters of the caller's line shown on each side of a Turtle syntax error.
+SYNTAX_CONTEXT_LENGTH = 40
+
+
 def parse_shape_turtle(turtle: str) -> Graph:
     """Parse SHACL shapes written in Turtle; the prefixes sh, rdf, rdfs, xsd, kg and kgsh are predeclared."""
     check_free_text(turtle, "shape")
-    header = ("@prefix sh: <http://www.w3.org/ns/shacl#> .\n@prefix rdf: <http://www.w3.org/1999/02/22-rdf-syntax-ns#> .\n"
-              "@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .\n@prefix xsd: <http://www.w3.org/2001/XMLSchema#> .\n"
-              "@prefix kg: <https://w3id.org/kg-service/ontology#> .\n@prefix kgsh: <https://w3id.org/kg-service/shapes#> .\n")
     graph = Graph()
     try:
-        graph.parse(data=header + turtle, format="turtle")
+        graph.parse(data=SHAPE_PREFIX_HEADER + turtle, format="turtle")
     except Exception as error:  # noqa: BLE001 - rdflib raises several exception types for bad Turtle
-        raise OntologyError(f"shape is not valid Turtle: {error}; fix the text and try again") from None
+        raise OntologyError(f"shape is not valid Turtle: {_turtle_error_text(error)}; fix the text and try "
+                            "again") from None
     if not shape_subjects(graph):
         raise OntologyError("shape declares no named sh:NodeShape or sh:PropertyShape; give the shape an IRI "
                             "(for example kgsh:PumpShape a sh:NodeShape)")
     return graph
+
+
+def _turtle_error_text(error: Exception) -> str:
+    """Describe a Turtle parse error by line and column of the caller's text, without the predeclared prefixes.
+
+    rdflib 7's BadSyntax keeps the parsed text as UTF-8 bytes (`_str`), the character offset of the
+    error in that text (`_i`) and the reason (`_why`). Its own message counts the prefix lines and
+    shows bytes reprs, so it is only the fallback for other errors.
+    """
+    data, offset, reason = (getattr(error, name, None) for name in ("_str", "_i", "_why"))
+    if not isinstance(data, bytes) or not isinstance(offset, int) or reason is None:
+        return str(error).replace(SHAPE_PREFIX_HEADER, "")
+    text = data.decode("utf-8", errors="replace")
+    if not text.startswith(SHAPE_PREFIX_HEADER):
+        return str(error)
+    position = min(max(offset - len(SHAPE_PREFIX_HEADER), 0), len(text) - len(SHAPE_PREFIX_HEADER))
+    before = text[len(SHAPE_PREFIX_HEADER):len(SHAPE_PREFIX_HEADER) + position]
+    after = text[len(SHAPE_PREFIX_HEADER) + position:]
+    line_start = before.rsplit("\n", 1)[-1]
+    line_end = after.split("\n", 1)[0]
+    context = (line_start[-SYNTAX_CONTEXT_LENGTH:] + "^" + line_end[:SYNTAX_CONTEXT_LENGTH]).strip()
+    return (f"line {before.count(chr(10)) + 1}, column {len(line_start) + 1}: {str(reason).rstrip('.')} "
+            f"(^ marks the position in \"{context}\")")
 
 
 def shape_subjects(graph: Graph) -> list[URIRef]:

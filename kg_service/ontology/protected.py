@@ -32,6 +32,7 @@ FEATURES: dict[str, str] = {
 PROTECTED_TERMS: dict[str, tuple[str, ...]] = {
     # node labels
     "Alarm": ("rootcause",),
+    "AnomalyEvent": ("anomaly", "rootcause"),
     "Asset": ("anomaly",),
     "Certification": ("design",),
     "Chunk": ("extraction", "rootcause"),
@@ -44,6 +45,7 @@ PROTECTED_TERMS: dict[str, tuple[str, ...]] = {
     "Equipment": ("api", "ask"),
     "Event": ("rootcause",),
     "FailureCause": ("gnn",),
+    "FailureEvent": ("ask", "rootcause"),
     "FailureMode": ("ask", "rootcause"),
     "Nonconformance": ("suppliers",),
     "Part": ("ask", "design", "suppliers"),

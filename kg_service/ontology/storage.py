@@ -19,7 +19,7 @@ from rdflib.namespace import OWL
 from rdflib.plugins.serializers.nt import _quoteLiteral
 from rdflib.term import Node
 
-from kg_service.errors import NotFoundError, OntologyError
+from kg_service.errors import NotFoundError, OntologyConflictError, OntologyError
 from kg_service.graph.store import GraphStore
 from kg_service.ontology.model import KG_ONTOLOGY_IRI, LANGUAGES, OntologyModel
 from kg_service.ontology.schema import ENTITY_LABEL
@@ -103,25 +103,28 @@ def _texts(labels: dict[str, str], definitions: dict[str, str]) -> dict[str, str
 
 
 def store_ontology(store: GraphStore, model: OntologyModel, source: str, change: dict | None = None,
-                   expected_version: int = 0) -> None:
+                   expected_version: int = 0, loaded_at: int | None = None) -> None:
     """Replace the stored copy of `model`'s ontology in one transaction.
 
     With `change` (the properties of an `OntologyChange` node), the replacement is logged as change
     `expected_version + 1` in the same transaction, and it fails when the change log has moved past
     `expected_version` meanwhile. The `Ontology` node keeps the change-log version it was loaded at
-    (`loadedAtVersion`), so a later load can tell whether experts edited it since.
+    (`loadedAtVersion`), so a later load can tell whether experts edited it since. That version is
+    `loaded_at` when given, else the version of this store: a merge that keeps expert edits passes
+    the version of the last full load, so that the edits still count as edits afterwards.
     """
     ensure_schema(store)
     info = model.graph.value(URIRef(model.iri), OWL.versionInfo)
-    loaded_at = expected_version + 1 if change is not None else expected_version
+    if loaded_at is None:
+        loaded_at = expected_version + 1 if change is not None else expected_version
 
     def work(tx) -> int:
         if change is not None:
             latest = tx.run("MATCH (c:OntologyChange {ontology: $iri}) RETURN max(c.version) AS version",
                             iri=model.iri).single()["version"] or 0
             if latest != expected_version:
-                raise OntologyError(f"ontology {model.iri} was edited while it was loaded (change-log version "
-                                    f"{expected_version} -> {latest}); load it again")
+                raise OntologyConflictError(f"ontology {model.iri} was edited while it was loaded (change-log "
+                                            f"version {expected_version} -> {latest}); load it again")
         tx.run("MATCH (o:Ontology {iri: $iri}) OPTIONAL MATCH (o)-[:DECLARES]->(t:OntologyTerm) DETACH DELETE t, o",
                iri=model.iri).consume()
         terms = replace_ontology_terms(tx, model, source)
@@ -129,7 +132,7 @@ def store_ontology(store: GraphStore, model: OntologyModel, source: str, change:
                iri=model.iri, loaded=loaded_at, info=str(info) if info is not None else None).consume()
         if change is not None:
             tx.run("CREATE (c:OntologyChange) SET c = $change, c.version = $version, c.at = datetime()",
-                   change=change, version=loaded_at).consume()
+                   change=change, version=expected_version + 1).consume()
         return terms
 
     terms = store.execute_write(work)

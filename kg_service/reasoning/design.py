@@ -34,7 +34,7 @@ from kg_service.ontology.model import KG, KG_ONTOLOGY_IRI, OntologyModel
 from kg_service.ontology.parsing import parse_ontology_file
 from kg_service.ontology.schema import ENTITY_LABEL, GraphSchema
 from kg_service.ontology.storage import export_ontology
-from kg_service.reasoning.lookup import check_language, display_name, resolve_entity
+from kg_service.reasoning.lookup import LANGUAGES, check_language, display_name, resolve_entity
 from loaders.rdf_instances import INSTANCE_NAMESPACE, instance_iri, instance_key
 
 logger = logging.getLogger(__name__)
@@ -182,6 +182,8 @@ class AppliedConstraint(NamedTuple):
     source_file: str | None
     document: str | None
     document_name: str | None
+    # The label in each language of LANGUAGES; `label` is the one in the requested language.
+    labels: dict[str, str] | None = None
 
 
 class BomItem(NamedTuple):
@@ -225,6 +227,21 @@ def _texts(graph: Graph, subject: Node, predicate: URIRef) -> dict[str, str]:
 
 def _pick(texts: dict[str, str], lang: str) -> str:
     return texts.get(lang) or texts.get("en") or next(iter(texts.values()), "")
+
+
+# A SHACL message template variable, {?value} or {$this}, which pySHACL fills in per validation result.
+_TEMPLATE_VARIABLE = re.compile(r"\{[?$][A-Za-z_][A-Za-z0-9_]*\}")
+# Text that replaces a template variable in a message shown without a focus node.
+TEMPLATE_PLACEHOLDER = "…"
+
+
+def template_text(message: str) -> str:
+    """Return a SHACL message template for reading without a focus node: each {?var} or {$var} becomes "…".
+
+    A listed constraint has no validation result whose values could fill in the variables. A
+    validation report's messages come from pySHACL with the values filled in, and never pass here.
+    """
+    return _TEMPLATE_VARIABLE.sub(TEMPLATE_PLACEHOLDER, message)
 
 
 def _severity_name(value: Node | None) -> str:
@@ -420,13 +437,15 @@ def _shape_constraints(item: BomItem, owners: set[str], schema: GraphSchema, sha
         if shape.applies_to and not set(shape.applies_to) & owners:
             continue
         target_class = matched[0]
-        rules = [ShapeRule(path, severity, _pick(messages, lang)) for path, severity, messages in shape.rules]
+        rules = [ShapeRule(path, severity, template_text(_pick(messages, lang)))
+                 for path, severity, messages in shape.rules]
         severity = min((rule.severity for rule in rules), key=lambda name: SEVERITY_RANK.get(name, 3), default=None)
         found.append(AppliedConstraint(
             constraint=shape.iri, kind="shape", label=_pick(shape.labels, lang) or shape.iri,
             description=_pick(shape.comments, lang) or None, severity=severity, rules=rules, applies_to=item.key,
             applies_to_class=target_class, inherited_from=target_class if target_class != specific else None,
-            via=item.path, source_file=shape.file, document=None, document_name=None))
+            via=item.path, source_file=shape.file, document=None, document_name=None,
+            labels={language: _pick(shape.labels, language) or shape.iri for language in LANGUAGES}))
     return found
 
 
@@ -455,7 +474,8 @@ def _stored_constraints(store: GraphStore, items: list[BomItem], lang: str) -> l
             constraint=row["id"], kind=kind, label=display_name(props, lang) or row["id"],
             description=_limits_text(props), severity=None, rules=[], applies_to=item.key,
             applies_to_class=None, inherited_from=None, via=item.path, source_file=None, document=row["document"],
-            document_name=display_name(row["documentProps"], lang) if row["documentProps"] else None)
+            document_name=display_name(row["documentProps"], lang) if row["documentProps"] else None,
+            labels={language: display_name(props, language) or row["id"] for language in LANGUAGES})
     return list(found.values())
 
 
@@ -468,7 +488,7 @@ def design_constraints(store: GraphStore, target: str, lang: str = "en",
     downwards, PART_OF from parent to child). A shape with kg:appliesTo applies only to those
     entities, to what lies below them and to the designs of those products.
     """
-    check_language(lang)
+    lang = check_language(lang)
     if not target.strip():
         raise QueryError("target must not be empty; pass the key or name of a product, design, part or component")
     _, shapes = active_shapes(store, shapes_files)
@@ -865,7 +885,7 @@ def check_design(store: GraphStore, design: DesignInput, lang: str = "en",
     Without `core_file` the check reads the stored (edited) kg-core ontology. Without
     `shapes_files` it reads the stored shapes. Each falls back to its file when nothing is stored.
     """
-    check_language(lang)
+    lang = check_language(lang)
     shapes, _ = active_shapes(store, shapes_files)
     source = (", ".join(str(file) for file in shapes_files) if shapes_files is not None
               else _shapes_source(store))
@@ -889,7 +909,7 @@ def validate_rdf(data_file: Path, shapes_file: Path, lang: str = "en", inference
     `inference` is pySHACL's (none, rdfs, owlrl, both); `ontology_file`, when given, is mixed
     into the data graph, so that sh:targetClass and sh:class follow its rdfs:subClassOf axioms.
     """
-    check_language(lang)
+    lang = check_language(lang)
     if inference not in {"none", "rdfs", "owlrl", "both"}:
         raise QueryError(f"inference must be none, rdfs, owlrl or both, got {inference!r}")
     try:
