@@ -23,7 +23,7 @@ import asyncio
 import logging
 import threading
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timezone
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -340,7 +340,10 @@ def _join_tables(pages: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _date_text(value: str | date | None, name: str) -> str | None:
     """Return a date argument as ISO text. Text is passed on as it is, because the server validates it."""
-    if isinstance(value, datetime) and value.tzinfo is None and value.time() == time(0):
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        # The server reads an aware date-time in UTC, so midnight UTC is that date, as it is there.
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    if isinstance(value, datetime) and value.time() == time(0):
         # Midnight is the date itself, as pandas Timestamps of dates (the `date` column of
         # failure_history) are.
         return value.date().isoformat()
@@ -365,13 +368,19 @@ def _moment_text(value: str | date | None) -> str | None:
     raise QueryError(f"a time bound must be text, a date or a date-time, got {type(value).__name__} {value!r}")
 
 
-def _check_lang(lang: Any) -> None:
-    """Raise QueryError unless `lang` is a language that entity names are read in."""
-    if lang not in LANGUAGES:
-        raise QueryError(f"lang must be one of {', '.join(LANGUAGES)}, got {lang!r}")
+def _check_lang(lang: Any) -> str:
+    """Return the language ("en" or "zh") that `lang` names, as the server reads it, or raise QueryError.
+
+    Case does not matter, and a tag with a region ("zh-CN", "en_US") names its language.
+    """
+    base = lang.strip().lower().replace("_", "-").split("-")[0] if isinstance(lang, str) else None
+    if base not in LANGUAGES:
+        raise QueryError(f"lang must be one of {', '.join(LANGUAGES)}, got {lang!r}; case does not matter, and a "
+                         "tag with a region such as zh-CN names its language")
+    return base
 
 
-def _check_history_arguments(asset: Any, limit: Any, lang: Any) -> None:
+def _check_history_arguments(asset: Any, limit: Any, lang: Any) -> str:
     """Raise QueryError for a failure-history argument of the wrong type or out of range, before any request."""
     if not isinstance(asset, str) or not asset.strip():
         raise QueryError(f"asset must be an asset key or name as non-empty text, such as 'AC-3', got "
@@ -382,7 +391,7 @@ def _check_history_arguments(asset: Any, limit: Any, lang: Any) -> None:
                          f"{type(limit).__name__} {limit!r}")
     if limit is not None and limit < 1:
         raise QueryError(f"limit must be at least 1, or None for every work order, got {limit}")
-    _check_lang(lang)
+    return _check_lang(lang)
 
 
 def _label(entity: dict[str, Any] | None, lang: str = "en") -> str | None:
@@ -514,7 +523,10 @@ class _Http:
             raise GraphStoreError(f"cannot reach the GraphQL API at {self.url}: {error}; start it with "
                                   "'kg-service serve' or pass the right url") from None
         if response.status_code == 401:
-            raise ConfigurationError(f"the GraphQL API at {self.url} rejected the credential: {response.text[:200]}")
+            from kg_service.api.auth import AuthenticationError
+
+            raise AuthenticationError(f"the GraphQL API at {self.url} rejected the credential: "
+                                      f"{response.text[:500]}")
         try:
             payload = response.json()
         except ValueError:
@@ -638,7 +650,11 @@ class KGClient:
         return self.execute(ENTITY_QUERY, id=key)["entity"]
 
     def search(self, text: str, lang: str = "en", of_class: str | None = None, limit: int = 50) -> pd.DataFrame:
-        """Return entities whose name in `lang` contains `text`: id, classes, en, zh."""
+        """Return entities whose name in any language contains `text`, ignoring case: id, classes, en, zh.
+
+        `lang` ("en" or "zh", any case) is passed on to the server, where it picks the label language.
+        """
+        lang = _check_lang(lang)
         nodes = self.execute(SEARCH_QUERY, text=text, lang=lang, ofClass=of_class, first=min(limit, PAGE_SIZE),
                              after=None)["entities"]["edges"]
         return pd.DataFrame([{"id": edge["node"]["id"], "classes": edge["node"]["classes"], "en": edge["node"]["en"],
@@ -653,7 +669,7 @@ class KGClient:
         within them. A date-time raises QueryError, because work orders carry only a date. So do an
         `asset` that is not text, a `limit` below 1 and a `lang` other than "en" or "zh".
         """
-        _check_history_arguments(asset, limit, lang)
+        lang = _check_history_arguments(asset, limit, lang)
         rows = []
         for node in self._work_orders(asset, failures_only, _date_text(since, "since"), _date_text(until, "until")):
             rows.append({"id": node["id"], "date": pd.to_datetime(node["date"]), "order_type": node["orderType"],
@@ -700,7 +716,7 @@ class KGClient:
         """
         if not 1 <= limit <= MAX_CANDIDATES:
             raise QueryError(f"limit must be between 1 and {MAX_CANDIDATES}, got {limit}")
-        _check_lang(lang)
+        lang = _check_lang(lang)
         arguments = {"asset": asset, "failureMode": failure_mode, "symptom": symptom, "event": event,
                      "events": events, "since": _moment_text(since), "until": _moment_text(until),
                      "windowDays": window_days}

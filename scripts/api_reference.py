@@ -32,8 +32,44 @@ Regenerate both with:
 .venv/bin/python scripts/api_reference.py
 ```
 
-Every field that returns a label takes `lang` ("en" or "zh"). Errors come back in the `errors`
-list of the response with a message that names the invalid argument and what to pass instead.
+Every field that returns a label takes `lang`: "en" or "zh" in any case, or a language tag with a
+region such as "zh-CN". Without `lang`, a label is English, with three exceptions: the label of an
+entity that `entities` returned follows that query's `lang`, a design constraint's label follows
+the `lang` of `designConstraints`, and a citation's label follows the language of the answer.
+Errors come back in the `errors` list of the response with a message that names the invalid
+argument and what to pass instead.
+
+`entities` matches `text` against the source, English and Chinese names of every entity, ignoring
+case, whatever `lang` is. `lang` only picks the language of the labels.
+
+Arguments that take a date or a time (`since` and `until` of `failureHistory` and `rootCauses`)
+take ISO 8601, a date such as 2024-05-01 or a date-time such as 2024-05-01T08:30:00. A date-time
+with Z or an offset such as +08:00 is converted to UTC. One without either is taken as UTC, because
+the loaders store times in UTC. `failureHistory` filters work-order dates, so there a date-time
+must be midnight UTC (2024-05-01T00:00:00Z, 2024-05-01T08:00:00+08:00), and another time of day is
+rejected.
+
+## Error codes and roles
+
+Each error has an `extensions.code`: the kg-service error class (`QueryError`, `NotFoundError`,
+`AuthorizationError`, ...), `QueryCostError` or `QueryLimitError` for a request over a limit,
+`GRAPHQL_PARSE_FAILED`, `GRAPHQL_VALIDATION_FAILED`, `BAD_USER_INPUT` for a variable of the wrong
+type, `OPERATION_RESOLUTION_FAILURE` for several operations without `operationName`,
+`GraphUnavailableError` (retry later) or `INTERNAL_SERVER_ERROR` for a masked unexpected error.
+
+A request without a credential gets the role in `KG_ANONYMOUS_ROLE` (`reader` by default). A
+credential is an API key or a JWT, sent as `Authorization: Bearer <credential>` or as
+`X-API-Key: <credential>`. A credential that is rejected (empty, unknown, expired, or two different
+ones in the two headers) fails the whole request with HTTP 401, a plain-text message and a
+`WWW-Authenticate` header, before GraphQL runs. A field above the request's role fails with the
+code `AuthorizationError`. Each role can do everything that the roles above it in this table can:
+
+| role | adds |
+|---|---|
+| `reader` | every query except `ontologyChanges` |
+| `analyst` | `ontologyChanges` |
+| `ontology-editor` | every mutation (`addClass`, `addProperty`, `renameTerm`, `relabelTerm`, `deprecateTerm`, `setDomainRange`, `moveClass`, `upsertShape`) |
+| `admin` | nothing in the API; API keys are managed with `kg-service apikey` on the server, which needs access to its state folder, not a role |
 
 ## Paging
 
@@ -44,13 +80,19 @@ arguments are `first` (1 to 200 unless the field's description gives another max
 the range is rejected with a message that names the field and the value) and `after` (the `endCursor`
 of the previous page). A cursor is opaque.
 
-Entities, work orders, ontology terms and ontology changes page by key in Cypher. A failure-history
-cursor also carries a hash of the asset, the failures-only filter and the date window. Lists that a
-resolver computes in full (rankings, evidence, design checks, the lists of one work order, event,
-shape or answer) page by position. Their cursor carries a fingerprint of the field and the request
-arguments, and for a list of one item also that item's key. A cursor of another list, another item or
-a request with other arguments is therefore rejected. Each such request computes the whole list
-again, so the ranks and scores on a page are those of the unpaged list.
+Entities, work orders, ontology terms, ontology changes and supplier KPIs page by key. Each cursor
+carries the sort key of its item and a fingerprint of the field and of the arguments that define
+the list: `text` and `ofClass` of `entities` (not `lang`, which changes only the labels),
+`ontology` of `ontologyChanges`. A failure-history cursor carries a hash of the asset, the
+failures-only filter and the date window. Lists that a resolver computes in full (rankings,
+evidence, design checks, the lists of one work order, event, shape or answer) page by position.
+Their cursor carries a fingerprint of the field and the request arguments, and for a list of one
+item also that item's key. Each such request computes the whole list again, so the ranks and scores
+on a page are those of the unpaged list.
+
+A cursor of another list, another item or a request with other arguments is rejected, with an
+error that says to restart from the first page (omit `after`). So is a cursor longer than 4096
+characters, because this API issues none that long.
 
 `SupplierRankingResult.tables(first, after)` pages the same way by supplier rows, without edges: a
 page has `totalCount`, `pageInfo` and the table rows of its suppliers.

@@ -515,9 +515,15 @@ def test_empty_page_keeps_total(client):
     assert past_end["totalCount"] == page["totalCount"]
 
 
-def test_root_causes_rejects_offset(client):
-    body = graphql(client, '{ rootCauses(asset: "AC-3", since: "2025-06-01T00:00:00Z") { targetWorkOrders } }')
-    assert "without a time-zone offset" in body["errors"][0]["message"]
+def test_root_causes_offset_converted_to_utc(client):
+    """Event times are stored in UTC, so a bound with Z or an offset is converted to UTC rather than rejected."""
+    query = 'query($since: String) { rootCauses(asset: "AC-3", since: $since) { targetWorkOrders } }'
+    naive = graphql(client, query, since="2025-06-01T00:00:00")
+    assert "errors" not in naive
+    for since in ("2025-06-01T00:00:00Z", "2025-06-01T08:00:00+08:00"):
+        body = graphql(client, query, since=since)
+        assert "errors" not in body, body
+        assert body["data"] == naive["data"]
 
 
 def test_root_causes_rejects_reversed_window(client):

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from kg_service.api.app import create_app
-from kg_service.api.auth import AuthorizationError
+from kg_service.api.auth import AuthenticationError, AuthorizationError
 from kg_service.client import LANGUAGES, KGClient
 from kg_service.errors import ConfigurationError, NotFoundError, QueryError
 from kg_service.ontology.editing import OntologyEditor
@@ -254,7 +254,7 @@ def test_failure_history_accepts_date_objects(direct):
 
 def test_wrong_key_rejected(server_url):
     with KGClient(url=server_url, api_key="not-a-key") as client:
-        with pytest.raises(ConfigurationError):
+        with pytest.raises(AuthenticationError):
             client.entity("equipment:sample-plant:ac-3")
 
 

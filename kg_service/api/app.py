@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -12,17 +13,18 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLRequestData
+from strawberry.types import ExecutionResult
 
-from cross_web import HTTPException
-
-from kg_service.api.auth import ApiKeyStore, AuthenticationError, Authenticator
+from kg_service.api.auth import ApiKeyStore, AuthenticationError, Authenticator, RejectedCredential
 from kg_service.api.json_post import answer_json_post, is_json_post, view_supports_short_path
 from kg_service.api.loaders import entity_loader
 from kg_service.api.graphiql import ASSET_ROUTE, assets_dir, assets_installed, offline_page
+from kg_service.api.operation_choice import missing_operation_name
 from kg_service.api.schema import build_schema
 from kg_service.config import Settings
 from kg_service.graph.async_reader import AsyncGraphReader
@@ -34,6 +36,9 @@ logger = logging.getLogger(__name__)
 ACCESS_LOGGER = "uvicorn.access"
 
 GRAPHQL_PATH = "/graphql"
+
+# /health needs no credential, so its response names no server address. The log records the cause.
+HEALTH_ERROR_MESSAGE = "the graph database is not available; the server log names the cause"
 
 
 class SchemaCache:
@@ -93,6 +98,27 @@ class KGGraphQL(GraphQL):
         else:
             await super().__call__(scope, receive, send)
 
+    async def run(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run strawberry's view, returning 401 with a WWW-Authenticate header for a rejected credential.
+
+        strawberry turns an HTTPException into a plain-text response without headers.
+        """
+        try:
+            return await super().run(request, *args, **kwargs)
+        except RejectedCredential as error:
+            if self.is_websocket_request(request):
+                raise
+            return PlainTextResponse(error.reason, status_code=error.status_code, headers=error.headers)
+
+    async def execute_single(self, request: Any, request_adapter: Any, sub_response: Any, context: Any,
+                             root_value: Any, request_data: GraphQLRequestData) -> ExecutionResult:
+        """Execute one operation, or reject a document that has several operations and no operationName."""
+        error = missing_operation_name(request_data.query, request_data.operation_name)
+        if error is not None:
+            return ExecutionResult(data=None, errors=[error])
+        return await super().execute_single(request, request_adapter, sub_response, context, root_value,
+                                            request_data)
+
     @property
     def graphql_ide_html(self) -> str:
         html = super().graphql_ide_html
@@ -103,7 +129,7 @@ class KGGraphQL(GraphQL):
             principal = self.authenticator.principal(request.headers)
         except AuthenticationError as error:
             # A credential that was sent but is invalid fails the whole request, reads included.
-            raise HTTPException(401, str(error)) from None
+            raise RejectedCredential(error) from None
         return {"request": request, "response": response, "store": self.store, "reader": self.reader,
                 "schema_cache": self.schema_cache, "authenticator": self.authenticator, "principal": principal,
                 "entity_loader": entity_loader(self.store, self.reader)}
@@ -174,10 +200,12 @@ def create_app(settings: Settings, store: GraphStore | None = None, access_log: 
 
     async def health(request: Request) -> JSONResponse:
         try:
-            store.verify()
+            await asyncio.to_thread(store.verify)
         except Exception as error:  # noqa: BLE001 - the health check reports any failure
-            return JSONResponse({"status": "error", "neo4j": str(error)}, status_code=503)
-        return JSONResponse({"status": "ok", "neo4j": store.uri})
+            logger.warning("health check failed: %s", error)
+            return JSONResponse({"status": "error", "neo4j": "unavailable", "message": HEALTH_ERROR_MESSAGE},
+                                status_code=503)
+        return JSONResponse({"status": "ok", "neo4j": "available"})
 
     async def root(request: Request) -> RedirectResponse:
         return RedirectResponse("/graphql")

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+from cross_web import HTTPException
 from strawberry.permission import BasePermission
 from strawberry.types import Info
 
@@ -35,13 +36,28 @@ logger = logging.getLogger(__name__)
 ROLES = ("reader", "analyst", "ontology-editor", "admin")
 KEY_PREFIX = "kgs_"
 
+CREDENTIAL_HINT = ("send 'Authorization: Bearer <API key or JWT>' or 'X-API-Key: <API key or JWT>', or neither "
+                   "header for the anonymous role")
 
-class AuthenticationError(KGServiceError):
-    """A credential was given but is invalid, expired or revoked."""
+# The realm of the WWW-Authenticate header of a rejected request.
+REALM = "kg-service"
 
 
 class AuthorizationError(KGServiceError):
-    """The request's role is too low for a field."""
+    """The request may not run: its role is too low for a field, or its credential was rejected."""
+
+
+class AuthenticationError(AuthorizationError):
+    """A credential was sent but is empty, malformed, invalid, expired or revoked.
+
+    `error` is the RFC 6750 error code of the `WWW-Authenticate` header: `invalid_request` for a
+    malformed request (an empty credential, two credentials, another scheme), `invalid_token` for
+    a credential that is well formed but not accepted.
+    """
+
+    def __init__(self, message: str, error: str = "invalid_token") -> None:
+        super().__init__(message)
+        self.error = error
 
 
 @dataclass(frozen=True)
@@ -160,16 +176,21 @@ class Authenticator:
         self.jwt_issuer = jwt_issuer
 
     def principal(self, headers: Any) -> Principal:
-        token = headers.get("x-api-key")
-        authorization = headers.get("authorization", "")
-        if not token and authorization.lower().startswith("bearer "):
-            token = authorization[7:].strip()
-        elif not token and authorization.strip():
-            # A credential in another scheme (Basic, Digest) must not fall back to the anonymous role.
-            scheme = authorization.split(" ", 1)[0][:20]
-            raise AuthenticationError(f"unsupported Authorization scheme {scheme!r}; send 'Bearer <API key or JWT>' "
-                                      "or the X-API-Key header")
-        if not token:
+        """Return the sender of a request; raise AuthenticationError for a credential that was sent but is rejected.
+
+        A header that is present but empty counts as a credential that was sent, so a client whose
+        key is unset fails instead of silently getting the anonymous role.
+        """
+        api_key = headers.get("x-api-key")
+        bearer = self._bearer_token(headers.get("authorization"))
+        if api_key is not None and not api_key.strip():
+            raise AuthenticationError(f"the X-API-Key header is empty; {CREDENTIAL_HINT}", "invalid_request")
+        if api_key is not None and bearer is not None and api_key.strip() != bearer:
+            logger.warning("rejected a request with two different credentials (Authorization and X-API-Key)")
+            raise AuthenticationError("the request has two different credentials, one in Authorization and one in "
+                                      "X-API-Key; send one credential in one of the two headers", "invalid_request")
+        token = api_key.strip() if api_key is not None else bearer
+        if token is None:
             return Principal("anonymous", self.anonymous_role, False)
         if token.startswith(KEY_PREFIX):
             principal = self.keys.authenticate(token)
@@ -178,6 +199,23 @@ class Authenticator:
                 raise AuthenticationError("invalid API key: it is unknown or was revoked")
             return principal
         return self._from_jwt(token)
+
+    @staticmethod
+    def _bearer_token(authorization: str | None) -> str | None:
+        """Return the credential of an `Authorization: Bearer` header, or None when the header is absent."""
+        if authorization is None:
+            return None
+        scheme, _, credential = authorization.strip().partition(" ")
+        if not scheme:
+            raise AuthenticationError(f"the Authorization header is empty; {CREDENTIAL_HINT}", "invalid_request")
+        if scheme.lower() != "bearer":
+            # A credential in another scheme (Basic, Digest) must not fall back to the anonymous role.
+            raise AuthenticationError(f"unsupported Authorization scheme {scheme[:20]!r}; {CREDENTIAL_HINT}",
+                                      "invalid_request")
+        if not credential.strip():
+            raise AuthenticationError(f"the Authorization header has the Bearer scheme but an empty credential; "
+                                      f"{CREDENTIAL_HINT}", "invalid_request")
+        return credential.strip()
 
     def _from_jwt(self, token: str) -> Principal:
         if not self.jwt_secret:
@@ -196,10 +234,38 @@ class Authenticator:
         except jwt.InvalidTokenError as error:
             logger.warning("rejected an invalid JWT: %s", error)
             raise AuthenticationError(f"invalid JWT: {error}") from None
+        subject = str(claims["sub"])
+        if not subject.strip():
+            # Every change records the subject as its author, so an empty one is rejected here.
+            logger.warning("rejected a JWT with an empty sub claim")
+            raise AuthenticationError("the JWT's sub claim is empty; issue the token with sub set to the user's "
+                                      "name or id")
         role = claims.get("role", "reader")
         if role not in ROLES:
             raise AuthenticationError(f"the JWT's role {role!r} is not one of {', '.join(ROLES)}")
-        return Principal(str(claims["sub"]), role, True)
+        return Principal(subject, role, True)
+
+
+def www_authenticate(error: AuthenticationError) -> str:
+    """Return the `WWW-Authenticate` header value (RFC 6750) of a request rejected for `error`.
+
+    RFC 6750 allows only printable ASCII without `"` and `\\` in error_description, so other
+    characters are replaced.
+    """
+    description = "".join(character if " " <= character <= "~" and character not in '"\\' else "?"
+                          for character in str(error))
+    return f'Bearer realm="{REALM}", error="{error.error}", error_description="{description}"'
+
+
+class RejectedCredential(HTTPException):
+    """HTTP 401 for a request whose credential was rejected, with its `WWW-Authenticate` header.
+
+    Authentication runs before GraphQL does, so the response is plain text, not a GraphQL error.
+    """
+
+    def __init__(self, error: AuthenticationError) -> None:
+        super().__init__(401, str(error))
+        self.headers = {"WWW-Authenticate": www_authenticate(error)}
 
 
 def request_principal(info: Info) -> Principal:

@@ -106,7 +106,8 @@ class DesignShapeRuleConnection(Connection[DesignShapeRule]):
 class AppliedDesignConstraint:
     constraint: str = strawberry.field(description="Shape IRI, or the key of a DesignConstraint or Specification node")
     kind: str = strawberry.field(description="shape, DesignConstraint or Specification")
-    label: str
+    label_texts: strawberry.Private[dict[str, str]]
+    query_lang: strawberry.Private[str]
     description: str | None
     severity: str | None
     rule_items: strawberry.Private[list[DesignShapeRule]]
@@ -117,6 +118,13 @@ class AppliedDesignConstraint:
     source_file: str | None
     document: str | None = strawberry.field(description="Key of the document that records the constraint")
     document_name: str | None
+
+    @strawberry.field(description="Name of the constraint in the requested language ('en' or 'zh', any case), "
+                                  "else in English, else its key. Without `lang`, the lang of designConstraints "
+                                  "(default en)", metadata={PURE_RESOLVER: True})
+    def label(self, lang: str | None = None) -> str:
+        language = check_language(lang) if lang is not None else self.query_lang
+        return self.label_texts.get(language) or self.label_texts.get("en") or self.constraint
 
     @strawberry.field(description="The rules of the shape: its property constraints, then its SPARQL "
                                   "constraints. A DesignConstraint or Specification node has none",
@@ -165,11 +173,12 @@ class DesignQuery:
                                   "inherited through the class hierarchy and the bill of materials",
                       directives=[Cost(weight=200)])
     async def design_constraints(self, info: Info, target: str, lang: str = "en") -> DesignConstraintsResult:
-        check_language(lang)
+        lang = check_language(lang)
         result = await asyncio.to_thread(design.design_constraints, request_store(info), target, lang)
         schema = await asyncio.to_thread(request_schema, info)
         constraints = [AppliedDesignConstraint(
-            constraint=item.constraint, kind=item.kind, label=item.label, description=item.description,
+            constraint=item.constraint, kind=item.kind, label_texts=item.labels or {lang: item.label},
+            query_lang=lang, description=item.description,
             severity=item.severity, rule_items=[DesignShapeRule(path=rule.path, severity=rule.severity, message=rule.message)
                                            for rule in item.rules],
             applies_to=item.applies_to, applies_to_class=item.applies_to_class, inherited_from=item.inherited_from,
@@ -185,7 +194,7 @@ class DesignQuery:
                       directives=[Cost(weight=2000)])
     async def check_design(self, info: Info, design_input: Annotated[DesignInputType, strawberry.argument(name="design")],
                            lang: str = "en") -> DesignCheckResult:
-        check_language(lang)
+        lang = check_language(lang)
         proposal = to_design_input(design_input)
         report = await asyncio.to_thread(design.check_design, request_store(info), proposal, lang)
         return DesignCheckResult(

@@ -141,7 +141,9 @@ async def answer_json_post(view: "GraphQL", scope: Scope, receive: Receive, send
     try:
         result, sub_response = await _execute(view, request, operation)
     except HTTPException as error:
-        await PlainTextResponse(error.reason, status_code=error.status_code)(scope, receive, send)
+        # A rejected credential (auth.RejectedCredential) carries its WWW-Authenticate header.
+        headers = getattr(error, "headers", None)
+        await PlainTextResponse(error.reason, status_code=error.status_code, headers=headers)(scope, receive, send)
         return
 
     response_data = await view.process_result(request=request, result=result)

@@ -11,11 +11,18 @@ spread.
 
 `query_limit_extensions` builds the whole set so that strawberry's parser and validation caches
 hit on a repeated query text.
+
+Every error of these checks carries an `extensions.code`: `QueryLimitError` for the depth, token,
+alias and introspection-depth limits, `QueryCostError` for the cost budget, `QueryError` for a
+page size above the maximum, `GRAPHQL_PARSE_FAILED` for a syntax error and
+`GRAPHQL_VALIDATION_FAILED` for any other validation error (an unknown field, a fragment spread
+inside itself).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -27,9 +34,23 @@ from strawberry.extensions import (AddValidationRules, MaxAliasesLimiter, MaxTok
                                    QueryDepthLimiter, SchemaExtension, ValidationCache)
 from strawberry.schema_directive import Location
 
+from kg_service.api.error_codes import COST_CODE, LIMIT_CODE, PARSE_CODE, VALIDATION_CODE, set_code
+from kg_service.errors import QueryError
+from kg_service.reasoning.lookup import MAX_PAGE_SIZE
+
 logger = logging.getLogger(__name__)
 
 PAGE_ARGUMENTS = ("first", "limit")
+
+MAX_TOKENS = 2000
+
+# The code of a page size above the maximum, as paging.check_first raises it.
+PAGE_SIZE_CODE = QueryError.__name__
+
+# The messages of the limits that strawberry 0.341 and graphql-core 3.3 report without a code:
+# QueryDepthLimiter, MaxAliasesLimiter, the parser's max_tokens and MaxIntrospectionDepthRule.
+LIMIT_MESSAGES = re.compile(r"exceeds maximum operation depth of \d+$|^\d+ aliases found\. Allowed: \d+$"
+                            r"|Document contains more than \d+ tokens|^Maximum introspection depth exceeded")
 
 STRAWBERRY_DEFINITION = "strawberry-definition"
 
@@ -102,12 +123,14 @@ def _page_size(field: FieldNode, field_def: GraphQLField | None, variables: dict
         if argument.name.value not in PAGE_ARGUMENTS:
             continue
         value = argument.value
+        # A page size above MAX_PAGE_SIZE costs MAX_PAGE_SIZE, because the field rejects it with a
+        # range error that names the field before it reads anything.
         if isinstance(value, IntValueNode):
-            return max(1, int(value.value))
+            return min(max(1, int(value.value)), MAX_PAGE_SIZE)
         if isinstance(value, VariableNode):
             size = variable_page_size(variables.get(value.name.value))
             if size is not None:
-                return max(1, size)
+                return min(max(1, size), MAX_PAGE_SIZE)
     # A page argument left out of the query costs its schema default (a connection's first=20).
     # NOTE: a list without a page argument counts as one item. Such lists are short value lists of one
     # item (an entity's classes, a path's nodes, a score's components by source).
@@ -177,6 +200,56 @@ def operation_cost(schema: GraphQLSchema | None, document: DocumentNode, operati
                and (operation_name is None or (definition.name and definition.name.value == operation_name)))
 
 
+def _argument_size(value: Any, variables: dict[str, Any]) -> int | None:
+    """Return the Int of a page argument's literal or variable, or None when it has none."""
+    if isinstance(value, IntValueNode):
+        return int(value.value)
+    if isinstance(value, VariableNode):
+        return variable_page_size(variables.get(value.name.value))
+    return None
+
+
+def oversized_page(selection_set: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode],
+                   variables: dict[str, Any], spread: frozenset[str] = frozenset()) -> tuple[str, int] | None:
+    """Return the name and page size of the first field whose `first` or `limit` exceeds MAX_PAGE_SIZE, or None."""
+    if selection_set is None:
+        return None
+    for selection in selection_set.selections:
+        found = None
+        if isinstance(selection, FieldNode):
+            for argument in selection.arguments or ():
+                if argument.name.value not in PAGE_ARGUMENTS:
+                    continue
+                size = _argument_size(argument.value, variables)
+                if size is not None and size > MAX_PAGE_SIZE:
+                    return selection.name.value, size
+            found = oversized_page(selection.selection_set, fragments, variables, spread)
+        elif isinstance(selection, InlineFragmentNode):
+            found = oversized_page(selection.selection_set, fragments, variables, spread)
+        elif isinstance(selection, FragmentSpreadNode):
+            name = selection.name.value
+            if name in fragments and name not in spread:
+                found = oversized_page(fragments[name].selection_set, fragments, variables, spread | {name})
+        if found is not None:
+            return found
+    return None
+
+
+def _operation_oversized_page(document: DocumentNode, operation_name: str | None,
+                              variables: dict[str, Any]) -> tuple[str, int] | None:
+    """Return the first oversized page (see `oversized_page`) of the operations that `operation_name` selects."""
+    fragments = {definition.name.value: definition for definition in document.definitions
+                 if isinstance(definition, FragmentDefinitionNode)}
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode) and (
+                operation_name is None or (definition.name and definition.name.value == operation_name)):
+            found = oversized_page(definition.selection_set, fragments,
+                                   _variables_with_defaults(definition, variables))
+            if found is not None:
+                return found
+    return None
+
+
 def _shown(cost: int) -> str:
     """Return a cost as text, shortened where a huge page size made it longer than a message should be."""
     return str(cost) if cost < 10**15 else "over 10^15"
@@ -203,15 +276,67 @@ class QueryCostLimiter(SchemaExtension):
             cost = operation_cost(getattr(context.schema, "_schema", None), document, context.operation_name,
                                   context.variables or {})
             if cost > self.max_cost:
-                logger.warning("rejected a GraphQL query of cost %s (budget %d)", _shown(cost), self.max_cost)
-                context.pre_execution_errors = [GraphQLError(
-                    f"query cost {_shown(cost)} exceeds the budget of {self.max_cost}; request fewer items with "
-                    "smaller first/limit values, fewer aliases or less nesting", extensions={"code": "QueryCostError"})]
+                context.pre_execution_errors = [self._error(document, context.operation_name,
+                                                            context.variables or {}, cost)]
+        yield
+
+    def _error(self, document: DocumentNode, operation_name: str | None, variables: dict[str, Any],
+               cost: int) -> GraphQLError:
+        """Return the error of a query over the budget: the range error of an oversized page first, if it has one."""
+        oversized = _operation_oversized_page(document, operation_name, variables)
+        if oversized is not None:
+            field, size = oversized
+            logger.warning("rejected a GraphQL query with first %d on %s", size, field)
+            # The same message as paging.check_first, which the field itself raises.
+            return GraphQLError(f"first of {field} must be between 1 and {MAX_PAGE_SIZE}, got {size}",
+                                extensions={"code": PAGE_SIZE_CODE})
+        logger.warning("rejected a GraphQL query of cost %s (budget %d)", _shown(cost), self.max_cost)
+        return GraphQLError(f"query cost {_shown(cost)} exceeds the budget of {self.max_cost}; request fewer items "
+                            "with smaller first values, fewer aliases or less nesting",
+                            extensions={"code": COST_CODE})
+
+
+class CodedParserCache(ParserCache):
+    """strawberry's ParserCache, with an `extensions.code` on a syntax error or a token limit error.
+
+    Usage::
+
+        strawberry.Schema(query=Query, extensions=[lambda: CodedParserCache(maxsize=256)])
+    """
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        try:
+            context.graphql_document = self.cached_parse_document(context.query, **context.parse_options)
+        except GraphQLError as error:
+            set_code(error, LIMIT_CODE if LIMIT_MESSAGES.search(error.message) else PARSE_CODE)
+            raise
         yield
 
 
-def query_limit_extensions(max_depth: int = 10, max_tokens: int = 2000, max_aliases: int = 20, max_cost: int = 10_000,
-                           cache_size: int = 256) -> list[Callable[[], SchemaExtension]]:
+class CodedValidationCache(ValidationCache):
+    """strawberry's ValidationCache, with an `extensions.code` on each validation error.
+
+    The depth, alias and introspection-depth limits get LIMIT_CODE, every other rule VALIDATION_CODE.
+    The cache keeps the same error objects, so a cached result carries its codes.
+
+    Usage::
+
+        strawberry.Schema(query=Query, extensions=[lambda: CodedValidationCache(maxsize=256)])
+    """
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        errors = self.cached_validate_document(context.schema._schema, context.graphql_document,
+                                               context.validation_rules)
+        for error in errors:
+            set_code(error, LIMIT_CODE if LIMIT_MESSAGES.search(error.message) else VALIDATION_CODE)
+        context.pre_execution_errors = errors
+        yield
+
+
+def query_limit_extensions(max_depth: int = 10, max_tokens: int = MAX_TOKENS, max_aliases: int = 20,
+                           max_cost: int = 10_000, cache_size: int = 256) -> list[Callable[[], SchemaExtension]]:
     """Build extension factories for the depth, token, alias and cost limits and the parser and validation caches.
 
     strawberry's ValidationCache keys its results by the document and the tuple of validation
@@ -224,5 +349,5 @@ def query_limit_extensions(max_depth: int = 10, max_tokens: int = 2000, max_alia
     shape_rules = [*QueryDepthLimiter(max_depth=max_depth).validation_rules,
                    *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules]
     return [lambda: AddValidationRules(shape_rules), lambda: MaxTokensLimiter(max_token_count=max_tokens),
-            lambda: ParserCache(maxsize=cache_size), lambda: ValidationCache(maxsize=cache_size),
+            lambda: CodedParserCache(maxsize=cache_size), lambda: CodedValidationCache(maxsize=cache_size),
             lambda: QueryCostLimiter(max_cost=max_cost)]

@@ -21,12 +21,10 @@ from strawberry.types import Info
 
 from kg_service.api.context import request_store
 from kg_service.api.auth import RequireRole, request_principal
-from kg_service.api.paging import keyset_page_info
+from kg_service.api.paging import check_first, decode_key_cursor, encode_key_cursor, fingerprint, keyset_page_info
 from kg_service.api.types import PageInfo
-from kg_service.errors import QueryError
 from kg_service.ontology.editing import ChangeRecord, EditResult, OntologyEditor
 from kg_service.ontology.model import KG_ONTOLOGY_IRI
-from kg_service.reasoning import lookup
 
 logger = logging.getLogger(__name__)
 
@@ -193,16 +191,14 @@ class OntologyEditQuery:
                       description="The change log of an ontology (default the core ontology), oldest first")
     async def ontology_changes(self, info: Info, first: int = 20, after: str | None = None,
                                ontology: str | None = None) -> OntologyChangeConnection:
-        lookup.check_page_size(first)
-        position = lookup.decode_cursor(after)
-        if position is not None and (len(position) != 1 or not isinstance(position[0], int)
-                                     or not 0 <= position[0] < 2**63):
-            raise QueryError(f"invalid cursor {after!r}; pass an endCursor from a previous page")
+        check_first(first, "ontologyChanges")
+        scope = fingerprint("ontologyChanges", {"ontology": ontology or KG_ONTOLOGY_IRI})
+        position = decode_key_cursor(after, scope, "ontologyChanges", (int,))
         editor = OntologyEditor(request_store(info), ontology or KG_ONTOLOGY_IRI)
         _, total = await asyncio.to_thread(editor.version)
         after_version = position[0] if position else 0
         records = await asyncio.to_thread(editor.history, None, first + 1, after_version)
-        edges = [OntologyChangeEdge(cursor=lookup.encode_cursor([record.version]), node=_change(record))
+        edges = [OntologyChangeEdge(cursor=encode_key_cursor(scope, [record.version]), node=_change(record))
                  for record in records[:first]]
         return OntologyChangeConnection(total_count=total, edges=edges,
                                         page_info=keyset_page_info(edges, len(records) > first, after))

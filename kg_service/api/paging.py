@@ -7,8 +7,11 @@ taken from another field, or from a request with other arguments, is therefore r
 instead of silently pointing into a different list.
 
 `entityEvidence` uses the same cursors with an offset in Cypher. Lists that Cypher pages by
-key (entities, work orders, ontology terms) keep their keyset cursors from
-`kg_service.reasoning.lookup`.
+key (entities, ontology terms, ontology changes, supplier KPIs) use keyset cursors: base64 of
+`[scope, key]`, where the key is the sort key of the last item and the scope is the same
+fingerprint. A failure-history cursor comes from `kg_service.reasoning.lookup` and carries a
+hash of its asset, filter and window. Every decoder rejects a cursor longer than
+`lookup.MAX_CURSOR_LENGTH` before it decodes it.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any, Generic, TypeVar
 import strawberry
 
 from kg_service.errors import QueryError
-from kg_service.reasoning.lookup import MAX_PAGE_SIZE, shorten
+from kg_service.reasoning.lookup import MAX_PAGE_SIZE, check_cursor_length, shorten
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +37,9 @@ T = TypeVar("T")
 FINGERPRINT_LENGTH = 16
 # Larger positions come only from forged cursors; Cypher parameters are 64-bit integers.
 MAX_POSITION = 2**31
+MAX_KEY_INTEGER = 2**63
+
+RESTART_HINT = "restart from the first page (omit after)"
 
 
 @strawberry.type(description="Where a page starts and ends and whether items come before and after it")
@@ -109,6 +115,56 @@ def encode_cursor(scope: str, position: int) -> str:
     return base64.urlsafe_b64encode(text.encode("utf-8")).decode("ascii")
 
 
+def _cursor_values(cursor: str, field: str) -> Any:
+    """Return the decoded JSON of a cursor, or None when it is not base64 of JSON.
+
+    Raises QueryError for a cursor longer than any cursor that this API issues.
+    """
+    check_cursor_length(cursor, f"after of {field}")
+    try:
+        # validate=True rejects characters outside the URL-safe alphabet, so each position has one cursor.
+        return json.loads(base64.b64decode(cursor.encode("ascii"), altchars=b"-_", validate=True))
+    except (ValueError, UnicodeError, binascii.Error, RecursionError):
+        return None
+
+
+def _is_position(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < MAX_POSITION
+
+
+def _key_part_valid(value: Any, expected: type) -> bool:
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < MAX_KEY_INTEGER
+    return isinstance(value, expected)
+
+
+def _issued_scope(values: Any) -> str | None:
+    """Return the scope of a decoded cursor that has the form of one this API issues, else None.
+
+    The forms are `[scope, position]` and `[scope, [key parts]]`, with text or integer key parts.
+    """
+    if not (isinstance(values, list) and len(values) == 2 and isinstance(values[0], str)):
+        return None
+    body = values[1]
+    if _is_position(body):
+        return values[0]
+    if isinstance(body, list) and body and all(_key_part_valid(part, str) or _key_part_valid(part, int)
+                                               for part in body):
+        return values[0]
+    return None
+
+
+def _invalid_cursor(cursor: str, field: str) -> QueryError:
+    return QueryError(f"invalid cursor {shorten(cursor)} in after of {field}; pass an endCursor that {field} "
+                      f"returned, or {RESTART_HINT}")
+
+
+def _foreign_cursor(cursor: str, field: str) -> QueryError:
+    return QueryError(f"cursor {shorten(cursor)} in after of {field} belongs to another list or to a request with "
+                      f"other arguments; {RESTART_HINT}, or pass an endCursor that {field} returned for the same "
+                      "arguments")
+
+
 def decode_cursor(cursor: str | None, scope: str, field: str) -> int:
     """Return the position after which the next page starts (-1 without a cursor).
 
@@ -117,20 +173,45 @@ def decode_cursor(cursor: str | None, scope: str, field: str) -> int:
     """
     if cursor is None:
         return -1
-    try:
-        # validate=True rejects characters outside the URL-safe alphabet, so each position has one cursor.
-        values = json.loads(base64.b64decode(cursor.encode("ascii"), altchars=b"-_", validate=True))
-    except (ValueError, UnicodeError, binascii.Error, RecursionError):
-        values = None
-    valid = (isinstance(values, list) and len(values) == 2 and isinstance(values[0], str)
-             and isinstance(values[1], int) and not isinstance(values[1], bool) and 0 <= values[1] < MAX_POSITION)
-    if not valid:
-        raise QueryError(f"invalid cursor {shorten(cursor)} in after of {field}; pass an endCursor that "
-                         f"{field} returned")
-    if values[0] != scope:
-        raise QueryError(f"cursor {shorten(cursor)} in after of {field} belongs to another list or to a request "
-                         f"with other arguments; pass an endCursor that {field} returned for the same arguments")
+    values = _cursor_values(cursor, field)
+    issued_scope = _issued_scope(values)
+    if issued_scope is None:
+        raise _invalid_cursor(cursor, field)
+    if issued_scope != scope:
+        raise _foreign_cursor(cursor, field)
+    if not _is_position(values[1]):
+        raise _invalid_cursor(cursor, field)
     return values[1]
+
+
+def encode_key_cursor(scope: str, key: Sequence[str | int]) -> str:
+    """Return the opaque keyset cursor of the item with sort key `key` in the list `scope`."""
+    text = json.dumps([scope, list(key)], ensure_ascii=False)
+    return base64.urlsafe_b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def decode_key_cursor(cursor: str | None, scope: str, field: str,
+                      key_types: Sequence[type]) -> list[str | int] | None:
+    """Return the sort key after which the next keyset page starts, or None without a cursor.
+
+    `key_types` is the type of each part of the key (str or int). Raises QueryError for a cursor
+    that this API did not issue, and for a cursor of another list or of the same field with other
+    arguments, because its key would point into a list that it was not taken from.
+    """
+    if cursor is None:
+        return None
+    values = _cursor_values(cursor, field)
+    issued_scope = _issued_scope(values)
+    if issued_scope is None:
+        raise _invalid_cursor(cursor, field)
+    if issued_scope != scope:
+        raise _foreign_cursor(cursor, field)
+    key = values[1]
+    valid = (isinstance(key, list) and len(key) == len(key_types)
+             and all(_key_part_valid(value, expected) for value, expected in zip(key, key_types)))
+    if not valid:
+        raise _invalid_cursor(cursor, field)
+    return key
 
 
 def slice_page(items: Sequence[T], first: int, after: str | None, scope: str, field: str,

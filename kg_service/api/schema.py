@@ -27,11 +27,14 @@ from kg_service.api.types import (Entity, EntityConnection, EntityEdge, Evidence
                                   WorkOrderEdge)
 from kg_service.api import features
 from kg_service.api.context import read, request_schema_async, request_store
+from kg_service.api.error_codes import INTERNAL_CODE, set_code, set_missing_code
 from kg_service.api.execution import executor_for
 from kg_service.api.limits import Cost, QueryCostLimiter, query_limit_extensions
-from kg_service.api.paging import PageInfo, keyset_page_info
+from kg_service.api.paging import (PageInfo, check_first, decode_key_cursor, encode_key_cursor, fingerprint,
+                                   keyset_page_info)
 from kg_service.api.prepared import PreparedOperations, RecordPreparedOperation
-from kg_service.errors import GraphUnavailableError, KGServiceError
+from kg_service.errors import GraphUnavailableError, KGServiceError, QueryError
+from kg_service.ontology.suggestions import check_class_name
 from kg_service.reasoning import lookup
 from kg_service.reasoning.rootcause import ASSET_CLASSES, MAX_CANDIDATES, RootCauseQuery, rank_causes
 
@@ -49,12 +52,13 @@ PREPARED_PATH_EXTENSIONS = (AddValidationRules, MaxTokensLimiter, ParserCache, V
                             MaskErrors, RecordPreparedOperation)
 
 # The total counts every match, so it is the same on every page; the rows are one page after the cursor.
+# The text matches the source, English and Chinese names alike, ignoring case; `lang` picks only the label.
 ENTITY_SEARCH_QUERY = """
 WITH toLower($text) AS needle
 MATCH (n:Entity)
 WHERE ($class IS NULL OR $class IN labels(n))
-  AND (CASE $lang WHEN 'zh' THEN n.nameZh CONTAINS $text OR n.name CONTAINS $text
-       ELSE toLower(coalesce(n.nameEn, '')) CONTAINS needle OR toLower(n.name) CONTAINS needle END)
+  AND (toLower(coalesce(n.name, '')) CONTAINS needle OR toLower(coalesce(n.nameEn, '')) CONTAINS needle
+       OR toLower(coalesce(n.nameZh, '')) CONTAINS needle)
 WITH n ORDER BY n.id
 WITH collect(n) AS found
 WITH size(found) AS total, [n IN found WHERE $after IS NULL OR n.id > $after] AS rest
@@ -111,17 +115,20 @@ def _work_order(row: dict[str, Any]) -> WorkOrder:
                      symptom_items=_entities(row["symptoms"], "Symptom"))
 
 
-async def _term_page(info: Info, query: str, first: int,
-                     after: str | None) -> tuple[list[dict[str, Any]], int, bool, str | None]:
+async def _term_page(info: Info, query: str, first: int, after: str | None,
+                     field: str) -> tuple[list[dict[str, Any]], int, bool, str | None]:
     """Return one keyset page of ontology terms: rows, total count, whether more follow, end cursor."""
-    lookup.check_page_size(first)
-    position = lookup.decode_cursor(after)
-    if position is not None and (len(position) != 2 or not all(isinstance(value, str) for value in position)):
-        raise KGServiceError(f"invalid cursor {lookup.shorten(after)}; pass an endCursor from a previous page")
+    check_first(first, field)
+    position = decode_key_cursor(after, fingerprint(field, {}), field, (str, str))
     result = (await read(info, query, {"first": first, "after": position}))[0]
     rows = result["page"]
-    end_cursor = lookup.encode_cursor([rows[-1]["key"], rows[-1]["iri"]]) if rows else None
+    end_cursor = _term_cursor(field, rows[-1]) if rows else None
     return rows, result["total"], result["remaining"] > len(rows), end_cursor
+
+
+def _term_cursor(field: str, row: dict[str, Any]) -> str:
+    """Return the keyset cursor of an ontology term in the list `field`; the lists take no arguments."""
+    return encode_key_cursor(fingerprint(field, {}), [row["key"], row["iri"]])
 
 
 @strawberry.type
@@ -140,27 +147,31 @@ class CoreQuery:
         rows = await read(info, lookup.WORK_ORDER_QUERY, {"id": str(id)})
         return _work_order(rows[0]) if rows else None
 
-    @strawberry.field(description="Entities whose name contains `text` in the given language, optionally of one class")
+    @strawberry.field(description="Entities whose name in any language (source, English or Chinese name) contains "
+                                  "`text`, ignoring case, optionally of one class, in key order. `lang` chooses "
+                                  "the language of the returned labels only")
     async def entities(self, info: Info, text: str, lang: str = "en", of_class: str | None = None, first: int = 20,
                        after: str | None = None) -> EntityConnection:
-        lookup.check_language(lang)
-        lookup.check_page_size(first)
+        lang = lookup.check_language(lang)
+        check_first(first, "entities")
         if not text.strip():
-            raise KGServiceError("text must not be empty")
+            raise QueryError("text of entities must not be empty or blank; pass part of a name")
         if len(text) > MAX_SEARCH_TEXT:
-            raise KGServiceError(f"text is {len(text)} characters long; search with at most {MAX_SEARCH_TEXT}")
+            raise QueryError(f"text of entities is {len(text)} characters long; search with at most "
+                             f"{MAX_SEARCH_TEXT}")
         schema = await request_schema_async(info)
         if of_class is not None:
-            schema.label(of_class)
-        position = lookup.decode_cursor(after)
-        if position is not None and (len(position) != 1 or not isinstance(position[0], str)):
-            raise KGServiceError(f"invalid cursor {lookup.shorten(after)}; pass an endCursor from a previous page")
+            check_class_name(schema, of_class, "ofClass")
+        # `lang` is left out of the scope, because it changes the labels but not the list.
+        scope = fingerprint("entities", {"text": text, "ofClass": of_class})
+        position = decode_key_cursor(after, scope, "entities", (str,))
         result = (await read(info, ENTITY_SEARCH_QUERY, {
-            "class": of_class, "lang": lang, "text": text, "first": first,
+            "class": of_class, "text": text, "first": first,
             "after": position[0] if position else None}))[0]
         rows = result["page"]
-        edges = [EntityEdge(cursor=lookup.encode_cursor([row["id"]]),
-                            node=Entity.from_row(row["id"], row["labels"], row["props"], schema)) for row in rows]
+        edges = [EntityEdge(cursor=encode_key_cursor(scope, [row["id"]]),
+                            node=Entity.from_row(row["id"], row["labels"], row["props"], schema, lang))
+                 for row in rows]
         total = result["total"]
         has_next = result["remaining"] > len(rows)
         return EntityConnection(total_count=total, edges=edges,
@@ -171,6 +182,7 @@ class CoreQuery:
     async def failure_history(self, info: Info, asset: str, first: int = 20, after: str | None = None,
                               failures_only: bool = False, since: str | None = None,
                               until: str | None = None) -> WorkOrderConnection:
+        check_first(first, "failureHistory")
         params = lookup.asset_history_params(asset, ASSET_CLASSES, first, after, failures_only, since, until)
         page = lookup.asset_history_page((await read(info, lookup.ASSET_HISTORY_QUERY, params))[0], asset,
                                          ASSET_CLASSES)
@@ -183,8 +195,9 @@ class CoreQuery:
 
     @strawberry.field(description="Classes of every loaded ontology, ordered by node label")
     async def ontology_classes(self, info: Info, first: int = 100, after: str | None = None) -> OntologyClassConnection:
-        rows, total, has_next, end_cursor = await _term_page(info, ONTOLOGY_CLASS_QUERY, first, after)
-        edges = [OntologyClassEdge(cursor=lookup.encode_cursor([row["key"], row["iri"]]), node=OntologyClass(
+        rows, total, has_next, end_cursor = await _term_page(info, ONTOLOGY_CLASS_QUERY, first, after,
+                                                             "ontologyClasses")
+        edges = [OntologyClassEdge(cursor=_term_cursor("ontologyClasses", row), node=OntologyClass(
             iri=row["iri"], node_label=row["key"], parents=sorted(row["parents"]), deprecated=bool(row["deprecated"]),
             texts=row["props"])) for row in rows]
         return OntologyClassConnection(total_count=total, edges=edges,
@@ -193,8 +206,9 @@ class CoreQuery:
     @strawberry.field(description="Object and datatype properties of every loaded ontology, ordered by kind and name")
     async def ontology_properties(self, info: Info, first: int = 100,
                                   after: str | None = None) -> OntologyPropertyConnection:
-        rows, total, has_next, end_cursor = await _term_page(info, ONTOLOGY_PROPERTY_QUERY, first, after)
-        edges = [OntologyPropertyEdge(cursor=lookup.encode_cursor([row["key"], row["iri"]]), node=OntologyProperty(
+        rows, total, has_next, end_cursor = await _term_page(info, ONTOLOGY_PROPERTY_QUERY, first, after,
+                                                             "ontologyProperties")
+        edges = [OntologyPropertyEdge(cursor=_term_cursor("ontologyProperties", row), node=OntologyProperty(
             iri=row["iri"], kind=row["kind"], name=row["name"], domain=row["domain"], range=row["range"],
             texts=row["props"])) for row in rows]
         return OntologyPropertyConnection(total_count=total, edges=edges,
@@ -282,6 +296,7 @@ class MaskInternalErrors(MaskErrors):
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         masked = super().anonymise_error(error)
         if not isinstance(error.original_error, GraphUnavailableError):
+            set_code(masked, INTERNAL_CODE)
             return masked
         # This code means "retry later". The other codes mean that the request must change.
         return GraphQLError(UNAVAILABLE_MESSAGE, nodes=masked.nodes, source=masked.source,
@@ -358,6 +373,7 @@ class KGSchema(strawberry.Schema):
             if isinstance(error.original_error, KGServiceError):
                 # Clients tell the kinds of error apart by this code (the Python client raises the same class).
                 error.extensions = {**(error.extensions or {}), "code": type(error.original_error).__name__}
+            set_missing_code(error)
             if error.original_error is None or isinstance(error.original_error, CLIENT_ERRORS):
                 message = error.message if len(error.message) <= 300 else error.message[:300] + "..."
                 logger.log(self.client_error_level, "GraphQL request error at %s: %s",

@@ -20,10 +20,9 @@ from strawberry.types import Info
 from kg_service.api.context import request_store
 from kg_service.api.execution import PURE_RESOLVER
 from kg_service.api.limits import Cost
-from kg_service.api.paging import (Connection, Page, connection, fingerprint, keyset_page_info, page_info,
-                                   slice_page)
+from kg_service.api.paging import (Connection, Page, check_first, connection, decode_key_cursor, encode_key_cursor,
+                                   fingerprint, keyset_page_info, page_info, slice_page)
 from kg_service.api.types import Entity, PageInfo
-from kg_service.reasoning import lookup
 from kg_service.reasoning.mcdm import AhpResult, DecisionResult
 from kg_service.reasoning.suppliers import (Constraint, Criterion, SupplierKpiRow, SupplierRanking, rank_suppliers,
                                             supplier_kpis)
@@ -230,13 +229,14 @@ class SupplierQuery:
     @strawberry.field(description="Supplier KPIs from the delivery history and the graph, one row per supplier",
                       directives=[Cost(weight=100)])
     async def supplier_kpis(self, info: Info, first: int = 20, after: str | None = None) -> SupplierKpiConnection:
-        lookup.check_page_size(first)
-        position = lookup.decode_cursor(after)
-        after_id = str(position[0]) if position else None
+        check_first(first, "supplierKpis")
+        scope = fingerprint("supplierKpis", {})
+        position = decode_key_cursor(after, scope, "supplierKpis", (str,))
+        after_id = position[0] if position else None
         table = await asyncio.to_thread(supplier_kpis, request_store(info))
         rest = [row for row in table.rows if after_id is None or row.supplier_id > after_id]
         page = rest[:first]
-        edges = [SupplierKpiEdge(cursor=lookup.encode_cursor([row.supplier_id]), node=_kpi_row(row, table.columns))
+        edges = [SupplierKpiEdge(cursor=encode_key_cursor(scope, [row.supplier_id]), node=_kpi_row(row, table.columns))
                  for row in page]
         return SupplierKpiConnection(columns=table.columns, total_count=len(table.rows), edges=edges,
                                      page_info=keyset_page_info(edges, len(rest) > len(page), after))

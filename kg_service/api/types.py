@@ -33,24 +33,28 @@ class Entity:
     id: strawberry.ID
     classes: list[str] = strawberry.field(description="Ontology classes (node labels), most specific first")
     props: strawberry.Private[dict[str, Any]]
+    # The language of `label` without a `lang` argument: the lang argument of `entities`, else en.
+    default_lang: strawberry.Private[str] = "en"
 
-    @strawberry.field(description="Name in the requested language ('en' or 'zh'), else in the source's language",
-                      metadata={PURE_RESOLVER: True})
-    def label(self, lang: str = "en") -> str | None:
-        return display_name(self.props, check_language(lang))
+    @strawberry.field(description="Name in the requested language ('en' or 'zh', any case), else in the source's "
+                                  "language. Without `lang`, the lang of the entities query that returned the "
+                                  "entity, else en", metadata={PURE_RESOLVER: True})
+    def label(self, lang: str | None = None) -> str | None:
+        return display_name(self.props, check_language(lang) if lang is not None else self.default_lang)
 
     @strawberry.field(description="All stored properties, dates as ISO 8601 strings")
     def properties(self) -> JSON:
         return plain_properties(self.props)
 
     @classmethod
-    def from_row(cls, key: str, labels: list[str], props: dict[str, Any], schema: GraphSchema | None = None) -> "Entity":
+    def from_row(cls, key: str, labels: list[str], props: dict[str, Any], schema: GraphSchema | None = None,
+                 default_lang: str = "en") -> "Entity":
         """Build an entity; with `schema`, classes are ordered most specific first."""
         if schema is not None:
             ordered = schema.most_specific_first(labels)
         else:
             ordered = [label for label in sorted(labels) if label != "Entity"] + (["Entity"] if "Entity" in labels else [])
-        return cls(id=strawberry.ID(key), classes=ordered, props=props)
+        return cls(id=strawberry.ID(key), classes=ordered, props=props, default_lang=default_lang)
 
 
 # Default page size of the entity lists of a work order; `first` goes up to 200.

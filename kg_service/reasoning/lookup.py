@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timezone
 from typing import Any, NamedTuple
 
 from kg_service.errors import NotFoundError, QueryError
@@ -13,6 +13,11 @@ from kg_service.graph.store import GraphStore
 
 MAX_PAGE_SIZE = 200
 HISTORY_SCOPE_LENGTH = 12
+# The cursors of this API are base64 of a short JSON array: a scope and a sort key (graph keys and
+# ontology IRIs, rarely over 200 characters). Longer text comes only from forged cursors, and it is
+# rejected before base64 and JSON decode it. NOTE: a sort key over about 3,000 bytes of UTF-8 would
+# give a cursor beyond this bound, so the page after it could not be requested.
+MAX_CURSOR_LENGTH = 4096
 
 # A bound of a history window: an ISO date or date-time text, a date, or None for no bound.
 DateBound = date | str | None
@@ -26,9 +31,16 @@ def shorten(value: Any, limit: int = 80) -> str:
 
 
 def check_language(lang: str) -> str:
-    if lang not in LANGUAGES:
-        raise QueryError(f"lang must be one of {', '.join(LANGUAGES)}, got {shorten(lang)}")
-    return lang
+    """Return the language that `lang` names ("en" or "zh"), or raise QueryError.
+
+    Every `lang` argument of the GraphQL API goes through here. Case does not matter, and a
+    language tag with a region ("zh-CN", "en_US") names its language.
+    """
+    base = lang.strip().lower().replace("_", "-").split("-")[0] if isinstance(lang, str) else None
+    if base not in LANGUAGES:
+        raise QueryError(f"lang must be one of {', '.join(LANGUAGES)}, got {shorten(lang)}; case does not matter, "
+                         "and a tag with a region such as zh-CN names its language")
+    return base
 
 
 def check_page_size(first: int) -> int:
@@ -60,7 +72,7 @@ def resolve_entity(store: GraphStore, reference: str, classes: list[str]) -> dic
     rows = [row for row in rows if set(row["labels"]) & set(classes)]
     if not rows:
         raise NotFoundError(f"no {' or '.join(classes)} with key or name {shorten(reference)}; "
-                            "look names up with the 'entities' query")
+                            "look names up with the GraphQL 'entities' query")
     if len(rows) > 1:
         keys = ", ".join(row["id"] for row in rows)
         raise QueryError(f"{shorten(reference)} names several entities ({keys}); pass one of these keys instead")
@@ -79,16 +91,28 @@ def encode_cursor(values: list[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(values, default=str).encode("utf-8")).decode("ascii")
 
 
+def check_cursor_length(cursor: str, argument: str = "after") -> str:
+    """Return `cursor`, or raise QueryError when it is longer than any cursor that this API issues."""
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        raise QueryError(f"invalid cursor {shorten(cursor)} in {argument}: cursors of this API have at most "
+                         f"{MAX_CURSOR_LENGTH} characters; pass an endCursor from a previous page, or restart from "
+                         "the first page (omit after)")
+    return cursor
+
+
 def decode_cursor(cursor: str | None) -> list[Any] | None:
     if cursor is None:
         return None
+    check_cursor_length(cursor)
     try:
         # validate=True rejects characters outside the URL-safe alphabet, so each position has one cursor.
         values = json.loads(base64.b64decode(cursor.encode("ascii"), altchars=b"-_", validate=True))
     except (ValueError, UnicodeError, RecursionError):
-        raise QueryError(f"invalid cursor {shorten(cursor)}; pass an endCursor from a previous page") from None
+        raise QueryError(f"invalid cursor {shorten(cursor)}; pass an endCursor from a previous page, or restart from "
+                         "the first page (omit after)") from None
     if not isinstance(values, list):
-        raise QueryError(f"invalid cursor {shorten(cursor)}; pass an endCursor from a previous page")
+        raise QueryError(f"invalid cursor {shorten(cursor)}; pass an endCursor from a previous page, or restart from "
+                         "the first page (omit after)")
     return values
 
 
@@ -147,7 +171,8 @@ def _history_position(after: str | None) -> tuple[str | None, str | None, str | 
         return None, None, None
     if not (len(position) == 3 and _is_iso_date(position[0]) and all(isinstance(value, str)
                                                                       for value in position[1:])):
-        raise QueryError(f"invalid cursor {shorten(after)}; pass an endCursor from a previous page")
+        raise QueryError(f"invalid cursor {shorten(after)}; pass an endCursor from a previous page, or restart from "
+                         "the first page (omit after)")
     return position[0], position[1], position[2]
 
 
@@ -164,7 +189,8 @@ def history_scope(asset_id: str, failures_only: bool, since: str | None, until: 
 def _check_scope(after: str | None, after_scope: str | None, scope: str) -> None:
     if after_scope is not None and after_scope != scope:
         raise QueryError(f"cursor {shorten(after or '')} in after belongs to another asset, failures-only filter or "
-                         "date window; pass an endCursor that failureHistory returned for the same arguments")
+                         "date window; restart from the first page (omit after), or pass an endCursor that "
+                         "failureHistory returned for the same arguments")
 
 
 def history_cursor(row: dict[str, Any], scope: str | None) -> str:
@@ -172,39 +198,67 @@ def history_cursor(row: dict[str, Any], scope: str | None) -> str:
     return encode_cursor([str(row["props"]["date"]), row["id"], scope])
 
 
+def naive_utc(moment: datetime) -> datetime:
+    """Return `moment` in UTC without a time zone.
+
+    A moment without a time zone is taken as UTC already, because the loaders store times as UTC
+    without an offset.
+    """
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def _parse_iso_text(text: str) -> date | datetime:
+    """Parse an ISO 8601 date or date-time, keeping its Z or offset; raise ValueError for other text."""
+    stripped = text.strip()
+    if stripped[-1:] == "z":
+        stripped = stripped[:-1] + "Z"
+    try:
+        return date.fromisoformat(stripped)
+    except ValueError:
+        return datetime.fromisoformat(stripped)
+
+
+def parse_iso(text: str) -> date | datetime:
+    """Parse an ISO 8601 date, or a date-time converted to UTC without a time zone.
+
+    A date-time may end in Z (or z) or in an offset such as +08:00. Raises ValueError for other text.
+    """
+    parsed = _parse_iso_text(text)
+    return naive_utc(parsed) if isinstance(parsed, datetime) else parsed
+
+
 def _date_bound(value: DateBound, name: str) -> str | None:
     """Return a date bound as an ISO date (YYYY-MM-DD).
 
-    A date-time is rejected rather than cut to its date, because work orders carry only a date
-    (kg:date is an xsd:date) and a silently dropped time of day would change the window. Midnight
-    without a time zone ("2024-03-01T00:00:00", a pandas Timestamp of a date) is that date.
+    A date-time is converted to UTC. Midnight UTC is that date ("2024-03-01T00:00:00Z",
+    "2024-03-01T08:00:00+08:00", a pandas Timestamp of a date). Any other time of day is rejected
+    rather than cut to its date, because work orders carry only a date (kg:date is an xsd:date) and
+    a silently dropped time of day would change the window.
     """
     if value is None:
         return None
     given = value
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value) if "T" in value or " " in value.strip() else value
+            value = _parse_iso_text(value)
         except ValueError:
-            pass
+            raise QueryError(f"{name} must be an ISO 8601 date such as 2024-05-01, got {shorten(value)}; a "
+                             "date-time at midnight UTC such as 2024-05-01T00:00:00Z also works") from None
     if isinstance(value, datetime):
-        if value.tzinfo is None and value.time() == time(0):
-            return value.date().isoformat()
-        moment = value
-    elif isinstance(value, date):
+        moment = naive_utc(value)
+        if moment.time() == time(0):
+            return moment.date().isoformat()
+        in_utc = f", which is {moment.isoformat()} in UTC" if value.tzinfo is not None else ""
+        day = value.date().isoformat()
+        raise QueryError(f"{name} must be a date (YYYY-MM-DD), got the date-time {shorten(str(given))}{in_utc}. "
+                         f"Work orders carry only a date, so pass one without a time, such as {day}, or midnight "
+                         f"UTC such as {day}T00:00:00Z")
+    if isinstance(value, date):
         return value.isoformat()
-    else:
-        try:
-            return date.fromisoformat(value).isoformat()
-        except (TypeError, ValueError):
-            pass
-        try:
-            moment = datetime.fromisoformat(value)
-        except (TypeError, ValueError):
-            raise QueryError(f"{name} must be an ISO 8601 date such as 2024-05-01, "
-                             f"got {shorten(str(value))}") from None
-    raise QueryError(f"{name} must be a date (YYYY-MM-DD), got the date-time {shorten(str(given))}. Work orders "
-                     f"carry only a date, so pass one without a time, such as {moment.date().isoformat()}")
+    raise QueryError(f"{name} must be an ISO 8601 date such as 2024-05-01, got {type(value).__name__} "
+                     f"{shorten(value)}")
 
 
 def history_window(since: DateBound, until: DateBound) -> dict[str, str | None]:
@@ -347,7 +401,7 @@ def asset_history_page(row: dict[str, Any], reference: str, classes: list[str]) 
     assets = row["assets"]
     if not assets:
         raise NotFoundError(f"no {' or '.join(classes)} with key or name {shorten(reference)}; "
-                            "look names up with the 'entities' query")
+                            "look names up with the GraphQL 'entities' query")
     if len(assets) > 1:
         raise QueryError(f"{shorten(reference)} names several entities ({', '.join(assets)}); "
                          "pass one of these keys instead")

@@ -69,7 +69,7 @@ from typing import Any
 
 from kg_service.errors import QueryError
 from kg_service.graph.store import GraphStore
-from kg_service.reasoning.lookup import display_name, resolve_entity
+from kg_service.reasoning.lookup import display_name, naive_utc, parse_iso, resolve_entity
 
 logger = logging.getLogger(__name__)
 
@@ -485,21 +485,24 @@ class _Ranking:
 
 
 def _as_datetime(value: datetime | date | str | None, name: str, end_of_day: bool = False) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
+    """Return a time bound as a UTC date-time without a time zone, as the loaders store event times.
+
+    A date-time with Z or an offset is converted to UTC, and one without is taken as UTC. A date
+    alone is its first moment, or its last with `end_of_day`.
+    """
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return naive_utc(value)
     if isinstance(value, str):
         try:
-            parsed = datetime.fromisoformat(value)
+            parsed = parse_iso(value)
         except ValueError:
-            raise QueryError(f"{name} must be an ISO 8601 date or date-time such as 2024-05-01 or "
-                             f"2024-05-01T08:30:00, got {value!r}") from None
-        if parsed.tzinfo is not None:
-            # Event times are stored as plant-local times without an offset, as the sources give them.
-            raise QueryError(f"{name} must be a local date-time without a time-zone offset, as the plant's events "
-                             f"are stored, got {value!r}")
-        if len(value) > 10:
+            raise QueryError(f"{name} must be an ISO 8601 date or date-time such as 2024-05-01, 2024-05-01T08:30:00 "
+                             f"or 2024-05-01T08:30:00+08:00, got {value!r}") from None
+        if isinstance(parsed, datetime):
             return parsed
-        value = parsed.date()
+        value = parsed
     return datetime.combine(value, datetime.max.time() if end_of_day else datetime.min.time())
 
 
