@@ -103,12 +103,19 @@ def neo4j_stop() -> None:
     console.print("Neo4j stopped." if stopped else "Neo4j was not running.")
 
 
+# How long `neo4j status` waits for an external server to accept a connection, in seconds.
+STATUS_CONNECTION_TIMEOUT_S = 5.0
+
+
 @neo4j_app.command("status")
 def neo4j_status() -> None:
-    """Say whether the local Neo4j runs and where; exit status 3 when it does not."""
+    """Report whether Neo4j runs and where. Exit status 3 when it does not, 1 when it rejects the settings.
+
+    With NEO4J_URI set, connect to that server and check the credentials and NEO4J_DATABASE.
+    """
     settings = get_settings()
     if not settings.uses_local_server:
-        console.print(f"using the external Neo4j at {settings.neo4j_uri} (NEO4J_URI)")
+        _external_neo4j_status(settings)
         return
     from kg_service.neo4j_server import LocalNeo4j
 
@@ -116,6 +123,24 @@ def neo4j_status() -> None:
     typer.echo(status.describe())
     if not status.running:
         raise typer.Exit(3)
+
+
+def _external_neo4j_status(settings: Settings) -> None:
+    from kg_service.errors import GraphUnavailableError
+    from kg_service.graph.store import GraphStore
+
+    with _errors():
+        store = GraphStore.from_settings(settings, retry_s=STATUS_CONNECTION_TIMEOUT_S,
+                                         connection_timeout_s=STATUS_CONNECTION_TIMEOUT_S)
+        try:
+            store.verify()
+        except GraphUnavailableError as error:
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(3) from None
+        finally:
+            store.close()
+    typer.echo(f"using the external Neo4j at {settings.neo4j_uri} (NEO4J_URI), database {settings.neo4j_database!r}: "
+               "connected, and the server accepted the credentials")
 
 
 # ontology

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -17,7 +18,20 @@ from kg_service.config import find_project_root, get_settings
 from kg_service.errors import KGServiceError, MappingError
 
 logger = logging.getLogger(__name__)
-console = Console()
+
+# Output width when stdout is not a terminal (a file or a pipe): wide enough that a ranking row stays on one line.
+# rich would otherwise wrap at 80 columns. COLUMNS, when set, still takes precedence.
+PIPED_WIDTH = 200
+
+
+def _make_console() -> Console:
+    terminal = Console()
+    if terminal.is_terminal or os.environ.get("COLUMNS"):
+        return terminal
+    return Console(width=PIPED_WIDTH)
+
+
+console = _make_console()
 
 SAMPLE_DIR = find_project_root() / "samples" / "sample_plant"
 SAMPLE_SOURCES = [f"{SAMPLE_DIR / name}.csv={SAMPLE_DIR / name}.yaml"
@@ -66,15 +80,61 @@ def _serve_in_background(application, host: str, port: int):
     return server, thread
 
 
+CLASS_LABELS_QUERY = """
+query ClassLabels($lang: String!, $after: String) {
+  ontologyClasses(first: 200, after: $after) {
+    edges { node { nodeLabel label(lang: $lang) } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+
+# The Chinese names of the evidence sources of a root-cause score (`breakdown.source` in the API). The
+# table prints a source without an entry here under its English name.
+SOURCE_NAMES_ZH = {
+    "co-occurrence": "共现",
+    "precedence": "先行",
+    "mechanism": "机理",
+    "predicted-co-occurrence": "预测共现",
+    "causal": "因果",
+    "text": "文本",
+    "prediction": "预测",
+}
+
 TABLE_TEXT = {
     "en": {"title": "Likely causes of {condition} on {asset} ({count} work orders record it)",
-           "columns": ("rank", "candidate", "class", "score", "score by source", "evidence work orders")},
+           "columns": ("rank", "candidate", "class", "score", "score by source", "evidence work orders"),
+           "separator": ", "},
     "zh": {"title": "{asset}{condition}的可能原因（{count} 张工单记录了该故障）",
-           "columns": ("排名", "候选原因", "类别", "得分", "各来源得分", "证据工单数")},
+           "columns": ("排名", "候选原因", "类别", "得分", "各来源得分", "证据工单数"),
+           "separator": "，"},
 }
 
 
-def _print_answer(answer: dict, lang: str) -> None:
+def _source_name(source: str, lang: str) -> str:
+    return SOURCE_NAMES_ZH.get(source, source) if lang == "zh" else source
+
+
+def _class_labels(url: str, lang: str) -> dict[str, str]:
+    """Return the label in `lang` of every ontology class, by node label, read page by page from the API."""
+    labels: dict[str, str] = {}
+    after = None
+    while True:
+        response = httpx.post(url, json={"query": CLASS_LABELS_QUERY, "variables": {"lang": lang, "after": after}},
+                              timeout=120)
+        payload = response.json()
+        if payload.get("errors"):
+            raise KGServiceError(f"reading the ontology's class labels failed: {payload['errors'][0]['message']}")
+        page = payload["data"]["ontologyClasses"]
+        for edge in page["edges"]:
+            node = edge["node"]
+            labels[node["nodeLabel"]] = node["label"] or node["nodeLabel"]
+        if not page["pageInfo"]["hasNextPage"]:
+            return labels
+        after = page["pageInfo"]["endCursor"]
+
+
+def _print_answer(answer: dict, lang: str, class_labels: dict[str, str]) -> None:
     result = answer["rootCauses"]
     text = TABLE_TEXT[lang]
     table = Table(title=text["title"].format(condition=result["condition"]["label"], asset=result["asset"]["label"],
@@ -83,9 +143,11 @@ def _print_answer(answer: dict, lang: str) -> None:
         table.add_column(column)
     for rank, candidate in enumerate((edge["node"] for edge in result["candidates"]["edges"]), start=1):
         entity = candidate["entity"]
-        breakdown = ", ".join(f"{part['source']} {part['value']:.2f}" for part in candidate["breakdown"])
-        table.add_row(str(rank), entity["label"] or entity["id"], entity["classes"][0], f"{candidate['score']:.3f}",
-                      breakdown, str(candidate["evidenceWorkOrders"]["totalCount"]))
+        node_class = entity["classes"][0]
+        breakdown = text["separator"].join(f"{_source_name(part['source'], lang)} {part['value']:.2f}"
+                                           for part in candidate["breakdown"])
+        table.add_row(str(rank), entity["label"] or entity["id"], class_labels.get(node_class, node_class),
+                      f"{candidate['score']:.3f}", breakdown, str(candidate["evidenceWorkOrders"]["totalCount"]))
     console.print(table)
 
 
@@ -105,6 +167,8 @@ def quickstart_command(
     from kg_service.ingest import ingest_telemetry, ingest_workorders, load_ontologies
     from loaders.mapping import load_mapping
 
+    # The same rule as the API's lang arguments: any case, and a tag with a region names its language.
+    lang = lang.strip().lower().replace("_", "-").split("-")[0]
     if lang not in TABLE_TEXT:
         raise typer.BadParameter(f"{lang!r} is not a supported language; use en or zh", param_hint="--lang")
     _check_listen_port(port)
@@ -137,7 +201,12 @@ def quickstart_command(
         if payload.get("errors"):
             server.should_exit = True
             raise KGServiceError(f"the example query failed: {payload['errors'][0]['message']}")
-        _print_answer(payload["data"], lang)
+        try:
+            class_labels = _class_labels(url, lang)
+        except KGServiceError:
+            server.should_exit = True
+            raise
+        _print_answer(payload["data"], lang, class_labels)
 
         if exit_after:
             server.should_exit = True

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# Neo4j's status code for a session or query on a database that the server does not have.
+DATABASE_NOT_FOUND = "Neo.ClientError.Database.DatabaseNotFound"
+
 T = TypeVar("T")
 Params = Mapping[str, Any]
 
@@ -42,28 +45,38 @@ class GraphStore:
     """
 
     def __init__(self, uri: str, user: str, password: str, database: str = "neo4j",
-                 query_timeout_s: float | None = 60.0, retry_s: float | None = None) -> None:
+                 query_timeout_s: float | None = 60.0, retry_s: float | None = None, *,
+                 local_server: bool = False, connection_timeout_s: float | None = None) -> None:
+        """`local_server` marks the project's own Neo4j, so error messages give the advice that fits it.
+
+        `connection_timeout_s` bounds each attempt to open a connection (the driver's default is 30 s).
+        """
         self.uri = uri
         self.database = database
         self.query_timeout_s = query_timeout_s
+        self.local_server = local_server
         self._auth = (user, password)
         # The driver retries a failed managed transaction for up to 30 s unless `retry_s` sets another limit.
-        retry = {} if retry_s is None else {"max_transaction_retry_time": retry_s}
+        options: dict[str, Any] = {} if retry_s is None else {"max_transaction_retry_time": retry_s}
+        if connection_timeout_s is not None:
+            options["connection_timeout"] = connection_timeout_s
         self._driver: Driver = GraphDatabase.driver(uri, auth=self._auth, max_connection_pool_size=50,
-                                                   notifications_min_severity="OFF", **retry)
+                                                   notifications_min_severity="OFF", **options)
         self.query_count = 0
 
     @classmethod
-    def from_settings(cls, settings: Settings, retry_s: float | None = None) -> "GraphStore":
+    def from_settings(cls, settings: Settings, retry_s: float | None = None,
+                      connection_timeout_s: float | None = None) -> "GraphStore":
         """Connect to `NEO4J_URI` when set, else to the local server under the state folder.
 
-        `retry_s` bounds how long a failed transaction is retried (the driver's default is 30 s).
+        `retry_s` bounds how long a failed transaction is retried and `connection_timeout_s` how long
+        opening a connection may take (the driver's defaults are 30 s each).
         """
         if settings.neo4j_uri:
             if settings.neo4j_password is None:
                 raise ConfigurationError("NEO4J_URI is set but NEO4J_PASSWORD is not; set both to use an external Neo4j")
             return cls(settings.neo4j_uri, settings.neo4j_user, settings.neo4j_password, settings.neo4j_database,
-                       settings.query_timeout_s, retry_s)
+                       settings.query_timeout_s, retry_s, connection_timeout_s=connection_timeout_s)
 
         from kg_service.neo4j_server import LocalNeo4j
 
@@ -73,7 +86,7 @@ class GraphStore:
                 f"no local Neo4j has been set up under {server.home}; run 'kg-service neo4j start' first, "
                 "or set NEO4J_URI, NEO4J_USER and NEO4J_PASSWORD to use another server")
         return cls(server.uri, settings.neo4j_user, server.password(), settings.neo4j_database, settings.query_timeout_s,
-                   retry_s)
+                   retry_s, local_server=True, connection_timeout_s=connection_timeout_s)
 
     def close(self) -> None:
         self._driver.close()
@@ -85,15 +98,43 @@ class GraphStore:
         self.close()
 
     def verify(self) -> None:
-        """Raise GraphStoreError with a clear message when the server cannot be used."""
+        """Check that the server accepts a connection and the credentials and has the configured database.
+
+        Raises GraphUnavailableError when the server cannot be reached and GraphStoreError for the
+        other failures, each with the setting to check.
+        """
         try:
             self._driver.verify_connectivity()
+            # verify_connectivity does not open the database, so a missing one would fail only at the first query.
+            self._driver.execute_query("RETURN 1", database_=self.database, routing_=RoutingControl.READ)
         except AuthError as error:
-            raise GraphStoreError(f"Neo4j at {self.uri} rejected the credentials: {error.message}; "
-                                  "check NEO4J_USER and NEO4J_PASSWORD") from error
+            raise GraphStoreError(self._credentials_message(error)) from error
         except (ServiceUnavailable, OSError) as error:
-            raise GraphStoreError(f"Neo4j at {self.uri} is not reachable ({error}); start it with "
-                                  "'kg-service neo4j start' or check NEO4J_URI") from error
+            raise GraphUnavailableError(self._unreachable_message(error)) from error
+        except Neo4jError as error:
+            if error.code == DATABASE_NOT_FOUND:
+                raise GraphStoreError(f"{self._missing_database_message()}.") from error
+            raise self.store_error(error, read_only=True) from error
+
+    def _credentials_message(self, error: AuthError) -> str:
+        user = self._auth[0]
+        # The server's message ends with a period, so it goes in brackets before the advice.
+        reason = (error.message or str(error)).rstrip(". ")
+        if self.local_server:
+            advice = ("Check NEO4J_USER. The local Neo4j's password is generated on its first start and read "
+                      "from the password file under KG_STATE_DIR")
+        else:
+            advice = "Check NEO4J_USER and NEO4J_PASSWORD"
+        return f"Neo4j at {self.uri} rejected the credentials of user {user!r} ({reason}). {advice}."
+
+    def _unreachable_message(self, error: Exception) -> str:
+        if self.local_server:
+            advice = ("Start the local Neo4j with 'kg-service neo4j start' (with the same KG_STATE_DIR and "
+                      "KG_BOLT_PORT), or set NEO4J_URI to use another server")
+        else:
+            advice = ("Check that the server at NEO4J_URI runs and accepts connections from this machine, "
+                      "or unset NEO4J_URI to use the local Neo4j that 'kg-service neo4j start' runs")
+        return f"Neo4j at {self.uri} is not reachable ({error}). {advice}."
 
     @property
     def driver(self) -> Driver:
@@ -152,7 +193,18 @@ class GraphStore:
         if isinstance(error, ServiceUnavailable):
             return GraphUnavailableError(f"Neo4j at {self.uri} is not reachable: {error}")
         kind = "read query failed" if read_only else "write transaction failed and was rolled back"
+        if error.code == DATABASE_NOT_FOUND:
+            return GraphStoreError(f"{kind}: {self._missing_database_message()}")
         return GraphStoreError(f"{kind}: {error.code}: {error.message}")
+
+    def _missing_database_message(self) -> str:
+        if self.local_server:
+            # Neo4j Community has one user database, so the local server cannot create another.
+            return (f"NEO4J_DATABASE is {self.database!r}, but the local Neo4j (Community Edition) has only the "
+                    "database 'neo4j'. Unset NEO4J_DATABASE to use it")
+        return (f"NEO4J_DATABASE is {self.database!r}, but Neo4j at {self.uri} has no such database. Create it on "
+                "that server (CREATE DATABASE needs Enterprise Edition or Aura), or unset NEO4J_DATABASE to use "
+                "the default database 'neo4j'")
 
     def open_async_reader(self, retry_s: float | None = None) -> "AsyncGraphReader":
         """Open a reader on the asyncio driver, bound to the running event loop; close it on that loop.
