@@ -24,6 +24,10 @@ logger = logging.getLogger(__name__)
 
 SNIFF_BYTES = 64 * 1024
 CHINESE_ENCODINGS = {"gb2312", "gbk", "gb18030", "hz", "big5"}
+# Delimiters that a one-column header is checked for when the mapped columns are missing.
+DELIMITERS = (",", ";", "\t", "|")
+# Missing columns named in a wrong-delimiter error; the rest are only counted.
+MISSING_COLUMNS_LISTED = 3
 
 
 @dataclass(frozen=True)
@@ -99,9 +103,36 @@ def read_csv(path: Path | str, required_columns: list[str], encoding: str | None
         raise InputDataError(f"the header row is not valid CSV: {error}", path=str(path), line=1) from None
     missing = [column for column in required_columns if column not in header]
     if missing:
-        raise InputDataError(missing_columns_message(path, missing, header), path=str(path), line=1,
-                             hint=_missing_column_hint(header, delimiter, mapping_path))
+        raise missing_columns_error(path, missing, required_columns, header, delimiter, mapping_path)
     return header, _rows(path, reader, header), encoding
+
+
+def missing_columns_error(path: Path, missing: list[str], required: list[str], header: list[str],
+                          delimiter: str | None, mapping_path: Path | str | None) -> InputDataError:
+    """Return the error for mapped columns missing from a header, leading with a wrong delimiter when it looks so.
+
+    The delimiter looks wrong when the header is one field that contains another delimiter and
+    more than half of the mapped columns are missing. Then the columns are only counted, because
+    each of them is missing for the same reason. `delimiter` None (whitespace-separated text)
+    skips that check.
+    """
+    mapping = f"the mapping file {mapping_path}" if mapping_path else "the mapping file"
+    detected = _detected_delimiter(header, delimiter) if delimiter is not None else None
+    if detected is not None and len(missing) * 2 > len(required):
+        return InputDataError(wrong_delimiter_message(path, missing, detected, delimiter), path=str(path), line=1,
+                              hint=f"set 'delimiter: \"{_yaml_escaped(detected)}\"' in {mapping}")
+    return InputDataError(missing_columns_message(path, missing, header), path=str(path), line=1,
+                          hint=f"fix the column names in {mapping} or in the CSV")
+
+
+def wrong_delimiter_message(path: Path, missing: list[str], detected: str, delimiter: str) -> str:
+    """Return "the delimiter looks wrong: ..." with the detected delimiter and a count of the missing columns."""
+    listed = ", ".join(map(repr, missing[:MISSING_COLUMNS_LISTED]))
+    if len(missing) > MISSING_COLUMNS_LISTED:
+        listed += ", ..."
+    return (f"the delimiter looks wrong: the header of {path.name} is one column that looks separated by "
+            f"{_describe_delimiter(detected)}, but the mapping's delimiter is {_describe_delimiter(delimiter)}, so "
+            f"{len(missing)} mapped columns are missing ({listed})")
 
 
 def missing_columns_message(path: Path, missing: list[str], columns: list[str]) -> str:
@@ -115,19 +146,28 @@ def missing_columns_message(path: Path, missing: list[str], columns: list[str]) 
         clauses.append(clause)
     text = clauses[0]
     for clause in clauses[1:]:
-        text += (" " if text.endswith("?") else "; ") + clause
+        # A clause after a question starts a new sentence.
+        text += f" {clause[:1].upper()}{clause[1:]}" if text.endswith("?") else f"; {clause}"
     listed = ", ".join(map(str, columns[:40])) + (", ..." if len(columns) > 40 else "")
     return text + (" " if text.endswith("?") else ". ") + f"The file's columns: {listed}"
 
 
-def _missing_column_hint(header: list[str], delimiter: str, mapping_path: Path | str | None) -> str:
-    """Suggest the likely fix: another delimiter, or the mapping file to edit."""
-    mapping = f"the mapping file {mapping_path}" if mapping_path else "the mapping file"
-    if len(header) == 1:
-        for other in (";", "\t", "|"):
-            if other != delimiter and other in header[0]:
-                return f"the header looks separated by {other!r}: set 'delimiter: \"{other}\"' in {mapping}"
-    return f"fix the column names in {mapping} or in the CSV"
+def _detected_delimiter(header: list[str], delimiter: str) -> str | None:
+    """Return the delimiter that a one-field header contains most often, or None when it contains none."""
+    if len(header) != 1:
+        return None
+    counts = {other: header[0].count(other) for other in DELIMITERS if other != delimiter}
+    best = max(counts, key=lambda other: counts[other])
+    return best if counts[best] else None
+
+
+def _describe_delimiter(delimiter: str) -> str:
+    return "tabs ('\\t')" if delimiter == "\t" else repr(delimiter)
+
+
+def _yaml_escaped(delimiter: str) -> str:
+    """Return the delimiter as it is written inside a double-quoted YAML string."""
+    return "\\t" if delimiter == "\t" else delimiter.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def _rows(path: Path, reader, header: list[str]) -> Iterator[CsvRow]:

@@ -248,7 +248,8 @@ def load_mapping(path: Path | str) -> Mapping:
         problems = [_describe_problem(model, item, path) for item in errors]
         text = problems[0]
         for problem in problems[1:]:
-            text += (" " if text.endswith("?") else "; ") + problem
+            # A problem after a question starts a new sentence.
+            text += f" {problem[:1].upper()}{problem[1:]}" if text.endswith("?") else f"; {problem}"
         if all(item["type"] == "extra_forbidden" for item in errors):
             # A suggestion is the fix itself, so only keys without one get the general hint.
             hint = None if text.endswith("?") else "remove the key or rename it; docs/mappings.md lists every key"

@@ -46,7 +46,7 @@ import pyarrow.parquet as pq
 
 from kg_service.errors import InputDataError, MappingError
 from kg_service.graph.records import GraphBatch, slug
-from loaders.csv_source import missing_columns_message
+from loaders.csv_source import missing_columns_error
 from loaders.end_of_life import LastSample, add_end_of_life, runs_to_failure
 from loaders.mapping import SignalColumn, TelemetryFormat, TelemetryMapping
 from loaders.signal_stats import SignalStats
@@ -287,7 +287,7 @@ class TimeseriesReader:
         try:
             reader = pd.read_csv(path, **options)
             for frame in reader:
-                self._check_columns(path, list(frame.columns))
+                self._check_columns(path, list(frame.columns), None if file_format == "text" else mapping.delimiter)
                 frame["_line"] = frame.index.to_numpy() + first_line
                 if file_format == "text":
                     _check_short_rows(path, frame)
@@ -303,15 +303,15 @@ class TimeseriesReader:
             raise InputDataError(f"cannot read the file as {file_format}: {error}".strip(), path=str(path),
                                  hint="check 'delimiter', 'column_names' and 'format' in the mapping") from None
 
-    def _check_columns(self, path: Path, columns: list[str]) -> None:
+    def _check_columns(self, path: Path, columns: list[str], delimiter: str | None = None) -> None:
         mapping = self.mapping
         required = [name for name in mapping.columns.model_dump().values() if name]
         if mapping.layout == "wide":
             required += [signal.column for signal in mapping.signals]
         missing = [name for name in required if name not in columns]
         if missing:
-            raise InputDataError(missing_columns_message(path, missing, list(map(str, columns))), path=str(path),
-                                 line=1, hint=f"fix the column names in {self.mapping_path or 'the mapping'}")
+            raise missing_columns_error(path, missing, required, list(map(str, columns)), delimiter,
+                                        self.mapping_path)
 
     def _categories(self, path: Path) -> dict[str, dict[str, float]]:
         """Return each categorical signal's text-to-number map, from the mapping or its encoding file."""

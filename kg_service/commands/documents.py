@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -46,8 +47,15 @@ def ingest_documents(paths: list[Path] = typer.Argument(..., help="Document file
                      chunk_tokens: Optional[int] = typer.Option(None, min=16,
                                                                 help="Token limit of one chunk; default KG_CHUNK_TOKENS"),
                      force: bool = typer.Option(False, help="Extract again even when a document is unchanged"),
-                     embeddings: bool = typer.Option(True, help="Use embedding similarity in entity resolution")) -> None:
-    """Extract entities and relations from documents into the graph, with provenance; unchanged files are skipped."""
+                     embeddings: bool = typer.Option(True, help="Use embedding similarity in entity resolution"),
+                     limit: Optional[int] = typer.Option(None, "--limit", min=1,
+                                                         help="Ingest only the first N files, in sorted path "
+                                                              "order")) -> None:
+    """Extract entities and relations from documents into the graph, with provenance; unchanged files are skipped.
+
+    The progress bar counts files; each text (a file, or a row of a CSV file) gets a log line with its
+    status and seconds.
+    """
     from kg_service.cli import _errors, _progress, _store
     from kg_service.config import get_settings
     from kg_service.extraction.documents import DocumentIngestor, IngestOptions, expand_paths
@@ -55,17 +63,20 @@ def ingest_documents(paths: list[Path] = typer.Argument(..., help="Document file
     settings = get_settings()
     rows = []
     with _errors():
+        files = expand_paths(paths)
+        if limit is not None:
+            files = sorted(files)[:limit]
         llm = _backend(backend, model)
         store = _store(settings)
         try:
             options = IngestOptions(chunk_tokens=chunk_tokens, text_columns=text_column or None, encoding=encoding,
                                     force=force, use_embeddings=embeddings)
             ingestor = DocumentIngestor(store, settings, llm, options=options)
-            files = expand_paths(paths)
             with _progress("ingesting documents") as progress:
                 progress.start(len(files))
-                for file in files:
-                    rows.extend(ingestor.ingest_paths([file]))
+                for number, file in enumerate(files, start=1):
+                    timer = _TextTimer(f"file {number} of {len(files)}")
+                    rows.extend(ingestor.ingest_paths([file], on_document=timer.log))
                     progress.advance(1)
         finally:
             store.close()
@@ -76,6 +87,19 @@ def ingest_documents(paths: list[Path] = typer.Argument(..., help="Document file
     typer.echo(json.dumps({"summary": summary}, ensure_ascii=False))
     if summary["failed"]:
         raise typer.Exit(1)
+
+
+class _TextTimer:
+    """Logs each text of one file as it finishes, with the seconds since the previous text of that file."""
+
+    def __init__(self, position: str) -> None:
+        self.position = position
+        self.started = time.perf_counter()
+
+    def log(self, result) -> None:
+        now = time.perf_counter()
+        logger.info("%s (%s): %s in %.1f s", result.source, self.position, result.status, now - self.started)
+        self.started = now
 
 
 def _result_row(result) -> dict:

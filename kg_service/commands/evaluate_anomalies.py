@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from kg_service.commands.evaluate import evaluate_app
+from kg_service.commands.evaluate import evaluate_app, table_console
 
 DETECTOR_CHOICES = {"model": ["model"], "baseline": ["baseline"], "both": ["model", "baseline"]}
 
@@ -30,7 +30,6 @@ def evaluate_anomalies_command(
                                                                "this many seconds"),
         threads: Optional[int] = typer.Option(None, min=1, help="CPU threads for torch; default torch's own")) -> None:
     """Train the detectors without labels, then measure event precision and recall against failures or faults."""
-    from rich.console import Console
     from rich.table import Table
 
     from kg_service.cli import _errors
@@ -53,7 +52,7 @@ def evaluate_anomalies_command(
         table.add_row(result.detector, str(result.events), f"{result.precision:.3f}", f"{result.recall:.3f}",
                       f"{result.f1:.3f}", f"{result.chance_precision:.3f}", f"{result.flagged_share:.3f}",
                       f"{result.train_seconds:.1f}")
-    console = Console()
+    console = table_console()
     console.print(table)
     if evaluation.normal_recordings is not None:
         console.print(f"trained on the normal recordings in {evaluation.normal_recordings}/real_op")

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from kg_service.commands.evaluate import evaluate_app
+from kg_service.commands.evaluate import evaluate_app, table_console
 
 
 # Options that `evaluate extraction-graphrag` shares.
@@ -34,8 +34,11 @@ def evaluate_extraction_command(
         predictions: Optional[Path] = typer.Option(None, help="Also write each text's extraction as JSON lines "
                                                               "to this file"),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table")) -> None:
-    """Extract from the gold texts and report entity and relation precision, recall and F1."""
-    from kg_service.cli import _errors
+    """Extract from the gold texts and report entity and relation precision, recall and F1.
+
+    A progress bar on stderr counts the texts as each batch finishes, and each batch gets a log line.
+    """
+    from kg_service.cli import _errors, _progress
     from kg_service.config import get_settings
     from kg_service.evaluation.extraction import evaluate_extraction, load_gold
     from kg_service.extraction.backends import create_backend
@@ -47,9 +50,10 @@ def evaluate_extraction_command(
         gold_set = load_gold(gold, limit)
         llm = create_backend(settings, **overrides)
         scope = ExtractionScope.from_schema(core_schema())
-        evaluation, extractions = evaluate_extraction(gold_set, llm, scope, depth=depth,
-                                                      batch_size=batch_size or settings.llm_batch_size,
-                                                      max_new_tokens=max_new_tokens)
+        with _progress("extracting gold texts") as progress:
+            evaluation, extractions = evaluate_extraction(gold_set, llm, scope, depth=depth,
+                                                          batch_size=batch_size or settings.llm_batch_size,
+                                                          max_new_tokens=max_new_tokens, progress=progress)
     if predictions is not None:
         with predictions.open("w", encoding="utf-8") as handle:
             for extraction in extractions:
@@ -62,7 +66,6 @@ def evaluate_extraction_command(
 
 
 def _print_table(evaluation) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     scores = evaluation.scores
@@ -78,7 +81,7 @@ def _print_table(evaluation) -> None:
     for name, metric in rows:
         table.add_row(name, f"{metric.precision:.3f}", f"{metric.recall:.3f}", f"{metric.f1:.3f}",
                       str(metric.true_positives), str(metric.predicted), str(metric.gold))
-    console = Console()
+    console = table_console()
     console.print(table)
     console.print(f"{evaluation.seconds:.1f} s, {evaluation.texts_per_second:.3f} texts/s, "
                   f"{evaluation.quarantined} quarantined, {evaluation.dropped_items} dropped items")

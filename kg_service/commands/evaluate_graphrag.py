@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from kg_service.commands.evaluate import evaluate_app
+from kg_service.commands.evaluate import evaluate_app, table_console
 from kg_service.commands.evaluate_extraction import (BACKEND_OPTION, DEPTH_OPTION, GOLD_OPTION, MODEL_OPTION,
                                                      SCRIPTED_NOTE, system_name)
 
@@ -68,7 +68,6 @@ def evaluate_extraction_graphrag_command(
 
 
 def _print_table(comparison) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"{comparison.gold_file}: {comparison.examples} {comparison.lang} texts, "
@@ -81,7 +80,7 @@ def _print_table(comparison) -> None:
                       f"{scores.relation_at_depth.f1:.3f}", f"{scores.texts_per_second:.3f}",
                       f"{scores.seconds_per_text:.1f}", f"{scores.model_seconds:.1f}", str(scores.completion_tokens),
                       str(scores.entities_without_span), str(scores.failed_texts))
-    console = Console()
+    console = table_console()
     console.print(table)
     console.print(f"peak RSS {comparison.peak_rss_bytes / 2**30:.2f} GiB; F1 goal (ours >= graphrag) "
                   f"{'met' if comparison.f1_goal_met else 'not met'}; throughput goal (ours >= 2x graphrag) "

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from kg_service.commands.evaluate import evaluate_app
+from kg_service.commands.evaluate import evaluate_app, table_console
 
 
 @evaluate_app.command("root-cause")
@@ -75,10 +75,9 @@ def evaluate_root_cause(
 
 
 def _print_tables(evaluation) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = table_console()
     for result in evaluation.causrca_evaluations:
         table = Table(title=f"causRCA root cause, {result.data}: {_count(result.runs, 'fault run')} "
                             f"({len(result.skipped_runs)} skipped)")

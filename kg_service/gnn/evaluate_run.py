@@ -16,7 +16,7 @@ from kg_service.config import Settings
 from kg_service.errors import QueryError
 from kg_service.gnn.evaluate import (ConstantScorer, EdgeSplit, LinkGraph, LinkPredictionReport, ScorerFactory,
                                      evaluate_models, split_edges)
-from kg_service.gnn.evaluate_graphs import GraphPreset, preset
+from kg_service.gnn.evaluate_graphs import GraphPreset, preset, workorder_scope
 from kg_service.gnn.train import TrainConfig
 from kg_service.graph.store import GraphStore
 from kg_service.ontology.schema import GraphSchema
@@ -72,8 +72,10 @@ def resolve_graph(name_or_path: str, mapping: Path | None = None) -> GraphPreset
 
 
 def _with_data(base: GraphPreset, data_path: Path, mapping_path: Path | None) -> GraphPreset:
+    # A work-order CSV's nodes are in the namespaces of its own mapping; a SupplyGraph folder keeps the preset's.
+    scope = workorder_scope(mapping_path) if mapping_path is not None else base.scope
     return GraphPreset(base.name + ":" + data_path.name, base.classes, base.relationship_types, base.targets,
-                       data_path, mapping_path)
+                       data_path, mapping_path, scope)
 
 
 def load_preset_data(store: GraphStore, settings: Settings, graph: GraphPreset, synthetic_size: int = 2000) -> dict:
@@ -132,11 +134,15 @@ def evaluate_hetero(name: str, data, node_keys: dict[str, list[str]], graph: Gra
 
 def evaluate_stored_graph(store: GraphStore, schema: GraphSchema, settings: Settings, graph: GraphPreset,
                           options: EvaluationOptions) -> LinkPredictionReport:
-    """Export the preset's part of the stored graph and measure every requested model on it."""
+    """Export the preset's data set from the stored graph and measure every requested model on it.
+
+    Nodes of other sources in the same Neo4j (another plant's sites, for example) are left out of
+    the export, so they never enter the candidate sets.
+    """
     from kg_service.gnn.export import export_graph
 
     exported = export_graph(store, schema, list(graph.classes), list(graph.relationship_types), settings=settings,
-                            text_encoder=options.text_encoder)
+                            text_encoder=options.text_encoder, scope=graph.scope)
     for target in graph.targets:
         if target not in exported.data.edge_types:
             raise QueryError(f"the stored graph has no {':'.join(target)} edges to predict; load the data first "

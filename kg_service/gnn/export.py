@@ -9,6 +9,9 @@ followed by the node type's numeric properties, each standardised to mean 0 and 
 Nodes are read in batches by keyset pagination on the indexed `id` property and edges in
 batches of start nodes, so no single transaction returns the whole graph. Relationship types
 starting with `PREDICTED_` are model output and are never exported as training edges.
+
+A `KeyScope` restricts the export to one data set when the graph contains several sources, for
+example the SupplyGraph plants beside the sites of a plant's work orders.
 """
 
 from __future__ import annotations
@@ -42,6 +45,25 @@ MAX_TEXT_CHARACTERS = 300
 EXCLUDED_PROPERTIES = frozenset({"embedding", "embeddingModel", "score", "modelVersion"})
 
 EdgeType = tuple[str, str, str]
+
+
+@dataclass(frozen=True)
+class KeyScope:
+    """The nodes of one data set, identified by the namespace in their keys.
+
+    A node belongs to the data set when its key starts with one of `prefixes`. Loaders give nodes
+    that several sources share (a Part, a FailureMode) keys without a namespace, so a node of
+    `shared_classes` belongs when an exported relationship leads to it from a node of the data set,
+    directly or through other shared nodes. Other nodes are left out.
+    """
+
+    name: str
+    prefixes: tuple[str, ...]
+    shared_classes: tuple[str, ...] = ()
+
+    def owns(self, key: str) -> bool:
+        """Return whether `key` is in one of the data set's namespaces."""
+        return key.startswith(self.prefixes)
 
 
 @dataclass
@@ -101,10 +123,11 @@ def check_scope(schema: GraphSchema, classes: list[str], relationship_types: lis
 
 def export_graph(store: GraphStore, schema: GraphSchema, classes: list[str], relationship_types: list[str], *,
                  settings: Settings, text_encoder: "TextEncoder | str | None" = None,
-                 batch_size: int | None = None) -> ExportedGraph:
+                 batch_size: int | None = None, scope: KeyScope | None = None) -> ExportedGraph:
     """Read the nodes of `classes` and the relationships of `relationship_types` between them.
 
     `text_encoder` is an encoder, an encoder name (`auto`, `e5`, `minilm`, `hashing`) or None for `auto`.
+    With a `scope`, only the nodes of that data set are read, and so only relationships between them.
     """
     import torch
     from torch_geometric.data import HeteroData
@@ -123,6 +146,8 @@ def export_graph(store: GraphStore, schema: GraphSchema, classes: list[str], rel
         encoder = text_encoder
 
     nodes = _read_nodes(store, schema, classes, batch_size)
+    if scope is not None:
+        nodes = _restrict_to_scope(store, nodes, relationship_types, scope, batch_size)
     node_keys = {kind: [row["key"] for row in rows] for kind, rows in nodes.items()}
     element_ids = {kind: [row["element_id"] for row in rows] for kind, rows in nodes.items()}
     type_of = {row["key"]: (kind, i) for kind, rows in nodes.items() for i, row in enumerate(rows)}
@@ -136,8 +161,9 @@ def export_graph(store: GraphStore, schema: GraphSchema, classes: list[str], rel
         data[kind].x = torch.cat([text_matrix, numeric], dim=1)
         data[kind].num_nodes = len(rows)
 
+    all_keys = [key for kind_keys in node_keys.values() for key in kind_keys]
     for rel_type in relationship_types:
-        pairs = _read_edges(store, rel_type, node_keys, batch_size)
+        pairs = _read_edges(store, rel_type, all_keys, batch_size)
         grouped: dict[EdgeType, list[tuple[int, int]]] = defaultdict(list)
         for start, end in pairs:
             if start in type_of and end in type_of:
@@ -186,13 +212,31 @@ def _read_nodes(store: GraphStore, schema: GraphSchema, classes: list[str],
     return {kind: rows for kind, rows in nodes.items() if rows}
 
 
-def _read_edges(store: GraphStore, rel_type: str, node_keys: dict[str, list[str]],
-                batch_size: int) -> list[tuple[str, str]]:
-    """Read the (start key, end key) pairs of `rel_type` whose start node is exported."""
+def _restrict_to_scope(store: GraphStore, nodes: dict[str, list[dict[str, Any]]], relationship_types: list[str],
+                       scope: KeyScope, batch_size: int) -> dict[str, list[dict[str, Any]]]:
+    """Keep the nodes that `scope` owns and the shared nodes that relationships lead to from them."""
+    kept = {row["key"] for rows in nodes.values() for row in rows if scope.owns(row["key"])}
+    shared = {row["key"] for kind in scope.shared_classes for row in nodes.get(kind, [])} - kept
+    frontier = sorted(kept)
+    while frontier and shared:
+        reached = {end for rel_type in relationship_types
+                   for _, end in _read_edges(store, rel_type, frontier, batch_size) if end in shared}
+        kept |= reached
+        shared -= reached
+        frontier = sorted(reached)
+
+    restricted = {kind: [row for row in rows if row["key"] in kept] for kind, rows in nodes.items()}
+    left_out = sum(len(rows) for rows in nodes.values()) - len(kept)
+    if left_out:
+        logger.info("export of %s: left out %d nodes of other sources", scope.name, left_out)
+    return {kind: rows for kind, rows in restricted.items() if rows}
+
+
+def _read_edges(store: GraphStore, rel_type: str, keys: list[str], batch_size: int) -> list[tuple[str, str]]:
+    """Read the (start key, end key) pairs of `rel_type` whose start node has one of `keys`."""
     query = (f"UNWIND $keys AS key MATCH (a:{quote(ENTITY_LABEL)} {{id: key}})"
              f"-[:{quote(rel_type, 'relationship type')}]->(b:{quote(ENTITY_LABEL)}) "
              "RETURN a.id AS start, b.id AS end")
-    keys = [key for kind_keys in node_keys.values() for key in kind_keys]
     pairs: list[tuple[str, str]] = []
     for start in range(0, len(keys), batch_size):
         rows = store.read(query, {"keys": keys[start:start + batch_size]})
