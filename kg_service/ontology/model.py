@@ -116,14 +116,26 @@ class OntologyModel:
                 rel.range = None
 
     def summary(self) -> "OntologySummary":
+        """Count the skipped terms by reason, with up to three examples of each.
+
+        Named terms come first among the examples. A blank node has no IRI, so it is an example
+        only when a reason has fewer than three named terms, written in Turtle notation (`_:id`).
+        """
         reasons = Counter(skip.reason for skip in self.skipped)
-        examples: dict[str, list[str]] = defaultdict(list)
+        blank_nodes: Counter[str] = Counter()
+        named: dict[str, list[str]] = defaultdict(list)
+        blank: dict[str, list[str]] = defaultdict(list)
         for skip in self.skipped:
-            if len(examples[skip.reason]) < 3:
-                examples[skip.reason].append(skip.iri)
+            if (BNode(skip.iri), None, None) in self.graph:
+                blank_nodes[skip.reason] += 1
+                blank[skip.reason].append(f"_:{skip.iri}")
+            else:
+                named[skip.reason].append(skip.iri)
+        examples = {reason: (named[reason] + blank[reason])[:3] for reason in reasons}
         return OntologySummary(iri=self.iri, triples=len(self.graph), classes=len(self.classes),
                                relationship_types=len(self.relationships), properties=len(self.properties),
-                               individuals=len(self.individuals), skipped=dict(reasons), skipped_examples=dict(examples))
+                               individuals=len(self.individuals), skipped=dict(reasons), skipped_examples=examples,
+                               skipped_blank_nodes=dict(blank_nodes))
 
 
 class OntologySummary(NamedTuple):
@@ -137,6 +149,8 @@ class OntologySummary(NamedTuple):
     individuals: int
     skipped: dict[str, int]
     skipped_examples: dict[str, list[str]]
+    # Skipped blank nodes by reason: anonymous classes, restrictions and the like have no IRI.
+    skipped_blank_nodes: dict[str, int] = {}
 
     def as_text(self) -> str:
         lines = [f"ontology {self.iri}: {self.triples} triples",
@@ -146,9 +160,18 @@ class OntologySummary(NamedTuple):
         if self.skipped:
             lines.append("  kept as ontology metadata only (not part of the graph schema):")
             for reason, count in sorted(self.skipped.items(), key=lambda item: -item[1]):
-                examples = ", ".join(self.skipped_examples.get(reason, []))
-                lines.append(f"    {count:5d} x {reason}  (e.g. {examples})")
+                lines.append(f"    {count:5d} x {reason}  ({self._examples_text(reason, count)})")
         return "\n".join(lines)
+
+    def _examples_text(self, reason: str, count: int) -> str:
+        """Name the skipped terms of `reason` by IRI. Blank nodes have none, so only their number is given."""
+        blank = self.skipped_blank_nodes.get(reason, 0)
+        named = [example for example in self.skipped_examples.get(reason, []) if not example.startswith("_:")]
+        if not blank:
+            return f"e.g. {', '.join(named)}"
+        if blank == count:
+            return "all blank nodes, which have no IRI"
+        return f"e.g. {', '.join(named)}; {blank} of them blank nodes"
 
 
 def local_name(iri: str) -> str:

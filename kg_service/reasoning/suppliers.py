@@ -2,8 +2,9 @@
 
 Delivery KPIs come from each supplier's purchase order lines and their deliveries. They are
 the shipment count, the on-time rate (share of deliveries with a delay of 0 days or less), the
-mean and sample standard deviation of the delay in days, the mean unit price and the freight
-share (known freight cost over the value of the same lines).
+mean and sample standard deviation of the delay in days, the mean lateness in days (the mean of
+max(delay, 0), so an early delivery counts as 0 and cannot make up for a late one), the mean unit
+price and the freight share (known freight cost over the value of the same lines).
 
 Graph KPIs come from what the graph links to the supplier's parts. They count nonconformances
 (Nonconformance CONCERNS_PART), failures (work orders with a failure mode that involve a
@@ -31,6 +32,7 @@ KPI_DIRECTIONS: dict[str, str] = {
     "shipmentCount": "benefit",
     "onTimeRate": "benefit",
     "meanDelayDays": "cost",
+    "meanLatenessDays": "cost",
     "delayStdDays": "cost",
     "meanUnitPrice": "cost",
     "freightShare": "cost",
@@ -53,6 +55,8 @@ CALL (s) {
          avg(CASE WHEN d.deliveryDelayDays IS NULL THEN null
                   WHEN d.deliveryDelayDays <= 0 THEN 1.0 ELSE 0.0 END) AS onTimeRate,
          avg(d.deliveryDelayDays) AS meanDelayDays,
+         avg(CASE WHEN d.deliveryDelayDays IS NULL THEN null
+                  WHEN d.deliveryDelayDays > 0 THEN toFloat(d.deliveryDelayDays) ELSE 0.0 END) AS meanLatenessDays,
          count(d.deliveryDelayDays) AS delayCount,
          stDev(d.deliveryDelayDays) AS delayStdDays,
          avg(o.orderUnitPrice) AS meanUnitPrice,
@@ -60,7 +64,7 @@ CALL (s) {
          sum(CASE WHEN d.freightCost IS NOT NULL THEN o.lineValue END) AS valueWithFreight
 }
 RETURN s.id AS id, s.name AS name, s.nameEn AS nameEn, s.nameZh AS nameZh, s.country AS country,
-       shipmentCount, onTimeRate, meanDelayDays, delayCount, delayStdDays, meanUnitPrice, freight,
+       shipmentCount, onTimeRate, meanDelayDays, meanLatenessDays, delayCount, delayStdDays, meanUnitPrice, freight,
        valueWithFreight
 ORDER BY id
 """
@@ -192,6 +196,7 @@ def supplier_kpis(store: GraphStore, part_ids: Sequence[str] | None = None) -> S
             "shipmentCount": float(row["shipmentCount"]),
             "onTimeRate": row["onTimeRate"],
             "meanDelayDays": row["meanDelayDays"],
+            "meanLatenessDays": row["meanLatenessDays"],
             # The sample standard deviation needs two delays; Cypher's stDev returns 0 for one.
             "delayStdDays": row["delayStdDays"] if row["delayCount"] >= 2 else None,
             "meanUnitPrice": row["meanUnitPrice"],
@@ -268,7 +273,9 @@ def _check_criteria(criteria: Sequence[Criterion], constraints: Sequence[Constra
         if constraint.minimum is None and constraint.maximum is None:
             raise QueryError(f"constraints[{index}] sets neither min nor max; give at least one")
         if constraint.minimum is not None and constraint.maximum is not None and constraint.minimum > constraint.maximum:
-            raise QueryError(f"constraints[{index}] has min {constraint.minimum} above max {constraint.maximum}")
+            raise QueryError(f"constraints[{index}] ({constraint.criterion}) has min {constraint.minimum} above max "
+                             f"{constraint.maximum}, so no supplier could pass it; swap min and max, or correct the "
+                             "one that is wrong")
 
 
 def _exclusion_reasons(row: SupplierKpiRow, criteria: Sequence[Criterion], constraints: Sequence[Constraint]) -> list[str]:
@@ -300,16 +307,22 @@ def _scope(part: str | None, category: str | None) -> str:
 
 
 def _no_supplier_message(part: str | None, category: str | None) -> str:
-    """Return the error for a part filter, or a graph, that leaves no supplier at all."""
+    """Return the error for a part filter, or a graph, that leaves no supplier at all.
+
+    Only the message for a part or category filter advises ranking without that filter.
+    """
+    retry = ""
     if part is not None:
         subject = f"part {part!r} has no supplier in the graph"
+        retry = ", or rank without the part filter"
     elif category is not None:
         subject = f"no part in category {category!r} has a supplier in the graph"
+        retry = ", or rank without the category filter"
     else:
         subject = "the graph has no supplier"
     return (f"{subject}; a supplier is linked to a part by Part -SUPPLIED_BY-> Supplier, which 'kg-service ingest "
-            "shipments' creates from a delivery history and 'kg-service ingest rdf' from kg:suppliedBy. Load one, "
-            "or rank without the part filter")
+            "shipments' creates from a delivery history and 'kg-service ingest rdf' from kg:suppliedBy. Load "
+            f"one{retry}")
 
 
 def _all_excluded_message(table: SupplierKpiTable, criteria: Sequence[Criterion], constraints: Sequence[Constraint],
