@@ -19,3 +19,13 @@ def configure_logging(level: str = "INFO") -> None:
     root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger("neo4j").setLevel(logging.WARNING)
+
+
+def quiet_info_logs() -> None:
+    """Raise the kg_service loggers to WARNING unless the root logger is at DEBUG (`kg-service -v`).
+
+    A command whose output is an answer (`kg-service ask`) calls this, so that progress messages
+    do not interleave with the answer on a terminal.
+    """
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("kg_service").setLevel(logging.WARNING)

@@ -56,6 +56,9 @@ Each error has an `extensions.code`: the kg-service error class (`QueryError`, `
 `GRAPHQL_PARSE_FAILED`, `GRAPHQL_VALIDATION_FAILED`, `BAD_USER_INPUT` for a variable of the wrong
 type, `OPERATION_RESOLUTION_FAILURE` for several operations without `operationName`,
 `GraphUnavailableError` (retry later) or `INTERNAL_SERVER_ERROR` for a masked unexpected error.
+An ontology edit that another change overtook while it was prepared fails with `OntologyConflictError`:
+send the same mutation again. Other rejected edits have `OntologyError` or `UnknownTermError`, and only
+a changed mutation can succeed ([ontology-editing.md](ontology-editing.md)).
 
 A request without a credential gets the role in `KG_ANONYMOUS_ROLE` (`reader` by default). A
 credential is an API key or a JWT, sent as `Authorization: Bearer <credential>` or as

@@ -50,7 +50,7 @@ def _ask(store, question: str, lang: str | None = None):
 
 @pytest.mark.parametrize("lang, expected", [
     ("en", "The failure events of Air Compressor 1 (AC-1) record Leak most often (2 failure events). Likely causes: "),
-    ("zh", "1号空压机 (AC-1)的故障事件最常记录泄漏（2 次故障事件）。可能原因："),
+    ("zh", "1号空压机（AC-1）的故障事件最常记录泄漏（2 次故障事件）。可能原因："),
 ])
 def test_event_chosen_mode_counts_events(ac_1_leak_events, lang, expected):
     question = {"en": "Why did AC-1 fail?", "zh": "AC-1为什么故障？"}[lang]
@@ -104,7 +104,7 @@ def test_kind_beside_asset_not_joined(plant, question):
 @pytest.mark.parametrize("question, first, second", [
     ("Why did AC-3 and AC-1 fail?", "Air Compressor 3 (AC-3) most often fails with Overheating",
      "Pressure Low and Noise are recorded equally often for Air Compressor 1 (AC-1)"),
-    ("AC-3和AC-1为什么故障？", "3号空压机 (AC-3)最常见的故障是过热", "1号空压机 (AC-1)最常见的故障有压力低和噪声"),
+    ("AC-3和AC-1为什么故障？", "3号空压机（AC-3）最常见的故障是过热", "1号空压机（AC-1）最常见的故障有压力低和噪声"),
     ("Why did AC-1 and AC-3 fail?", "Pressure Low and Noise are recorded equally often for Air Compressor 1 (AC-1)",
      "Air Compressor 3 (AC-3) most often fails with Overheating"),
 ])
@@ -116,7 +116,7 @@ def test_two_assets_both_answered_or_named(plant, question, first, second):
     assert len(paragraphs) == 3
     assert paragraphs[0].startswith(first)
     assert paragraphs[1].startswith(second)
-    assert paragraphs[2].startswith(("Sources: ", "依据: "))
+    assert paragraphs[2].startswith(("Sources: ", "依据："))
 
 
 @pytest.mark.parametrize("question, first, second", [

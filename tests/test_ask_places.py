@@ -122,7 +122,7 @@ def test_asset_inside_place_answered(plant_graph):
 @pytest.mark.parametrize("question, unknown, known", [
     ("Why does equipment on line 7 fail?", "no production line or site named 'line 7' in the graph",
      f"Line 2 Assembly ({LINE_2})"),
-    ("七号线为什么停机？", "图谱中没有名为“七号线”的产线或厂区", f"二号装配线 ({LINE_2})"),
+    ("七号线为什么停机？", "图谱中没有名为“七号线”的产线或厂区", f"二号装配线（{LINE_2}）"),
 ])
 def test_unknown_place_suggests_known(plant_graph, question, unknown, known):
     answer = _ask(plant_graph, question)

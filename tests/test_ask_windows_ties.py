@@ -50,8 +50,8 @@ def _ask(store, question: str, lang: str | None = None, today: date = TRIAL_DAY)
      "has no evidence to rank causes. The latest work order of Coolant Pump P-101 (P-101) is dated 2025-09-26."),
     ("zh",
      "在 2026-11-01 至 2026-11-30 期间，泵的工单都没有记录故障，图谱中没有足以排出原因的证据。泵最近的工单日期是 2025-09-26。",
-     "在 2026-11-01 至 2026-11-30 期间，P-101冷却液泵 (P-101)的工单都没有记录故障，图谱中没有足以排出原因的证据。"
-     "P-101冷却液泵 (P-101)最近的工单日期是 2025-09-26。"),
+     "在 2026-11-01 至 2026-11-30 期间，P-101冷却液泵（P-101）的工单都没有记录故障，图谱中没有足以排出原因的证据。"
+     "P-101冷却液泵（P-101）最近的工单日期是 2025-09-26。"),
 ])
 def test_kind_with_empty_window_reads_like_single_asset(plant, lang, kind_text, asset_text):
     questions = {"en": ("Why did the pumps fail last month?", "Why did P-101 fail last month?"),
@@ -95,7 +95,7 @@ def test_sample_counts_tie_on_ac_1(plant):
 @pytest.mark.parametrize("lang, expected", [
     ("en", "Pressure Low and Noise are recorded equally often for Air Compressor 1 (AC-1) (2 work orders each). "
            "Likely causes of Pressure Low: 1. Intake Valve"),
-    ("zh", "1号空压机 (AC-1)最常见的故障有压力低和噪声，次数相同（各 2 张工单记录）。以下是压力低的可能原因：1. 进气阀"),
+    ("zh", "1号空压机（AC-1）最常见的故障有压力低和噪声，次数相同（各 2 张工单记录）。以下是压力低的可能原因：1. 进气阀"),
 ])
 def test_tied_most_frequent_modes_are_reported_as_a_tie(plant, lang, expected):
     answer = _ask(plant, "Why did AC-1 fail?", lang)
@@ -176,7 +176,7 @@ def _event_tie_result() -> ToolResult:
     ("en", "The failure events of Air Compressor 3 (AC-3) between 2025-06-01 and 2025-06-30 record Overheating and "
            "Leak equally often. The graph has no evidence to rank causes of Overheating. Ask about Leak by name for "
            "its causes."),
-    ("zh", "在 2025-06-01 至 2025-06-30 期间，3号空压机 (AC-3)的故障事件记录过热和泄漏的次数相同。图谱中没有足以排出过热原因的证据。"
+    ("zh", "在 2025-06-01 至 2025-06-30 期间，3号空压机（AC-3）的故障事件记录过热和泄漏的次数相同。图谱中没有足以排出过热原因的证据。"
            "要查看泄漏的原因，请在问题中指明该故障。"),
 ])
 def test_event_tie_wording(lang, expected):
@@ -210,7 +210,7 @@ def test_asset_and_kind_answered_in_question_order(plant):
     chinese = _ask(plant, "泵与AC-3为什么故障？")
     paragraphs = chinese.text.split("\n")
     assert paragraphs[0].startswith("泵最常见的故障是泄漏")
-    assert paragraphs[1].startswith("3号空压机 (AC-3)最常见的故障是过热")
+    assert paragraphs[1].startswith("3号空压机（AC-3）最常见的故障是过热")
 
 
 def test_asset_and_kind_cite_both_subjects(plant):

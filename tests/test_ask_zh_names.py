@@ -49,10 +49,10 @@ def _ask(store, question: str, lang: str | None = None):
 @pytest.mark.parametrize("question, expected", [
     ("Why did AC-98 and AC-99 fail?",
      "The question maps onto a query, but it cannot run: no asset named 'AC-98' or 'AC-99' in the graph; "
-     "look names up with the 'entities' query"),
+     "closest names: Air Compressor 1 (equipment:sample-plant:ac-1)"),
     ("Show the work orders of AC-97, AC-98 and AC-99",
      "no asset named 'AC-97', 'AC-98' or 'AC-99' in the graph"),
-    ("AC-98和AC-99为什么故障？", "问题已对应到查询，但无法执行：图谱中没有名为“AC-98”或“AC-99”的设备；可以用 entities 查询查找名称"),
+    ("AC-98和AC-99为什么故障？", "问题已对应到查询，但无法执行：图谱中没有名为“AC-98”或“AC-99”的设备；最接近的名称：1号空压机（equipment:sample-plant:ac-1）"),
     ("AC-97、AC-98和AC-99为什么故障？", "图谱中没有名为“AC-97”、“AC-98”或“AC-99”的设备"),
 ])
 def test_all_unknown_joined_tags_named(plant, question, expected):
@@ -70,8 +70,8 @@ def test_all_unknown_tags_from_model_call(plant):
 
 
 @pytest.mark.parametrize("question, expected", [
-    ("Why did AC-99 stop?", "no asset named 'AC-99' in the graph; look names up"),
-    ("为什么AC-99停机？", "图谱中没有名为“AC-99”的设备；可以用 entities 查询查找名称"),
+    ("Why did AC-99 stop?", "no asset named 'AC-99' in the graph; closest names: Air Compressor 1"),
+    ("为什么AC-99停机？", "图谱中没有名为“AC-99”的设备；最接近的名称：1号空压机"),
 ])
 def test_single_unknown_tag_unchanged(plant, question, expected):
     answer = _ask(plant, question)
@@ -154,7 +154,7 @@ def test_most_specific_class_in_zh(plant, question, expected):
 def test_shared_english_name_zh(plant):
     answer = _ask(plant, "Casing Gasket是什么？")
     assert answer.text.startswith(
-        "有 2 个实体名为Casing Gasket：Casing Gasket（部件） (P-101) [Asset/Component] "
+        "有 2 个实体名为Casing Gasket：Casing Gasket（部件）（P-101） [Asset/Component] "
         "component:sample-plant:p-101/pump-casing/casing-gasket；Casing Gasket（零件） [Part] part:casing-gasket。")
 
 
@@ -174,5 +174,5 @@ def test_zh_subject_name_without_repeated_tag(plant):
 
 def test_chinese_names_kept(plant):
     answer = _ask(plant, "泵为什么故障？")
-    assert answer.text.startswith("泵最常见的故障是泄漏（9 张工单记录）。可能原因：1. 机械密封 (P-101)（得分 ")
-    assert "涉及的泵：P-101冷却液泵 (P-101)、P-102冷却液泵 (P-102)。" in answer.text
+    assert answer.text.startswith("泵最常见的故障是泄漏（9 张工单记录）。可能原因：1. 机械密封（P-101）（得分 ")
+    assert "涉及的泵：P-101冷却液泵（P-101）、P-102冷却液泵（P-102）。" in answer.text

@@ -79,8 +79,8 @@ class AskResult:
     status: str = strawberry.field(description="answered; unmappable (no query fits the question); failed (the "
                                                "query could not run, for example an unknown entity)")
     tool: str | None = strawberry.field(description="The query the question was mapped to: root_causes, "
-                                                    "failure_history, rank_suppliers, design_constraints, lookup "
-                                                    "or unmappable")
+                                                    "failure_history, plant_failures, rank_suppliers, "
+                                                    "design_constraints, parts, lookup or unmappable")
     arguments: JSON = strawberry.field(description="The validated arguments of the tool call")
     resolved: JSON = strawberry.field(description="Graph keys that the entity arguments resolved to")
     text: str = strawberry.field(description="The answer in the requested language, ending with the keys it cites")

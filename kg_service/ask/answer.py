@@ -9,6 +9,9 @@ from typing import Any
 from kg_service.ask.entities import EntityIndex, has_cjk
 from kg_service.ask.execute import ToolResult
 from kg_service.ask.kinds import EquipmentKind, resolve_kind
+from kg_service.ask.parts import render_parts
+from kg_service.ask.plant import render_plant_failures
+from kg_service.ask.targets import choice_note
 from kg_service.ask.places import places
 from kg_service.ask.timespans import find_time_window
 from kg_service.ask.tools import ToolCall
@@ -23,16 +26,17 @@ MAX_SUGGESTIONS = 5
 def _name(entity: dict[str, Any] | None, lang: str, with_tag: bool = True) -> str:
     if not entity:
         return "?"
-    name = (entity["name"].get(lang) or entity["name"].get("en") or entity["id"]).rstrip(".")
+    # A name keeps its own final period ("Wuxi Bearing Co."); `_end_sentences` drops a second one after it.
+    name = entity["name"].get(lang) or entity["name"].get("en") or entity["id"]
     tag = entity.get("tag")
     # A Chinese name built from an English one and a class label ("Casing Gasket（部件）") already shows the tag.
     if not with_tag or not tag or tag == name or name.startswith(f"{tag}（"):
         return name
-    return f"{name} ({tag})"
+    return f"{name}（{tag}）" if lang == "zh" else f"{name} ({tag})"
 
 
 def _row_name(row: dict[str, Any], lang: str) -> str:
-    return (row.get(f"name_{lang}") or row.get("name_en") or row["id"]).rstrip(".")
+    return row.get(f"name_{lang}") or row.get("name_en") or row["id"]
 
 
 def _cause_names(rows: list[dict[str, Any]], lang: str) -> dict[str, str]:
@@ -59,7 +63,8 @@ def _cause_names(rows: list[dict[str, Any]], lang: str) -> dict[str, str]:
                 name = next(iter(chinese)) if len(chinese) == 1 else _row_name(row, "en")
             equipment = row.get("equipment")
             if equipment:
-                name = f"{name} ({equipment.get('tag') or _name(equipment, lang, with_tag=False)})"
+                owner = equipment.get("tag") or _name(equipment, lang, with_tag=False)
+                name = f"{name}（{owner}）" if lang == "zh" else f"{name} ({owner})"
             names[row["id"]] = name
     return names
 
@@ -151,19 +156,28 @@ def render_all(results: list[ToolResult], lang: str) -> str:
     A question with two subjects ("Why did AC-3 and the pumps fail?") is answered by one call per subject.
     """
     renderers = {"root_causes": _root_causes, "failure_history": _history, "rank_suppliers": _suppliers,
-                 "design_constraints": _design, "lookup": _lookup}
+                 "design_constraints": _design, "parts": render_parts, "plant_failures": render_plant_failures,
+                 "lookup": _lookup}
     paragraphs = []
     for result in results:
         text = renderers[result.tool](result, lang)
         if result.tool in ("root_causes", "failure_history"):
             text += _latest_note(result.facts, lang) + _kind_note(result.facts, lang)
         paragraphs.append(text)
-    text = "\n".join(paragraphs)
+    text = _end_sentences("\n".join(paragraphs))
     citations = list(dict.fromkeys(item.id for result in results for item in result.citations))
     keys = ", ".join(citations[:12])
     more = len(citations) - 12
-    suffix = f" (+{more})" if more > 0 else ""
-    return f"{text}\n{'依据' if lang == 'zh' else 'Sources'}: {keys}{suffix}" if keys else text
+    if lang == "zh":
+        sources = f"依据：{keys}" + (f"（+{more}）" if more > 0 else "")
+    else:
+        sources = f"Sources: {keys}" + (f" (+{more})" if more > 0 else "")
+    return f"{text}\n{sources}" if keys else text
+
+
+def _end_sentences(text: str) -> str:
+    """Drop the full stop of a sentence that ends with a name ending in its own period ("INC.." -> "INC.")."""
+    return re.sub(r"(?<=\w)\.\.(?=\s|$)", ".", text)
 
 
 def _window(facts: dict, lang: str) -> str:
@@ -300,8 +314,9 @@ def _history(result: ToolResult, lang: str) -> str:
     asset = _subject(facts, lang)
     orders = []
     for row in result.rows[:MAX_LISTED]:
-        modes = ", ".join(mode[lang] or mode["en"] for mode in row["failure_modes"] if mode["en"] or mode[lang])
-        orders.append(f"{row['date']} {row['id'].rsplit(':', 1)[-1]}" + (f" ({modes})" if modes else ""))
+        names = [mode[lang] or mode["en"] for mode in row["failure_modes"] if mode["en"] or mode[lang]]
+        modes = f"（{'、'.join(names)}）" if lang == "zh" else f" ({', '.join(names)})"
+        orders.append(f"{row['date']} {row['id'].rsplit(':', 1)[-1]}" + (modes if names else ""))
     if lang == "zh":
         kind = "故障工单" if facts["failures_only"] else "工单"
         if not result.rows:
@@ -315,7 +330,40 @@ def _history(result: ToolResult, lang: str) -> str:
 
 
 def _suppliers(result: ToolResult, lang: str) -> str:
+    if result.facts.get("part_class"):
+        return _part_class_suppliers(result, lang)
     return _supplier_ranking(result, lang) + _place_note(result.facts, lang)
+
+
+def _part_class_suppliers(result: ToolResult, lang: str) -> str:
+    """Write the suppliers of a class of parts ("bearings"), of those used by a kind of equipment when named."""
+    facts = result.facts
+    part_class = facts["part_class"]
+    plural = part_class["name"][lang]
+    kind = facts.get("kind")
+    assets = _listed([_name(asset, lang) for asset in facts["kind_assets"][:MAX_LISTED]], lang) if kind else ""
+    suppliers = [f"{_row_name(row, lang)}（{'、'.join(_name(part, lang) for part in facts['supplied_parts'][row['id']])}）"
+                 if lang == "zh" else
+                 f"{_row_name(row, lang)} ({', '.join(_name(part, lang) for part in facts['supplied_parts'][row['id']])})"
+                 for row in result.rows]
+    if lang == "zh":
+        scope = f"{kind['name']['zh']}（{assets}）使用的" if kind else ""
+        understood = f"问题问的是{scope}{plural}（零件类别 {part_class['label']}）的供应商。"
+        if suppliers:
+            return f"{scope}{plural}的供应商：{_join(suppliers, 'zh')}。"
+        if kind and facts["class_parts"] and not facts["parts"]:
+            return f"{understood}图谱中没有记录{kind['name']['zh']}使用的{plural}，因此也没有记录其供应商。"
+        parts = "、".join(_name(part, "zh") for part in facts["parts"][:MAX_LISTED])
+        return f"{understood}图谱中没有记录这些{plural}的供应商" + (f"（{parts}）。" if parts else "。")
+    scope = f" used by the {kind['name']['en']} ({assets})" if kind else ""
+    understood = f"The question asks for the suppliers of {plural} (part class {part_class['label']}){scope}."
+    if suppliers:
+        return f"Suppliers of {plural}{scope}: {_join(suppliers, 'en')}."
+    if kind and facts["class_parts"] and not facts["parts"]:
+        return (f"{understood} The graph records no {plural} used by the {kind['name']['en']}, so it records no "
+                "supplier for them either.")
+    parts = ", ".join(_name(part, "en") for part in facts["parts"][:MAX_LISTED])
+    return f"{understood} The graph records no supplier of these {plural}" + (f" ({parts})." if parts else ".")
 
 
 def _place_note(facts: dict[str, Any], lang: str) -> str:
@@ -349,7 +397,8 @@ def _supplier_ranking(result: ToolResult, lang: str) -> str:
                 f"Which suppliers can replace the supplier of {parts}?")
     current = [row for row in result.rows if row["current"]]
     others = [row for row in result.rows if not row["current"]] if facts["replace_current"] else result.rows
-    listed = [f"{index}. {_row_name(row, lang)} ({row['score']:.2f})" for index, row in enumerate(others[:MAX_LISTED], 1)]
+    listed = [f"{index}. {_row_name(row, lang)}（{row['score']:.2f}）" if lang == "zh"
+              else f"{index}. {_row_name(row, lang)} ({row['score']:.2f})" for index, row in enumerate(others[:MAX_LISTED], 1)]
     criteria = ", ".join(facts["criteria"])
     if lang == "zh":
         if facts["replace_current"]:
@@ -371,6 +420,12 @@ def _supplier_ranking(result: ToolResult, lang: str) -> str:
 
 
 def _design(result: ToolResult, lang: str) -> str:
+    target = _name(result.facts["target"], lang)
+    return choice_note(result.facts.get("chosen"), target, "design constraints apply to products, designs, parts "
+                       "and components", "设计约束只适用于产品、设计、零件和部件", lang) + _constraints(result, lang)
+
+
+def _constraints(result: ToolResult, lang: str) -> str:
     target = _name(result.facts["target"], lang)
     labels = [row[f"label_{lang}"] or row["label_en"] for row in result.rows]
     unique = list(dict.fromkeys(labels))
@@ -459,7 +514,12 @@ def suggestions(question: str, index: EntityIndex, lang: str, call: ToolCall | N
     asset = next((entity for entity in named if entity.has_class(["Equipment", "ProductionLine"])), None)
     part = next((entity for entity in named if entity.has_class(["Part"])), None)
     product = next((entity for entity in named if entity.has_class(["Product", "Design"])), None)
-    # Without an asset in the question, the suggestions name the graph's first piece of equipment (of the kind).
+    # An unknown asset of a failed call ("AC-99") is replaced by a known one with a similar tag ("AC-1").
+    reference = getattr(call, "asset", None)
+    if asset is None and reference and kind is None:
+        similar = index.similar_tags(reference, ["Equipment"])
+        asset = similar[0] if similar else None
+    # Otherwise the suggestions name the graph's first piece of equipment (of the kind).
     if asset is None:
         asset = next((entity for entity in index.entities if "Equipment" in entity.labels
                       and (kind is None or kind.includes(entity.labels, entity.properties))), None)
@@ -507,7 +567,7 @@ def subject_examples(index: EntityIndex, lang: str) -> dict[str, list[str]]:
 def subject_needed_text(lang: str, examples: dict[str, list[str]]) -> str:
     """Write the answer to a question about failures or maintenance that names no asset, place or kind."""
     if lang == "zh":
-        options = [f"设备位号（如 {'、'.join(examples['tags'])}）" if examples["tags"] else "设备位号",
+        options = [f"设备位号（如{'、'.join(examples['tags'])}）" if examples["tags"] else "设备位号",
                    f"产线或车间（如{'、'.join(examples['places'])}）" if examples["places"] else "产线或车间"]
         if examples["kinds"]:
             options.append(f"设备类型（如{'、'.join(examples['kinds'])}）")
@@ -537,19 +597,18 @@ def subject_suggestions(examples: dict[str, list[str]], lang: str) -> list[str]:
 
 
 def unmappable_text(lang: str, reason: str | None, closest: list[str], note: str = "") -> str:
-    """Write the answer for a question that maps onto no query, with `note` and the closest questions that do."""
+    """Write the answer for a question that maps onto no query, with `note` and the closest questions that do.
+
+    `reason` is the mapper's own reason. It is not shown, because a model writes it for itself
+    ("not about the failure mode") in words that a user cannot act on; `AskAnswer.arguments` keeps it.
+    """
+    del reason
     listed = _join(closest, lang)
-    # A model writes its reason in English whatever the question's language, so a Chinese answer leaves
-    # an English reason out, and an English answer leaves out a Chinese one.
-    if reason and has_cjk(reason) != (lang == "zh"):
-        reason = None
     if lang == "zh":
-        why = f"（{reason}）" if reason else ""
-        return (f"无法把这个问题对应到可执行的查询{why}。我能回答根本原因、维修历史、供应商排序、设计约束和实体查找。"
+        return (f"无法把这个问题对应到可执行的查询。我能回答根本原因、维修历史、全厂故障、供应商排序、设计约束、零部件和实体查找。"
                 f"{note}相近的问题：{listed}")
-    why = f" ({reason})" if reason else ""
-    return (f"I cannot map this question onto a query I can run{why}. I answer root causes, failure history, "
-            f"supplier ranking, design constraints and entity lookups.{note} Closest questions: {listed}")
+    return (f"I cannot map this question onto a query I can run. I answer root causes, failure history, "
+            f"plant-wide failures, supplier ranking, design constraints, parts and entity lookups.{note} Closest questions: {listed}")
 
 
 def error_text(lang: str, message: str | None, english: str) -> str:

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from kg_service.ask.kinds import EquipmentKind, load_kinds
+from kg_service.ask.kinds import EquipmentKind, load_kinds, load_part_classes
 from kg_service.ask.messages import BilingualNotFoundError, BilingualQueryError, quoted
 from kg_service.errors import NotFoundError, QueryError
 from kg_service.graph.store import GraphStore
@@ -29,6 +29,8 @@ INDEXED_CLASSES = ["Equipment", "System", "Component", "ProductionLine", "Site",
                    "Supplier", "Product", "Design", "Material", "Document"]
 # NOTE: a graph with more named entities than this gets aliases for the first ones by key only.
 MAX_INDEXED_ENTITIES = 50_000
+# Names listed when nothing in the graph is close to an unknown reference.
+MAX_LISTED_NAMES = 3
 # A fuzzy match needs at least this share of a name's words (or Chinese character pairs) in the text.
 MIN_OVERLAP = 0.5
 
@@ -45,6 +47,14 @@ ROLES_ZH = {"asset": "设备", "place": "地点", "failure mode": "故障模式"
             "part": "零件", "entity": "实体", "target": "产品、设计或零件", "product, design or part": "产品、设计或零件"}
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
+# A one-character tag ("D" of the excavators A to E): an upper-case letter or a digit standing alone.
+SHORT_TAG = re.compile(r"(?<![A-Za-z0-9-])([A-Z0-9])(?![A-Za-z0-9-])")
+# Words of equipment that may come before a one-character tag ("excavator D", "D号挖掘机") besides the kinds
+# of the ontology, because work-order exports rarely come with an ontology class for their machines.
+EQUIPMENT_WORDS_EN = ("excavator", "machine", "asset", "equipment", "unit", "truck", "loader", "crane", "vehicle",
+                      "robot")
+EQUIPMENT_WORDS_ZH = ("挖掘机", "装载机", "设备", "机器", "机组", "卡车", "车辆")
+_SENTENCE_END = ".!?。！？"
 _WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _STOP_WORDS = {"the", "a", "an", "of", "for", "on", "in", "at", "to", "and", "is", "are", "does", "did", "do", "why",
                "what", "which", "who", "how", "with", "from", "by", "our", "my", "its", "it", "that", "this", "me",
@@ -79,6 +89,18 @@ class IndexedEntity:
 
     def has_class(self, classes: list[str]) -> bool:
         return bool(set(self.labels) & set(classes))
+
+
+@dataclass(frozen=True)
+class ShortTag:
+    """A one-character token of a question that may be an asset tag, with the assets whose tag it is."""
+
+    token: str
+    start: int
+    end: int
+    # Whether an equipment word comes right before ("excavator D") or after ("D号挖掘机") the token.
+    after_equipment_word: bool
+    entities: tuple["IndexedEntity", ...]
 
 
 @dataclass(frozen=True)
@@ -134,16 +156,27 @@ class EntityIndex:
         index.resolve(store, "compressor 3", ASSET_CLASSES)  # -> the row of AC-3
     """
 
-    def __init__(self, entities: list[IndexedEntity], kinds: list[EquipmentKind] | None = None) -> None:
+    def __init__(self, entities: list[IndexedEntity], kinds: list[EquipmentKind] | None = None,
+                 part_classes: list[EquipmentKind] | None = None) -> None:
         self.entities = entities
         # The kinds of equipment (Equipment subclasses of the ontology) that questions may name.
         self.kinds = kinds or []
+        # The classes of parts (Part subclasses such as Bearing) that supplier questions may name.
+        self.part_classes = part_classes or []
         self._by_alias: dict[str, list[IndexedEntity]] = {}
         for entity in entities:
             for alias in entity.aliases:
                 self._by_alias.setdefault(alias, []).append(entity)
         # Longest aliases first, so "air compressor 3" wins over "compressor 3" at the same place.
         self._aliases = sorted(self._by_alias, key=len, reverse=True)
+        # One-character tags are no aliases, because "a" or "I" would match ordinary words; see `short_tags`.
+        self._short_tags: dict[str, list[IndexedEntity]] = {}
+        for entity in entities:
+            if not entity.has_class(ASSET_CLASSES):
+                continue
+            for name in {str(name).strip() for name in entity.properties.values()}:
+                if SHORT_TAG.fullmatch(name):
+                    self._short_tags.setdefault(name, []).append(entity)
 
     @classmethod
     def load(cls, store: GraphStore, classes: list[str] | None = None) -> "EntityIndex":
@@ -154,7 +187,7 @@ class EntityIndex:
             entities.append(IndexedEntity(row["id"], row["labels"], properties,
                                           _aliases(row["name"], row["nameEn"], row["nameZh"], row["labels"])))
         logger.debug("indexed %d named entities for questions", len(entities))
-        return cls(entities, load_kinds(store))
+        return cls(entities, load_kinds(store), load_part_classes(store))
 
     def mentions(self, text: str) -> list[Mention]:
         """Return the non-overlapping alias matches in `text`, longest alias first at each place."""
@@ -169,7 +202,42 @@ class EntityIndex:
                 for position in range(start, end):
                     covered[position] = True
                 found.append(Mention(alias, start, end, tuple(self._by_alias[alias])))
+        for tag in self.short_tags(text):
+            # A one-character tag counts here only after an equipment word ("excavator D"). `read_subjects` of
+            # the keyword rules also takes one that is the only subject of a question about failures.
+            if tag.after_equipment_word and tag.entities and not any(covered[tag.start:tag.end]):
+                found.append(Mention(tag.token.lower(), tag.start, tag.end, tag.entities))
         return sorted(found, key=lambda mention: mention.start)
+
+    def short_tags(self, text: str) -> list[ShortTag]:
+        """Return the one-character tokens of `text` that may be asset tags, known or not.
+
+        A token is an upper-case letter or a digit standing alone as a word. The article "A" at the
+        start of a sentence and the pronoun "I" count only right after an equipment word.
+        """
+        found = []
+        for match in SHORT_TAG.finditer(text):
+            token, start, end = match.group(1), match.start(), match.end()
+            after_word = self.after_equipment_word(text, start, end)
+            before = text[:start].rstrip()
+            # "A pump failed" starts with the article; "A的维修记录" starts with the tag A.
+            article = (token == "A" and (not before or before[-1] in _SENTENCE_END)
+                       and re.match(r"\s+[A-Za-z]", text[end:]) is not None)
+            if not after_word and (token == "I" or article):
+                continue
+            found.append(ShortTag(token, start, end, after_word, tuple(self._short_tags.get(token, ()))))
+        return found
+
+    def after_equipment_word(self, text: str, start: int, end: int) -> bool:
+        """Return whether an equipment word or kind comes right before ("excavator D") or after ("D号挖掘机") a span."""
+        words = {word for kind in self.kinds for word in kind.question_words()}
+        words |= set(EQUIPMENT_WORDS_ZH) | set(EQUIPMENT_WORDS_EN) | {f"{word}s" for word in EQUIPMENT_WORDS_EN}
+        english = "|".join(re.escape(word) for word in sorted(words, key=len, reverse=True) if not has_cjk(word))
+        chinese = "|".join(re.escape(word) for word in sorted(words, key=len, reverse=True) if has_cjk(word))
+        if re.search(rf"(?<![a-z0-9])(?:{english})\s*(?:no\.?\s*|#\s*)?$", text[:start].lower()):
+            return True
+        return bool(chinese) and bool(re.search(rf"(?:{chinese})\s*$", text[:start])
+                                      or re.match(rf"\s*号?\s*(?:{chinese})", text[end:]))
 
     @staticmethod
     def _find(alias: str, text: str) -> list[tuple[int, int]]:
@@ -247,19 +315,58 @@ class EntityIndex:
         for reference in references:
             for _, entity in self.closest(reference, classes):
                 closest.setdefault(entity.id, entity)
+        if not closest:
+            for reference in references:
+                for entity in self.similar_tags(reference, classes):
+                    closest.setdefault(entity.id, entity)
+        examples = sorted((entity for entity in self.entities if entity.has_class(classes)),
+                          key=lambda entity: not entity.has_class(["Equipment"]))[:MAX_LISTED_NAMES]
         hint_en = ", ".join(f"{entity.label('en')} ({entity.id})" for entity in closest.values())
-        hint_zh = "、".join(f"{entity.label('zh')} ({entity.id})" for entity in closest.values())
+        hint_zh = "、".join(f"{entity.label('zh')}（{entity.id}）" for entity in closest.values())
         named_en = [quoted(reference, "en") for reference in references]
         named_zh = [quoted(reference, "zh") for reference in references]
         if len(references) > 1:
             named_en = [f"{', '.join(named_en[:-1])} or {named_en[-1]}"]
             named_zh = [f"{'、'.join(named_zh[:-1])}或{named_zh[-1]}"]
+        # The message reaches users of `kg-service ask` too, so it lists names of the graph, not a GraphQL query.
         return BilingualNotFoundError(
             f"no {role} named {named_en[0]} in the graph"
-            + (f"; closest names: {hint_en}" if hint_en else "; look names up with the 'entities' query"),
+            + (f"; closest names: {hint_en}" if hint_en else f"; {_listed_names_en(examples, role)}"),
             f"图谱中没有名为{named_zh[0]}的{ROLES_ZH.get(role, '实体')}"
-            + (f"；最接近的名称：{hint_zh}" if hint_zh else "；可以用 entities 查询查找名称"))
+            + (f"；最接近的名称：{hint_zh}" if hint_zh else f"；{_listed_names_zh(examples, role)}"))
+
+    def similar_tags(self, reference: str, classes: list[str], limit: int = 3) -> list[IndexedEntity]:
+        """Return entities of `classes` whose tag has the letters that start `reference` ("AC-1" for "AC-99").
+
+        A one-character reference ("F") gets the one-character tags of the graph ("A", "B").
+        """
+        text = reference.strip()
+        if SHORT_TAG.fullmatch(text):
+            found = [entity for entities in self._short_tags.values() for entity in entities]
+        else:
+            prefix = re.match(r"[A-Za-z]{2,}", text)
+            if prefix is None:
+                return []
+            pattern = re.compile(rf"{re.escape(prefix.group(0).lower())}(?![a-z])")
+            found = [entity for entity in self.entities
+                     if any(pattern.match(str(name).strip().lower()) for name in entity.properties.values())]
+        found = [entity for entity in found if entity.has_class(classes)]
+        # Equipment first, so "AC-1" comes before a component tagged "AC-3-CM-BRG-1".
+        return sorted(found, key=lambda entity: (not entity.has_class(["Equipment"]), entity.id))[:limit]
 
     @staticmethod
     def _row(store: GraphStore, entity: IndexedEntity) -> dict[str, Any]:
         return resolve_entity(store, entity.id, entity.labels)
+
+
+
+def _listed_names_en(entities: list[IndexedEntity], role: str) -> str:
+    if not entities:
+        return f"the graph has no {role} yet"
+    return f"{role} names in the graph include {', '.join(entity.label('en') for entity in entities)}"
+
+
+def _listed_names_zh(entities: list[IndexedEntity], role: str) -> str:
+    if not entities:
+        return f"图谱中还没有{ROLES_ZH.get(role, '实体')}"
+    return f"图谱中的{ROLES_ZH.get(role, '实体')}有{'、'.join(entity.label('zh') for entity in entities)}等"

@@ -10,7 +10,9 @@ from kg_service.ask.entities import ASSET_CLASSES, CONDITION_CLASSES, DESIGN_TAR
 from kg_service.ask.kinds import EquipmentKind, check_asset_kind, resolve_kind, scope_equipment
 from kg_service.ask.messages import BilingualQueryError, entity_name, quoted
 from kg_service.ask.names import ClassLabels
+from kg_service.ask.part_suppliers import part_class_suppliers
 from kg_service.ask.places import PLACE_CLASSES, check_within, find_place_phrases, resolve_place
+from kg_service.ask.targets import choice_facts, resolve_target
 from kg_service.ask.tools import (DesignConstraintsCall, FailureHistoryCall, LookupCall, RankSuppliersCall,
                                   RootCausesCall, ToolCall)
 from kg_service.errors import NotFoundError, QueryError
@@ -33,6 +35,8 @@ MAX_LOOKUP_ROWS = 10
 # FailureMode) and components (INVOLVES ... :Component) without their labels, so these labels are used for them.
 HISTORY_MODE_LABELS = ("FailureMode",)
 HISTORY_PART_LABELS = ("Component",)
+# The classes that design constraints apply to, named in English and Chinese for messages.
+DESIGN_ROLE = ("products, designs, parts and components", "产品、设计、零件或部件")
 # Supplier KPI rows carry properties without labels, and every row is a Supplier.
 SUPPLIER_LABELS = ("Supplier",)
 
@@ -213,11 +217,25 @@ def _cite_equipment(result: ToolResult, kind: EquipmentKind | None, equipment: l
         result.cite(row["id"], "entity", lookup.display_name(row["props"], "en"))
 
 
-def run_tool(store: GraphStore, index: EntityIndex, call: ToolCall) -> ToolResult:
-    """Run one validated call; raise NotFoundError or QueryError when an argument names nothing usable."""
+def run_tool(store: GraphStore, index: EntityIndex, call: ToolCall, question: str | None = None) -> ToolResult:
+    """Run one validated call; raise NotFoundError or QueryError when an argument names nothing usable.
+
+    With `question`, a design or parts answer explains a target that differs from the question's literal words.
+    """
+    # The parts and plant-wide queries build on ToolResult, so their modules are imported here, not at the top.
+    from kg_service.ask.parts import run_parts
+    from kg_service.ask.plant import run_plant_failures
+
+    class_labels = ClassLabels.load(store)
+    if call.tool == "parts":
+        return run_parts(store, index, call, class_labels, question)
+    if call.tool == "design_constraints":
+        return _design(store, index, call, class_labels, question)
+    if call.tool == "plant_failures":
+        return run_plant_failures(store, index, call, class_labels)
     runners = {"root_causes": _root_causes, "failure_history": _failure_history, "rank_suppliers": _suppliers,
-               "design_constraints": _design, "lookup": _lookup}
-    return runners[call.tool](store, index, call, ClassLabels.load(store))
+               "lookup": _lookup}
+    return runners[call.tool](store, index, call, class_labels)
 
 
 def _root_causes(store: GraphStore, index: EntityIndex, call: RootCausesCall,
@@ -423,6 +441,8 @@ def _default_criteria(table_rows: list, wanted: tuple[str, ...]) -> list[str]:
 def _suppliers(store: GraphStore, index: EntityIndex, call: RankSuppliersCall,
                class_labels: ClassLabels) -> ToolResult:
     result = ToolResult("rank_suppliers")
+    if call.part_class is not None:
+        return part_class_suppliers(store, index, call, class_labels, result)
     parts = supplier_parts(store, index, call.part) if call.part else []
     place = resolve_place(store, index, call.place) if call.place else None
     place_unrecorded = False
@@ -527,14 +547,18 @@ def _parts_in_place(store: GraphStore, reference: str | None, parts: list[dict[s
 
 
 def _design(store: GraphStore, index: EntityIndex, call: DesignConstraintsCall,
-            class_labels: ClassLabels) -> ToolResult:
+            class_labels: ClassLabels, question: str | None = None) -> ToolResult:
     result = ToolResult("design_constraints")
-    target = index.resolve(store, call.target, DESIGN_TARGET_CLASSES, "product, design or part")
+    # An exact name or tag wins, then the entity that design constraints apply to whose name the words cover best;
+    # tied entities ("the compressor") are listed in the error so that the user picks one.
+    target, choice = resolve_target(store, index, call.target, DESIGN_TARGET_CLASSES, DESIGN_ROLE, question,
+                                    "product, design or part")
     constraints = design_constraints(store, target["id"], "en")
     constraints_zh = design_constraints(store, target["id"], "zh")
     result.resolved["target"] = target["id"]
     result.cite(target["id"], "entity", lookup.display_name(target["props"], "en"))
-    result.facts = {"target": _entity_facts(target, class_labels), "items": len(constraints.items)}
+    result.facts = {"target": _entity_facts(target, class_labels), "items": len(constraints.items),
+                    "chosen": choice_facts(choice, target, DESIGN_TARGET_CLASSES)}
     for item, item_zh in zip(constraints.constraints, constraints_zh.constraints):
         result.rows.append({"constraint": item.constraint, "kind": item.kind, "label_en": item.label,
                             "label_zh": item_zh.label, "applies_to": item.applies_to, "severity": item.severity,

@@ -26,6 +26,8 @@ from kg_service.graph.store import GraphStore
 logger = logging.getLogger(__name__)
 
 KIND_ROOT = "Equipment"
+# The class whose subclasses name classes of parts in supplier questions ("bearings").
+PART_ROOT = "Part"
 MAX_HIERARCHY_DEPTH = 10
 
 KINDS_QUERY = f"""
@@ -132,14 +134,24 @@ class KindMention:
 
 def load_kinds(store: GraphStore) -> list[EquipmentKind]:
     """Read the Equipment subclasses of the stored ontologies, or an empty list when there are none."""
+    return load_subclasses(store, KIND_ROOT)
+
+
+def load_part_classes(store: GraphStore) -> list[EquipmentKind]:
+    """Read the Part subclasses of the stored ontologies ("Bearing", "轴承"), named like kinds of equipment."""
+    return load_subclasses(store, PART_ROOT)
+
+
+def load_subclasses(store: GraphStore, root: str) -> list[EquipmentKind]:
+    """Read the subclasses of the ontology class with node label `root`, each with the words that name it."""
     kinds = []
-    for row in store.read(KINDS_QUERY, {"root": KIND_ROOT}):
+    for row in store.read(KINDS_QUERY, {"root": root}):
         name_en = row["en"] or row["label"]
         words_en = {word.strip().lower() for word in [name_en, *(row["altEn"] or [])] if word and word.strip()}
         words_zh = {word.strip() for word in [row["zh"], *(row["altZh"] or [])] if word and word.strip()}
         kinds.append(EquipmentKind(row["label"], frozenset(row["labels"]) | {row["label"]}, name_en, row["zh"],
                                    tuple(sorted(words_en)), tuple(sorted(words_zh))))
-    logger.debug("read %d kinds of equipment from the ontology", len(kinds))
+    logger.debug("read %d subclasses of %s from the ontology", len(kinds), root)
     return kinds
 
 

@@ -118,7 +118,8 @@ def matching_places(index: EntityIndex, phrase: PlacePhrase) -> list[IndexedEnti
 
 def known_places_text(index: EntityIndex, lang: str = "en") -> str:
     """Return the graph's places as "name (key)" items, for error messages."""
-    listed = [f"{entity.label(lang)} ({entity.id})" for entity in places(index)[:10]]
+    listed = [f"{entity.label(lang)}（{entity.id}）" if lang == "zh" else f"{entity.label(lang)} ({entity.id})"
+              for entity in places(index)[:10]]
     if listed:
         return join_names(listed, lang)
     return "无（请先导入带有厂区或产线列的工单）" if lang == "zh" else "none (load work orders with a site or line column first)"

@@ -32,6 +32,10 @@ A place is the production line, area or site the question limits the answer to (
 An equipment_kind is a kind of equipment the question limits the answer to ("the pumps", "泵"); use the class
 name listed under "Entities" (such as Pump), and leave it out when the question names an asset.
 - design_constraints: constraints or specifications of a product, design or part. Arguments: target.
+- parts: the systems, components or parts of an asset, product or design (its bill of materials). Arguments:
+  target.
+- plant_failures: the most frequent failures of the whole plant, for a question about failures that names no
+  asset, place or kind of equipment. Arguments: limit (1-20).
 - lookup: what or where an entity is. Arguments: text, of_class.
 - unmappable: anything else. Arguments: reason.
 Name entities by the keys listed under "Entities" when one fits, else by the words of the question.

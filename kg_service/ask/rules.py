@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import re
 
-from kg_service.ask.entities import DESIGN_TARGET_CLASSES, EntityIndex, IndexedEntity, Mention
-from kg_service.ask.kinds import KindMention, find_kinds
+from kg_service.ask.entities import ASSET_CLASSES, DESIGN_TARGET_CLASSES, EntityIndex, IndexedEntity, Mention
+from kg_service.ask.kinds import KindMention, find_kind, find_kinds
 from kg_service.ask.places import PLACE_CLASSES, find_place_phrases, matching_places
-from kg_service.ask.tools import (DesignConstraintsCall, FailureHistoryCall, LookupCall, RankSuppliersCall,
-                                  RootCausesCall, ToolCall, UnmappableCall)
+from kg_service.ask.parts import PARTS_TARGET_CLASSES
+from kg_service.ask.targets import choose_target
+from kg_service.ask.tools import (DesignConstraintsCall, FailureHistoryCall, LookupCall, PartsCall, PlantFailuresCall,
+                                  RankSuppliersCall, RootCausesCall, ToolCall, UnmappableCall)
 
 # Keywords per query; English ones match whole words (lower case), Chinese ones anywhere.
 SUPPLIER_WORDS = ("supplier", "suppliers", "vendor", "vendors", "supply", "supplies", "supplied", "supplying", "source",
@@ -23,6 +25,10 @@ REPLACE_WORDS = ("replace", "replacement", "alternative", "alternatives", "inste
                  "替换", "替代", "换掉", "备选", "取代")
 DESIGN_WORDS = ("constraint", "constraints", "specification", "specifications", "spec", "specs", "requirement",
                 "requirements", "design rule", "design rules", "约束", "规格", "设计要求", "技术要求", "限制")
+# Words of a question about the parts of an asset or product: its systems, components or bill of materials.
+PARTS_WORDS = ("parts of", "components of", "made of", "bom", "bill of materials", "which parts", "what parts",
+               "which components", "what components", "consist of", "consists of", "composed of", "零部件",
+               "由哪些部件组成", "哪些部件", "物料清单", "组成", "构成")
 HISTORY_WORDS = ("history", "work order", "work orders", "maintenance record", "maintenance records", "how many",
                  "how often", "when did", "when was", "past failures", "previous failures", "failures of",
                  "历史", "工单", "维修记录", "维护记录", "多少次", "几次", "什么时候", "记录")
@@ -44,6 +50,10 @@ SUBJECT_NEEDED_WORDS = FAILURES_ONLY_WORDS + MAINTENANCE_WORDS + tuple(word for 
 
 # An equipment tag such as "AC-99" or "P101"; quarters and halves ("Q2", "H1") are times, not tags.
 EQUIPMENT_TAG = re.compile(r"(?<![A-Za-z0-9-])(?![QqHh][1-4](?![0-9]))([A-Za-z]{1,5}-?[0-9]{1,5})(?![A-Za-z0-9-])")
+
+
+# Two to five capital letters standing alone ("DX"), a tag when an equipment word comes before it.
+CAPITAL_CODE = re.compile(r"(?<![A-Za-z0-9-])[A-Z]{2,5}(?![A-Za-z0-9-])")
 
 
 def _has(text: str, words: tuple[str, ...]) -> bool:
@@ -97,7 +107,49 @@ def read_subjects(question: str, index: EntityIndex) -> tuple[list[Mention], Kin
         dropped = {(mention.start, mention.end) for mention in overlapping}
         dropped |= {(mention.start, mention.end) for mention in mentions if _modifies(mention, kind, question)}
         return [mention for mention in mentions if (mention.start, mention.end) not in dropped], kind
-    return mentions, None
+    standalone = _standalone_tag(question, index, mentions, place_spans)
+    return sorted(mentions + [standalone], key=lambda mention: mention.start) if standalone else mentions, None
+
+
+def _standalone_tag(question: str, index: EntityIndex, mentions: list[Mention],
+                    place_spans: list[tuple[int, int]]) -> Mention | None:
+    """Return a one-character asset tag that is the only subject of a question about failures ("Why does D leak?").
+
+    A lookup ("What is D?") counts too, so that the answers can suggest it.
+
+    The question must name no other asset, place or kind and contain no other one-character token that could be
+    a tag. `EntityIndex.short_tags` leaves out the article "A" at a sentence start and the pronoun "I".
+    """
+    if place_spans or not _has(question.lower(), CAUSE_WORDS + SUBJECT_NEEDED_WORDS + LOOKUP_WORDS):
+        return None
+    if any(entity.has_class(ASSET_CLASSES) for mention in mentions for entity in mention.entities):
+        return None
+    covered = [(mention.start, mention.end) for mention in mentions]
+    tags = [tag for tag in index.short_tags(question)
+            if not any(left < tag.end and tag.start < right for left, right in covered)]
+    if len(tags) != 1 or not tags[0].entities:
+        return None
+    tag = tags[0]
+    return Mention(tag.token.lower(), tag.start, tag.end, tag.entities)
+
+
+def unknown_short_tags(question: str, index: EntityIndex) -> list[str]:
+    """Return the tokens of a question that look like asset tags but name no asset ("F", or "DX" in "excavator DX").
+
+    Tags with a digit ("AC-99") are left to `unknown_tags`.
+    """
+    covered = [(phrase.start, phrase.end) for phrase in find_place_phrases(question)]
+    covered += [(mention.start, mention.end) for mention in read_subjects(question, index)[0]]
+    covered += [(kind.start, kind.end) for kind in find_kinds(question, index.kinds, covered)]
+    unknown = [(tag.start, tag.token) for tag in index.short_tags(question)
+               if tag.token.isalpha() and not tag.entities
+               and not any(left < tag.end and tag.start < right for left, right in covered)]
+    # A capitalised code after an equipment word ("excavator DX") is a tag too, because EQUIPMENT_TAG needs a digit.
+    for match in CAPITAL_CODE.finditer(question):
+        if (index.after_equipment_word(question, match.start(), match.end())
+                and not any(left < match.end() and match.start() < right for left, right in covered)):
+            unknown.append((match.start(), match.group(0)))
+    return [token for _, token in sorted(unknown)]
 
 
 def _entity_wins(mention: Mention, kind: KindMention, question: str) -> bool:
@@ -128,6 +180,9 @@ def names_no_subject(question: str, index: EntityIndex) -> bool:
     if not _has(question.lower(), SUBJECT_NEEDED_WORDS):
         return False
     if index.mentions(question) or find_place_phrases(question) or EQUIPMENT_TAG.search(question):
+        return False
+    if read_subjects(question, index)[0] or unknown_short_tags(question, index):
+        # A one-character tag ("What failed on D?") is a subject, and an unknown one ("F") is reported as unknown.
         return False
     return _kind(question, index) is None
 
@@ -281,11 +336,15 @@ class RuleMapper:
             # A tag that names no entity ("Why did AC-99 stop?") still goes to the query. The query then
             # reports the unknown asset with the closest names, which helps more than "no query fits".
             tag = EQUIPMENT_TAG.search(question)
-            asset_ref = tag.group(1) if tag else None
+            if tag is not None:
+                asset_ref = tag.group(1)
+            else:
+                unknown = unknown_short_tags(question, index)
+                asset_ref = unknown[0] if unknown else None
         elif asset is None:
             # Beside a failure mode or a place ("Why did AC-99 overheat?"), an unknown tag goes to the query too,
             # so that the answer reports it instead of covering the whole plant or place.
-            unknown = unknown_tags(question, index)
+            unknown = unknown_tags(question, index) or unknown_short_tags(question, index)
             asset_ref = unknown[0] if unknown else None
         numbered = _numbered_kind(question, kind_mention) if kind_mention is not None and asset is None else None
         if numbered is not None:
@@ -300,16 +359,25 @@ class RuleMapper:
         part = _first(named, ["Part"])
 
         if _has(text, SUPPLIER_WORDS):
+            # A class of parts ("bearings", "轴承") asks for the suppliers of its parts, used by the kind when named.
+            part_class = None if _has(text, REPLACE_WORDS) else find_kind(question, index.part_classes)
+            if part_class is not None and (kind is not None or place is None):
+                return RankSuppliersCall(tool="rank_suppliers", part_class=part_class.kind.label,
+                                         equipment_kind=kind, place=place)
             part_ref = part.id if part else self._part_word(question, index)
             return RankSuppliersCall(tool="rank_suppliers", part=part_ref, place=place,
                                      replace_current=bool(part_ref) and _has(text, REPLACE_WORDS))
         if _has(text, DESIGN_WORDS):
-            target = _first(named, DESIGN_TARGET_CLASSES)
-            if target is None:
-                closest = index.closest(question, DESIGN_TARGET_CLASSES, limit=1)
-                target = closest[0][1] if closest else None
+            # `choose_target` prefers an exact name, then the entity the words cover best, in either language.
+            choice = choose_target(question, index, DESIGN_TARGET_CLASSES)
+            target = choice.entity.id if choice.entity else choice.kind_word or choice.words
             if target is not None:
-                return DesignConstraintsCall(tool="design_constraints", target=target.id)
+                return DesignConstraintsCall(tool="design_constraints", target=target)
+        if _has(text, PARTS_WORDS) and not _has(text, FAILURES_ONLY_WORDS + CAUSE_WORDS + HISTORY_WORDS + STOP_WORDS):
+            choice = choose_target(question, index, PARTS_TARGET_CLASSES)
+            target = choice.entity.id if choice.entity else choice.kind_word or choice.words
+            if target is not None:
+                return PartsCall(tool="parts", target=target)
         # "AC-3 failures in 2024" maps like "AC-3 failure work orders", unless the question contains "why".
         asks_history = _has(text, HISTORY_WORDS) or (_has(text, FAILURES_ONLY_WORDS) and not (mode or symptom))
         if subject and asks_history and not _has(text, ("why", "为什么", "原因")):
@@ -322,6 +390,10 @@ class RuleMapper:
                                       symptom=symptom.id if symptom and not mode else None)
         if named and (_has(text, LOOKUP_WORDS) or len(text) <= 40):
             return LookupCall(tool="lookup", text=named[0].id)
+        no_subject = names_no_subject(question, index) and unknown_kind_word(question, index) is None
+        if no_subject and not _has(text, CAUSE_WORDS):
+            # "What failed most last month?" names no subject, so it is answered for the whole plant.
+            return PlantFailuresCall(tool="plant_failures")
         # No reason: the answer text already states that no query fits, in the question's language.
         return UnmappableCall(tool="unmappable")
 

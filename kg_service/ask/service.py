@@ -27,13 +27,14 @@ from kg_service.ask.messages import BilingualQueryError, error_message
 from kg_service.ask.rules import (RuleMapper, joined_subjects, names_no_subject, unknown_joined_run,
                                   unknown_joined_tags, unknown_kind_word)
 from kg_service.ask.timespans import find_time_window, unreadable_time_phrase
-from kg_service.ask.tools import FailureHistoryCall, RootCausesCall, ToolCall, UnmappableCall, call_arguments
+from kg_service.ask.tools import (FailureHistoryCall, PlantFailuresCall, RootCausesCall, ToolCall, UnmappableCall,
+                                  call_arguments)
 from kg_service.config import Settings
 from kg_service.errors import ConfigurationError, KGServiceError, NotFoundError, QueryError, ToolCallError
 from kg_service.extraction.backend import LLMBackend
 from kg_service.graph.store import GraphStore
 from kg_service.jsonable import to_jsonable
-from kg_service.reasoning.lookup import LANGUAGES, shorten
+from kg_service.reasoning.lookup import check_language
 
 logger = logging.getLogger(__name__)
 
@@ -90,11 +91,7 @@ def check_question(question: str, lang: str | None) -> str:
     if len(question) > MAX_QUESTION_LENGTH:
         raise QueryError(f"question is {len(question)} characters long; ask with at most {MAX_QUESTION_LENGTH}")
     if lang is not None:
-        # Language tags such as "ZH", "zh-CN" or "en_US" name the same two languages.
-        base = lang.strip().lower().replace("_", "-").split("-")[0]
-        if base not in LANGUAGES:
-            raise QueryError(f"lang must be one of {', '.join(LANGUAGES)} or omitted, got {shorten(lang)}")
-        return base
+        return check_language(lang)
     return detect_language(question)
 
 
@@ -214,7 +211,7 @@ def with_time_window(call: ToolCall, question: str, today: date) -> ToolCall:
     The window read from the question's words replaces dates that a model wrote, because small
     models get date arithmetic wrong. A question without a time expression keeps the call as it is.
     """
-    if not isinstance(call, (RootCausesCall, FailureHistoryCall)):
+    if not isinstance(call, (RootCausesCall, FailureHistoryCall, PlantFailuresCall)):
         return call
     window = find_time_window(question, today)
     if window is None:
@@ -434,10 +431,10 @@ class Asker:
             return AskAnswer(**base, status="unmappable", text=text, suggestions=closest,
                              seconds=time.perf_counter() - started)
         try:
-            if isinstance(call, (RootCausesCall, FailureHistoryCall)):
+            if isinstance(call, (RootCausesCall, FailureHistoryCall, PlantFailuresCall)):
                 _check_time_words(question)
                 check_joined_tags_known(self.store, call, question, index)
-            results = [run_tool(self.store, index, part) for part in split_subjects(call, question, index)]
+            results = [run_tool(self.store, index, part, question) for part in split_subjects(call, question, index)]
             for result in results:
                 add_condition_event_count(self.store, result)
         except QueryError as error:

@@ -98,11 +98,15 @@ class FailureHistoryCall(_Windowed):
 class RankSuppliersCall(_Call):
     """Rank suppliers on KPIs; with `replace_current`, the suppliers of `part` are the ones to replace.
 
-    With `place`, only parts installed in that production line or site count.
+    With `place`, only parts installed in that production line or site count. `part_class` is a
+    Part subclass of the ontology ("Bearing", "bearings", "轴承"): the answer then lists the
+    suppliers of the parts of that class, used by the equipment of `equipment_kind` when given.
     """
 
     tool: Literal["rank_suppliers"]
     part: Reference | None = None
+    part_class: Reference | None = None
+    equipment_kind: Reference | None = None
     place: Reference | None = None
     replace_current: bool = False
     method: Literal["TOPSIS", "VIKOR", "WSM"] = "TOPSIS"
@@ -112,6 +116,8 @@ class RankSuppliersCall(_Call):
     def _check_replacement(self) -> "RankSuppliersCall":
         if self.replace_current and self.part is None:
             raise ValueError("replace_current needs the part whose suppliers are to be replaced")
+        if self.equipment_kind is not None and self.part_class is None:
+            raise ValueError("equipment_kind needs the part_class whose parts the equipment uses")
         if self.criteria is not None and len(set(self.criteria)) != len(self.criteria):
             raise ValueError("criteria must name each KPI once")
         return self
@@ -122,6 +128,27 @@ class DesignConstraintsCall(_Call):
 
     tool: Literal["design_constraints"]
     target: Reference
+
+
+class PartsCall(_Call):
+    """List the systems, components and parts of an asset, product, design or part, as a tree.
+
+    The tree follows PART_OF upwards links and the bill of materials (HAS_DESIGN, USES_PART and HAS_BOM_ITEM).
+    """
+
+    tool: Literal["parts"]
+    target: Reference
+
+
+class PlantFailuresCall(_Windowed):
+    """Summarize the failures of the whole plant within `since` and `until`: the most frequent failure modes
+    and the assets they hit.
+
+    Questions about failures that name no asset, place or kind ("What failed most last month?") map to it.
+    """
+
+    tool: Literal["plant_failures"]
+    limit: int = Field(default=5, ge=1, le=20)
 
 
 class LookupCall(_Call):
@@ -139,10 +166,11 @@ class UnmappableCall(_Call):
     reason: Annotated[str, StringConstraints(max_length=300)] | None = None
 
 
-ToolCall = Annotated[Union[RootCausesCall, FailureHistoryCall, RankSuppliersCall, DesignConstraintsCall, LookupCall,
-                           UnmappableCall], Field(discriminator="tool")]
+ToolCall = Annotated[Union[RootCausesCall, FailureHistoryCall, RankSuppliersCall, DesignConstraintsCall, PartsCall,
+                           PlantFailuresCall, LookupCall, UnmappableCall], Field(discriminator="tool")]
 TOOL_CALL = TypeAdapter(ToolCall)
-TOOL_NAMES = ("root_causes", "failure_history", "rank_suppliers", "design_constraints", "lookup", "unmappable")
+TOOL_NAMES = ("root_causes", "failure_history", "rank_suppliers", "design_constraints", "parts", "plant_failures",
+              "lookup", "unmappable")
 
 
 def tool_call_schema() -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from kg_service.cli import app
-from kg_service.commands.evaluate import evaluate_app
+from kg_service.commands.evaluate import evaluate_app, table_console
 
 BACKEND_HELP = ("Question mapper: auto (keyword rules first, then the configured model for questions the rules "
                 "cannot map), rules (keyword rules only), transformers, openai or llama-cpp (the model maps every "
@@ -28,7 +28,9 @@ def ask(question: str = typer.Argument(..., help="A question in English or Chine
     from kg_service.ask import Asker
     from kg_service.cli import _errors, _store
     from kg_service.config import get_settings
+    from kg_service.logging_setup import quiet_info_logs
 
+    quiet_info_logs()
     settings = get_settings()
     with _errors():
         store = _store(settings)
@@ -84,10 +86,9 @@ def evaluate_ask(
 
 
 def _print_reports(reports) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = table_console()
     table = Table(title="Questions mapped onto the expected query and arguments")
     for column in ("mapper", "model", "questions", "correct", "share", "tool correct", "en", "zh",
                    "invalid outputs", "seconds per question"):

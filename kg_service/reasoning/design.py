@@ -361,6 +361,19 @@ def active_shapes(store: GraphStore, shapes_files: Iterable[Path] | None) -> tup
     return read_shapes_graph(files), shape_catalog(files)
 
 
+def active_catalog(store: GraphStore, shapes_files: Iterable[Path] | None) -> list[ShapeEntry]:
+    """Return the catalog of `active_shapes` without parsing the shapes graph again.
+
+    The catalog of files is cached until a file changes, so listing constraints parses them once.
+    """
+    if shapes_files is None:
+        stored = stored_shapes(store)
+        if stored is not None:
+            return stored[1]
+        shapes_files = [DEFAULT_SHAPES_FILE]
+    return shape_catalog(list(shapes_files))
+
+
 # Constraints of a product, design, part or component
 
 BOM_LEVEL_QUERY = """
@@ -491,7 +504,7 @@ def design_constraints(store: GraphStore, target: str, lang: str = "en",
     lang = check_language(lang)
     if not target.strip():
         raise QueryError("target must not be empty; pass the key or name of a product, design, part or component")
-    _, shapes = active_shapes(store, shapes_files)
+    shapes = active_catalog(store, shapes_files)
     schema = GraphSchema.from_store(store)
     root = resolve_entity(store, target, TARGET_CLASSES)
     items = bill_of_materials(store, root)
