@@ -332,7 +332,52 @@ def _history(result: ToolResult, lang: str) -> str:
 def _suppliers(result: ToolResult, lang: str) -> str:
     if result.facts.get("part_class"):
         return _part_class_suppliers(result, lang)
-    return _supplier_ranking(result, lang) + _place_note(result.facts, lang)
+    return (_supplier_ranking(result, lang) + _place_note(result.facts, lang) + _dropped_criteria_note(result.facts, lang)
+            + _excluded_suppliers_note(result.facts, lang))
+
+
+def _dropped_criteria_note(facts: dict[str, Any], lang: str) -> str:
+    """Write which default KPIs the ranking left out and why, one group of KPIs per reason."""
+    groups: dict[tuple, list[str]] = {}
+    for item in facts.get("dropped_criteria", []):
+        groups.setdefault((item["reason"], item["missing"], item["total"]), []).append(item["kpi"])
+    notes = []
+    for (reason, missing, total), kpis in groups.items():
+        names = ", ".join(kpis)
+        if reason == "unknown":
+            notes.append(f"{names}（{total} 家供应商中有 {missing} 家未知）" if lang == "zh"
+                         else f"{names} (unknown for {missing} of {total} suppliers)")
+        else:
+            notes.append(f"{names}（参与排序的供应商取值相同）" if lang == "zh"
+                         else f"{names} (the same for every ranked supplier)")
+    if not notes:
+        return ""
+    if lang == "zh":
+        return f"未使用的准则：{'；'.join(notes)}。"
+    return f" KPIs left out: {'; '.join(notes)}."
+
+
+def _excluded_suppliers_note(facts: dict[str, Any], lang: str) -> str:
+    """Write which suppliers the ranking excluded, one group per set of KPIs they lack, most KPIs first."""
+    groups: dict[str, list[str]] = {}
+    for item in facts.get("excluded", []):
+        unknown = ", ".join(item.get("unknown") or []) or "; ".join(item["reasons"])
+        groups.setdefault(unknown, []).append(_row_name(item, lang))
+    notes = []
+    for unknown, names in sorted(groups.items(), key=lambda group: -group[0].count(",")):
+        listed = names[:MAX_LISTED]
+        more = len(names) - len(listed)
+        if lang == "zh":
+            rest = f"等 {len(names)} 家" if more else ""
+            notes.append(f"缺少 {unknown}：{'、'.join(listed)}{rest}")
+        else:
+            rest = f" and {more} more" if more else ""
+            notes.append(f"no value for {unknown}: {', '.join(listed)}{rest}")
+    if not notes:
+        return ""
+    if lang == "zh":
+        return f"未参与排序的供应商（缺少所用准则的数据）：{'；'.join(notes)}。"
+    return f" Excluded for lacking a KPI used ({len(facts['excluded'])} suppliers): {'; '.join(notes)}."
 
 
 def _part_class_suppliers(result: ToolResult, lang: str) -> str:
@@ -389,6 +434,11 @@ def _supplier_ranking(result: ToolResult, lang: str) -> str:
             return f"图谱中没有记录{parts}的供应商。要查看所有供应商的排名，请问：哪些供应商最好？"
         return (f"The graph records no supplier of {parts}. To rank every supplier, ask: "
                 "Which suppliers are best?")
+    if facts["single"] and not parts and facts.get("category"):
+        only = _row_name(result.rows[0], lang) if result.rows else "?"
+        if lang == "zh":
+            return f"{facts['category']} 类零件只有一家供应商：{only}，无法排序。"
+        return f"Category {facts['category']} has a single supplier, {only}, so there is nothing to rank."
     if facts["single"]:
         only = _row_name(result.rows[0], lang) if result.rows else "?"
         if lang == "zh":
@@ -408,6 +458,8 @@ def _supplier_ranking(result: ToolResult, lang: str) -> str:
             return (f"{parts}目前由{now}供货。按 {facts['method']}（准则：{criteria}）排序的替代供应商："
                     f"{_join(listed, 'zh')}。")
         scope = f"{parts}的" if parts else ""
+        if facts.get("category"):
+            scope = f"{scope}{facts['category']} 类"
         return f"按 {facts['method']}（准则：{criteria}）排序的{scope}供应商：{_join(listed, 'zh')}。"
     if facts["replace_current"]:
         now = ", ".join(_row_name(row, "en") for row in current) or "(none in the graph)"
@@ -416,6 +468,8 @@ def _supplier_ranking(result: ToolResult, lang: str) -> str:
         return (f"{parts} is supplied by {now}. Alternatives ranked by {facts['method']} on {criteria}: "
                 f"{_join(listed, 'en')}.")
     scope = f" of {parts}" if parts else ""
+    if facts.get("category"):
+        scope = f"{scope} in category {facts['category']}"
     return f"Suppliers{scope} ranked by {facts['method']} on {criteria}: {_join(listed, 'en')}."
 
 

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from kg_service.ask.categories import load_categories
 from kg_service.ask.kinds import EquipmentKind, load_kinds, load_part_classes
 from kg_service.ask.messages import BilingualNotFoundError, BilingualQueryError, quoted
 from kg_service.errors import NotFoundError, QueryError
@@ -157,12 +158,14 @@ class EntityIndex:
     """
 
     def __init__(self, entities: list[IndexedEntity], kinds: list[EquipmentKind] | None = None,
-                 part_classes: list[EquipmentKind] | None = None) -> None:
+                 part_classes: list[EquipmentKind] | None = None, categories: list[str] | None = None) -> None:
         self.entities = entities
         # The kinds of equipment (Equipment subclasses of the ontology) that questions may name.
         self.kinds = kinds or []
         # The classes of parts (Part subclasses such as Bearing) that supplier questions may name.
         self.part_classes = part_classes or []
+        # The product groups of parts ("ARV"), the categories that supplier questions may name.
+        self.categories = categories or []
         self._by_alias: dict[str, list[IndexedEntity]] = {}
         for entity in entities:
             for alias in entity.aliases:
@@ -187,7 +190,7 @@ class EntityIndex:
             entities.append(IndexedEntity(row["id"], row["labels"], properties,
                                           _aliases(row["name"], row["nameEn"], row["nameZh"], row["labels"])))
         logger.debug("indexed %d named entities for questions", len(entities))
-        return cls(entities, load_kinds(store), load_part_classes(store))
+        return cls(entities, load_kinds(store), load_part_classes(store), load_categories(store))
 
     def mentions(self, text: str) -> list[Mention]:
         """Return the non-overlapping alias matches in `text`, longest alias first at each place."""

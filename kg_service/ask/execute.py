@@ -21,13 +21,13 @@ from kg_service.reasoning import lookup
 from kg_service.reasoning.design import design_constraints
 from kg_service.reasoning.rootcause import (MOST_FREQUENT_MODE_QUERY, RootCauseQuery, RootCauseResult, rank_causes,
                                             tied_modes)
-from kg_service.reasoning.suppliers import KPI_NAMES, Criterion, rank_suppliers, supplier_kpis
+from kg_service.reasoning.suppliers import KPI_NAMES, Criterion, rank_suppliers, resolve_parts, supplier_kpis
 
 logger = logging.getLogger(__name__)
 
 # KPIs tried, in this order, when a supplier question names none. Those unknown for some supplier,
 # or equal for all, are left out because they cannot separate the suppliers.
-DEFAULT_SUPPLIER_CRITERIA = ("onTimeRate", "meanDelayDays", "meanUnitPrice", "freightShare", "nonconformanceCount",
+DEFAULT_SUPPLIER_CRITERIA = ("onTimeRate", "meanLatenessDays", "meanUnitPrice", "freightShare", "nonconformanceCount",
                              "failureCount", "certificationCount", "singleSourceParts", "partCount")
 MAX_EVIDENCE_PER_CANDIDATE = 3
 MAX_LOOKUP_ROWS = 10
@@ -429,13 +429,52 @@ def supplier_parts(store: GraphStore, index: EntityIndex, reference: str) -> lis
     return rows or [index.resolve(store, reference, ["Part"], "part")]
 
 
-def _default_criteria(table_rows: list, wanted: tuple[str, ...]) -> list[str]:
-    chosen = []
+@dataclass(frozen=True)
+class CriteriaChoice:
+    """The default KPIs a supplier question ranks on, and the KPIs left out with the reason for each."""
+
+    names: list[str]
+    dropped: list[dict[str, Any]]
+
+
+def _default_criteria(table_rows: list, wanted: tuple[str, ...]) -> CriteriaChoice:
+    """Choose the KPIs of `wanted` that can rank the suppliers of `table_rows`, in the order of `wanted`.
+
+    A KPI unknown for some suppliers is kept, and ranking then excludes those suppliers, unless the suppliers
+    excluded by the KPIs kept so far and this one would be more than half of all. A KPI whose known values
+    are equal for the suppliers still ranked is left out, because it cannot separate them.
+    """
+    total = len(table_rows)
+    chosen: list[str] = []
+    dropped: list[dict[str, Any]] = []
+    excluded: set[str] = set()
     for name in wanted:
-        values = [row.values[name] for row in table_rows]
-        if values and all(value is not None for value in values) and len(set(values)) > 1:
-            chosen.append(name)
-    return chosen
+        missing = {row.supplier_id for row in table_rows if row.values[name] is None}
+        if missing and 2 * len(excluded | missing) > total:
+            dropped.append({"kpi": name, "reason": "unknown", "missing": len(missing), "total": total})
+            continue
+        chosen.append(name)
+        excluded |= missing
+    kept_rows = [row for row in table_rows if row.supplier_id not in excluded]
+    names = []
+    for name in chosen:
+        if len({row.values[name] for row in kept_rows}) > 1:
+            names.append(name)
+        else:
+            dropped.append({"kpi": name, "reason": "equal", "missing": 0, "total": len(kept_rows)})
+    return CriteriaChoice(names, dropped)
+
+
+def _category(index: EntityIndex, reference: str) -> str:
+    """Return the category of the graph that `reference` names in any case, else raise with the known ones."""
+    for category in index.categories:
+        if category.lower() == reference.strip().lower():
+            return category
+    known = ", ".join(index.categories) or "(none loaded)"
+    raise BilingualQueryError(
+        f"category {quoted(reference, 'en')} is not a product group of any part in the graph; use one of {known}, "
+        "or ask without a category",
+        f"图谱中没有零件属于类别 {quoted(reference, 'zh')}；请使用以下类别之一：{known}，或不指定类别再问")
 
 
 def _suppliers(store: GraphStore, index: EntityIndex, call: RankSuppliersCall,
@@ -443,6 +482,9 @@ def _suppliers(store: GraphStore, index: EntityIndex, call: RankSuppliersCall,
     result = ToolResult("rank_suppliers")
     if call.part_class is not None:
         return part_class_suppliers(store, index, call, class_labels, result)
+    category = _category(index, call.category) if call.category else None
+    if category is not None:
+        result.resolved["category"] = category
     parts = supplier_parts(store, index, call.part) if call.part else []
     place = resolve_place(store, index, call.place) if call.place else None
     place_unrecorded = False
@@ -456,7 +498,8 @@ def _suppliers(store: GraphStore, index: EntityIndex, call: RankSuppliersCall,
         result.cite(row["id"], "entity", lookup.display_name(row["props"], "en"))
     if parts:
         result.resolved["part"] = ", ".join(part_ids)
-    scope_facts = {"place": _entity_facts(place, class_labels), "place_unrecorded": place_unrecorded}
+    scope_facts = {"place": _entity_facts(place, class_labels), "place_unrecorded": place_unrecorded,
+                   "category": category, "dropped_criteria": []}
 
     if parts and not current and not call.replace_current:
         # A part without a SUPPLIED_BY link ("Who supplies Mechanical Seal?") gets no ranking, because a
@@ -469,9 +512,10 @@ def _suppliers(store: GraphStore, index: EntityIndex, call: RankSuppliersCall,
 
     # Alternatives to the current suppliers come from every supplier, so only one part filters the table.
     part_filter = part_ids[0] if len(part_ids) == 1 and not call.replace_current else None
-    if part_filter is not None and len(current) == 1:
+    table_rows = supplier_kpis(store, resolve_parts(store, part_filter, category)).rows
+    if (part_filter is not None and len(current) == 1) or (category is not None and len(table_rows) == 1):
         # A decision method cannot rank a single supplier, so the answer names it instead.
-        rows = supplier_kpis(store, [part_filter]).rows
+        rows = supplier_kpis(store, [part_filter]).rows if part_filter is not None else table_rows
         result.rows = [{"rank": 1, "id": row.supplier_id, "name_en": lookup.display_name(row.properties, "en"),
                         "name_zh": class_labels.chinese_name(row.properties, SUPPLIER_LABELS), "score": None,
                         "current": True}
@@ -483,8 +527,12 @@ def _suppliers(store: GraphStore, index: EntityIndex, call: RankSuppliersCall,
                         "criteria": [], "method": None, "higher_is_better": True, "excluded": [], "single": True,
                         **scope_facts}
         return result
-    names = list(call.criteria) if call.criteria else _default_criteria(
-        supplier_kpis(store, [part_filter] if part_filter else None).rows, DEFAULT_SUPPLIER_CRITERIA)
+    if call.criteria:
+        choice = CriteriaChoice(list(call.criteria), [])
+    else:
+        choice = _default_criteria(table_rows, DEFAULT_SUPPLIER_CRITERIA)
+    names = choice.names
+    scope_facts["dropped_criteria"] = choice.dropped
     if not names:
         raise BilingualQueryError(
             "the suppliers' KPIs are unknown or equal for every KPI, so no criterion can rank them; load delivery "
@@ -492,7 +540,7 @@ def _suppliers(store: GraphStore, index: EntityIndex, call: RankSuppliersCall,
             "供应商的各项 KPI 都未知或相同，没有准则可以排序；请导入交货记录（kg-service ingest shipments），"
             f"或从 {', '.join(KPI_NAMES)} 中指定准则")
     criteria = [Criterion(name, 1.0 / len(names)) for name in names]
-    ranking = rank_suppliers(store, criteria, call.method, part=part_filter)
+    ranking = rank_suppliers(store, criteria, call.method, part=part_filter, category=category)
     decision = ranking.result
     # Parts that came from the place and that no single part filter covers keep only their own suppliers.
     # Their scores stay those of the ranking over every supplier, so only the ranks are renumbered.
@@ -511,7 +559,12 @@ def _suppliers(store: GraphStore, index: EntityIndex, call: RankSuppliersCall,
     result.facts = {"parts": [_entity_facts(row, class_labels) for row in parts], "current": current,
                     "replace_current": call.replace_current, "criteria": names, "method": decision.method,
                     "higher_is_better": decision.higher_is_better,
-                    "excluded": [{"id": item.supplier_id, "reasons": item.reasons} for item in ranking.excluded],
+                    "excluded": [{"id": item.supplier_id, "reasons": item.reasons,
+                                  "name_en": lookup.display_name(item.properties, "en"),
+                                  "name_zh": class_labels.chinese_name(item.properties, SUPPLIER_LABELS),
+                                  "unknown": [name for name in names
+                                              if any(reason.startswith(f"{name} is unknown") for reason in item.reasons)]}
+                                 for item in ranking.excluded],
                     "single": False, **scope_facts}
     return result
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
+from kg_service.ask.categories import find_category
 from kg_service.ask.entities import EntityIndex, IndexedEntity
 from kg_service.ask.rules import read_subjects
 from kg_service.ask.places import find_place_phrases, matching_places
@@ -25,9 +26,11 @@ Answer with one JSON object and nothing else. The tools and their arguments:
   least one), limit (1-20), since and until (ISO dates, optional).
 - failure_history: past work orders of an asset, a place or a kind of equipment. Arguments: asset, place or
   equipment_kind (at least one), failures_only (true/false), limit (1-50), since and until (ISO dates, optional).
-- rank_suppliers: which supplier to choose or to switch to. Arguments: part, place, replace_current (true
-  when the question asks for an alternative to the current supplier of the part), method (TOPSIS, VIKOR or
-  WSM), criteria (some of {", ".join(KPI_NAMES)}).
+- rank_suppliers: which supplier to choose or to switch to. Arguments: part, category, place, replace_current
+  (true when the question asks for an alternative to the current supplier of the part), method (TOPSIS, VIKOR
+  or WSM), criteria (some of {", ".join(KPI_NAMES)}). A category is a product group of parts that the question
+  limits the suppliers to ("for ARV", "ARV suppliers", "ARV类供应商"); use the name listed under "Entities" as
+  (category), else the question's word.
 A place is the production line, area or site the question limits the answer to ("line 2", "二号线").
 An equipment_kind is a kind of equipment the question limits the answer to ("the pumps", "泵"); use the class
 name listed under "Entities" (such as Pump), and leave it out when the question names an asset.
@@ -76,6 +79,9 @@ def entity_hints(question: str, index: EntityIndex) -> str:
             hints.append(f"{phrase.text} = {entity.id} ({_class_label(entity)}, place)")
     if kind is not None:
         hints.append(f"{question[kind.start:kind.end]} = {kind.kind.label} (equipment_kind)")
+    category = find_category(question, index.categories)
+    if category is not None and category in index.categories:
+        hints.append(f"{category} = {category} (category)")
     return "; ".join(hints[:MAX_HINTS]) or "none"
 
 

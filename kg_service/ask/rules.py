@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from kg_service.ask.categories import find_category
 from kg_service.ask.entities import ASSET_CLASSES, DESIGN_TARGET_CLASSES, EntityIndex, IndexedEntity, Mention
 from kg_service.ask.kinds import KindMention, find_kind, find_kinds
 from kg_service.ask.places import PLACE_CLASSES, find_place_phrases, matching_places
@@ -365,8 +366,11 @@ class RuleMapper:
                 return RankSuppliersCall(tool="rank_suppliers", part_class=part_class.kind.label,
                                          equipment_kind=kind, place=place)
             part_ref = part.id if part else self._part_word(question, index)
-            return RankSuppliersCall(tool="rank_suppliers", part=part_ref, place=place,
-                                     replace_current=bool(part_ref) and _has(text, REPLACE_WORDS))
+            replace_current = bool(part_ref) and _has(text, REPLACE_WORDS)
+            # A product group ("for ARV", "ARV类供应商") limits the ranking to suppliers of its parts.
+            category = None if replace_current else find_category(question, index.categories)
+            return RankSuppliersCall(tool="rank_suppliers", part=part_ref, category=category, place=place,
+                                     replace_current=replace_current)
         if _has(text, DESIGN_WORDS):
             # `choose_target` prefers an exact name, then the entity the words cover best, in either language.
             choice = choose_target(question, index, DESIGN_TARGET_CLASSES)

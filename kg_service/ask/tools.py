@@ -101,10 +101,13 @@ class RankSuppliersCall(_Call):
     With `place`, only parts installed in that production line or site count. `part_class` is a
     Part subclass of the ontology ("Bearing", "bearings", "轴承"): the answer then lists the
     suppliers of the parts of that class, used by the equipment of `equipment_kind` when given.
+    `category` is a product group of the parts ("ARV", Part.productGroup): only suppliers of parts in
+    that group are ranked, on their deliveries of those parts.
     """
 
     tool: Literal["rank_suppliers"]
     part: Reference | None = None
+    category: Reference | None = None
     part_class: Reference | None = None
     equipment_kind: Reference | None = None
     place: Reference | None = None
@@ -118,6 +121,8 @@ class RankSuppliersCall(_Call):
             raise ValueError("replace_current needs the part whose suppliers are to be replaced")
         if self.equipment_kind is not None and self.part_class is None:
             raise ValueError("equipment_kind needs the part_class whose parts the equipment uses")
+        if self.category is not None and (self.part_class is not None or self.replace_current):
+            raise ValueError("category cannot be combined with part_class or replace_current; give one of them")
         if self.criteria is not None and len(set(self.criteria)) != len(self.criteria):
             raise ValueError("criteria must name each KPI once")
         return self
