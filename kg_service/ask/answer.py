@@ -13,7 +13,7 @@ from kg_service.ask.parts import render_parts
 from kg_service.ask.plant import render_plant_failures
 from kg_service.ask.targets import choice_note
 from kg_service.ask.places import places
-from kg_service.ask.timespans import find_time_window
+from kg_service.ask.timespans import find_time_window, window_words
 from kg_service.ask.tools import ToolCall
 from kg_service.errors import NotFoundError
 
@@ -180,20 +180,6 @@ def _end_sentences(text: str) -> str:
     return re.sub(r"(?<=\w)\.\.(?=\s|$)", ".", text)
 
 
-def _window(facts: dict, lang: str) -> str:
-    """Return the date window of a result as words: after a count in English, before it in Chinese ("" without one)."""
-    since, until = facts.get("since"), facts.get("until")
-    if not since and not until:
-        return ""
-    if lang == "zh":
-        if since and until:
-            return f"在 {since} 当天" if since == until else f"在 {since} 至 {until} 期间"
-        return f"自 {since} 以来" if since else f"在 {until} 及以前"
-    if since and until:
-        return f" on {since}" if since == until else f" between {since} and {until}"
-    return f" since {since}" if since else f" until {until}"
-
-
 def _count(number: int, noun: str) -> str:
     """Return "1 work order" or "3 work orders"."""
     return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
@@ -201,7 +187,7 @@ def _count(number: int, noun: str) -> str:
 
 def _root_causes(result: ToolResult, lang: str) -> str:
     facts = result.facts
-    window = _window(facts, lang)
+    window = window_words(facts, lang)
     if lang == "zh" and window:
         window += "，"
     records = "records" if facts["target_work_orders"] == 1 else "record"
@@ -253,7 +239,7 @@ def _no_failure_recorded(facts: dict[str, Any], lang: str) -> str:
 
     An asset, a place and a kind of equipment read alike here, and `_latest_note` adds the newest date.
     """
-    window = _window(facts, lang)
+    window = window_words(facts, lang)
     if lang == "zh":
         return f"{window}{'，' if window else ''}{_subject(facts, 'zh')}的工单都没有记录故障，图谱中没有足以排出原因的证据。"
     return (f"No work order of {_definite_subject(facts)}{window} records a failure, so the graph has no evidence "
@@ -276,7 +262,7 @@ def _tied_modes(result: ToolResult, lang: str, names: dict[str, str]) -> str:
     so the answer says which modes tie and which one the causes are for, and how to ask about the others.
     """
     facts = result.facts
-    window = _window(facts, lang)
+    window = window_words(facts, lang)
     count = facts["target_work_orders"]
     asset = _subject(facts, lang)
     chosen = _name(facts["condition"], lang, with_tag=False)
@@ -310,7 +296,7 @@ def _tied_modes(result: ToolResult, lang: str, names: dict[str, str]) -> str:
 
 def _history(result: ToolResult, lang: str) -> str:
     facts = result.facts
-    window = _window(facts, lang)
+    window = window_words(facts, lang)
     asset = _subject(facts, lang)
     orders = []
     for row in result.rows[:MAX_LISTED]:

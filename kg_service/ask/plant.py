@@ -15,6 +15,7 @@ from typing import Any
 from kg_service.ask.entities import EntityIndex
 from kg_service.ask.execute import ToolResult, latest_work_order_date
 from kg_service.ask.names import ClassLabels
+from kg_service.ask.timespans import window_words
 from kg_service.ask.tools import PlantFailuresCall
 from kg_service.graph.store import GraphStore
 from kg_service.reasoning import lookup
@@ -122,19 +123,6 @@ def _descending(text: str) -> tuple[int, ...]:
     return tuple(-ord(char) for char in text)
 
 
-def _window(facts: dict[str, Any], lang: str) -> str:
-    since, until = facts.get("since"), facts.get("until")
-    if not since and not until:
-        return ""
-    if lang == "zh":
-        if since and until:
-            return f"在 {since} 当天" if since == until else f"在 {since} 至 {until} 期间"
-        return f"自 {since} 以来" if since else f"在 {until} 及以前"
-    if since and until:
-        return f" on {since}" if since == until else f" between {since} and {until}"
-    return f" since {since}" if since else f" until {until}"
-
-
 def _asset_name(asset: dict[str, Any], lang: str) -> str:
     return asset.get("tag") or asset.get(f"name_{lang}") or asset["name_en"]
 
@@ -142,7 +130,7 @@ def _asset_name(asset: dict[str, Any], lang: str) -> str:
 def render_plant_failures(result: ToolResult, lang: str) -> str:
     """Write the plant-wide text: the scope in the first sentence, then the top failure modes and their assets."""
     facts = result.facts
-    window = _window(facts, lang)
+    window = window_words(facts, lang)
 
     if not result.rows:
         latest = facts.get("latest")

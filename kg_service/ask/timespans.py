@@ -345,3 +345,17 @@ def unreadable_time_phrase(question: str) -> str | None:
             if int(match.group("year")) not in READABLE_YEARS:
                 return match.group(0).strip()
     return None
+
+
+def window_words(facts: dict, lang: str) -> str:
+    """Return the date window of a result as words: after a count in English, before it in Chinese ("" without one)."""
+    since, until = facts.get("since"), facts.get("until")
+    if not since and not until:
+        return ""
+    if lang == "zh":
+        if since and until:
+            return f"在 {since} 当天" if since == until else f"在 {since} 至 {until} 期间"
+        return f"自 {since} 以来" if since else f"在 {until} 及以前"
+    if since and until:
+        return f" on {since}" if since == until else f" between {since} and {until}"
+    return f" since {since}" if since else f" until {until}"

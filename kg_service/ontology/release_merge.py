@@ -29,8 +29,8 @@ from rdflib.namespace import OWL, RDF, RDFS
 
 from kg_service.errors import OntologyError
 from kg_service.graph.store import GraphStore
-from kg_service.ontology.editing import (ChangeRecord, OntologyEditor, bump_version, check_local_name, count_of,
-                                         find_subclass_cycle)
+from kg_service.ontology.editing import (ChangeRecord, OntologyEditor, _copy, bump_version, check_local_name,
+                                         count_of, find_subclass_cycle)
 from kg_service.ontology.model import OntologyModel, local_name
 from kg_service.ontology.storage import store_ontology
 
@@ -298,12 +298,3 @@ def _check_names(editor: OntologyEditor, kind: str, mapping, base: OntologyModel
         editor._check_free_type(mapping.type)
         editor._check_type_no_case_variant(base, mapping.type)
     editor._check_unique_property_texts(base, mapping.labels)
-
-
-def _copy(graph: Graph) -> Graph:
-    copy = Graph()
-    for prefix, namespace in graph.namespaces():
-        copy.bind(prefix, namespace, override=True, replace=True)
-    for triple in graph:
-        copy.add(triple)
-    return copy
