@@ -560,7 +560,12 @@ class KGClient:
         from kg_service.graph.store import GraphStore
 
         store = GraphStore.from_settings(settings or get_settings())
-        store.verify()
+        try:
+            store.verify()
+        except BaseException:
+            # The caller gets no client to close, so the driver is closed here.
+            store.close()
+            raise
         client = cls(store=store)
         client._transport.owns_store = True
         return client

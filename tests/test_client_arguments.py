@@ -35,3 +35,30 @@ def test_client_plain_dates_unchanged():
     assert _date_text(datetime(2024, 5, 1), "until") == "2024-05-01"
     assert _date_text("2024-05-01", "until") == "2024-05-01"
     assert _date_text(None, "until") is None
+
+
+def test_from_settings_closes_unreachable_store(monkeypatch):
+    """KGClient.from_settings left the driver open when the configured Neo4j did not answer."""
+    import socket
+
+    from kg_service.client import KGClient
+    from kg_service.config import Settings
+    from kg_service.errors import GraphStoreError
+    from kg_service.graph.store import GraphStore
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    closed = []
+    original_close = GraphStore.close
+
+    def recording_close(store):
+        closed.append(store)
+        original_close(store)
+
+    monkeypatch.setattr(GraphStore, "close", recording_close)
+    settings = Settings(NEO4J_URI=f"bolt://127.0.0.1:{port}", NEO4J_PASSWORD="unused")
+
+    with pytest.raises(GraphStoreError):
+        KGClient.from_settings(settings)
+    assert len(closed) == 1
