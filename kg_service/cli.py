@@ -95,11 +95,16 @@ def neo4j_start() -> None:
 
 @neo4j_app.command("stop")
 def neo4j_stop() -> None:
-    """Stop the local Neo4j server cleanly."""
+    """Stop the local Neo4j server cleanly; with NEO4J_URI set, stop nothing, as `start` starts nothing."""
     from kg_service.neo4j_server import LocalNeo4j
 
+    settings = get_settings()
+    if not settings.uses_local_server:
+        console.print(f"NEO4J_URI is set ({settings.neo4j_uri}); nothing to stop. Unset NEO4J_URI to stop the "
+                      "local Neo4j under KG_STATE_DIR.")
+        return
     with _errors():
-        stopped = LocalNeo4j(get_settings()).stop()
+        stopped = LocalNeo4j(settings).stop()
     console.print("Neo4j stopped." if stopped else "Neo4j was not running.")
 
 

@@ -168,3 +168,17 @@ def test_quickstart_zh_table_chinese_one_line(empty_graph, monkeypatch):
     assert cooling_fan[2] == "部件"
     for english in ("System", "Component", "co-occurrence", "precedence"):
         assert english not in result.stdout
+
+
+def test_stop_with_external_uri_stops_nothing(store, settings, monkeypatch):
+    """`neo4j stop` with NEO4J_URI set stopped the local server under KG_STATE_DIR, while `start` started nothing."""
+    if not settings.uses_local_server:
+        pytest.skip("needs the local server")
+    monkeypatch.setenv("NEO4J_URI", store.uri)
+    monkeypatch.setenv("NEO4J_PASSWORD", local_password(settings))
+
+    result = run_cli("neo4j", "stop")
+
+    assert "nothing to stop" in one_line(result.stdout + result.stderr)
+    assert LocalNeo4j(settings).status().running
+    store.verify()
