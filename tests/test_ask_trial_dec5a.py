@@ -205,3 +205,20 @@ def test_ask_command_quiets_info_logs(root_level, expected):
     finally:
         root.setLevel(saved[0])
         package.setLevel(saved[1])
+
+
+@pytest.mark.parametrize("colloquial, named", [
+    ("为什么D号挖掘机漏油？", "为什么D号挖掘机泄漏？"),
+    ("为什么2号液压机渗油？", "为什么2号液压机泄漏？"),
+    ("为什么3号空压机发烫？", "为什么3号空压机过热？"),
+])
+def test_colloquial_failure_words_read(plant, colloquial, named):
+    """"为什么D号挖掘机漏油？" explained D's most frequent failure mode instead of its leaks: 漏油 named no failure mode."""
+    expected = _ask(plant, named)
+    answer = _ask(plant, colloquial)
+
+    assert answer.status == "answered"
+    assert answer.tool == "root_causes"
+    assert answer.arguments.get("failure_mode")
+    assert answer.resolved["condition"] == expected.resolved["condition"]
+    assert answer.resolved["asset"] == expected.resolved["asset"]

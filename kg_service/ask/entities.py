@@ -121,8 +121,23 @@ class Mention:
                    for name in entity.properties.values())
 
 
+# Words that factory engineers use in Chinese for a failure mode with one of these names: a question
+# saying "漏油" means the failure mode 泄漏. Only a failure mode stored with the name gets them.
+ZH_FAILURE_MODE_WORDS: dict[str, tuple[str, ...]] = {
+    "泄漏": ("漏油", "渗油", "漏水", "漏气"),
+    "过热": ("发烫", "过烫", "超温", "温度过高"),
+    "噪声": ("噪音", "异响"),
+    "振动": ("震动", "抖动"),
+    "无法启动": ("启动不了", "不能启动", "起动不了"),
+    "压力低": ("压力不足", "欠压"),
+}
+
+
 def _aliases(name: str | None, name_en: str | None, name_zh: str | None, labels: list[str]) -> set[str]:
     aliases: set[str] = set()
+    if "FailureMode" in labels:
+        for text in (name, name_zh):
+            aliases.update(ZH_FAILURE_MODE_WORDS.get((text or "").strip(), ()))
     for text in (name, name_en, name_zh):
         if not text:
             continue
