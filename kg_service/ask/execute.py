@@ -602,8 +602,8 @@ def _parts_in_place(store: GraphStore, reference: str | None, parts: list[dict[s
 def _design(store: GraphStore, index: EntityIndex, call: DesignConstraintsCall,
             class_labels: ClassLabels, question: str | None = None) -> ToolResult:
     result = ToolResult("design_constraints")
-    # An exact name or tag wins, then the entity that design constraints apply to whose name the words cover best;
-    # tied entities ("the compressor") are listed in the error so that the user picks one.
+    # An exact name or tag wins, then the design-constraint target whose name the words cover best. Tied
+    # entities ("the compressor") are listed in the error, so that the user picks one.
     target, choice = resolve_target(store, index, call.target, DESIGN_TARGET_CLASSES, DESIGN_ROLE, question,
                                     "product, design or part")
     constraints = design_constraints(store, target["id"], "en")

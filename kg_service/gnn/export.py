@@ -52,9 +52,9 @@ class KeyScope:
     """The nodes of one data set, identified by the namespace in their keys.
 
     A node belongs to the data set when its key starts with one of `prefixes`. Loaders give nodes
-    that several sources share (a Part, a FailureMode) keys without a namespace, so a node of
-    `shared_classes` belongs when an exported relationship leads to it from a node of the data set,
-    directly or through other shared nodes. Other nodes are left out.
+    that several sources share (a Part, a FailureMode) keys without a namespace. A node of
+    `shared_classes` therefore belongs when an exported relationship leads to it from a node of the
+    data set, directly or through other shared nodes. Other nodes are left out.
     """
 
     name: str
