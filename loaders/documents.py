@@ -32,8 +32,15 @@ MEDIA_TYPES = {
     ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     ".csv": "text/csv",
 }
-# A CSV column counts as free text when at least half its values contain a space and their mean length is this or more.
+# A CSV column counts as free text when at least half its values read as prose (several words, or Chinese)
+# and their mean length is this or more.
 MIN_TEXT_COLUMN_CHARS = 12
+# Chinese prose has no spaces between words, and a Chinese character carries about a word, so a mostly
+# Chinese column needs a shorter mean length. Names such as "1号数控车床" (6 characters) stay below it.
+MIN_CHINESE_TEXT_COLUMN_CHARS = 10
+# Column names that mean free text, used when no column reads as prose ("text", "描述").
+TEXT_COLUMN_NAMES = frozenset({"text", "description", "desc", "comment", "comments", "note", "notes", "remark",
+                               "remarks", "summary", "body", "content", "描述", "内容", "备注", "说明", "故障描述"})
 # Text that is not UTF-8 is read as GB18030 when at least this share of its non-ASCII characters are Chinese.
 CHINESE_SHARE = 0.9
 _CHINESE = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]")
@@ -193,14 +200,23 @@ def _load_csv_rows(path: Path, source: str, text_columns: list[str] | None,
 
 
 def _guess_text_columns(header: list[str], rows: list[dict[str, str]]) -> list[str]:
-    """Return the columns whose values read as free text (several words, not codes or numbers)."""
+    """Return the columns whose values read as free text (several words or Chinese prose, not codes or numbers).
+
+    When none does, return the columns whose name means free text, such as "text" or "描述".
+    """
     columns = []
     for column in header:
         values = [row.get(column, "").strip() for row in rows if row.get(column, "").strip()]
         if not values:
             continue
+        chinese = sum(1 for value in values if _CHINESE.search(value))
         with_space = sum(1 for value in values if " " in value)
         mean_length = sum(len(value) for value in values) / len(values)
-        if with_space * 2 >= len(values) and mean_length >= MIN_TEXT_COLUMN_CHARS:
+        if chinese * 2 >= len(values):
+            if mean_length >= MIN_CHINESE_TEXT_COLUMN_CHARS:
+                columns.append(column)
+        elif with_space * 2 >= len(values) and mean_length >= MIN_TEXT_COLUMN_CHARS:
             columns.append(column)
-    return columns
+    if columns:
+        return columns
+    return [column for column in header if column.strip().lower() in TEXT_COLUMN_NAMES]

@@ -336,3 +336,33 @@ def test_evaluate_ask_headers_whole_when_piped(store, settings, monkeypatch):
         assert f" {column} " in header, header
     table = result.stdout.split("└")[0]
     assert "…" not in table, table
+
+
+# Free-text columns of document CSV files
+
+def test_chinese_text_column_guessed(tmp_path):
+    """A Chinese work-order CSV had no free-text column, because Chinese prose has no spaces between words."""
+    from loaders.documents import load_document
+
+    path = tmp_path / "workorders_zh.csv"
+    path.write_text((SAMPLE_DIR / "workorders_zh.csv").read_text(encoding="utf-8"), encoding="utf-8")
+
+    documents = load_document(path)
+
+    # Only the `text` column is prose: short names such as "1号数控车床" or "液压系统" are not.
+    with path.open(encoding="utf-8") as handle:
+        expected = [row["text"].strip() for row in csv.DictReader(handle)]
+    assert [document.text for document in documents] == expected
+    assert all(expected)
+
+
+def test_text_column_found_by_name(tmp_path):
+    """A CSV whose column is named `text` but holds short notes failed with "no free-text column found"."""
+    from loaders.documents import load_document
+
+    path = tmp_path / "notes.csv"
+    path.write_text("id,text\n1,pump leak\n2,worn\n", encoding="utf-8")
+
+    documents = load_document(path)
+
+    assert [document.text for document in documents] == ["pump leak", "worn"]
