@@ -194,6 +194,15 @@ def test_merge_logged_as_one_change(edited, release):
     assert ontology_load_state(edited.store, KG_ONTOLOGY_IRI) == (True, 3, loaded_at)
 
 
+def test_merge_found_in_term_history(edited, release):
+    """`ontology history --term ratedPower` returned nothing after a merge added ratedPower."""
+    load_ontologies(edited.store, [release])
+
+    assert [change.operation for change in edited.history(term="ratedPower")] == [MERGE_OPERATION]
+    assert [change.operation for change in edited.history(term=str(KG.Flowmeter))] == [MERGE_OPERATION]
+    assert MERGE_OPERATION not in [change.operation for change in edited.history(term="Turbine")]
+
+
 def test_merge_reload_changes_nothing(edited, release, caplog):
     load_ontologies(edited.store, [release])
     before = graph_checksum(edited.store)

@@ -489,7 +489,8 @@ class OntologyEditor:
         keys = self._term_keys(term)
         matching = [record for record, edited in records
                     if edited in keys or any(isinstance(record.arguments.get(name), str)
-                                             and record.arguments[name] in keys for name in TERM_ARGUMENTS)]
+                                             and record.arguments[name] in keys for name in TERM_ARGUMENTS)
+                    or any(item in keys for item in _term_list(record.arguments, LIST_TERM_ARGUMENTS))]
         return matching[:first] if first is not None else matching
 
     def data_changes(self, after_version: int, replacement: Graph) -> list[DataChange]:
@@ -1525,6 +1526,14 @@ def _change_record(node: Any) -> ChangeRecord:
 
 # Change-log argument names whose values are term keys (IRIs or names), which history by term matches.
 TERM_ARGUMENTS = ("term", "name", "new_name", "new_iri", "parent", "domain", "range", "relationship_type")
+# Arguments that list term IRIs: the terms that a release merge added.
+LIST_TERM_ARGUMENTS = ("added",)
+
+
+def _term_list(arguments: dict, names: tuple[str, ...]) -> list[str]:
+    """Return the term IRIs listed under `names` in a change's arguments."""
+    return [item for name in names if isinstance(arguments.get(name), list)
+            for item in arguments[name] if isinstance(item, str)]
 
 # Relationship types that kg-service's own ontology nodes use; ontology properties may not take them.
 INTERNAL_RELATIONSHIP_TYPES = frozenset({"SUBCLASS_OF", "DOMAIN", "RANGE", "DECLARES"})
