@@ -51,11 +51,12 @@ rejected.
 
 ## Error codes and roles
 
-Each error has an `extensions.code`: the kg-service error class (`QueryError`, `NotFoundError`,
-`AuthorizationError`, ...), `QueryCostError` or `QueryLimitError` for a request over a limit,
-`GRAPHQL_PARSE_FAILED`, `GRAPHQL_VALIDATION_FAILED`, `BAD_USER_INPUT` for a variable of the wrong
-type, `OPERATION_RESOLUTION_FAILURE` for several operations without `operationName`,
-`GraphUnavailableError` (retry later) or `INTERNAL_SERVER_ERROR` for a masked unexpected error.
+Each error has an `extensions.code`. It is the kg-service error class (`QueryError`, `NotFoundError`,
+`AuthorizationError`, ...), or `QueryCostError` or `QueryLimitError` for a request over a limit.
+Requests that GraphQL itself rejects get `GRAPHQL_PARSE_FAILED`, `GRAPHQL_VALIDATION_FAILED`,
+`BAD_USER_INPUT` for a variable of the wrong type, or `OPERATION_RESOLUTION_FAILURE` for several
+operations without `operationName`. `GraphUnavailableError` means retry later, and
+`INTERNAL_SERVER_ERROR` marks a masked unexpected error.
 An ontology edit that another change overtook while it was prepared fails with `OntologyConflictError`:
 send the same mutation again. Other rejected edits have `OntologyError` or `UnknownTermError`, and only
 a changed mutation can succeed ([ontology-editing.md](ontology-editing.md)).

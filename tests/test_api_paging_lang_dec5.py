@@ -272,11 +272,11 @@ def test_extraction_doc_examples_valid():
         assert validate(schema, parse(block)) == [], block
 
 
-# A ranking without a filter is not told to drop the filter. This test deletes the suppliers and loads the
-# sample plant again at its end, so later tests of the module see the whole plant.
+# The message for a ranking without a filter does not suggest dropping one. This test deletes the suppliers
+# and loads the sample plant again at its end, so later tests of the module see the whole plant.
 
 def test_no_supplier_message_without_filter(api, store, settings):
-    """rankSuppliers without a part filter was told to "rank without the part filter"."""
+    """The message for rankSuppliers without a part filter suggested to "rank without the part filter"."""
     try:
         _check_no_supplier_messages(api, store)
     finally:

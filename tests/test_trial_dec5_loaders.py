@@ -357,7 +357,7 @@ def test_chinese_text_column_guessed(tmp_path):
 
 
 def test_text_column_found_by_name(tmp_path):
-    """A CSV whose column is named `text` but holds short notes failed with "no free-text column found"."""
+    """A CSV whose column named `text` contains short notes failed with "no free-text column found"."""
     from loaders.documents import load_document
 
     path = tmp_path / "notes.csv"

@@ -360,7 +360,7 @@ class RuleMapper:
         part = _first(named, ["Part"])
 
         if _has(text, SUPPLIER_WORDS):
-            # A class of parts ("bearings", "轴承") asks for the suppliers of its parts, used by the kind when named.
+            # A class of parts ("bearings", "轴承") requests the suppliers of its parts, limited to the named kind.
             part_class = None if _has(text, REPLACE_WORDS) else find_kind(question, index.part_classes)
             if part_class is not None and (kind is not None or place is None):
                 return RankSuppliersCall(tool="rank_suppliers", part_class=part_class.kind.label,
